@@ -1,0 +1,280 @@
+//! The `check`, `eval` and `exec` commands.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use codeloop_data::{Source, cache_dir};
+use codeloop_engine::evaluate::{self, CheckResult};
+use codeloop_engine::prepare::{PrepareOptions, PreparedDataset, prepare};
+use codeloop_sandbox::{Executor, ExecutorConfig, Isolation, Job};
+use codeloop_types::{ExecReport, Limits, Verdict};
+
+use crate::progress::Progress;
+use crate::{CheckArgs, DatasetArgs, EvalArgs, ExecArgs, ExecOptions, IsolationArg};
+
+/// Reference solutions that fail their own dataset's tests, with the reason. `codeloop check` reports
+/// them apart and does not fail on them.
+pub(crate) const KNOWN_BROKEN: &[(&str, &str, &str)] = &[];
+
+pub(crate) fn executor(opts: &ExecOptions) -> Result<Executor> {
+    let mut config = ExecutorConfig {
+        isolation: match opts.isolation {
+            IsolationArg::Warm => Isolation::Warm,
+            IsolationArg::Fresh => Isolation::Fresh,
+        },
+        python: opts.python.clone(),
+        ..ExecutorConfig::default()
+    };
+    if let Some(slots) = opts.slots {
+        config.slots = slots.max(1);
+    }
+    Executor::start(&config).context("failed to start the executor")
+}
+
+pub(crate) fn limits(opts: &ExecOptions) -> Limits {
+    Limits {
+        memory_mib: Some(opts.memory_mib),
+        ..Limits::default()
+    }
+}
+
+pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<PreparedDataset> {
+    let source = Source::parse(&args.dataset)?;
+    let dataset = codeloop_data::load(&source, None)?;
+    eprintln!(
+        "dataset {} ({}, {} records, sha256 {})",
+        dataset.origin,
+        dataset.format,
+        dataset.tasks.len(),
+        &dataset.sha256[..16]
+    );
+    let cache = (!args.no_cache).then(cache_dir);
+    let mut progress = Progress::new("prepare", dataset.tasks.len() as u64);
+    let mut prepared = prepare(&dataset, executor, &PrepareOptions::default(), cache.as_deref(), |m| {
+        progress.message(m);
+    })?;
+    progress.finish();
+    if !args.problems.is_empty() {
+        for wanted in &args.problems {
+            if !prepared.problems.iter().any(|p| &p.id().0 == wanted) {
+                bail!("no problem `{wanted}` in dataset `{}`", args.dataset);
+            }
+        }
+        prepared.problems.retain(|p| args.problems.contains(&p.id().0));
+    }
+    if let Some(limit) = args.limit {
+        prepared.problems.truncate(limit);
+    }
+    Ok(prepared)
+}
+
+fn describe(v: &Verdict) -> String {
+    match v {
+        Verdict::WrongAnswer { input, expected, got, detail } => format!(
+            "wrong_answer on {input}: expected {}, got {}{}",
+            expected.as_deref().unwrap_or("?"),
+            got.as_deref().unwrap_or("nothing"),
+            detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+        ),
+        Verdict::RuntimeError { kind, message, .. } => format!("runtime_error {kind}: {message}"),
+        Verdict::HarnessError { message } => format!("harness_error: {message}"),
+        other => other.name().to_owned(),
+    }
+}
+
+pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
+    let executor = executor(&args.exec)?;
+    let prepared = load_problems(&args.data, &executor)?;
+    let no_public = prepared
+        .notes
+        .iter()
+        .filter(|n| n.message.starts_with("no public test") && prepared.problems.iter().any(|p| *p.id() == n.problem))
+        .count();
+    let mut progress = Progress::new("check", prepared.problems.len() as u64 * 2);
+    let limits = limits(&args.exec);
+    let results = evaluate::check(&prepared.problems, &executor, &limits, |d| progress.set(d as u64));
+    progress.finish();
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0;
+    let mut broken = 0;
+    let mut json_lines = String::new();
+    for r in &results {
+        if args.json.is_some() {
+            json_lines.push_str(&check_json(r).to_string());
+            json_lines.push('\n');
+        }
+        if r.passed() {
+            continue;
+        }
+        let bad = if r.hidden.outcome == codeloop_types::Outcome::Passed { &r.public } else { &r.hidden };
+        let which = if std::ptr::eq(bad, &raw const r.public) { "public" } else { "hidden" };
+        if let Some((_, _, reason)) = KNOWN_BROKEN.iter().find(|(d, t, _)| *d == prepared.format && *t == r.problem) {
+            broken += 1;
+            writeln!(out, "BROKEN {} ({which}): {} [documented: {reason}]", r.problem, describe(&bad.verdict))?;
+        } else {
+            failed += 1;
+            writeln!(out, "FAIL {} ({which}): {}", r.problem, describe(&bad.verdict))?;
+        }
+    }
+    for note in prepared.notes.iter().filter(|n| !n.message.starts_with("no public test")) {
+        if prepared.problems.iter().any(|p| *p.id() == note.problem) {
+            writeln!(out, "note {}: {}", note.problem, note.message)?;
+        }
+    }
+    let public_tests: usize = prepared.problems.iter().map(|p| p.public.public_tests.tests.len()).sum();
+    let hidden_tests: usize = prepared.problems.iter().map(|p| p.hidden.0.tests.len()).sum();
+    writeln!(
+        out,
+        "{}: {}/{} canonical solutions pass ({} documented broken, {} failing); {} public and {} hidden tests; {} problems have no public test",
+        prepared.format,
+        results.len() - failed - broken,
+        results.len(),
+        broken,
+        failed,
+        public_tests,
+        hidden_tests,
+        no_public
+    )?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, json_lines).with_context(|| format!("failed to write `{}`", path.display()))?;
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn check_json(r: &CheckResult) -> serde_json::Value {
+    serde_json::json!({
+        "task_id": r.problem,
+        "passed": r.passed(),
+        "public": {"verdict": r.public.verdict, "tests": r.public.tests.len()},
+        "hidden": {"verdict": r.hidden.verdict, "tests": r.hidden.tests.len(), "cpu_ms": r.hidden.cpu_ms},
+    })
+}
+
+pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
+    let executor = executor(&args.exec)?;
+    let prepared = load_problems(&args.data, &executor)?;
+    let samples = evaluate::read_samples(&args.samples, &prepared.problems)?;
+    let mut progress = Progress::new("eval", samples.len() as u64);
+    let mut done = 0;
+    let results = evaluate::evaluate(
+        &prepared.problems,
+        samples,
+        &executor,
+        &limits(&args.exec),
+        !args.all_tests,
+        |_| {
+            done += 1;
+            progress.set(done);
+        },
+    );
+    progress.finish();
+    let counts = evaluate::counts(&results);
+    let missing = prepared.problems.iter().filter(|p| !counts.contains_key(&p.id().0)).count();
+    let out_dir = args
+        .out_dir
+        .clone()
+        .or_else(|| args.samples.parent().map(PathBuf::from))
+        .unwrap_or_default();
+    let stem = args
+        .samples
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "samples.jsonl".to_owned());
+    let he_path = out_dir.join(format!("{stem}_results.jsonl"));
+    let ep_path = out_dir.join("eval_results.json");
+    evaluate::write_human_eval_results(&he_path, &results)?;
+    evaluate::write_evalplus_results(&ep_path, &prepared.sha256, &results)?;
+    let mut out = std::io::stdout().lock();
+    let harness = results
+        .iter()
+        .filter(|r| r.report.outcome == codeloop_types::Outcome::HarnessError)
+        .count();
+    writeln!(out, "{} samples over {} problems ({} problems without samples)", results.len(), counts.len(), missing)?;
+    let has_groups = results.iter().any(|r| !r.groups.is_empty());
+    let ks = [1, 10, 100];
+    if has_groups {
+        for (label, group) in [("base", Some("base")), ("base + extra", Some("plus"))] {
+            let scores = evaluate::pass_at_ks(&counts, &ks, group);
+            writeln!(out, "{label}: {}", format_scores(&scores))?;
+        }
+    } else {
+        writeln!(out, "{}", format_scores(&evaluate::pass_at_ks(&counts, &ks, None)))?;
+    }
+    if harness > 0 {
+        writeln!(out, "warning: {harness} samples ended in a harness error (not the program's fault)")?;
+    }
+    writeln!(out, "wrote {} and {}", he_path.display(), ep_path.display())?;
+    Ok(if harness > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn format_scores(scores: &[(u64, f64)]) -> String {
+    if scores.is_empty() {
+        return "no pass@k: some problem has no sample".to_owned();
+    }
+    scores
+        .iter()
+        .map(|(k, s)| format!("pass@{k}: {:.4}", s))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+pub(crate) fn exec(args: &ExecArgs) -> Result<ExitCode> {
+    let program = std::fs::read_to_string(&args.file).with_context(|| format!("failed to read `{}`", args.file.display()))?;
+    let stdin = match &args.stdin {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("failed to read `{}`", p.display()))?),
+        None => None,
+    };
+    let mut opts = args.exec.clone();
+    opts.slots = Some(1);
+    let executor = executor(&opts)?;
+    let mut job = Job::script(
+        &program,
+        Limits {
+            cpu_ms: args.cpu_ms,
+            wall_ms: args.wall_ms,
+            ..limits(&args.exec)
+        },
+    );
+    job.stdin = stdin;
+    let report = executor.run(job);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", exec_json(&report))?;
+    } else {
+        out.write_all(report.stdout.as_bytes())?;
+        std::io::stderr().write_all(report.stderr.as_bytes())?;
+        eprintln!(
+            "verdict: {}  exit: {}  signal: {}  cpu: {:.1} ms  wall: {:.1} ms  max rss: {} KiB",
+            describe(&report.verdict),
+            report.status.exit_code.map_or("-".to_owned(), |c| c.to_string()),
+            report.status.signal.map_or("-".to_owned(), |s| s.to_string()),
+            report.cpu_ms,
+            report.wall_ms,
+            report.max_rss_kib
+        );
+    }
+    Ok(if report.verdict.is_pass() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The JSON object `codeloop exec --json` prints (format version 1).
+pub(crate) fn exec_json(report: &ExecReport) -> serde_json::Value {
+    serde_json::json!({
+        "format": 1,
+        "verdict": report.verdict.name(),
+        "detail": report.verdict,
+        "exit_code": report.status.exit_code,
+        "signal": report.status.signal,
+        "cpu_ms": report.cpu_ms,
+        "wall_ms": report.wall_ms,
+        "max_rss_kib": report.max_rss_kib,
+        "stdout": report.stdout,
+        "stdout_truncated": report.stdout_truncated,
+        "stderr": report.stderr,
+        "stderr_truncated": report.stderr_truncated,
+        "stragglers": report.stragglers,
+        "limits": report.limits,
+        "layers": report.layers,
+    })
+}

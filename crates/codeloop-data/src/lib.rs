@@ -1,0 +1,16 @@
+//! Dataset loading for codeloop: where the bytes come from ([`Source`]), what format they are in
+//! ([`Format`]) and the raw records ([`RawTask`]), with a content hash of what was loaded.
+//!
+//! This crate knows file formats, not tests: turning a raw record into a problem with public and
+//! hidden test suites needs the sandbox (reference solutions are run) and lives in `codeloop-engine`.
+//!
+//! Dependencies: `ureq` (small blocking HTTP client; downloads are rare and sequential, so an async
+//! stack would be weight for nothing), `flate2` for `.gz`, `sha2` for the content hash.
+
+mod errors;
+mod formats;
+mod source;
+
+pub use errors::DataError;
+pub use formats::{Dataset, Format, RawTask, parse_dataset};
+pub use source::{KnownDataset, Source, cache_dir, load};

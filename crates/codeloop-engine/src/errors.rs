@@ -1,0 +1,44 @@
+//! Errors of the engine.
+
+use std::path::PathBuf;
+
+/// What went wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Loading a dataset failed.
+    #[error(transparent)]
+    Data(#[from] codeloop_data::DataError),
+    /// The sandbox machinery failed.
+    #[error(transparent)]
+    Sandbox(#[from] codeloop_sandbox::SandboxError),
+    /// A problem could not be prepared.
+    #[error("failed to prepare problem `{problem}`: {message}")]
+    Prepare {
+        /// The problem id.
+        problem: String,
+        /// Why.
+        message: String,
+    },
+    /// A samples file is malformed.
+    #[error("failed to read samples `{file}` at line {line}: {message}")]
+    Samples {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("failed to access `{path}`")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A metric was asked for something it cannot estimate.
+    #[error("{0}")]
+    Metric(String),
+}

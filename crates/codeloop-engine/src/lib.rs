@@ -1,0 +1,10 @@
+//! The engine: turns raw dataset records into problems with public and hidden test suites
+//! ([`prepare`]), scores samples against hidden tests ([`evaluate`]), and computes metrics
+//! ([`metrics`]).
+
+mod errors;
+pub mod evaluate;
+pub mod metrics;
+pub mod prepare;
+
+pub use errors::EngineError;

@@ -1,0 +1,605 @@
+//! From raw dataset records to [`Problem`]s with public and hidden test suites.
+//!
+//! Test code in datasets is trusted, but expected values must never enter the sandbox, so suites are
+//! built in two ways (see `codeloop-sandbox`'s `judge.py`):
+//! - *value* tests (HumanEval+/MBPP+ inputs, docstring examples): the reference solution runs once on
+//!   every input in the sandbox; what it returns becomes the expected value, and its CPU time scales the
+//!   per-call limit (EvalPlus's rule: `max(floor, 4 x reference)`);
+//! - *replay* tests (HumanEval's `check`, MBPP's asserts): the judge runs the test script once against
+//!   the reference, recording the calls each statement makes; a candidate is then run on those calls and
+//!   the judge replays each statement with the candidate's values.
+//!
+//! Prepared datasets are cached as JSON under the cache dir, keyed by the dataset's hash, this module's
+//! format version, the interpreter version and the options.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use codeloop_data::{Dataset, Format, RawTask};
+use codeloop_sandbox::{Executor, Job, PythonJudge};
+use codeloop_types::{
+    Call, Expect, HiddenTests, Interface, Language, Limits, Problem, ProblemId, PublicProblem, Reference,
+    TestCase, TestId, TestSuite,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::errors::EngineError;
+
+/// Version of the prepared-dataset cache format; bump when suites change shape or meaning.
+pub const PREPARED_VERSION: u32 = 1;
+
+/// Options of preparation.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepareOptions {
+    /// Least CPU time per call, in milliseconds.
+    pub call_cpu_floor_ms: u32,
+    /// Per-call CPU limit as a multiple of the reference's CPU time (value tests).
+    pub reference_factor: f64,
+}
+
+impl Default for PrepareOptions {
+    fn default() -> Self {
+        PrepareOptions {
+            call_cpu_floor_ms: 1_000,
+            reference_factor: 4.0,
+        }
+    }
+}
+
+/// Something worth telling about a prepared problem (a test dropped, no public test, ...).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrepNote {
+    /// The problem.
+    pub problem: ProblemId,
+    /// What happened.
+    pub message: String,
+}
+
+/// A dataset turned into problems.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreparedDataset {
+    /// Cache format version.
+    pub version: u32,
+    /// The dataset format, e.g. `humaneval+`.
+    pub format: String,
+    /// Where it was loaded from.
+    pub origin: String,
+    /// SHA-256 of the loaded bytes.
+    pub sha256: String,
+    /// The problems, in dataset order.
+    pub problems: Vec<Problem>,
+    /// Notes from preparation.
+    pub notes: Vec<PrepNote>,
+}
+
+/// How a suite is to be built.
+enum Plan {
+    /// Value tests over inputs; expected values come from running the reference.
+    Values {
+        inputs: Vec<Value>,
+        shown: Vec<String>,
+        atol: f64,
+        special: Option<&'static str>,
+        group_sizes: Vec<(&'static str, usize)>,
+    },
+    /// A recorded test script.
+    Replay(Value),
+}
+
+struct Draft {
+    public: PublicProblem,
+    reference: Reference,
+    entry_point: String,
+    public_plan: Plan,
+    hidden_plan: Plan,
+}
+
+/// Prepares `dataset`, from the cache under `cache` when a matching entry exists.
+pub fn prepare(
+    dataset: &Dataset,
+    executor: &Executor,
+    options: &PrepareOptions,
+    cache: Option<&Path>,
+    mut progress: impl FnMut(&str),
+) -> Result<PreparedDataset, EngineError> {
+    let cache_file = cache.map(|dir| cache_path(dir, dataset, executor, options));
+    if let Some(file) = &cache_file {
+        if let Ok(bytes) = std::fs::read(file) {
+            if let Ok(prepared) = serde_json::from_slice::<PreparedDataset>(&bytes) {
+                if prepared.version == PREPARED_VERSION && prepared.sha256 == dataset.sha256 {
+                    return Ok(prepared);
+                }
+            }
+        }
+    }
+    let mut judge = PythonJudge::start(executor.interpreter())?;
+    let mut notes = Vec::new();
+    let mut drafts = Vec::with_capacity(dataset.tasks.len());
+    for (i, task) in dataset.tasks.iter().enumerate() {
+        if i % 20 == 0 {
+            progress(&format!("recording tests {}/{}", i, dataset.tasks.len()));
+        }
+        drafts.push(draft(task, dataset.format, &mut judge, &mut notes)?);
+    }
+    // Reference runs for every value plan, all through the pool at once.
+    let mut jobs = Vec::new();
+    for (di, d) in drafts.iter().enumerate() {
+        for (which, plan) in [(0usize, &d.public_plan), (1, &d.hidden_plan)] {
+            if let Plan::Values { inputs, .. } = plan {
+                if inputs.is_empty() {
+                    continue;
+                }
+                let calls: Vec<Call> = inputs.iter().map(|w| Call::Args(w.to_string())).collect();
+                let n = calls.len();
+                let suite = TestSuite {
+                    calls,
+                    call_cpu_ms: vec![60_000; n],
+                    ..TestSuite::empty(&format!("reference:{}:{which}", d.public.id))
+                };
+                let mut job = Job::suite(
+                    d.reference.program.as_str().into(),
+                    &d.entry_point,
+                    Arc::new(suite),
+                    reference_limits(),
+                );
+                job.collect_values = true;
+                jobs.push(((di, which), job));
+            }
+        }
+    }
+    let total = jobs.len();
+    let keys: Vec<(usize, usize)> = jobs.iter().map(|(k, _)| *k).collect();
+    let mut outputs: Vec<Option<codeloop_types::ExecReport>> = vec![None; total];
+    let mut done = 0;
+    executor.run_all(jobs.into_iter().map(|(_, j)| j), |i, report| {
+        done += 1;
+        if done % 20 == 0 || done == total {
+            progress(&format!("running reference solutions {done}/{total}"));
+        }
+        outputs[i] = Some(report);
+    });
+    let mut ref_reports: std::collections::HashMap<(usize, usize), codeloop_types::ExecReport> =
+        keys.into_iter().zip(outputs.into_iter().map(|o| o.expect("every job reports"))).collect();
+
+    let mut problems = Vec::with_capacity(drafts.len());
+    for (di, d) in drafts.into_iter().enumerate() {
+        let id = d.public.id.clone();
+        let public = build_suite(&id, "public", d.public_plan, ref_reports.remove(&(di, 0)), options, &mut judge, &mut notes)?;
+        let hidden = build_suite(&id, "hidden", d.hidden_plan, ref_reports.remove(&(di, 1)), options, &mut judge, &mut notes)?;
+        if public.is_empty() {
+            notes.push(PrepNote {
+                problem: id.clone(),
+                message: "no public test (the prompt's examples hold no call to the entry point)".to_owned(),
+            });
+        }
+        if hidden.is_empty() {
+            notes.push(PrepNote {
+                problem: id.clone(),
+                message: "no hidden test".to_owned(),
+            });
+        }
+        let mut public_problem = d.public;
+        public_problem.public_tests = Arc::new(public);
+        problems.push(Problem {
+            public: public_problem,
+            hidden: HiddenTests(Arc::new(hidden)),
+            reference: Some(d.reference),
+        });
+    }
+    let prepared = PreparedDataset {
+        version: PREPARED_VERSION,
+        format: dataset.format.to_string(),
+        origin: dataset.origin.clone(),
+        sha256: dataset.sha256.clone(),
+        problems,
+        notes,
+    };
+    if let Some(file) = &cache_file {
+        // The cache is an optimisation; failing to write it must not fail the run.
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Ok(bytes) = serde_json::to_vec(&prepared) {
+            let tmp = file.with_extension("partial");
+            if std::fs::write(&tmp, bytes).is_ok() {
+                let _ = std::fs::rename(&tmp, file);
+            }
+        }
+    }
+    Ok(prepared)
+}
+
+fn cache_path(dir: &Path, dataset: &Dataset, executor: &Executor, options: &PrepareOptions) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update(dataset.sha256.as_bytes());
+    h.update(dataset.format.to_string().as_bytes());
+    h.update(executor.interpreter().version.as_bytes());
+    h.update(serde_json::to_string(options).unwrap_or_default().as_bytes());
+    h.update(codeloop_sandbox_fingerprint().as_bytes());
+    let digest = h.finalize();
+    let short: String = digest.iter().take(12).fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    dir.join("prepared").join(format!("{}-v{PREPARED_VERSION}-{short}.json", dataset.format.to_string().replace('+', "plus")))
+}
+
+/// Changes whenever the judge changes (its recording decides what the suites hold).
+fn codeloop_sandbox_fingerprint() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+fn reference_limits() -> Limits {
+    Limits {
+        cpu_ms: 600_000,
+        wall_ms: 1_200_000,
+        memory_mib: Some(4096),
+        output_bytes: 1 << 20,
+        ..Limits::default()
+    }
+}
+
+fn ask(judge: &mut PythonJudge, id: &str, request: &Value) -> Result<Value, EngineError> {
+    let reply = judge.request(&request.to_string())?;
+    let value: Value = serde_json::from_str(reply).map_err(|e| EngineError::Prepare {
+        problem: id.to_owned(),
+        message: format!("unreadable judge reply: {e}"),
+    })?;
+    if let Some(error) = value.get("error").and_then(Value::as_str) {
+        return Err(EngineError::Prepare {
+            problem: id.to_owned(),
+            message: error.to_owned(),
+        });
+    }
+    Ok(value)
+}
+
+fn doc_plan(judge: &mut PythonJudge, id: &str, prompt: &str, entry: &str, atol: f64) -> Result<Plan, EngineError> {
+    let reply = ask(judge, id, &json!({"op": "doc_calls", "prompt": prompt, "entry_point": entry}))?;
+    let calls = reply["calls"].as_array().cloned().unwrap_or_default();
+    let n = calls.len();
+    Ok(Plan::Values {
+        inputs: calls.iter().map(|c| c["args"].clone()).collect(),
+        shown: calls.iter().map(|c| c["src"].as_str().unwrap_or_default().to_owned()).collect(),
+        atol,
+        special: None,
+        group_sizes: vec![("examples", n)],
+    })
+}
+
+fn inputs_plan(
+    judge: &mut PythonJudge,
+    id: &str,
+    entry: &str,
+    groups: &[(&'static str, &str)],
+    atol: f64,
+) -> Result<Plan, EngineError> {
+    let mut inputs = Vec::new();
+    let mut shown = Vec::new();
+    let mut group_sizes = Vec::new();
+    for (name, raw) in groups {
+        let reply = ask(judge, id, &json!({"op": "inputs_to_wire", "raw": raw}))?;
+        let ins = reply["inputs"].as_array().cloned().unwrap_or_default();
+        group_sizes.push((*name, ins.len()));
+        inputs.extend(ins);
+        shown.extend(
+            reply["shown"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| format!("{entry}({})", s.as_str().unwrap_or_default())),
+        );
+    }
+    Ok(Plan::Values {
+        inputs,
+        shown,
+        atol,
+        special: (entry == "find_zero").then_some("find_zero"),
+        group_sizes,
+    })
+}
+
+fn record_plan(judge: &mut PythonJudge, id: &str, request: Value, notes: &mut Vec<PrepNote>) -> Result<Plan, EngineError> {
+    let mut reply = ask(judge, id, &request)?;
+    reply["program"] = request["program"].clone();
+    reply["entry_point"] = request["entry_point"].clone();
+    for failure in reply["failures"].as_array().into_iter().flatten() {
+        notes.push(PrepNote {
+            problem: ProblemId(id.to_owned()),
+            message: format!(
+                "the reference fails test statement {}: {}",
+                failure["index"],
+                failure["error"].as_str().unwrap_or_default()
+            ),
+        });
+    }
+    Ok(Plan::Replay(reply))
+}
+
+/// MBPP asserts as statements; other lines of the text (imports) go to the prelude.
+fn split_asserts(lines: &[String]) -> (String, Vec<String>) {
+    let mut prelude = String::new();
+    let mut stmts = Vec::new();
+    for line in lines.iter().flat_map(|l| l.lines()) {
+        if line.trim_start().starts_with("assert") {
+            stmts.push(line.trim().to_owned());
+        } else if !line.trim().is_empty() {
+            prelude.push_str(line);
+            prelude.push('\n');
+        }
+    }
+    (prelude, stmts)
+}
+
+fn draft(task: &RawTask, format: Format, judge: &mut PythonJudge, notes: &mut Vec<PrepNote>) -> Result<Draft, EngineError> {
+    let id = task.task_id();
+    let dataset = format.to_string();
+    let public_problem = |prompt: String, entry: &str, prefix: String| PublicProblem {
+        id: ProblemId(id.clone()),
+        dataset: dataset.clone(),
+        prompt,
+        language: Language::Python,
+        interface: Interface::Function {
+            entry_point: entry.to_owned(),
+        },
+        public_tests: Arc::new(TestSuite::empty("")),
+        completion_prefix: prefix,
+    };
+    match task {
+        RawTask::HumanEval(r) => {
+            let program = format!("{}{}", r.prompt, r.canonical_solution);
+            Ok(Draft {
+                public: public_problem(r.prompt.clone(), &r.entry_point, r.prompt.clone()),
+                public_plan: doc_plan(judge, &id, &r.prompt, &r.entry_point, 0.0)?,
+                hidden_plan: record_plan(
+                    judge,
+                    &id,
+                    json!({"op": "record", "style": "check", "test": r.test, "entry_point": r.entry_point, "program": program}),
+                    notes,
+                )?,
+                reference: Reference { program },
+                entry_point: r.entry_point.clone(),
+            })
+        }
+        RawTask::HumanEvalPlus(r) => {
+            let program = format!("{}{}", r.prompt, r.canonical_solution);
+            Ok(Draft {
+                public: public_problem(r.prompt.clone(), &r.entry_point, r.prompt.clone()),
+                public_plan: doc_plan(judge, &id, &r.prompt, &r.entry_point, r.atol)?,
+                hidden_plan: inputs_plan(
+                    judge,
+                    &id,
+                    &r.entry_point,
+                    &[("base", r.base_input.get()), ("plus", r.plus_input.get())],
+                    r.atol,
+                )?,
+                reference: Reference { program },
+                entry_point: r.entry_point.clone(),
+            })
+        }
+        RawTask::Mbpp(r) => {
+            let first = r.test_list.first().cloned().unwrap_or_default();
+            let entry = mbpp_entry(judge, &id, &r.code, &first)?;
+            let prompt = format!("{}\nYour code should pass this test:\n{first}\n", r.text);
+            let all: Vec<String> = r.test_list.iter().chain(&r.challenge_test_list).cloned().collect();
+            mbpp_draft(judge, &id, public_problem(prompt, &entry, String::new()), &r.code, &entry, &r.test_setup_code, &r.test_list[..1.min(r.test_list.len())], &all, notes)
+        }
+        RawTask::MbppSanitized(r) => {
+            let first = r.test_list.first().cloned().unwrap_or_default();
+            let entry = mbpp_entry(judge, &id, &r.code, &first)?;
+            let prompt = format!("{}\nYour code should pass this test:\n{first}\n", r.prompt);
+            let setup = r.test_imports.join("\n");
+            mbpp_draft(judge, &id, public_problem(prompt, &entry, String::new()), &r.code, &entry, &setup, &r.test_list[..1.min(r.test_list.len())], &r.test_list, notes)
+        }
+        RawTask::MbppPlus(r) => {
+            let (prelude, stmts) = split_asserts(std::slice::from_ref(&r.assertion));
+            let public_plan = record_plan(
+                judge,
+                &id,
+                json!({"op": "record", "style": "asserts", "statements": &stmts[..1.min(stmts.len())], "prelude": prelude, "entry_point": r.entry_point, "program": r.canonical_solution}),
+                notes,
+            )?;
+            Ok(Draft {
+                public: public_problem(r.prompt.clone(), &r.entry_point, String::new()),
+                public_plan,
+                hidden_plan: inputs_plan(
+                    judge,
+                    &id,
+                    &r.entry_point,
+                    &[("base", r.base_input.get()), ("plus", r.plus_input.get())],
+                    r.atol,
+                )?,
+                reference: Reference {
+                    program: r.canonical_solution.clone(),
+                },
+                entry_point: r.entry_point.clone(),
+            })
+        }
+    }
+}
+
+fn mbpp_entry(judge: &mut PythonJudge, id: &str, code: &str, first_test: &str) -> Result<String, EngineError> {
+    let reply = ask(judge, id, &json!({"op": "mbpp_entry", "code": code, "test": first_test}))?;
+    Ok(reply["entry_point"].as_str().unwrap_or_default().to_owned())
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site per MBPP flavour; a struct would only rename them")]
+fn mbpp_draft(
+    judge: &mut PythonJudge,
+    id: &str,
+    public: PublicProblem,
+    code: &str,
+    entry: &str,
+    setup: &str,
+    public_tests: &[String],
+    hidden_tests: &[String],
+    notes: &mut Vec<PrepNote>,
+) -> Result<Draft, EngineError> {
+    let (p_prelude, p_stmts) = split_asserts(public_tests);
+    let (h_prelude, h_stmts) = split_asserts(hidden_tests);
+    let record = |prelude: String, stmts: Vec<String>| {
+        json!({"op": "record", "style": "asserts", "statements": stmts, "prelude": format!("{setup}\n{prelude}"), "entry_point": entry, "program": code})
+    };
+    Ok(Draft {
+        public,
+        public_plan: record_plan(judge, id, record(p_prelude, p_stmts), notes)?,
+        hidden_plan: record_plan(judge, id, record(h_prelude, h_stmts), notes)?,
+        reference: Reference {
+            program: code.to_owned(),
+        },
+        entry_point: entry.to_owned(),
+    })
+}
+
+fn suite_key(id: &ProblemId, which: &str, calls: &[Call], spec: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(id.0.as_bytes());
+    h.update(which.as_bytes());
+    for c in calls {
+        h.update(serde_json::to_string(c).unwrap_or_default().as_bytes());
+    }
+    h.update(spec.as_bytes());
+    let d = h.finalize();
+    d.iter().take(16).fold(format!("{id}:{which}:"), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn build_suite(
+    id: &ProblemId,
+    which: &str,
+    plan: Plan,
+    reference: Option<codeloop_types::ExecReport>,
+    options: &PrepareOptions,
+    judge: &mut PythonJudge,
+    notes: &mut Vec<PrepNote>,
+) -> Result<TestSuite, EngineError> {
+    let floor = options.call_cpu_floor_ms;
+    match plan {
+        Plan::Values { inputs, shown, atol, special, group_sizes } => {
+            if inputs.is_empty() {
+                return Ok(TestSuite::empty(&format!("{id}:{which}:empty")));
+            }
+            let report = reference.ok_or_else(|| EngineError::Prepare {
+                problem: id.0.clone(),
+                message: "the reference solution did not run".to_owned(),
+            })?;
+            let returned = report.returned.clone().unwrap_or_default();
+            if returned.iter().all(Option::is_none) {
+                return Err(EngineError::Prepare {
+                    problem: id.0.clone(),
+                    message: format!("the reference solution returned nothing: {}", report.verdict.name()),
+                });
+            }
+            let expected_wires: Vec<Value> = returned
+                .iter()
+                .map(|r| r.as_ref().and_then(|r| serde_json::from_str(&r.wire).ok()).unwrap_or(Value::Null))
+                .collect();
+            let reprs = ask(judge, &id.0, &json!({"op": "reprs", "values": expected_wires}))?;
+            let reprs = reprs["reprs"].as_array().cloned().unwrap_or_default();
+            let mut calls = Vec::new();
+            let mut cpu = Vec::new();
+            let mut tests = Vec::new();
+            let mut spec_tests = Vec::new();
+            let mut groups = Vec::new();
+            let mut index = 0usize;
+            let mut dropped = 0usize;
+            for (name, size) in group_sizes {
+                let start = tests.len() as u32;
+                for _ in 0..size {
+                    let i = index;
+                    index += 1;
+                    let Some(Some(ret)) = returned.get(i) else {
+                        dropped += 1;
+                        continue;
+                    };
+                    let t = tests.len() as u32;
+                    calls.push(Call::Args(inputs[i].to_string()));
+                    let limit = (ret.cpu_ms * options.reference_factor).ceil() as u32;
+                    cpu.push(limit.max(floor));
+                    tests.push(TestCase {
+                        id: TestId(t),
+                        calls: (t, t + 1),
+                        input: shown[i].clone(),
+                        expected: reprs.get(i).and_then(Value::as_str).map(str::to_owned),
+                        expect: Expect::Value { wire: ret.wire.clone() },
+                    });
+                    let mut st = json!({"expected": expected_wires[i]});
+                    if special.is_some() {
+                        st["args"] = inputs[i].clone();
+                    }
+                    spec_tests.push(st);
+                }
+                groups.push((name.to_owned(), start, tests.len() as u32));
+            }
+            if dropped > 0 {
+                notes.push(PrepNote {
+                    problem: id.clone(),
+                    message: format!("{dropped} {which} input(s) dropped: the reference solution fails on them"),
+                });
+            }
+            let spec = json!({"atol": atol, "special": special, "tests": spec_tests}).to_string();
+            Ok(TestSuite {
+                key: suite_key(id, which, &calls, &spec),
+                calls,
+                call_cpu_ms: cpu,
+                tests,
+                judge_spec: spec,
+                groups,
+            })
+        }
+        Plan::Replay(recorded) => {
+            let mut calls = Vec::new();
+            let mut tests = Vec::new();
+            let mut spec_tests = Vec::new();
+            let prelude = recorded["prelude"].as_str().unwrap_or_default();
+            let bind = recorded["bind"].as_str().unwrap_or_default();
+            let entry = recorded["entry_point"].as_str().unwrap_or_default();
+            for t in recorded["tests"].as_array().into_iter().flatten() {
+                let tid = tests.len() as u32;
+                let start = calls.len() as u32;
+                let src = t["src"].as_str().unwrap_or_default();
+                let inline = t["inline"].as_bool().unwrap_or(false);
+                if inline {
+                    calls.push(Call::Inline(format!("{prelude}\n{bind} = {entry}\n{src}")));
+                } else {
+                    for c in t["calls"].as_array().into_iter().flatten() {
+                        calls.push(Call::Args(c.to_string()));
+                    }
+                }
+                let outputs: Vec<&str> = t["outputs"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                tests.push(TestCase {
+                    id: TestId(tid),
+                    calls: (start, calls.len() as u32),
+                    input: src.to_owned(),
+                    expected: (!outputs.is_empty() && !inline).then(|| outputs.join(", ")),
+                    expect: if inline { Expect::Inline } else { Expect::Replay },
+                });
+                spec_tests.push(json!({"stmt": t["index"], "calls": if inline { json!([]) } else { t["calls"].clone() }}));
+            }
+            let cpu = vec![floor; calls.len()];
+            let spec = json!({
+                "replay": {
+                    "program": recorded["program"],
+                    "prelude": prelude,
+                    "statements": recorded["statements"],
+                    "bind": bind,
+                },
+                "tests": spec_tests,
+            })
+            .to_string();
+            Ok(TestSuite {
+                key: suite_key(id, which, &calls, &spec),
+                calls,
+                call_cpu_ms: cpu,
+                tests,
+                judge_spec: spec,
+                groups: Vec::new(),
+            })
+        }
+    }
+}

@@ -1,0 +1,468 @@
+# codeloop Python judge: the trusted side of the Python runtime.
+#
+# Runs as `python -I -S -c <this file>` outside any sandbox and never executes candidate code. It
+#   - prepares test suites from trusted dataset code: extracts the calls in a docstring's examples with
+#     Python's own parser, and records the calls that a test script (HumanEval's `check`, MBPP's asserts)
+#     makes, by running it once against the canonical solution;
+#   - compares the values a candidate returned (wire-encoded, see worker.py) with expected values, with
+#     Python's own semantics, or by replaying the recorded test statement with the candidate's values.
+# Protocol: one JSON request per line on stdin, one JSON reply per line on stdout. Ops: doc_calls,
+# record, load, judge. A failing request answers {"error": "..."} and the judge keeps serving.
+import ast
+import builtins
+import json
+import math
+import random
+import sys
+import traceback
+
+REPR_CAP = 2000
+
+
+def encode(v, depth=0):
+    if depth > 100:
+        return None, False
+    t = type(v)
+    if v is None or t is bool or t is int or t is str:
+        return v, True
+    if t is float:
+        if v != v:
+            return {"f": "nan"}, True
+        if v in (float("inf"), float("-inf")):
+            return {"f": "inf" if v > 0 else "-inf"}, True
+        return v, True
+    if t is complex:
+        return {"c": [v.real, v.imag]}, True
+    if t is bytes:
+        return {"b": v.hex()}, True
+    if t in (list, tuple, set, frozenset):
+        items = []
+        for x in v:
+            w, ok = encode(x, depth + 1)
+            if not ok:
+                return None, False
+            items.append(w)
+        return (items if t is list else {"t": items} if t is tuple else {"s": items} if t is set else {"fs": items}), True
+    if t is dict:
+        items = []
+        for k, x in v.items():
+            wk, ok1 = encode(k, depth + 1)
+            wx, ok2 = encode(x, depth + 1)
+            if not (ok1 and ok2):
+                return None, False
+            items.append([wk, wx])
+        return {"d": items}, True
+    return None, False
+
+
+class Opaque:
+    """A value the program returned that has no encoding; equal to nothing."""
+
+    def __init__(self, tname, r):
+        self.tname, self.r = tname, r
+
+    def __eq__(self, other):
+        return False
+
+    def __ne__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        return f"<{self.tname} object: {self.r}>"
+
+
+def decode(w):
+    if type(w) is list:
+        return [decode(x) for x in w]
+    if type(w) is not dict:
+        return w
+    if "t" in w:
+        return tuple(decode(x) for x in w["t"])
+    if "d" in w:
+        out = {}
+        for k, x in w["d"]:
+            k = decode(k)
+            try:
+                out[k] = decode(x)
+            except TypeError:
+                return Opaque("dict", "unhashable key")
+        return out
+    if "s" in w or "fs" in w:
+        try:
+            items = [decode(x) for x in w.get("s", w.get("fs"))]
+            return set(items) if "s" in w else frozenset(items)
+        except TypeError:
+            return Opaque("set", "unhashable item")
+    if "f" in w:
+        return float(w["f"])
+    if "b" in w:
+        return bytes.fromhex(w["b"])
+    if "c" in w:
+        return complex(w["c"][0], w["c"][1])
+    if "o" in w:
+        return Opaque(str(w.get("o")), str(w.get("r", "")))
+    return Opaque("?", "malformed")
+
+
+def short_repr(v):
+    try:
+        r = repr(v)
+    except Exception:
+        r = "<repr failed>"
+    return r if len(r) <= REPR_CAP else r[:REPR_CAP] + "..."
+
+
+def args_repr(args):
+    return ", ".join(short_repr(a) for a in args)
+
+
+# ----------------------------------------------------------------------------------------------------
+# doc_calls: the calls to the entry point in a prompt's examples.
+
+
+def doc_calls(prompt, entry_point):
+    text = None
+    try:
+        tree = ast.parse(prompt)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry_point:
+                text = ast.get_docstring(node, clean=False)
+    except SyntaxError:
+        pass
+    if text is None:
+        text = prompt
+    calls, seen = [], set()
+    pos = 0
+    needle = entry_point + "("
+    while True:
+        start = text.find(needle, pos)
+        if start < 0:
+            break
+        pos = start + 1
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_."):
+            continue
+        # Try every closing parenthesis until the text parses as one call (strings may hold parens).
+        end = start
+        while True:
+            end = text.find(")", end + 1)
+            if end < 0:
+                break
+            src = text[start : end + 1]
+            try:
+                node = ast.parse(src, mode="eval").body
+            except SyntaxError:
+                continue
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry_point):
+                break
+            if node.keywords:
+                break
+            try:
+                args = [ast.literal_eval(a) for a in node.args]
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                break
+            wire, ok = encode(args)
+            key = json.dumps(wire, sort_keys=True)
+            if ok and key not in seen:
+                seen.add(key)
+                calls.append({"args": wire, "src": " ".join(src.split())})
+            break
+    return {"calls": calls}
+
+
+# ----------------------------------------------------------------------------------------------------
+# record: run a trusted test script against the canonical solution, logging the calls it makes.
+
+
+class _Log:
+    def __init__(self):
+        self.calls = []
+        self.encodable = True
+
+
+def _split_check(test_source):
+    """Returns (prelude source, [statement source], parameter name) for a `check(candidate)` script."""
+    tree = ast.parse(test_source)
+    prelude, body = [], None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "check":
+            body = node.body
+        else:
+            prelude.append(node)
+    if body is None:
+        raise ValueError("test has no `def check(candidate)`")
+    param = tree.body and [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"][0].args.args
+    if not param:
+        raise ValueError("`check` takes no parameter")
+    return ast.unparse(ast.Module(prelude, [])), [ast.unparse(s) for s in body], param[0].arg
+
+
+def _namespace(program, prelude):
+    ns = {"__name__": "__codeloop_test__", "__builtins__": builtins}
+    exec(compile(program, "<reference>", "exec"), ns)
+    if prelude:
+        exec(compile(prelude, "<test>", "exec"), ns)
+    return ns
+
+
+def record(req):
+    style = req["style"]
+    entry = req["entry_point"]
+    if style == "asserts":
+        prelude, stmts = req.get("prelude", ""), list(req["statements"])
+        bind = entry
+    else:
+        prelude, stmts, bind = _split_check(req["test"])
+    ns = _namespace(req["program"], prelude)
+    real = ns[entry]
+    random.seed(0)
+    tests, failures = [], []
+    for idx, stmt in enumerate(stmts):
+        rec = _Log()
+        outputs = []
+
+        def call(*args, _rec=rec, _outs=outputs):
+            wire, ok = encode(list(args))
+            if not ok:
+                _rec.encodable = False
+            _rec.calls.append(wire)
+            out = real(*args)
+            _outs.append(out)
+            return out
+
+        ns[bind] = call
+        try:
+            exec(compile(stmt, "<test>", "exec"), ns)
+            err = None
+        except BaseException as e:  # noqa: BLE001 - a failing reference is reported, not fatal
+            err = f"{type(e).__name__}: {e}"
+        if rec.calls:
+            disp = [args_repr(decode(w)) if w is not None else "<unencodable>" for w in rec.calls]
+            tests.append({
+                "index": idx,
+                "src": stmt,
+                "calls": rec.calls if rec.encodable else [],
+                "inline": not rec.encodable,
+                "inputs": disp,
+                "outputs": [short_repr(o) for o in outputs],
+            })
+        if err is not None:
+            failures.append({"index": idx, "src": stmt, "error": err})
+    return {"prelude": prelude, "statements": stmts, "bind": bind, "tests": tests, "failures": failures}
+
+
+# ----------------------------------------------------------------------------------------------------
+# load + judge
+
+
+SUITES = {}
+
+
+def is_floats(x):
+    if isinstance(x, float):
+        return True
+    if isinstance(x, (list, tuple)) and x:
+        return all(isinstance(i, float) for i in x)
+    return False
+
+
+def _flat(x):
+    if isinstance(x, (list, tuple)):
+        out = []
+        for i in x:
+            out.extend(_flat(i))
+        return out
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError("not numeric")
+    return [x]
+
+
+def allclose(a, b, rtol, atol):
+    fa, fb = _flat(a), _flat(b)
+    if len(fa) != len(fb):
+        return False
+    for x, y in zip(fa, fb):
+        if math.isinf(x) or math.isinf(y):
+            if x != y:
+                return False
+        elif not abs(x - y) <= atol + rtol * abs(y):
+            return False
+    return True
+
+
+def _poly(xs, x):
+    return sum(coeff * math.pow(x, i) for i, coeff in enumerate(xs))
+
+
+def values_match(out, exp, atol, special=None, args=None):
+    """EvalPlus's comparison: exact, else allclose(rtol=1e-7, atol) for float results."""
+    if special == "find_zero":
+        try:
+            return abs(_poly(args[0], out)) <= (atol or 1e-6)
+        except Exception:
+            return False
+    try:
+        if out == exp:
+            return True
+    except Exception:
+        return False
+    if atol == 0 and is_floats(exp):
+        atol = 1e-6
+    if atol == 0:
+        return False
+    if type(out) is not type(exp):
+        return False
+    if isinstance(exp, (list, tuple)) and len(out) != len(exp):
+        return False
+    try:
+        return allclose(out, exp, 1e-7, atol)
+    except Exception:
+        return False
+
+
+def load(req):
+    spec = req["spec"]
+    suite = {"spec": spec}
+    if spec.get("replay"):
+        r = spec["replay"]
+        suite["base"] = _namespace(r["program"], r["prelude"])
+    SUITES[req["key"]] = suite
+    return {"ok": True}
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _replay(suite, values):
+    """Re-run the recorded statements with the candidate's values. values: {test: [wire...]}."""
+    spec = suite["spec"]
+    r = spec["replay"]
+    ns = dict(suite["base"])
+    bind = r["bind"]
+    tests = spec["tests"]
+    by_stmt = {t["stmt"]: ti for ti, t in enumerate(tests)}
+    out = {}
+    random.seed(0)
+    for idx, stmt in enumerate(r["statements"]):
+        ti = by_stmt.get(idx)
+        if ti is None:
+            # Setup statement (no call to the entry point): run it; a failure here is the reference's problem.
+            def no_call(*a):
+                raise _Mismatch("statement called the entry point during replay but not when recorded")
+
+            ns[bind] = no_call
+            try:
+                exec(compile(stmt, "<test>", "exec"), ns)
+            except BaseException:
+                pass
+            continue
+        if ti not in values:
+            # Not judged now (its calls did not all return): keep the namespace going with no calls.
+            ns[bind] = lambda *a: None
+            try:
+                exec(compile(stmt, "<test>", "exec"), ns)
+            except BaseException:
+                pass
+            continue
+        got = [decode(w) for w in values[ti]]
+        recorded = tests[ti]["calls"]
+        pos = [0]
+
+        def proxy(*args, _got=got, _rec=recorded):
+            j = pos[0]
+            pos[0] += 1
+            if j >= len(_got):
+                raise _Mismatch("more calls than recorded")
+            wire, _ = encode(list(args))
+            if wire != _rec[j]:
+                raise _Mismatch(f"call {j} arguments differ from the recorded ones")
+            return _got[j]
+
+        ns[bind] = proxy
+        try:
+            exec(compile(stmt, "<test>", "exec"), ns)
+            out[ti] = {"pass": True}
+        except _Mismatch as e:
+            out[ti] = {"pass": False, "harness": str(e)}
+        except AssertionError as e:
+            out[ti] = {"pass": False, "got": [short_repr(g) for g in got], "detail": str(e)[:500]}
+        except BaseException as e:  # the test's own code choked on the returned value
+            out[ti] = {"pass": False, "got": [short_repr(g) for g in got], "detail": f"{type(e).__name__}: {e}"[:500]}
+    return out
+
+
+def judge(req):
+    suite = SUITES.get(req["key"])
+    if suite is None:
+        return {"error": f"suite `{req['key']}` not loaded", "reload": True}
+    spec = suite["spec"]
+    values = {int(k): v for k, v in req["values"].items()}
+    if spec.get("replay"):
+        res = _replay(suite, values)
+    else:
+        res = {}
+        atol = spec.get("atol", 0) or 0
+        special = spec.get("special")
+        for ti, ws in values.items():
+            t = spec["tests"][ti]
+            out = decode(ws[0])
+            exp = decode(t["expected"])
+            args = decode(t["args"]) if special else None
+            if values_match(out, exp, atol, special, args):
+                res[ti] = {"pass": True}
+            else:
+                res[ti] = {"pass": False, "got": [short_repr(out)]}
+    return {"results": {str(k): v for k, v in res.items()}}
+
+
+def inputs_to_wire(req):
+    """EvalPlus inputs (a JSON list of argument lists, as Python's json reads it) to wire form."""
+    inputs = json.loads(req["raw"])
+    wires, shown = [], []
+    for args in inputs:
+        if not isinstance(args, list):
+            raise ValueError(f"an input is not a list of arguments: {short_repr(args)[:100]}")
+        w, ok = encode(args)
+        if not ok:
+            raise ValueError("an input has no value encoding")
+        wires.append(w)
+        shown.append(args_repr(args))
+    return {"inputs": wires, "shown": shown}
+
+
+def reprs(req):
+    return {"reprs": [short_repr(decode(w)) if w is not None else None for w in req["values"]]}
+
+
+def mbpp_entry(req):
+    """The function of `code` that the first test calls (MBPP records name no entry point)."""
+    defs = [n.name for n in ast.walk(ast.parse(req["code"])) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    for node in ast.walk(ast.parse(req["test"])):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in defs:
+            return {"entry_point": node.func.id}
+    raise ValueError("the first test calls no function the reference defines")
+
+
+def main():
+    sys.setrecursionlimit(10000)
+    inp = sys.stdin.buffer
+    out = sys.stdout
+    ops = {"doc_calls": lambda r: doc_calls(r["prompt"], r["entry_point"]), "record": record, "load": load, "judge": judge, "ping": lambda r: {"ok": True},
+           "inputs_to_wire": inputs_to_wire, "reprs": reprs, "mbpp_entry": mbpp_entry}
+    while True:
+        line = inp.readline()
+        if not line:
+            return
+        try:
+            req = json.loads(line)
+            reply = ops[req["op"]](req)
+        except BaseException as e:  # noqa: BLE001 - report, keep serving
+            reply = {"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]}
+        out.write(json.dumps(reply, separators=(",", ":")) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

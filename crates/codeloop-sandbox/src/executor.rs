@@ -1,0 +1,516 @@
+//! The executor: a pool of slots, each a thread that owns one zygote (or starts fresh interpreters)
+//! and one judge, pulling jobs from a shared bounded queue.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use codeloop_types::{Call, ExecReport, Limits, TestSuite};
+use crossbeam_channel::{Receiver, Sender};
+use serde::Serialize;
+
+use crate::errors::SandboxError;
+use crate::linux;
+use crate::python::{Interpreter, LineProcess, PythonJudge, WORKER_SRC};
+use crate::verdicts::{self, WorkerReply};
+
+/// How each execution gets its interpreter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Fork a fresh child from a warm zygote per execution (default, ~1 ms).
+    #[default]
+    Warm,
+    /// Start a new interpreter (`-I -S`) per execution: no shared warm state (~20 ms).
+    Fresh,
+}
+
+/// How to build the pool.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Concurrent executions (slots); default: the number of CPUs.
+    pub slots: usize,
+    /// Warm fork server or fresh interpreter per execution.
+    pub isolation: Isolation,
+    /// The interpreter to use (`None`: resolve the default).
+    pub python: Option<PathBuf>,
+    /// Where private work directories go (`None`: the system temp dir).
+    pub work_root: Option<PathBuf>,
+    /// First uid of the per-slot uids used when running as root (slot `i` gets `uid_base + i`).
+    pub uid_base: u32,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            slots: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            isolation: Isolation::Warm,
+            python: None,
+            work_root: None,
+            uid_base: 61_000,
+        }
+    }
+}
+
+/// One execution to carry out.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The whole program text.
+    pub program: Arc<str>,
+    /// For a suite run: the function the calls go to.
+    pub entry_point: Option<String>,
+    /// The tests (`None`: run the program as a script, as `codeloop exec` does).
+    pub suite: Option<Arc<TestSuite>>,
+    /// Standard input for a script run (`None`: `/dev/null`).
+    pub stdin: Option<String>,
+    /// Stop at the first failing test.
+    pub fail_fast: bool,
+    /// Limits for the whole run; the suite's per-call limits apply within them.
+    pub limits: Limits,
+    /// Return the wire values the calls returned in [`ExecReport::returned`] (reference runs).
+    pub collect_values: bool,
+}
+
+impl Job {
+    /// A job running `program` as a script.
+    #[must_use]
+    pub fn script(program: &str, limits: Limits) -> Self {
+        Job {
+            program: program.into(),
+            entry_point: None,
+            suite: None,
+            stdin: None,
+            fail_fast: false,
+            limits,
+            collect_values: false,
+        }
+    }
+
+    /// A job calling `entry_point` of `program` as `suite` says.
+    #[must_use]
+    pub fn suite(program: Arc<str>, entry_point: &str, suite: Arc<TestSuite>, limits: Limits) -> Self {
+        Job {
+            program,
+            entry_point: Some(entry_point.to_owned()),
+            suite: Some(suite),
+            stdin: None,
+            fail_fast: false,
+            limits,
+            collect_values: false,
+        }
+    }
+}
+
+struct Task {
+    job: Job,
+    tag: u64,
+    done: Sender<(u64, ExecReport)>,
+}
+
+/// A pool of execution slots.
+pub struct Executor {
+    queue: Option<Sender<Task>>,
+    threads: Vec<JoinHandle<()>>,
+    interpreter: Interpreter,
+    work_root: PathBuf,
+    layers: Vec<String>,
+}
+
+impl Executor {
+    /// Resolves the interpreter, makes the work root and starts the slots (each with its zygote and
+    /// judge, so a broken setup fails here rather than on the first job).
+    pub fn start(config: &ExecutorConfig) -> Result<Self, SandboxError> {
+        let interpreter = Interpreter::resolve(config.python.as_deref())?;
+        let parent = config.work_root.clone().unwrap_or_else(std::env::temp_dir);
+        let work_root = make_work_root(&parent)?;
+        let own_uids = linux::is_root() && interpreter.usable_by_others();
+        let mut layers = vec![
+            match config.isolation {
+                Isolation::Warm => "fork-server",
+                Isolation::Fresh => "fresh-interpreter",
+            }
+            .to_owned(),
+            "rlimits".to_owned(),
+            "process-group".to_owned(),
+            "subreaper-sweep".to_owned(),
+            "no-new-privs".to_owned(),
+            "empty-env".to_owned(),
+            "private-workdir".to_owned(),
+        ];
+        if own_uids {
+            layers.push("uid-per-slot".to_owned());
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<Task>(config.slots.max(1) * 4);
+        let mut threads = Vec::new();
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(config.slots.max(1));
+        for i in 0..config.slots.max(1) {
+            let slot = SlotConfig {
+                interpreter: interpreter.clone(),
+                isolation: config.isolation,
+                work_root: work_root.clone(),
+                uid: own_uids.then_some(config.uid_base + i as u32),
+                layers: layers.clone(),
+            };
+            let rx = rx.clone();
+            let ready = ready_tx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("codeloop-slot-{i}"))
+                    .spawn(move || slot_main(slot, &rx, &ready))
+                    .map_err(|source| SandboxError::Io {
+                        path: PathBuf::from("<thread>"),
+                        source,
+                    })?,
+            );
+        }
+        drop(ready_tx);
+        let mut executor = Executor {
+            queue: Some(tx),
+            threads,
+            interpreter,
+            work_root,
+            layers,
+        };
+        for _ in 0..config.slots.max(1) {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    executor.shutdown();
+                    return Err(e);
+                }
+                Err(_) => {
+                    executor.shutdown();
+                    return Err(SandboxError::Worker {
+                        what: "slot",
+                        message: "a slot thread ended during start-up".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(executor)
+    }
+
+    /// The interpreter in use.
+    #[must_use]
+    pub fn interpreter(&self) -> &Interpreter {
+        &self.interpreter
+    }
+
+    /// The isolation layers every run of this pool gets.
+    #[must_use]
+    pub fn layers(&self) -> &[String] {
+        &self.layers
+    }
+
+    /// Queues a job; its report arrives on `done` tagged with `tag`. Blocks while the queue is full.
+    pub fn submit(&self, job: Job, tag: u64, done: &Sender<(u64, ExecReport)>) {
+        let task = Task {
+            job,
+            tag,
+            done: done.clone(),
+        };
+        self.queue
+            .as_ref()
+            .expect("queue open until drop")
+            .send(task)
+            .expect("slot threads live as long as the executor");
+    }
+
+    /// Runs one job and waits for its report.
+    #[must_use]
+    pub fn run(&self, job: Job) -> ExecReport {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.submit(job, 0, &tx);
+        rx.recv().expect("a submitted job always gets a report").1
+    }
+
+    /// Runs many jobs over the pool, calling `on_report(index, report)` as each finishes (in completion
+    /// order). Memory stays bounded by the queue, not by the number of jobs.
+    pub fn run_all<I, F>(&self, jobs: I, mut on_report: F)
+    where
+        I: IntoIterator<Item = Job>,
+        F: FnMut(usize, ExecReport),
+    {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut sent = 0u64;
+        let mut received = 0u64;
+        for job in jobs {
+            // Keep at most a few jobs per slot in flight so that results stream out as we go.
+            while sent - received >= (self.threads.len() as u64) * 4 {
+                let (tag, report) = rx.recv().expect("reports arrive");
+                received += 1;
+                on_report(tag as usize, report);
+            }
+            self.submit(job, sent, &tx);
+            sent += 1;
+        }
+        while received < sent {
+            let (tag, report) = rx.recv().expect("reports arrive");
+            received += 1;
+            on_report(tag as usize, report);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.queue.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.work_root);
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn make_work_root(parent: &Path) -> Result<PathBuf, SandboxError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = parent.join(format!(
+        "codeloop-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    ));
+    let io = |source| SandboxError::Io {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    // Traversable (not listable) by the per-slot uids, whose work dirs are created inside.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).map_err(io)?;
+    Ok(dir)
+}
+
+struct SlotConfig {
+    interpreter: Interpreter,
+    isolation: Isolation,
+    work_root: PathBuf,
+    uid: Option<u32>,
+    layers: Vec<String>,
+}
+
+struct Slot {
+    cfg: SlotConfig,
+    zygote: Option<LineProcess>,
+    judge: Option<PythonJudge>,
+    loaded: HashSet<String>,
+    calls_json: Option<(String, Arc<str>)>,
+}
+
+fn slot_main(cfg: SlotConfig, rx: &Receiver<Task>, ready: &Sender<Result<(), SandboxError>>) {
+    let mut slot = Slot {
+        cfg,
+        zygote: None,
+        judge: None,
+        loaded: HashSet::new(),
+        calls_json: None,
+    };
+    let warm = slot.cfg.isolation == Isolation::Warm;
+    let started = (if warm { slot.zygote().map(|_| ()) } else { Ok(()) }).and_then(|()| slot.judge().map(|_| ()));
+    let ok = started.is_ok();
+    let _ = ready.send(started);
+    if !ok {
+        return;
+    }
+    for task in rx {
+        let report = slot.execute(&task.job);
+        let _ = task.done.send((task.tag, report));
+    }
+}
+
+#[derive(Serialize)]
+struct WorkerLimits {
+    cpu_ms: u64,
+    wall_ms: u64,
+    memory_mib: Option<u64>,
+    stack_mib: u64,
+    processes: Option<u64>,
+    file_size_mib: u64,
+    output_bytes: u64,
+    result_bytes: u64,
+}
+
+impl Slot {
+    fn zygote(&mut self) -> Result<&mut LineProcess, SandboxError> {
+        if self.zygote.is_none() {
+            let mut z = LineProcess::spawn(&self.cfg.interpreter, WORKER_SRC, "zygote", "zygote", true)?;
+            z.read_line()?; // the ready line
+            self.zygote = Some(z);
+        }
+        Ok(self.zygote.as_mut().expect("just set"))
+    }
+
+    fn judge(&mut self) -> Result<&mut PythonJudge, SandboxError> {
+        if self.judge.is_none() {
+            self.judge = Some(PythonJudge::start(&self.cfg.interpreter)?);
+            self.loaded.clear();
+        }
+        Ok(self.judge.as_mut().expect("just set"))
+    }
+
+    fn execute(&mut self, job: &Job) -> ExecReport {
+        let limits = effective_limits(job);
+        let request = self.request_json(job, &limits);
+        let reply = match self.send(&request) {
+            Ok(r) => r,
+            Err(e) => return verdicts::harness_error(&e.to_string(), &limits, &self.cfg.layers),
+        };
+        let reply: WorkerReply = match serde_json::from_str(&reply) {
+            Ok(r) => r,
+            Err(e) => {
+                return verdicts::harness_error(
+                    &format!("unreadable worker reply: {e}"),
+                    &limits,
+                    &self.cfg.layers,
+                );
+            }
+        };
+        let layers = self.cfg.layers.clone();
+        match &job.suite {
+            None => verdicts::script_report(reply, &limits, &layers),
+            Some(suite) => verdicts::suite_report(reply, suite, job.fail_fast, job.collect_values, &limits, &layers, |q| {
+                self.judge_values(suite, q)
+            }),
+        }
+    }
+
+    /// Runs one request through the zygote (or a fresh interpreter); restarts a dead zygote once.
+    fn send(&mut self, request: &str) -> Result<String, SandboxError> {
+        if self.cfg.isolation == Isolation::Fresh {
+            let mut p = LineProcess::spawn(&self.cfg.interpreter, WORKER_SRC, "fresh", "fresh interpreter", true)?;
+            return p.request(request).map(str::to_owned);
+        }
+        match self.zygote()?.request(request) {
+            Ok(r) => Ok(r.to_owned()),
+            Err(_) => {
+                // The zygote died (it never runs candidate code itself, so this is rare): start a new
+                // one and try once more.
+                self.zygote = None;
+                self.zygote()?.request(request).map(str::to_owned)
+            }
+        }
+    }
+
+    fn judge_values(&mut self, suite: &TestSuite, values_json: &str) -> Result<String, SandboxError> {
+        for attempt in 0..2 {
+            if !self.loaded.contains(&suite.key) {
+                let load = format!(
+                    "{{\"op\":\"load\",\"key\":{},\"spec\":{}}}",
+                    serde_json::to_string(&suite.key).expect("string"),
+                    suite.judge_spec
+                );
+                let reply = self.judge()?.request(&load)?.to_owned();
+                if reply.contains("\"error\"") {
+                    return Err(SandboxError::Worker {
+                        what: "judge",
+                        message: format!("cannot load suite `{}`: {reply}", suite.key),
+                    });
+                }
+                self.loaded.insert(suite.key.clone());
+            }
+            let request = format!(
+                "{{\"op\":\"judge\",\"key\":{},\"values\":{values_json}}}",
+                serde_json::to_string(&suite.key).expect("string")
+            );
+            match self.judge()?.request(&request) {
+                Ok(r) if r.contains("\"reload\":true") && attempt == 0 => {
+                    self.loaded.remove(&suite.key);
+                }
+                Ok(r) => return Ok(r.to_owned()),
+                Err(e) if attempt == 0 => {
+                    self.judge = None;
+                    let _ = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(SandboxError::Worker {
+            what: "judge",
+            message: "the judge failed twice".to_owned(),
+        })
+    }
+
+    fn request_json(&mut self, job: &Job, limits: &Limits) -> String {
+        let wl = WorkerLimits {
+            cpu_ms: limits.cpu_ms,
+            wall_ms: limits.wall_ms,
+            memory_mib: limits.memory_mib,
+            stack_mib: limits.stack_mib,
+            processes: limits.processes,
+            file_size_mib: limits.file_size_mib,
+            output_bytes: limits.output_bytes,
+            result_bytes: (64 << 20).max(limits.output_bytes),
+        };
+        let mut out = String::with_capacity(job.program.len() + 512);
+        out.push_str("{\"source\":");
+        out.push_str(&serde_json::to_string(&*job.program).expect("string"));
+        let _ = write!(
+            out,
+            ",\"limits\":{},\"work_root\":{},\"uid\":{},\"fail_fast\":{}",
+            serde_json::to_string(&wl).expect("limits"),
+            serde_json::to_string(&self.cfg.work_root).expect("path"),
+            serde_json::to_string(&self.cfg.uid).expect("uid"),
+            job.fail_fast
+        );
+        if let Some(stdin) = &job.stdin {
+            let _ = write!(out, ",\"stdin\":{}", serde_json::to_string(stdin).expect("string"));
+        }
+        match &job.suite {
+            None => out.push_str(",\"mode\":\"script\",\"filename\":\"main.py\""),
+            Some(suite) => {
+                let _ = write!(
+                    out,
+                    ",\"mode\":\"calls\",\"entry_point\":{},\"call_cpu_ms\":{},\"calls\":",
+                    serde_json::to_string(job.entry_point.as_deref().unwrap_or("")).expect("string"),
+                    serde_json::to_string(&suite.call_cpu_ms).expect("numbers"),
+                );
+                out.push_str(&self.calls_json(suite));
+            }
+        }
+        out.push('}');
+        out
+    }
+
+    /// The suite's calls as one JSON array, built once per suite and reused while the same suite
+    /// keeps coming (samples of one problem arrive together).
+    fn calls_json(&mut self, suite: &TestSuite) -> Arc<str> {
+        if let Some((key, json)) = &self.calls_json {
+            if *key == suite.key {
+                return json.clone();
+            }
+        }
+        let mut s = String::from("[");
+        for (i, call) in suite.calls.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            match call {
+                Call::Args(wire) => s.push_str(wire),
+                Call::Inline(src) => {
+                    let _ = write!(s, "{{\"exec\":{}}}", serde_json::to_string(src).expect("string"));
+                }
+            }
+        }
+        s.push(']');
+        let json: Arc<str> = s.into();
+        self.calls_json = Some((suite.key.clone(), json.clone()));
+        json
+    }
+}
+
+/// Whole-run limits for a job: a suite run gets CPU for all its calls (each call is also held to its
+/// own limit inside), capped at ten minutes; the wall backstop is twice the CPU plus a second.
+fn effective_limits(job: &Job) -> Limits {
+    let mut limits = job.limits.clone();
+    if let Some(suite) = &job.suite {
+        let calls: u64 = suite.call_cpu_ms.iter().map(|&c| u64::from(c)).sum();
+        limits.cpu_ms = limits.cpu_ms.max(calls.saturating_add(1_000)).min(600_000);
+        limits.wall_ms = limits.wall_ms.max(limits.cpu_ms * 2 + 1_000);
+    }
+    limits
+}

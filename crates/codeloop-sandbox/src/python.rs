@@ -1,0 +1,198 @@
+//! The Python runtime: finding the interpreter, and the worker and judge processes that speak our
+//! line-delimited JSON protocol (see `python/worker.py` and `python/judge.py`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use crate::errors::SandboxError;
+use crate::linux;
+
+/// Source of the untrusted-side worker (zygote, fresh runner and driver).
+pub(crate) const WORKER_SRC: &str = include_str!("../python/worker.py");
+/// Source of the trusted judge.
+pub(crate) const JUDGE_SRC: &str = include_str!("../python/judge.py");
+
+/// A resolved Python interpreter: the real binary, never a shim.
+#[derive(Debug, Clone)]
+pub struct Interpreter {
+    /// Absolute path of the real executable.
+    pub path: PathBuf,
+    /// Its version, e.g. `3.11.2`.
+    pub version: String,
+    /// Directory of its standard library.
+    pub stdlib: PathBuf,
+}
+
+impl Interpreter {
+    /// Resolves `requested` (or, when `None`, `/usr/bin/python3` and then `python3` on `PATH`) to the
+    /// real interpreter by asking it for `sys.executable` once; shims (pyenv) are resolved away here.
+    pub fn resolve(requested: Option<&Path>) -> Result<Self, SandboxError> {
+        let candidates: Vec<PathBuf> = match requested {
+            Some(p) => vec![p.to_path_buf()],
+            None => vec![PathBuf::from("/usr/bin/python3"), PathBuf::from("python3")],
+        };
+        for candidate in &candidates {
+            let Ok(out) = Command::new(candidate)
+                .args([
+                    "-I",
+                    "-S",
+                    "-c",
+                    "import sys, os; print(sys.executable); print(sys.version.split()[0]); print(os.path.dirname(os.__file__))",
+                ])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+            else {
+                continue;
+            };
+            if !out.status.success() {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let (Some(exe), Some(version), Some(stdlib)) = (lines.next(), lines.next(), lines.next())
+            else {
+                continue;
+            };
+            if exe.is_empty() {
+                continue;
+            }
+            return Ok(Interpreter {
+                path: PathBuf::from(exe),
+                version: version.to_owned(),
+                stdlib: PathBuf::from(stdlib),
+            });
+        }
+        Err(SandboxError::NoInterpreter {
+            tried: candidates
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// Whether an unprivileged uid can run this interpreter: its binary and standard library must be
+    /// reachable by "others" (a pyenv build under `/root` is not).
+    #[must_use]
+    pub fn usable_by_others(&self) -> bool {
+        fn traversable(path: &Path) -> bool {
+            path.ancestors().all(|dir| {
+                std::fs::metadata(dir).is_ok_and(|m| !m.is_dir() || m.permissions().mode() & 0o001 != 0)
+            })
+        }
+        let readable = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o004 != 0);
+        traversable(&self.path) && readable(&self.path) && traversable(&self.stdlib.join("os.py"))
+            && readable(&self.stdlib.join("os.py"))
+    }
+
+    fn command(&self, source: &str, role: &str) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.args(["-I", "-S", "-c", source, role])
+            .env_clear()
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        cmd
+    }
+}
+
+/// A long-lived child speaking one JSON line per request and per reply.
+pub(crate) struct LineProcess {
+    what: &'static str,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    line: String,
+}
+
+impl LineProcess {
+    pub(crate) fn spawn(
+        interp: &Interpreter,
+        source: &str,
+        role: &str,
+        what: &'static str,
+        harden: bool,
+    ) -> Result<Self, SandboxError> {
+        let mut cmd = interp.command(source, role);
+        if harden {
+            linux::harden_worker(&mut cmd);
+        }
+        let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+            path: interp.path.clone(),
+            source,
+        })?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        Ok(LineProcess {
+            what,
+            child,
+            stdin,
+            stdout,
+            line: String::new(),
+        })
+    }
+
+    /// Sends one request line and returns the reply line (without its newline).
+    pub(crate) fn request(&mut self, request: &str) -> Result<&str, SandboxError> {
+        debug_assert!(!request.contains('\n'));
+        let died = |message: String| SandboxError::Worker {
+            what: self.what,
+            message,
+        };
+        self.stdin
+            .write_all(request.as_bytes())
+            .and_then(|()| self.stdin.write_all(b"\n"))
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| died(format!("cannot write a request: {e}")))?;
+        self.read_line()
+    }
+
+    pub(crate) fn read_line(&mut self) -> Result<&str, SandboxError> {
+        self.line.clear();
+        match self.stdout.read_line(&mut self.line) {
+            Ok(0) => Err(SandboxError::Worker {
+                what: self.what,
+                message: "it exited".to_owned(),
+            }),
+            Ok(_) => Ok(self.line.trim_end_matches('\n')),
+            Err(e) => Err(SandboxError::Worker {
+                what: self.what,
+                message: format!("cannot read its reply: {e}"),
+            }),
+        }
+    }
+
+}
+
+impl Drop for LineProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The trusted judge: prepares suites from trusted test code and compares returned values with
+/// Python's semantics. It never runs candidate code.
+pub struct PythonJudge {
+    process: LineProcess,
+}
+
+impl PythonJudge {
+    /// Starts a judge process.
+    pub fn start(interp: &Interpreter) -> Result<Self, SandboxError> {
+        let mut process = LineProcess::spawn(interp, JUDGE_SRC, "judge", "judge", false)?;
+        // Fail now, not on the first request, if the interpreter cannot run the judge.
+        process.request("{\"op\":\"ping\"}")?;
+        Ok(PythonJudge { process })
+    }
+
+    /// Sends one request (JSON text) and returns the reply (JSON text); a reply with an `error` key is
+    /// returned as is, for the caller to interpret.
+    pub fn request(&mut self, request: &str) -> Result<&str, SandboxError> {
+        self.process.request(request)
+    }
+}

@@ -1,0 +1,485 @@
+//! From what the worker saw (exit status, resource use, the typed result lines of the driver) to
+//! verdicts. The program's exit code and output never decide a test: only values the judge accepted.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use codeloop_types::{
+    Call, ExecReport, Expect, Limits, Outcome, ProgramStatus, Returned, TestCase, TestResult, TestSuite,
+    Verdict,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::errors::SandboxError;
+use crate::linux::signal_name;
+
+/// The supervisor's reply for one run (see `supervise` in `python/worker.py`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct WorkerReply {
+    #[serde(default)]
+    harness_error: Option<String>,
+    #[serde(default)]
+    exit_code: Option<i32>,
+    #[serde(default)]
+    signal: Option<i32>,
+    #[serde(default)]
+    cpu_ms: f64,
+    #[serde(default)]
+    wall_ms: f64,
+    #[serde(default)]
+    max_rss_kib: u64,
+    #[serde(default)]
+    killed: Option<String>,
+    #[serde(default)]
+    stragglers: u32,
+    #[serde(default)]
+    stdout: String,
+    #[serde(default)]
+    stdout_bytes: u64,
+    #[serde(default)]
+    stderr: String,
+    #[serde(default)]
+    stderr_bytes: u64,
+    #[serde(default)]
+    results: String,
+    #[serde(default)]
+    results_truncated: bool,
+}
+
+/// One line the driver wrote on the result channel.
+#[derive(Debug, Deserialize)]
+struct ResultLine<'a> {
+    k: &'a str,
+    #[serde(default)]
+    i: Option<usize>,
+    #[serde(default, borrow)]
+    v: Option<&'a RawValue>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    tb: Option<String>,
+    #[serde(default)]
+    cpu: f64,
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    mle: bool,
+}
+
+/// What happened to one call.
+enum CallOutcome<'a> {
+    Returned(&'a RawValue),
+    Raised { kind: String, message: String, traceback: Option<String> },
+    TimeLimit,
+    MemoryLimit,
+    Exited(i64),
+}
+
+/// A report for a run that says nothing about the program.
+pub(crate) fn harness_error(message: &str, limits: &Limits, layers: &[String]) -> ExecReport {
+    ExecReport {
+        outcome: Outcome::HarnessError,
+        verdict: Verdict::HarnessError {
+            message: message.to_owned(),
+        },
+        tests: Vec::new(),
+        status: ProgramStatus::default(),
+        cpu_ms: 0.0,
+        wall_ms: 0.0,
+        max_rss_kib: 0,
+        stdout: String::new(),
+        stdout_truncated: false,
+        stderr: String::new(),
+        stderr_truncated: false,
+        stragglers: 0,
+        limits: limits.clone(),
+        layers: layers.to_vec(),
+        returned: None,
+    }
+}
+
+fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]) -> ExecReport {
+    ExecReport {
+        outcome: Outcome::Failed,
+        verdict: Verdict::NotRun,
+        tests: Vec::new(),
+        status: ProgramStatus {
+            exit_code: reply.exit_code,
+            signal: reply.signal,
+        },
+        cpu_ms: reply.cpu_ms,
+        wall_ms: reply.wall_ms,
+        max_rss_kib: reply.max_rss_kib,
+        stdout_truncated: reply.stdout_bytes > limits.output_bytes,
+        stdout: reply.stdout,
+        stderr_truncated: reply.stderr_bytes > limits.output_bytes,
+        stderr: reply.stderr,
+        stragglers: reply.stragglers,
+        limits: limits.clone(),
+        layers: layers.to_vec(),
+        returned: None,
+    }
+}
+
+/// How the process ended, as the verdict of whatever was running when it ended.
+fn termination(reply: &WorkerReply, limits: &Limits, load_error: Option<&ResultLine<'_>>) -> Verdict {
+    if reply.killed.as_deref() == Some("output")
+        || reply.stdout_bytes > limits.output_bytes
+        || reply.stderr_bytes > limits.output_bytes
+    {
+        return Verdict::OutputLimit;
+    }
+    if reply.killed.as_deref() == Some("wall") {
+        return Verdict::TimeLimit;
+    }
+    if reply.killed.as_deref() == Some("result") {
+        return Verdict::OutputLimit;
+    }
+    if let Some(sig) = reply.signal {
+        let cpu_out = reply.cpu_ms + 50.0 >= limits.cpu_ms as f64;
+        if sig == libc::SIGXCPU || (sig == libc::SIGKILL && cpu_out) {
+            return Verdict::TimeLimit;
+        }
+        return Verdict::RuntimeError {
+            kind: signal_name(sig),
+            message: format!("killed by {}", signal_name(sig)),
+            traceback: None,
+        };
+    }
+    if let Some(line) = load_error {
+        if line.mle || line.kind.as_deref() == Some("MemoryError") {
+            return Verdict::MemoryLimit;
+        }
+        return Verdict::RuntimeError {
+            kind: line.kind.clone().unwrap_or_default(),
+            message: line.msg.clone().unwrap_or_default(),
+            traceback: line.tb.clone().filter(|t| !t.is_empty()),
+        };
+    }
+    match reply.exit_code {
+        Some(0) | None => Verdict::Pass,
+        Some(code) => Verdict::RuntimeError {
+            kind: "exit".to_owned(),
+            message: format!("exit code {code}"),
+            traceback: None,
+        },
+    }
+}
+
+/// The report of a script run (`codeloop exec`): the program's own verdict.
+pub(crate) fn script_report(reply: WorkerReply, limits: &Limits, layers: &[String]) -> ExecReport {
+    if let Some(e) = &reply.harness_error {
+        return harness_error(e, limits, layers);
+    }
+    let lines: Vec<ResultLine<'_>> = reply
+        .results
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let load_error = lines.iter().find(|l| l.k == "load_error");
+    let mut verdict = termination(&reply, limits, load_error);
+    // Uncaught MemoryError in a script: the interpreter prints it and exits 1.
+    if matches!(&verdict, Verdict::RuntimeError { kind, .. } if kind == "exit")
+        && reply.stderr.trim_end().ends_with("MemoryError")
+    {
+        verdict = Verdict::MemoryLimit;
+    }
+    let mut report = base_report(reply, limits, layers);
+    report.outcome = if verdict.is_pass() { Outcome::Passed } else { Outcome::Failed };
+    report.verdict = verdict;
+    report
+}
+
+/// The report of a suite run: per-test verdicts, with returned values judged by `judge` (which gets
+/// `{"test index": [wire values]}` JSON and answers the judge's reply JSON).
+pub(crate) fn suite_report<F>(
+    reply: WorkerReply,
+    suite: &TestSuite,
+    fail_fast: bool,
+    collect_values: bool,
+    limits: &Limits,
+    layers: &[String],
+    judge: F,
+) -> ExecReport
+where
+    F: FnOnce(&str) -> Result<String, SandboxError>,
+{
+    if let Some(e) = &reply.harness_error {
+        return harness_error(e, limits, layers);
+    }
+    let lines: Vec<ResultLine<'_>> = reply
+        .results
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let mut calls: Vec<Option<(CallOutcome<'_>, f64)>> = (0..suite.calls.len()).map(|_| None).collect();
+    let mut load_error = None;
+    let mut exit_at_load = None;
+    for line in &lines {
+        match (line.k, line.i) {
+            ("load_error", _) => load_error = load_error.or(Some(line)),
+            ("exit", None) => exit_at_load = exit_at_load.or(line.code.or(Some(0))),
+            (kind, Some(i)) if i < calls.len() && calls[i].is_none() => {
+                let outcome = match kind {
+                    "ret" => match line.v {
+                        Some(v) => CallOutcome::Returned(v),
+                        None => continue,
+                    },
+                    "exc" => CallOutcome::Raised {
+                        kind: line.kind.clone().unwrap_or_default(),
+                        message: line.msg.clone().unwrap_or_default(),
+                        traceback: line.tb.clone().filter(|t| !t.is_empty()),
+                    },
+                    "tle" => CallOutcome::TimeLimit,
+                    "mle" => CallOutcome::MemoryLimit,
+                    "exit" => CallOutcome::Exited(line.code.unwrap_or(0)),
+                    _ => continue,
+                };
+                calls[i] = Some((outcome, line.cpu));
+            }
+            _ => {}
+        }
+    }
+    let returned = collect_values.then(|| {
+        calls
+            .iter()
+            .map(|c| match c {
+                Some((CallOutcome::Returned(v), cpu_ms)) => Some(Returned {
+                    wire: v.get().to_owned(),
+                    cpu_ms: *cpu_ms,
+                }),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    });
+    let ended = termination(&reply, limits, None);
+    let truncated = reply.results_truncated;
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; suite.tests.len()];
+    let mut cpu = vec![0.0; suite.tests.len()];
+    let mut to_judge: BTreeMap<usize, Vec<&RawValue>> = BTreeMap::new();
+    let mut stopped = false;
+    for (ti, test) in suite.tests.iter().enumerate() {
+        if stopped {
+            verdicts[ti] = Some(Verdict::NotRun);
+            continue;
+        }
+        if let Some(line) = load_error {
+            verdicts[ti] = Some(termination(&reply, limits, Some(line)));
+            continue;
+        }
+        if let Some(code) = exit_at_load {
+            verdicts[ti] = Some(exited_verdict(test, code));
+            continue;
+        }
+        let (start, end) = (test.calls.0 as usize, test.calls.1 as usize);
+        let mut values = Vec::with_capacity(end - start);
+        let mut verdict = None;
+        for ci in start..end {
+            match &calls[ci] {
+                Some((outcome, c)) => {
+                    cpu[ti] += c;
+                    match outcome {
+                        CallOutcome::Returned(v) => values.push(*v),
+                        CallOutcome::Raised { kind, message, traceback } => {
+                            verdict = Some(raised_verdict(test, &suite.calls[ci], kind, message, traceback.as_ref()));
+                        }
+                        CallOutcome::TimeLimit => verdict = Some(Verdict::TimeLimit),
+                        CallOutcome::MemoryLimit => verdict = Some(Verdict::MemoryLimit),
+                        CallOutcome::Exited(code) => verdict = Some(exited_verdict(test, *code)),
+                    }
+                }
+                None => {
+                    // The run ended before this call answered.
+                    verdict = Some(if truncated {
+                        Verdict::OutputLimit
+                    } else if ended.is_pass() {
+                        Verdict::WrongAnswer {
+                            input: test.input.clone(),
+                            expected: test.expected.clone(),
+                            got: None,
+                            detail: Some("the program ended without returning a value".to_owned()),
+                        }
+                    } else {
+                        ended.clone()
+                    });
+                    stopped = true;
+                }
+            }
+            if verdict.is_some() {
+                break;
+            }
+        }
+        match verdict {
+            Some(v) => {
+                if fail_fast {
+                    stopped = true;
+                }
+                verdicts[ti] = Some(v);
+            }
+            None if matches!(test.expect, Expect::Inline) => verdicts[ti] = Some(Verdict::Pass),
+            None => {
+                to_judge.insert(ti, values);
+            }
+        }
+    }
+    if !to_judge.is_empty() {
+        let mut q = String::from("{");
+        for (n, (ti, values)) in to_judge.iter().enumerate() {
+            if n > 0 {
+                q.push(',');
+            }
+            let _ = write!(q, "\"{ti}\":[");
+            for (m, v) in values.iter().enumerate() {
+                if m > 0 {
+                    q.push(',');
+                }
+                q.push_str(v.get());
+            }
+            q.push(']');
+        }
+        q.push('}');
+        match judge(&q).and_then(|r| parse_judgement(&r)) {
+            Ok(judged) => {
+                for (ti, _) in to_judge {
+                    verdicts[ti] = Some(match judged.get(&ti) {
+                        Some(j) if j.pass => Verdict::Pass,
+                        Some(j) if j.harness.is_some() => Verdict::HarnessError {
+                            message: j.harness.clone().unwrap_or_default(),
+                        },
+                        Some(j) => Verdict::WrongAnswer {
+                            input: suite.tests[ti].input.clone(),
+                            expected: suite.tests[ti].expected.clone(),
+                            got: j.got.as_ref().map(|g| g.join(", ")),
+                            detail: j.detail.clone(),
+                        },
+                        None => Verdict::HarnessError {
+                            message: "the judge gave no verdict".to_owned(),
+                        },
+                    });
+                }
+            }
+            Err(e) => {
+                for (ti, _) in to_judge {
+                    verdicts[ti] = Some(Verdict::HarnessError { message: e.to_string() });
+                }
+            }
+        }
+        // fail_fast: tests after the first failure are not run, whatever the judge found later.
+        if fail_fast {
+            let mut seen_fail = false;
+            for v in &mut verdicts {
+                if seen_fail {
+                    *v = Some(Verdict::NotRun);
+                } else if v.as_ref().is_some_and(|v| !v.is_pass()) {
+                    seen_fail = true;
+                }
+            }
+        }
+    }
+    let tests: Vec<TestResult> = suite
+        .tests
+        .iter()
+        .zip(verdicts)
+        .zip(cpu)
+        .map(|((t, v), cpu_ms)| TestResult {
+            id: t.id,
+            verdict: v.unwrap_or(Verdict::NotRun),
+            cpu_ms,
+        })
+        .collect();
+    let mut first_bad = tests.iter().find(|t| !t.verdict.is_pass()).map(|t| t.verdict.clone());
+    if suite.tests.is_empty() {
+        // No tests (a reference run collecting values): the program's own end is the verdict.
+        first_bad = Some(match load_error {
+            Some(line) => termination(&reply, limits, Some(line)),
+            None => ended.clone(),
+        })
+        .filter(|v| !v.is_pass());
+    }
+    let harness = tests.iter().any(|t| matches!(t.verdict, Verdict::HarnessError { .. }));
+    let mut report = base_report(reply, limits, layers);
+    report.outcome = if harness {
+        Outcome::HarnessError
+    } else if first_bad.is_none() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
+    report.verdict = first_bad.unwrap_or(Verdict::Pass);
+    report.tests = tests;
+    report.returned = returned;
+    report
+}
+
+fn exited_verdict(test: &TestCase, code: i64) -> Verdict {
+    if code == 0 {
+        Verdict::WrongAnswer {
+            input: test.input.clone(),
+            expected: test.expected.clone(),
+            got: None,
+            detail: Some("the program called exit(0) instead of returning".to_owned()),
+        }
+    } else {
+        Verdict::RuntimeError {
+            kind: "SystemExit".to_owned(),
+            message: format!("exit code {code}"),
+            traceback: None,
+        }
+    }
+}
+
+fn raised_verdict(test: &TestCase, call: &Call, kind: &str, message: &str, traceback: Option<&String>) -> Verdict {
+    if matches!(call, Call::Inline(_)) && kind == "AssertionError" {
+        return Verdict::WrongAnswer {
+            input: test.input.clone(),
+            expected: test.expected.clone(),
+            got: None,
+            detail: Some("assertion failed".to_owned()),
+        };
+    }
+    Verdict::RuntimeError {
+        kind: kind.to_owned(),
+        message: message.to_owned(),
+        traceback: traceback.cloned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Judged {
+    pass: bool,
+    #[serde(default)]
+    got: Option<Vec<String>>,
+    #[serde(default)]
+    detail: Option<String>,
+    #[serde(default)]
+    harness: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JudgeReply {
+    #[serde(default)]
+    results: BTreeMap<String, Judged>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn parse_judgement(reply: &str) -> Result<BTreeMap<usize, Judged>, SandboxError> {
+    let parsed: JudgeReply = serde_json::from_str(reply).map_err(|e| SandboxError::Worker {
+        what: "judge",
+        message: format!("unreadable reply: {e}"),
+    })?;
+    if let Some(error) = parsed.error {
+        return Err(SandboxError::Worker {
+            what: "judge",
+            message: error,
+        });
+    }
+    Ok(parsed
+        .results
+        .into_iter()
+        .filter_map(|(k, v)| k.parse().ok().map(|k| (k, v)))
+        .collect())
+}

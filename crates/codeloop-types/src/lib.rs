@@ -1,0 +1,14 @@
+//! Shared types of codeloop: problems and their test suites, verdicts and execution reports.
+//!
+//! This crate sits at the bottom of the workspace and depends on `serde` only, so every other crate can
+//! speak these types. Values of the program's language travel as *wire* JSON text (see
+//! `codeloop-sandbox`'s Python worker for the encoding); this crate never interprets them.
+
+mod problem;
+mod verdict;
+
+pub use problem::{
+    Call, Expect, HiddenTests, Interface, Language, Problem, ProblemId, PublicProblem, Reference,
+    TestCase, TestId, TestSuite,
+};
+pub use verdict::{ExecReport, Limits, Outcome, ProgramStatus, Returned, TestResult, Verdict};

@@ -1,0 +1,193 @@
+//! The normalized problem model: statement, interface, public tests, hidden tests.
+//!
+//! Hidden tests live in [`HiddenTests`], a field of [`Problem`] but not of [`PublicProblem`]: a strategy
+//! is handed a `&PublicProblem`, so it cannot put a hidden test into a prompt (the compiler says no).
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// A problem's id within its dataset, e.g. `HumanEval/0` or `Mbpp/2`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProblemId(pub String);
+
+impl fmt::Display for ProblemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A test case's index within its suite; feedback names failing tests by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TestId(pub u32);
+
+/// The language a program is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Python 3.
+    Python,
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Language::Python => "python",
+        })
+    }
+}
+
+/// How a program is exercised by its tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Interface {
+    /// The tests call a function by name with arguments and look at the returned value.
+    Function {
+        /// The function's name.
+        entry_point: String,
+    },
+    /// The tests feed standard input and read standard output.
+    Stdio,
+}
+
+/// One call of the program under test: the wire-encoded argument list, or (for an inline test) a
+/// trusted statement that runs inside the program's namespace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// Wire JSON text of the argument list.
+    Args(String),
+    /// A test statement run in the program's namespace; used only when the arguments have no value
+    /// encoding (instances of classes the program defines). Its expected values do enter the sandbox.
+    Inline(String),
+}
+
+/// What a test case expects of the values its calls return.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Expect {
+    /// The single call's value equals this wire value (with the suite's float tolerance).
+    Value {
+        /// Wire JSON text of the expected value.
+        wire: String,
+    },
+    /// The recorded test statement, replayed by the judge with the returned values, must hold.
+    Replay,
+    /// The inline statement must run without raising.
+    Inline,
+}
+
+/// One individually addressable test case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestCase {
+    /// Index within the suite.
+    pub id: TestId,
+    /// The calls this test makes: indices `calls.0..calls.1` into [`TestSuite::calls`].
+    pub calls: (u32, u32),
+    /// How the test reads to a person, e.g. `add(2, 3)` or the assert statement.
+    pub input: String,
+    /// The expected value as a person reads it, where there is one.
+    pub expected: Option<String>,
+    /// How the returned values are judged.
+    pub expect: Expect,
+}
+
+/// A prepared test suite: the calls to make in the sandbox, and how to judge what they return.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestSuite {
+    /// Content hash of the suite; the judge caches loaded suites under it.
+    pub key: String,
+    /// The calls, in order.
+    pub calls: Vec<Call>,
+    /// CPU-time limit of each call in milliseconds (same length as `calls`).
+    pub call_cpu_ms: Vec<u32>,
+    /// The test cases over those calls.
+    pub tests: Vec<TestCase>,
+    /// The judge's spec for this suite (JSON text, opaque to everyone but the judge).
+    pub judge_spec: String,
+    /// Named ranges of tests, e.g. `base` and `plus` for the EvalPlus datasets: `(name, start, end)`.
+    #[serde(default)]
+    pub groups: Vec<(String, u32, u32)>,
+}
+
+impl TestSuite {
+    /// A suite with no tests.
+    #[must_use]
+    pub fn empty(key: &str) -> Self {
+        TestSuite {
+            key: key.to_owned(),
+            calls: Vec::new(),
+            call_cpu_ms: Vec::new(),
+            tests: Vec::new(),
+            judge_spec: "{\"tests\":[]}".to_owned(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Whether the suite has no test.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.tests.is_empty()
+    }
+}
+
+/// A trusted reference solution (the dataset's canonical solution), as a whole program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// The full program text.
+    pub program: String,
+}
+
+/// What a strategy may see of a problem: everything but the hidden tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicProblem {
+    /// The problem's id.
+    pub id: ProblemId,
+    /// The dataset it came from, e.g. `humaneval`.
+    pub dataset: String,
+    /// The statement shown to a model (for HumanEval: signature plus docstring).
+    pub prompt: String,
+    /// The language of solutions.
+    pub language: Language,
+    /// How tests exercise a solution.
+    pub interface: Interface,
+    /// Tests a strategy may run and show in feedback.
+    pub public_tests: Arc<TestSuite>,
+    /// Code the harness puts in front of a completion to make a program (HumanEval: the prompt).
+    pub completion_prefix: String,
+}
+
+/// The hidden tests of a problem, reachable only through [`Problem`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HiddenTests(pub Arc<TestSuite>);
+
+/// A normalized, immutable problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The part a strategy may see.
+    pub public: PublicProblem,
+    /// The tests only the evaluator runs.
+    pub hidden: HiddenTests,
+    /// The dataset's canonical solution, when it has one.
+    pub reference: Option<Reference>,
+}
+
+impl Problem {
+    /// The problem's id.
+    #[must_use]
+    pub fn id(&self) -> &ProblemId {
+        &self.public.id
+    }
+
+    /// The function name tests call, for function-call problems.
+    #[must_use]
+    pub fn entry_point(&self) -> Option<&str> {
+        match &self.public.interface {
+            Interface::Function { entry_point } => Some(entry_point),
+            Interface::Stdio => None,
+        }
+    }
+}
