@@ -218,18 +218,15 @@ fn cache_path(dir: &Path, dataset: &Dataset, executor: &Executor, options: &Prep
     h.update(dataset.format.to_string().as_bytes());
     h.update(executor.interpreter().version.as_bytes());
     h.update(serde_json::to_string(options).unwrap_or_default().as_bytes());
-    h.update(codeloop_sandbox_fingerprint().as_bytes());
+    for source in codeloop_sandbox::runtime_sources() {
+        h.update(source.as_bytes());
+    }
     let digest = h.finalize();
     let short: String = digest.iter().take(12).fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
     });
     dir.join("prepared").join(format!("{}-v{PREPARED_VERSION}-{short}.json", dataset.format.to_string().replace('+', "plus")))
-}
-
-/// Changes whenever the judge changes (its recording decides what the suites hold).
-fn codeloop_sandbox_fingerprint() -> String {
-    env!("CARGO_PKG_VERSION").to_owned()
 }
 
 fn reference_limits() -> Limits {
@@ -277,11 +274,13 @@ fn inputs_plan(
     groups: &[(&'static str, &str)],
     atol: f64,
 ) -> Result<Plan, EngineError> {
+    // MBPP+ stores tuples as lists; the judge rebuilds the argument types per task number.
+    let mbpp_task: Option<u64> = id.strip_prefix("Mbpp/").and_then(|n| n.parse().ok());
     let mut inputs = Vec::new();
     let mut shown = Vec::new();
     let mut group_sizes = Vec::new();
     for (name, raw) in groups {
-        let reply = ask(judge, id, &json!({"op": "inputs_to_wire", "raw": raw}))?;
+        let reply = ask(judge, id, &json!({"op": "inputs_to_wire", "raw": raw, "mbpp_task": mbpp_task}))?;
         let ins = reply["inputs"].as_array().cloned().unwrap_or_default();
         group_sizes.push((*name, ins.len()));
         inputs.extend(ins);
@@ -297,9 +296,21 @@ fn inputs_plan(
         inputs,
         shown,
         atol,
-        special: (entry == "find_zero").then_some("find_zero"),
+        special: special_oracle(id, entry),
         group_sizes,
     })
+}
+
+/// The tasks EvalPlus judges with a special oracle instead of equality.
+fn special_oracle(id: &str, entry: &str) -> Option<&'static str> {
+    let mbpp = id.starts_with("Mbpp/");
+    match entry {
+        "find_zero" if !mbpp => Some("find_zero"),
+        "are_equivalent" if mbpp => Some("any"),
+        "sum_div" if mbpp => Some("zero_ok"),
+        "check_str" | "text_match_three" | "text_starta_endb" if mbpp => Some("not_none"),
+        _ => None,
+    }
 }
 
 fn record_plan(judge: &mut PythonJudge, id: &str, request: Value, notes: &mut Vec<PrepNote>) -> Result<Plan, EngineError> {
@@ -396,6 +407,8 @@ fn draft(task: &RawTask, format: Format, judge: &mut PythonJudge, notes: &mut Ve
         }
         RawTask::MbppPlus(r) => {
             let (prelude, stmts) = split_asserts(std::slice::from_ref(&r.assertion));
+            // Some MBPP+ assertions use `math.isclose` without importing math (task 120).
+            let prelude = format!("import math\n{prelude}");
             let public_plan = record_plan(
                 judge,
                 &id,
@@ -554,6 +567,7 @@ fn build_suite(
         }
         Plan::Replay(recorded) => {
             let mut calls = Vec::new();
+            let mut cpu = Vec::new();
             let mut tests = Vec::new();
             let mut spec_tests = Vec::new();
             let prelude = recorded["prelude"].as_str().unwrap_or_default();
@@ -564,11 +578,15 @@ fn build_suite(
                 let start = calls.len() as u32;
                 let src = t["src"].as_str().unwrap_or_default();
                 let inline = t["inline"].as_bool().unwrap_or(false);
+                let ref_cpu: Vec<f64> = t["cpu_ms"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+                let limit = |ms: f64| ((ms * options.reference_factor).ceil() as u32).max(floor);
                 if inline {
                     calls.push(Call::Inline(format!("{prelude}\n{bind} = {entry}\n{src}")));
+                    cpu.push(limit(ref_cpu.iter().sum()));
                 } else {
-                    for c in t["calls"].as_array().into_iter().flatten() {
+                    for (j, c) in t["calls"].as_array().into_iter().flatten().enumerate() {
                         calls.push(Call::Args(c.to_string()));
+                        cpu.push(limit(ref_cpu.get(j).copied().unwrap_or(0.0)));
                     }
                 }
                 let outputs: Vec<&str> = t["outputs"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
@@ -581,7 +599,6 @@ fn build_suite(
                 });
                 spec_tests.push(json!({"stmt": t["index"], "calls": if inline { json!([]) } else { t["calls"].clone() }}));
             }
-            let cpu = vec![floor; calls.len()];
             let spec = json!({
                 "replay": {
                     "program": recorded["program"],

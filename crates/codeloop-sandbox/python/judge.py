@@ -14,6 +14,7 @@ import json
 import math
 import random
 import sys
+import time
 import traceback
 
 REPR_CAP = 2000
@@ -178,6 +179,7 @@ def doc_calls(prompt, entry_point):
 class _Log:
     def __init__(self):
         self.calls = []
+        self.cpu_ms = []
         self.encodable = True
 
 
@@ -227,7 +229,9 @@ def record(req):
             if not ok:
                 _rec.encodable = False
             _rec.calls.append(wire)
+            t0 = time.process_time()
             out = real(*args)
+            _rec.cpu_ms.append((time.process_time() - t0) * 1000.0)
             _outs.append(out)
             return out
 
@@ -246,6 +250,7 @@ def record(req):
                 "inline": not rec.encodable,
                 "inputs": disp,
                 "outputs": [short_repr(o) for o in outputs],
+                "cpu_ms": rec.cpu_ms,
             })
         if err is not None:
             failures.append({"index": idx, "src": stmt, "error": err})
@@ -296,7 +301,18 @@ def _poly(xs, x):
 
 
 def values_match(out, exp, atol, special=None, args=None):
-    """EvalPlus's comparison: exact, else allclose(rtol=1e-7, atol) for float results."""
+    """EvalPlus's comparison: exact, else allclose(rtol=1e-7, atol) for float results; plus the
+    special oracles EvalPlus applies to a few tasks."""
+    if special == "any":  # MBPP+ are_equivalent: the task's statement admits any answer
+        return True
+    if special == "not_none":  # MBPP+ regex tasks: only whether a match was found counts
+        return (out is not None) == (exp is not None)
+    if special == "zero_ok":  # MBPP+ sum_div: 0 is accepted as well
+        try:
+            if out == 0:
+                return True
+        except Exception:
+            return False
     if special == "find_zero":
         try:
             return abs(_poly(args[0], out)) <= (atol or 1e-6)
@@ -417,9 +433,44 @@ def judge(req):
     return {"results": {str(k): v for k, v in res.items()}}
 
 
+def _tuples(x):
+    return tuple(_tuples(i) for i in x) if isinstance(x, list) else x
+
+
+# MBPP+ inputs are stored as JSON, which has no tuple, set or complex: these MBPP+ tasks take such
+# arguments, so their inputs are rebuilt the way EvalPlus does when it loads the dataset. Each entry:
+# task numbers -> how one argument list is rebuilt.
+_MBPP_INPUT_TYPES = [
+    ({2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809},
+     lambda a: [tuple(x) for x in a]),
+    ({63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780},
+     lambda a: [[tuple(x) for x in xs] for xs in a]),
+    ({75, 413, 444, 753}, lambda a: [[tuple(x) for x in a[0]], a[1]]),
+    ({106, 750}, lambda a: [a[0], tuple(a[1])]),
+    ({115}, lambda a: [[set(x) if isinstance(x, list) and x else {} for x in a[0]]]),
+    ({124}, lambda a: (float(a[0]), complex(a[1]))),
+    ({250, 405, 446, 617, 720, 763, 808}, lambda a: [tuple(a[0]), a[1]]),
+    ({259, 401, 445}, lambda a: [tuple(tuple(x) for x in xs) for xs in a]),
+    ({278}, lambda a: [tuple(tuple(x) if isinstance(x, list) else x for x in a[0])]),
+    ({307}, lambda a: [tuple(a[0]), a[1], a[2]]),
+    ({722}, lambda a: [{k: tuple(v) for k, v in a[0].items()}] + a[1:]),
+    ({252}, lambda a: [complex(a[0])]),
+    ({580, 615, 791}, _tuples),
+]
+
+
+def _mbpp_rebuild(task, args):
+    for tasks, fix in _MBPP_INPUT_TYPES:
+        if task in tasks:
+            return list(fix(args))
+    return args
+
+
 def inputs_to_wire(req):
     """EvalPlus inputs (a JSON list of argument lists, as Python's json reads it) to wire form."""
     inputs = json.loads(req["raw"])
+    if req.get("mbpp_task") is not None:
+        inputs = [_mbpp_rebuild(req["mbpp_task"], args) for args in inputs]
     wires, shown = [], []
     for args in inputs:
         if not isinstance(args, list):
@@ -447,6 +498,8 @@ def mbpp_entry(req):
 
 def main():
     sys.setrecursionlimit(10000)
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
     inp = sys.stdin.buffer
     out = sys.stdout
     ops = {"doc_calls": lambda r: doc_calls(r["prompt"], r["entry_point"]), "record": record, "load": load, "judge": judge, "ping": lambda r: {"ok": True},

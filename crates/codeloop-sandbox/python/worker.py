@@ -35,6 +35,10 @@ import operator, random, re, statistics, string, struct, textwrap, traceback, ty
 import unicodedata  # noqa: F401
 import builtins
 
+# Python 3.11 refuses to print integers of more than 4,300 digits; results may be larger.
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
+
 MAX_DEPTH = 100
 REPR_CAP = 300
 

@@ -444,7 +444,9 @@ impl Slot {
             processes: limits.processes,
             file_size_mib: limits.file_size_mib,
             output_bytes: limits.output_bytes,
-            result_bytes: (64 << 20).max(limits.output_bytes),
+            // Returned values can be large (HumanEval+ builds strings of megabytes); the cap only
+            // guards the supervisor's memory.
+            result_bytes: (256 << 20).max(limits.output_bytes),
         };
         let mut out = String::with_capacity(job.program.len() + 512);
         out.push_str("{\"source\":");

@@ -20,3 +20,10 @@ mod verdicts;
 pub use errors::SandboxError;
 pub use executor::{Executor, ExecutorConfig, Isolation, Job};
 pub use python::{Interpreter, PythonJudge};
+
+/// The Python runtime's sources (worker, judge): whatever is derived from running them (prepared
+/// suites) must be keyed on these.
+#[must_use]
+pub fn runtime_sources() -> [&'static str; 2] {
+    [python::WORKER_SRC, python::JUDGE_SRC]
+}

@@ -90,9 +90,14 @@ impl Interpreter {
 
     fn command(&self, source: &str, role: &str) -> Command {
         let mut cmd = Command::new(&self.path);
-        cmd.args(["-I", "-S", "-c", source, role])
+        // `-I` would be `-E -P -s`; we keep `-s -S` and clear the environment ourselves instead of
+        // `-E`, so that PYTHONHASHSEED can pin string hashing: set iteration order then does not
+        // differ between the reference's process and the candidate's (MBPP+ task 769 needs it).
+        cmd.args(["-s", "-S", "-c", source, role])
             .env_clear()
             .env("LANG", "C.UTF-8")
+            .env("PYTHONHASHSEED", "0")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -53,7 +53,8 @@ struct ResultLine<'a> {
     k: &'a str,
     #[serde(default)]
     i: Option<usize>,
-    #[serde(default, borrow)]
+    /// Present (even when it is JSON `null`, Python's `None`) exactly when a value was returned.
+    #[serde(default, borrow, deserialize_with = "present")]
     v: Option<&'a RawValue>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
@@ -67,6 +68,10 @@ struct ResultLine<'a> {
     code: Option<i64>,
     #[serde(default)]
     mle: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// What happened to one call.
