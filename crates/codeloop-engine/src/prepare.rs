@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::errors::EngineError;
 
 /// Version of the prepared-dataset cache format; bump when suites change shape or meaning.
-pub const PREPARED_VERSION: u32 = 1;
+pub const PREPARED_VERSION: u32 = 2;
 
 /// Options of preparation.
 #[derive(Debug, Clone, Serialize)]
