@@ -343,6 +343,8 @@ def load(req):
     if spec.get("replay"):
         r = spec["replay"]
         suite["base"] = _namespace(r["program"], r["prelude"])
+        # Compiled once here, not per candidate: judging runs once per sample.
+        suite["code"] = [compile(stmt, "<test>", "exec") for stmt in r["statements"]]
     SUITES[req["key"]] = suite
     return {"ok": True}
 
@@ -361,7 +363,7 @@ def _replay(suite, values):
     by_stmt = {t["stmt"]: ti for ti, t in enumerate(tests)}
     out = {}
     random.seed(0)
-    for idx, stmt in enumerate(r["statements"]):
+    for idx, stmt in enumerate(suite["code"]):
         ti = by_stmt.get(idx)
         if ti is None:
             # Setup statement (no call to the entry point): run it; a failure here is the reference's problem.
@@ -370,7 +372,7 @@ def _replay(suite, values):
 
             ns[bind] = no_call
             try:
-                exec(compile(stmt, "<test>", "exec"), ns)
+                exec(stmt, ns)
             except BaseException:
                 pass
             continue
@@ -378,7 +380,7 @@ def _replay(suite, values):
             # Not judged now (its calls did not all return): keep the namespace going with no calls.
             ns[bind] = lambda *a: None
             try:
-                exec(compile(stmt, "<test>", "exec"), ns)
+                exec(stmt, ns)
             except BaseException:
                 pass
             continue
@@ -398,7 +400,7 @@ def _replay(suite, values):
 
         ns[bind] = proxy
         try:
-            exec(compile(stmt, "<test>", "exec"), ns)
+            exec(stmt, ns)
             out[ti] = {"pass": True}
         except _Mismatch as e:
             out[ti] = {"pass": False, "harness": str(e)}
