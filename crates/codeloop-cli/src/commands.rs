@@ -52,9 +52,15 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
     );
     let cache = (!args.no_cache).then(cache_dir);
     let mut progress = Progress::new("prepare", dataset.tasks.len() as u64);
-    let mut prepared = prepare(&dataset, executor, &PrepareOptions::default(), cache.as_deref(), |m| {
-        progress.message(m);
-    })?;
+    let mut prepared = prepare(
+        &dataset,
+        executor,
+        &PrepareOptions::default(),
+        cache.as_deref(),
+        |m| {
+            progress.message(m);
+        },
+    )?;
     progress.finish();
     if !args.problems.is_empty() {
         for wanted in &args.problems {
@@ -62,7 +68,9 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
                 bail!("no problem `{wanted}` in dataset `{}`", args.dataset);
             }
         }
-        prepared.problems.retain(|p| args.problems.contains(&p.id().0));
+        prepared
+            .problems
+            .retain(|p| args.problems.contains(&p.id().0));
     }
     if let Some(limit) = args.limit {
         prepared.problems.truncate(limit);
@@ -72,11 +80,19 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
 
 fn describe(v: &Verdict) -> String {
     match v {
-        Verdict::WrongAnswer { input, expected, got, detail } => format!(
+        Verdict::WrongAnswer {
+            input,
+            expected,
+            got,
+            detail,
+        } => format!(
             "wrong_answer on {input}: expected {}, got {}{}",
             expected.as_deref().unwrap_or("?"),
             got.as_deref().unwrap_or("nothing"),
-            detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+            detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
         ),
         Verdict::RuntimeError { kind, message, .. } => format!("runtime_error {kind}: {message}"),
         Verdict::HarnessError { message } => format!("harness_error: {message}"),
@@ -90,11 +106,16 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
     let no_public = prepared
         .notes
         .iter()
-        .filter(|n| n.message.starts_with("no public test") && prepared.problems.iter().any(|p| *p.id() == n.problem))
+        .filter(|n| {
+            n.message.starts_with("no public test")
+                && prepared.problems.iter().any(|p| *p.id() == n.problem)
+        })
         .count();
     let mut progress = Progress::new("check", prepared.problems.len() as u64 * 2);
     let limits = limits(&args.exec);
-    let results = evaluate::check(&prepared.problems, &executor, &limits, |d| progress.set(d as u64));
+    let results = evaluate::check(&prepared.problems, &executor, &limits, |d| {
+        progress.set(d as u64)
+    });
     progress.finish();
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
@@ -108,23 +129,56 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
         if r.passed() {
             continue;
         }
-        let bad = if r.hidden.outcome == codeloop_types::Outcome::Passed { &r.public } else { &r.hidden };
-        let which = if std::ptr::eq(bad, &raw const r.public) { "public" } else { "hidden" };
-        if let Some((_, _, reason)) = KNOWN_BROKEN.iter().find(|(d, t, _)| *d == prepared.format && *t == r.problem) {
+        let bad = if r.hidden.outcome == codeloop_types::Outcome::Passed {
+            &r.public
+        } else {
+            &r.hidden
+        };
+        let which = if std::ptr::eq(bad, &raw const r.public) {
+            "public"
+        } else {
+            "hidden"
+        };
+        if let Some((_, _, reason)) = KNOWN_BROKEN
+            .iter()
+            .find(|(d, t, _)| *d == prepared.format && *t == r.problem)
+        {
             broken += 1;
-            writeln!(out, "BROKEN {} ({which}): {} [documented: {reason}]", r.problem, describe(&bad.verdict))?;
+            writeln!(
+                out,
+                "BROKEN {} ({which}): {} [documented: {reason}]",
+                r.problem,
+                describe(&bad.verdict)
+            )?;
         } else {
             failed += 1;
-            writeln!(out, "FAIL {} ({which}): {}", r.problem, describe(&bad.verdict))?;
+            writeln!(
+                out,
+                "FAIL {} ({which}): {}",
+                r.problem,
+                describe(&bad.verdict)
+            )?;
         }
     }
-    for note in prepared.notes.iter().filter(|n| !n.message.starts_with("no public test")) {
+    for note in prepared
+        .notes
+        .iter()
+        .filter(|n| !n.message.starts_with("no public test"))
+    {
         if prepared.problems.iter().any(|p| *p.id() == note.problem) {
             writeln!(out, "note {}: {}", note.problem, note.message)?;
         }
     }
-    let public_tests: usize = prepared.problems.iter().map(|p| p.public.public_tests.tests.len()).sum();
-    let hidden_tests: usize = prepared.problems.iter().map(|p| p.hidden.0.tests.len()).sum();
+    let public_tests: usize = prepared
+        .problems
+        .iter()
+        .map(|p| p.public.public_tests.tests.len())
+        .sum();
+    let hidden_tests: usize = prepared
+        .problems
+        .iter()
+        .map(|p| p.hidden.0.tests.len())
+        .sum();
     writeln!(
         out,
         "{}: {}/{} canonical solutions pass ({} documented broken, {} failing); {} public and {} hidden tests; {} problems have no public test",
@@ -138,9 +192,14 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
         no_public
     )?;
     if let Some(path) = &args.json {
-        std::fs::write(path, json_lines).with_context(|| format!("failed to write `{}`", path.display()))?;
+        std::fs::write(path, json_lines)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn check_json(r: &CheckResult) -> serde_json::Value {
@@ -171,7 +230,11 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
     );
     progress.finish();
     let counts = evaluate::counts(&results);
-    let missing = prepared.problems.iter().filter(|p| !counts.contains_key(&p.id().0)).count();
+    let missing = prepared
+        .problems
+        .iter()
+        .filter(|p| !counts.contains_key(&p.id().0))
+        .count();
     let out_dir = args
         .out_dir
         .clone()
@@ -191,7 +254,13 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
         .iter()
         .filter(|r| r.report.outcome == codeloop_types::Outcome::HarnessError)
         .count();
-    writeln!(out, "{} samples over {} problems ({} problems without samples)", results.len(), counts.len(), missing)?;
+    writeln!(
+        out,
+        "{} samples over {} problems ({} problems without samples)",
+        results.len(),
+        counts.len(),
+        missing
+    )?;
     let has_groups = results.iter().any(|r| !r.groups.is_empty());
     let ks = [1, 10, 100];
     if has_groups {
@@ -200,13 +269,24 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
             writeln!(out, "{label}: {}", format_scores(&scores))?;
         }
     } else {
-        writeln!(out, "{}", format_scores(&evaluate::pass_at_ks(&counts, &ks, None)))?;
+        writeln!(
+            out,
+            "{}",
+            format_scores(&evaluate::pass_at_ks(&counts, &ks, None))
+        )?;
     }
     if harness > 0 {
-        writeln!(out, "warning: {harness} samples ended in a harness error (not the program's fault)")?;
+        writeln!(
+            out,
+            "warning: {harness} samples ended in a harness error (not the program's fault)"
+        )?;
     }
     writeln!(out, "wrote {} and {}", he_path.display(), ep_path.display())?;
-    Ok(if harness > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if harness > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn format_scores(scores: &[(u64, f64)]) -> String {
@@ -221,9 +301,13 @@ fn format_scores(scores: &[(u64, f64)]) -> String {
 }
 
 pub(crate) fn exec(args: &ExecArgs) -> Result<ExitCode> {
-    let program = std::fs::read_to_string(&args.file).with_context(|| format!("failed to read `{}`", args.file.display()))?;
+    let program = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("failed to read `{}`", args.file.display()))?;
     let stdin = match &args.stdin {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("failed to read `{}`", p.display()))?),
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("failed to read `{}`", p.display()))?,
+        ),
         None => None,
     };
     let mut opts = args.exec.clone();
@@ -248,14 +332,24 @@ pub(crate) fn exec(args: &ExecArgs) -> Result<ExitCode> {
         eprintln!(
             "verdict: {}  exit: {}  signal: {}  cpu: {:.1} ms  wall: {:.1} ms  max rss: {} KiB",
             describe(&report.verdict),
-            report.status.exit_code.map_or("-".to_owned(), |c| c.to_string()),
-            report.status.signal.map_or("-".to_owned(), |s| s.to_string()),
+            report
+                .status
+                .exit_code
+                .map_or("-".to_owned(), |c| c.to_string()),
+            report
+                .status
+                .signal
+                .map_or("-".to_owned(), |s| s.to_string()),
             report.cpu_ms,
             report.wall_ms,
             report.max_rss_kib
         );
     }
-    Ok(if report.verdict.is_pass() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.verdict.is_pass() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The JSON object `codeloop exec --json` prints (format version 1).

@@ -33,7 +33,9 @@ pub enum DataError {
         message: String,
     },
     /// The content is not a dataset we know.
-    #[error("cannot tell the format of dataset `{file}`: {message}\n(known formats: humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+)")]
+    #[error(
+        "cannot tell the format of dataset `{file}`: {message}\n(known formats: humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+)"
+    )]
     UnknownFormat {
         /// The file or URL.
         file: String,

@@ -181,7 +181,11 @@ pub struct Dataset {
 
 /// Parses dataset bytes (`.jsonl`, `.jsonl.gz`, `.json`; detected by content). `origin` names the file
 /// in errors; `format` forces a format instead of detecting it from the first record's fields.
-pub fn parse_dataset(bytes: &[u8], origin: &str, format: Option<Format>) -> Result<Dataset, DataError> {
+pub fn parse_dataset(
+    bytes: &[u8],
+    origin: &str,
+    format: Option<Format>,
+) -> Result<Dataset, DataError> {
     let sha256 = hex(&Sha256::digest(bytes));
     let text = decompress(bytes, origin)?;
     let records = split_records(&text, origin)?;
@@ -219,10 +223,12 @@ pub fn parse_dataset(bytes: &[u8], origin: &str, format: Option<Format>) -> Resu
 
 fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn decompress(bytes: &[u8], origin: &str) -> Result<String, DataError> {
@@ -249,11 +255,12 @@ fn decompress(bytes: &[u8], origin: &str) -> Result<String, DataError> {
 /// Splits into `(line or record number, record JSON text)`: JSON Lines, or one JSON array.
 fn split_records(text: &str, origin: &str) -> Result<Vec<(usize, String)>, DataError> {
     if text.trim_start().starts_with('[') {
-        let items: Vec<Box<RawValue>> = serde_json::from_str(text).map_err(|e| DataError::Record {
-            file: origin.to_owned(),
-            line: e.line(),
-            message: e.to_string(),
-        })?;
+        let items: Vec<Box<RawValue>> =
+            serde_json::from_str(text).map_err(|e| DataError::Record {
+                file: origin.to_owned(),
+                line: e.line(),
+                message: e.to_string(),
+            })?;
         return Ok(items
             .into_iter()
             .enumerate()
@@ -308,7 +315,11 @@ fn detect(record: &str) -> Option<Format> {
         .and_then(|v| v.as_str())
         .is_some_and(|s| s.starts_with("Mbpp/"));
     if has("base_input") && has("plus_input") {
-        return Some(if id_is_mbpp { Format::MbppPlus } else { Format::HumanEvalPlus });
+        return Some(if id_is_mbpp {
+            Format::MbppPlus
+        } else {
+            Format::HumanEvalPlus
+        });
     }
     if has("test_list") && has("text") {
         return Some(Format::Mbpp);
@@ -326,7 +337,12 @@ fn record_of<T: DeserializeOwned>(record: &str, origin: &str, line: usize) -> Re
     serde_json::from_str(record).map_err(|e| DataError::Record {
         file: origin.to_owned(),
         line,
-        message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     })
 }
 
@@ -346,7 +362,9 @@ mod tests {
     #[test]
     fn malformed_record_names_line_and_field() {
         let text = "{\"task_id\":\"HumanEval/0\",\"prompt\":\"p\",\"entry_point\":\"f\",\"canonical_solution\":\"c\",\"test\":\"t\"}\n{\"task_id\":\"HumanEval/1\",\"prompt\":\"p\",\"entry_point\":\"f\",\"test\":\"t\"}\n";
-        let err = parse_dataset(text.as_bytes(), "he.jsonl", None).unwrap_err().to_string();
+        let err = parse_dataset(text.as_bytes(), "he.jsonl", None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "failed to read dataset `he.jsonl` at line 2: missing field `canonical_solution`"
@@ -355,7 +373,12 @@ mod tests {
 
     #[test]
     fn unknown_format_is_an_error() {
-        let err = parse_dataset(b"{\"x\": 1}\n", "x.jsonl", None).unwrap_err().to_string();
-        assert!(err.starts_with("cannot tell the format of dataset `x.jsonl`"), "{err}");
+        let err = parse_dataset(b"{\"x\": 1}\n", "x.jsonl", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cannot tell the format of dataset `x.jsonl`"),
+            "{err}"
+        );
     }
 }

@@ -128,9 +128,10 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(dir).join("codeloop");
     }
-    std::env::var_os("HOME").map_or_else(|| std::env::temp_dir().join("codeloop-cache"), |h| {
-        PathBuf::from(h).join(".cache").join("codeloop")
-    })
+    std::env::var_os("HOME").map_or_else(
+        || std::env::temp_dir().join("codeloop-cache"),
+        |h| PathBuf::from(h).join(".cache").join("codeloop"),
+    )
 }
 
 /// Loads a dataset from a source. `format` forces the format (otherwise detected from the records).
@@ -147,7 +148,11 @@ pub fn load(source: &Source, format: Option<Format>) -> Result<Dataset, DataErro
             let bytes = download(url)?;
             parse_dataset(&bytes, url, format)
         }
-        Source::Hub { repo, revision, file } => {
+        Source::Hub {
+            repo,
+            revision,
+            file,
+        } => {
             let url = hub_url(repo, revision, file);
             let cached = cache_dir().join("hub").join(repo).join(revision).join(file);
             let bytes = cached_or_download(&cached, &url)?;
@@ -188,8 +193,12 @@ pub fn load(source: &Source, format: Option<Format>) -> Result<Dataset, DataErro
 }
 
 fn hub_url(repo: &str, revision: &str, file: &str) -> String {
-    let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".to_owned());
-    format!("{}/datasets/{repo}/resolve/{revision}/{file}", endpoint.trim_end_matches('/'))
+    let endpoint =
+        std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".to_owned());
+    format!(
+        "{}/datasets/{repo}/resolve/{revision}/{file}",
+        endpoint.trim_end_matches('/')
+    )
 }
 
 fn cached_or_download(cached: &Path, url: &str) -> Result<Vec<u8>, DataError> {
@@ -211,7 +220,9 @@ fn cached_or_download(cached: &Path, url: &str) -> Result<Vec<u8>, DataError> {
 
 fn download(url: &str) -> Result<Vec<u8>, DataError> {
     let mut request = ureq::get(url).timeout(std::time::Duration::from_secs(120));
-    if url.contains("huggingface") || std::env::var("HF_ENDPOINT").is_ok_and(|e| url.starts_with(&e)) {
+    if url.contains("huggingface")
+        || std::env::var("HF_ENDPOINT").is_ok_and(|e| url.starts_with(&e))
+    {
         if let Ok(token) = std::env::var("HF_TOKEN") {
             request = request.set("Authorization", &format!("Bearer {token}"));
         }
@@ -258,7 +269,9 @@ mod tests {
 
     #[test]
     fn parses_specs() {
-        assert!(matches!(Source::parse("HumanEval+").unwrap(), Source::Known(k) if k.name == "humaneval+"));
+        assert!(
+            matches!(Source::parse("HumanEval+").unwrap(), Source::Known(k) if k.name == "humaneval+")
+        );
         assert_eq!(
             Source::parse("hf://datasets/evalplus/humanevalplus@v1/data/x.jsonl").unwrap(),
             Source::Hub {
@@ -267,7 +280,10 @@ mod tests {
                 file: "data/x.jsonl".to_owned()
             }
         );
-        assert!(matches!(Source::parse("https://x/y.jsonl").unwrap(), Source::Url(_)));
+        assert!(matches!(
+            Source::parse("https://x/y.jsonl").unwrap(),
+            Source::Url(_)
+        ));
         let err = Source::parse("no-such-dataset").unwrap_err().to_string();
         assert!(err.contains("known names: humaneval"), "{err}");
     }

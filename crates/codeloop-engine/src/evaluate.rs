@@ -42,7 +42,8 @@ pub fn read_samples(path: &Path, problems: &[Problem]) -> Result<Vec<Sample>, En
             line: i + 1,
             message,
         };
-        let record: Map<String, Value> = serde_json::from_str(line).map_err(|e| err(format!("not a JSON object: {e}")))?;
+        let record: Map<String, Value> =
+            serde_json::from_str(line).map_err(|e| err(format!("not a JSON object: {e}")))?;
         let task_id = match record.get("task_id") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => format!("Mbpp/{n}"),
@@ -144,10 +145,15 @@ fn group_status(suite: &TestSuite, report: &ExecReport) -> Vec<(String, GroupSta
         .groups
         .iter()
         .map(|(name, start, end)| {
-            let tests = report.tests.get(*start as usize..*end as usize).unwrap_or(&[]);
+            let tests = report
+                .tests
+                .get(*start as usize..*end as usize)
+                .unwrap_or(&[]);
             let first_bad = tests.iter().find(|t| !t.verdict.is_pass());
             let status = match first_bad {
-                None if report.outcome != Outcome::HarnessError && tests.len() == (end - start) as usize => {
+                None if report.outcome != Outcome::HarnessError
+                    && tests.len() == (end - start) as usize =>
+                {
                     GroupStatus::Pass
                 }
                 Some(t) if t.verdict == Verdict::TimeLimit => GroupStatus::Timeout,
@@ -191,7 +197,11 @@ pub fn counts(results: &[SampleResult]) -> BTreeMap<String, Counts> {
 
 /// pass@k for each k in `ks` that every problem has enough samples for: `(k, score)`.
 #[must_use]
-pub fn pass_at_ks(counts: &BTreeMap<String, Counts>, ks: &[u64], group: Option<&str>) -> Vec<(u64, f64)> {
+pub fn pass_at_ks(
+    counts: &BTreeMap<String, Counts>,
+    ks: &[u64],
+    group: Option<&str>,
+) -> Vec<(u64, f64)> {
     let mut out = Vec::new();
     for &k in ks {
         let mut total = 0.0;
@@ -219,7 +229,12 @@ pub fn human_eval_result(report: &ExecReport) -> String {
     match &report.verdict {
         Verdict::Pass => "passed".to_owned(),
         Verdict::TimeLimit => "timed out".to_owned(),
-        Verdict::WrongAnswer { input, expected, got, detail } => {
+        Verdict::WrongAnswer {
+            input,
+            expected,
+            got,
+            detail,
+        } => {
             let mut s = format!("failed: wrong answer for {input}");
             if let Some(e) = expected {
                 s.push_str(&format!(": expected {e}"));
@@ -247,7 +262,10 @@ pub fn write_human_eval_results(path: &Path, results: &[SampleResult]) -> Result
     for r in results {
         let mut rec = r.sample.record.clone();
         rec.insert("result".to_owned(), json!(human_eval_result(&r.report)));
-        rec.insert("passed".to_owned(), json!(r.report.outcome == Outcome::Passed));
+        rec.insert(
+            "passed".to_owned(),
+            json!(r.report.outcome == Outcome::Passed),
+        );
         rec.insert("verdict".to_owned(), json!(r.report.verdict.name()));
         rec.insert("codeloop_format".to_owned(), json!(1));
         out.push_str(&serde_json::to_string(&rec).expect("JSON map"));
@@ -265,7 +283,11 @@ pub fn write_human_eval_results(path: &Path, results: &[SampleResult]) -> Result
 /// "base_status", "plus_status", "base_fail_tests", "plus_fail_tests"}]}}`, statuses `pass`, `fail` or
 /// `timeout`; fail-test lists hold the failing inputs as Python text. For datasets without groups the
 /// whole hidden suite is `base` and `plus_status` is null. codeloop adds `codeloop_format: 1`.
-pub fn write_evalplus_results(path: &Path, dataset_hash: &str, results: &[SampleResult]) -> Result<(), EngineError> {
+pub fn write_evalplus_results(
+    path: &Path,
+    dataset_hash: &str,
+    results: &[SampleResult],
+) -> Result<(), EngineError> {
     let mut eval: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for r in results {
         let suite_groups: Vec<(String, GroupStatus)> = if r.groups.is_empty() {
@@ -278,7 +300,12 @@ pub fn write_evalplus_results(path: &Path, dataset_hash: &str, results: &[Sample
         } else {
             r.groups.clone()
         };
-        let status_of = |name: &str| suite_groups.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+        let status_of = |name: &str| {
+            suite_groups
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| *s)
+        };
         let fails: Vec<String> = r
             .report
             .tests
@@ -304,9 +331,11 @@ pub fn write_evalplus_results(path: &Path, dataset_hash: &str, results: &[Sample
         "codeloop_format": 1,
         "eval": eval,
     });
-    std::fs::write(path, serde_json::to_string_pretty(&doc).expect("JSON")).map_err(|source| EngineError::Io {
-        path: path.to_path_buf(),
-        source,
+    std::fs::write(path, serde_json::to_string_pretty(&doc).expect("JSON")).map_err(|source| {
+        EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -326,7 +355,12 @@ fn now_string() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let rem = secs % 86_400;
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// The result of checking one problem's reference solution.
@@ -349,14 +383,31 @@ impl CheckResult {
 }
 
 /// Runs every problem's reference solution against its public and hidden tests.
-pub fn check(problems: &[Problem], executor: &Executor, limits: &Limits, mut on_done: impl FnMut(usize)) -> Vec<CheckResult> {
+pub fn check(
+    problems: &[Problem],
+    executor: &Executor,
+    limits: &Limits,
+    mut on_done: impl FnMut(usize),
+) -> Vec<CheckResult> {
     let mut jobs = Vec::new();
     for p in problems {
-        let Some(reference) = &p.reference else { continue };
+        let Some(reference) = &p.reference else {
+            continue;
+        };
         let program: Arc<str> = reference.program.as_str().into();
         let entry = p.entry_point().unwrap_or_default();
-        jobs.push(Job::suite(program.clone(), entry, p.public.public_tests.clone(), limits.clone()));
-        jobs.push(Job::suite(program, entry, p.hidden.0.clone(), limits.clone()));
+        jobs.push(Job::suite(
+            program.clone(),
+            entry,
+            p.public.public_tests.clone(),
+            limits.clone(),
+        ));
+        jobs.push(Job::suite(
+            program,
+            entry,
+            p.hidden.0.clone(),
+            limits.clone(),
+        ));
     }
     let mut reports: Vec<Option<ExecReport>> = vec![None; jobs.len()];
     let mut done = 0;

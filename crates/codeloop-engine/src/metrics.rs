@@ -15,7 +15,9 @@ pub fn pass_at_k(n: u64, c: u64, k: u64) -> Result<f64, EngineError> {
         )));
     }
     if c > n {
-        return Err(EngineError::Metric(format!("{c} correct out of {n} samples is impossible")));
+        return Err(EngineError::Metric(format!(
+            "{c} correct out of {n} samples is impossible"
+        )));
     }
     if n - c < k {
         return Ok(1.0);

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use codeloop_data::{Dataset, Format, RawTask};
 use codeloop_sandbox::{Executor, Job, PythonJudge};
 use codeloop_types::{
-    Call, Expect, HiddenTests, Interface, Language, Limits, Problem, ProblemId, PublicProblem, Reference,
-    TestCase, TestId, TestSuite,
+    Call, Expect, HiddenTests, Interface, Language, Limits, Problem, ProblemId, PublicProblem,
+    Reference, TestCase, TestId, TestSuite,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -162,17 +162,36 @@ pub fn prepare(
         outputs[i] = Some(report);
     });
     let mut ref_reports: std::collections::HashMap<(usize, usize), codeloop_types::ExecReport> =
-        keys.into_iter().zip(outputs.into_iter().map(|o| o.expect("every job reports"))).collect();
+        keys.into_iter()
+            .zip(outputs.into_iter().map(|o| o.expect("every job reports")))
+            .collect();
 
     let mut problems = Vec::with_capacity(drafts.len());
     for (di, d) in drafts.into_iter().enumerate() {
         let id = d.public.id.clone();
-        let public = build_suite(&id, "public", d.public_plan, ref_reports.remove(&(di, 0)), options, &mut judge, &mut notes)?;
-        let hidden = build_suite(&id, "hidden", d.hidden_plan, ref_reports.remove(&(di, 1)), options, &mut judge, &mut notes)?;
+        let public = build_suite(
+            &id,
+            "public",
+            d.public_plan,
+            ref_reports.remove(&(di, 0)),
+            options,
+            &mut judge,
+            &mut notes,
+        )?;
+        let hidden = build_suite(
+            &id,
+            "hidden",
+            d.hidden_plan,
+            ref_reports.remove(&(di, 1)),
+            options,
+            &mut judge,
+            &mut notes,
+        )?;
         if public.is_empty() {
             notes.push(PrepNote {
                 problem: id.clone(),
-                message: "no public test (the prompt's examples hold no call to the entry point)".to_owned(),
+                message: "no public test (the prompt's examples hold no call to the entry point)"
+                    .to_owned(),
             });
         }
         if hidden.is_empty() {
@@ -212,12 +231,21 @@ pub fn prepare(
     Ok(prepared)
 }
 
-fn cache_path(dir: &Path, dataset: &Dataset, executor: &Executor, options: &PrepareOptions) -> PathBuf {
+fn cache_path(
+    dir: &Path,
+    dataset: &Dataset,
+    executor: &Executor,
+    options: &PrepareOptions,
+) -> PathBuf {
     let mut h = Sha256::new();
     h.update(dataset.sha256.as_bytes());
     h.update(dataset.format.to_string().as_bytes());
     h.update(executor.interpreter().version.as_bytes());
-    h.update(serde_json::to_string(options).unwrap_or_default().as_bytes());
+    h.update(
+        serde_json::to_string(options)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     for source in codeloop_sandbox::runtime_sources() {
         h.update(source.as_bytes());
     }
@@ -226,7 +254,10 @@ fn cache_path(dir: &Path, dataset: &Dataset, executor: &Executor, options: &Prep
         let _ = write!(s, "{b:02x}");
         s
     });
-    dir.join("prepared").join(format!("{}-v{PREPARED_VERSION}-{short}.json", dataset.format.to_string().replace('+', "plus")))
+    dir.join("prepared").join(format!(
+        "{}-v{PREPARED_VERSION}-{short}.json",
+        dataset.format.to_string().replace('+', "plus")
+    ))
 }
 
 fn reference_limits() -> Limits {
@@ -254,13 +285,26 @@ fn ask(judge: &mut PythonJudge, id: &str, request: &Value) -> Result<Value, Engi
     Ok(value)
 }
 
-fn doc_plan(judge: &mut PythonJudge, id: &str, prompt: &str, entry: &str, atol: f64) -> Result<Plan, EngineError> {
-    let reply = ask(judge, id, &json!({"op": "doc_calls", "prompt": prompt, "entry_point": entry}))?;
+fn doc_plan(
+    judge: &mut PythonJudge,
+    id: &str,
+    prompt: &str,
+    entry: &str,
+    atol: f64,
+) -> Result<Plan, EngineError> {
+    let reply = ask(
+        judge,
+        id,
+        &json!({"op": "doc_calls", "prompt": prompt, "entry_point": entry}),
+    )?;
     let calls = reply["calls"].as_array().cloned().unwrap_or_default();
     let n = calls.len();
     Ok(Plan::Values {
         inputs: calls.iter().map(|c| c["args"].clone()).collect(),
-        shown: calls.iter().map(|c| c["src"].as_str().unwrap_or_default().to_owned()).collect(),
+        shown: calls
+            .iter()
+            .map(|c| c["src"].as_str().unwrap_or_default().to_owned())
+            .collect(),
         atol,
         special: None,
         group_sizes: vec![("examples", n)],
@@ -280,7 +324,11 @@ fn inputs_plan(
     let mut shown = Vec::new();
     let mut group_sizes = Vec::new();
     for (name, raw) in groups {
-        let reply = ask(judge, id, &json!({"op": "inputs_to_wire", "raw": raw, "mbpp_task": mbpp_task}))?;
+        let reply = ask(
+            judge,
+            id,
+            &json!({"op": "inputs_to_wire", "raw": raw, "mbpp_task": mbpp_task}),
+        )?;
         let ins = reply["inputs"].as_array().cloned().unwrap_or_default();
         group_sizes.push((*name, ins.len()));
         inputs.extend(ins);
@@ -313,7 +361,12 @@ fn special_oracle(id: &str, entry: &str) -> Option<&'static str> {
     }
 }
 
-fn record_plan(judge: &mut PythonJudge, id: &str, request: Value, notes: &mut Vec<PrepNote>) -> Result<Plan, EngineError> {
+fn record_plan(
+    judge: &mut PythonJudge,
+    id: &str,
+    request: Value,
+    notes: &mut Vec<PrepNote>,
+) -> Result<Plan, EngineError> {
     let mut reply = ask(judge, id, &request)?;
     reply["program"] = request["program"].clone();
     reply["entry_point"] = request["entry_point"].clone();
@@ -345,7 +398,12 @@ fn split_asserts(lines: &[String]) -> (String, Vec<String>) {
     (prelude, stmts)
 }
 
-fn draft(task: &RawTask, format: Format, judge: &mut PythonJudge, notes: &mut Vec<PrepNote>) -> Result<Draft, EngineError> {
+fn draft(
+    task: &RawTask,
+    format: Format,
+    judge: &mut PythonJudge,
+    notes: &mut Vec<PrepNote>,
+) -> Result<Draft, EngineError> {
     let id = task.task_id();
     let dataset = format.to_string();
     let public_problem = |prompt: String, entry: &str, prefix: String| PublicProblem {
@@ -395,15 +453,40 @@ fn draft(task: &RawTask, format: Format, judge: &mut PythonJudge, notes: &mut Ve
             let first = r.test_list.first().cloned().unwrap_or_default();
             let entry = mbpp_entry(judge, &id, &r.code, &first)?;
             let prompt = format!("{}\nYour code should pass this test:\n{first}\n", r.text);
-            let all: Vec<String> = r.test_list.iter().chain(&r.challenge_test_list).cloned().collect();
-            mbpp_draft(judge, &id, public_problem(prompt, &entry, String::new()), &r.code, &entry, &r.test_setup_code, &r.test_list[..1.min(r.test_list.len())], &all, notes)
+            let all: Vec<String> = r
+                .test_list
+                .iter()
+                .chain(&r.challenge_test_list)
+                .cloned()
+                .collect();
+            mbpp_draft(
+                judge,
+                &id,
+                public_problem(prompt, &entry, String::new()),
+                &r.code,
+                &entry,
+                &r.test_setup_code,
+                &r.test_list[..1.min(r.test_list.len())],
+                &all,
+                notes,
+            )
         }
         RawTask::MbppSanitized(r) => {
             let first = r.test_list.first().cloned().unwrap_or_default();
             let entry = mbpp_entry(judge, &id, &r.code, &first)?;
             let prompt = format!("{}\nYour code should pass this test:\n{first}\n", r.prompt);
             let setup = r.test_imports.join("\n");
-            mbpp_draft(judge, &id, public_problem(prompt, &entry, String::new()), &r.code, &entry, &setup, &r.test_list[..1.min(r.test_list.len())], &r.test_list, notes)
+            mbpp_draft(
+                judge,
+                &id,
+                public_problem(prompt, &entry, String::new()),
+                &r.code,
+                &entry,
+                &setup,
+                &r.test_list[..1.min(r.test_list.len())],
+                &r.test_list,
+                notes,
+            )
         }
         RawTask::MbppPlus(r) => {
             let (prelude, stmts) = split_asserts(std::slice::from_ref(&r.assertion));
@@ -434,12 +517,24 @@ fn draft(task: &RawTask, format: Format, judge: &mut PythonJudge, notes: &mut Ve
     }
 }
 
-fn mbpp_entry(judge: &mut PythonJudge, id: &str, code: &str, first_test: &str) -> Result<String, EngineError> {
-    let reply = ask(judge, id, &json!({"op": "mbpp_entry", "code": code, "test": first_test}))?;
+fn mbpp_entry(
+    judge: &mut PythonJudge,
+    id: &str,
+    code: &str,
+    first_test: &str,
+) -> Result<String, EngineError> {
+    let reply = ask(
+        judge,
+        id,
+        &json!({"op": "mbpp_entry", "code": code, "test": first_test}),
+    )?;
     Ok(reply["entry_point"].as_str().unwrap_or_default().to_owned())
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site per MBPP flavour; a struct would only rename them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per MBPP flavour; a struct would only rename them"
+)]
 fn mbpp_draft(
     judge: &mut PythonJudge,
     id: &str,
@@ -453,9 +548,7 @@ fn mbpp_draft(
 ) -> Result<Draft, EngineError> {
     let (p_prelude, p_stmts) = split_asserts(public_tests);
     let (h_prelude, h_stmts) = split_asserts(hidden_tests);
-    let record = |prelude: String, stmts: Vec<String>| {
-        json!({"op": "record", "style": "asserts", "statements": stmts, "prelude": format!("{setup}\n{prelude}"), "entry_point": entry, "program": code})
-    };
+    let record = |prelude: String, stmts: Vec<String>| json!({"op": "record", "style": "asserts", "statements": stmts, "prelude": format!("{setup}\n{prelude}"), "entry_point": entry, "program": code});
     Ok(Draft {
         public,
         public_plan: record_plan(judge, id, record(p_prelude, p_stmts), notes)?,
@@ -476,10 +569,12 @@ fn suite_key(id: &ProblemId, which: &str, calls: &[Call], spec: &str) -> String 
     }
     h.update(spec.as_bytes());
     let d = h.finalize();
-    d.iter().take(16).fold(format!("{id}:{which}:"), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    d.iter()
+        .take(16)
+        .fold(format!("{id}:{which}:"), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn build_suite(
@@ -493,7 +588,13 @@ fn build_suite(
 ) -> Result<TestSuite, EngineError> {
     let floor = options.call_cpu_floor_ms;
     match plan {
-        Plan::Values { inputs, shown, atol, special, group_sizes } => {
+        Plan::Values {
+            inputs,
+            shown,
+            atol,
+            special,
+            group_sizes,
+        } => {
             if inputs.is_empty() {
                 return Ok(TestSuite::empty(&format!("{id}:{which}:empty")));
             }
@@ -505,14 +606,25 @@ fn build_suite(
             if returned.iter().all(Option::is_none) {
                 return Err(EngineError::Prepare {
                     problem: id.0.clone(),
-                    message: format!("the reference solution returned nothing: {}", report.verdict.name()),
+                    message: format!(
+                        "the reference solution returned nothing: {}",
+                        report.verdict.name()
+                    ),
                 });
             }
             let expected_wires: Vec<Value> = returned
                 .iter()
-                .map(|r| r.as_ref().and_then(|r| serde_json::from_str(&r.wire).ok()).unwrap_or(Value::Null))
+                .map(|r| {
+                    r.as_ref()
+                        .and_then(|r| serde_json::from_str(&r.wire).ok())
+                        .unwrap_or(Value::Null)
+                })
                 .collect();
-            let reprs = ask(judge, &id.0, &json!({"op": "reprs", "values": expected_wires}))?;
+            let reprs = ask(
+                judge,
+                &id.0,
+                &json!({"op": "reprs", "values": expected_wires}),
+            )?;
             let reprs = reprs["reprs"].as_array().cloned().unwrap_or_default();
             let mut calls = Vec::new();
             let mut cpu = Vec::new();
@@ -539,7 +651,9 @@ fn build_suite(
                         calls: (t, t + 1),
                         input: shown[i].clone(),
                         expected: reprs.get(i).and_then(Value::as_str).map(str::to_owned),
-                        expect: Expect::Value { wire: ret.wire.clone() },
+                        expect: Expect::Value {
+                            wire: ret.wire.clone(),
+                        },
                     });
                     let mut st = json!({"expected": expected_wires[i]});
                     if special.is_some() {
@@ -552,7 +666,9 @@ fn build_suite(
             if dropped > 0 {
                 notes.push(PrepNote {
                     problem: id.clone(),
-                    message: format!("{dropped} {which} input(s) dropped: the reference solution fails on them"),
+                    message: format!(
+                        "{dropped} {which} input(s) dropped: the reference solution fails on them"
+                    ),
                 });
             }
             let spec = json!({"atol": atol, "special": special, "tests": spec_tests}).to_string();
@@ -578,7 +694,12 @@ fn build_suite(
                 let start = calls.len() as u32;
                 let src = t["src"].as_str().unwrap_or_default();
                 let inline = t["inline"].as_bool().unwrap_or(false);
-                let ref_cpu: Vec<f64> = t["cpu_ms"].as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+                let ref_cpu: Vec<f64> = t["cpu_ms"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_f64)
+                    .collect();
                 let limit = |ms: f64| ((ms * options.reference_factor).ceil() as u32).max(floor);
                 if inline {
                     calls.push(Call::Inline(format!("{prelude}\n{bind} = {entry}\n{src}")));
@@ -589,13 +710,22 @@ fn build_suite(
                         cpu.push(limit(ref_cpu.get(j).copied().unwrap_or(0.0)));
                     }
                 }
-                let outputs: Vec<&str> = t["outputs"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let outputs: Vec<&str> = t["outputs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
                 tests.push(TestCase {
                     id: TestId(tid),
                     calls: (start, calls.len() as u32),
                     input: src.to_owned(),
                     expected: (!outputs.is_empty() && !inline).then(|| outputs.join(", ")),
-                    expect: if inline { Expect::Inline } else { Expect::Replay },
+                    expect: if inline {
+                        Expect::Inline
+                    } else {
+                        Expect::Replay
+                    },
                 });
                 spec_tests.push(json!({"stmt": t["index"], "calls": if inline { json!([]) } else { t["calls"].clone() }}));
             }

@@ -13,7 +13,9 @@ use codeloop_sandbox::{Executor, ExecutorConfig};
 use codeloop_types::Limits;
 
 fn shared(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(path)
 }
 
 fn executor() -> &'static Executor {
@@ -25,7 +27,14 @@ fn humaneval() -> &'static PreparedDataset {
     static PREPARED: OnceLock<PreparedDataset> = OnceLock::new();
     PREPARED.get_or_init(|| {
         let dataset = load(&Source::Path(shared("humaneval/HumanEval.jsonl.gz")), None).unwrap();
-        prepare(&dataset, executor(), &PrepareOptions::default(), None, |_| {}).unwrap()
+        prepare(
+            &dataset,
+            executor(),
+            &PrepareOptions::default(),
+            None,
+            |_| {},
+        )
+        .unwrap()
     })
 }
 
@@ -34,24 +43,52 @@ fn humaneval_canonical_solutions_all_pass() {
     let prepared = humaneval();
     assert_eq!(prepared.problems.len(), 164);
     let results = evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {});
-    let failing: Vec<_> = results.iter().filter(|r| !r.passed()).map(|r| r.problem.clone()).collect();
+    let failing: Vec<_> = results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.problem.clone())
+        .collect();
     assert!(failing.is_empty(), "failing: {failing:?}");
     // Public tests come from the docstrings; HumanEval's `check` asserts are the hidden ones.
-    let hidden: usize = prepared.problems.iter().map(|p| p.hidden.0.tests.len()).sum();
+    let hidden: usize = prepared
+        .problems
+        .iter()
+        .map(|p| p.hidden.0.tests.len())
+        .sum();
     assert!(hidden > 1_000, "{hidden}");
-    let without_public = prepared.problems.iter().filter(|p| p.public.public_tests.is_empty()).count();
+    let without_public = prepared
+        .problems
+        .iter()
+        .filter(|p| p.public.public_tests.is_empty())
+        .count();
     assert!(without_public < 30, "{without_public}");
 }
 
 #[test]
 fn mbpp_sanitized_canonical_solutions_all_pass() {
     let dataset = load(&Source::Path(shared("mbpp/sanitized-mbpp.json")), None).unwrap();
-    let prepared = prepare(&dataset, executor(), &PrepareOptions::default(), None, |_| {}).unwrap();
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
     let results = evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {});
-    let failing: Vec<_> = results.iter().filter(|r| !r.passed()).map(|r| r.problem.clone()).collect();
+    let failing: Vec<_> = results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.problem.clone())
+        .collect();
     assert!(failing.is_empty(), "failing: {failing:?}");
     // Public = the first assert only.
-    assert!(prepared.problems.iter().all(|p| p.public.public_tests.tests.len() == 1));
+    assert!(
+        prepared
+            .problems
+            .iter()
+            .all(|p| p.public.public_tests.tests.len() == 1)
+    );
 }
 
 #[test]
@@ -62,18 +99,36 @@ fn eval_scores_samples_and_writes_both_formats() {
     let mut text = String::new();
     for p in prepared.problems.iter().take(3) {
         let reference = p.reference.as_ref().unwrap();
-        let completion = reference.program.strip_prefix(&p.public.completion_prefix).unwrap();
-        text.push_str(&serde_json::json!({"task_id": p.id().0, "completion": completion}).to_string());
+        let completion = reference
+            .program
+            .strip_prefix(&p.public.completion_prefix)
+            .unwrap();
+        text.push_str(
+            &serde_json::json!({"task_id": p.id().0, "completion": completion}).to_string(),
+        );
         text.push('\n');
-        text.push_str(&serde_json::json!({"task_id": p.id().0, "completion": "    return None\n"}).to_string());
+        text.push_str(
+            &serde_json::json!({"task_id": p.id().0, "completion": "    return None\n"})
+                .to_string(),
+        );
         text.push('\n');
     }
     std::fs::write(&samples, text).unwrap();
     let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let results = evaluate::evaluate(&prepared.problems, read, executor(), &Limits::default(), true, |_| {});
+    let results = evaluate::evaluate(
+        &prepared.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        true,
+        |_| {},
+    );
     let counts = evaluate::counts(&results);
     assert!(counts.values().all(|c| c.n == 2 && c.c == 1));
-    assert_eq!(evaluate::pass_at_ks(&counts, &[1, 10], None), vec![(1, 0.5)]);
+    assert_eq!(
+        evaluate::pass_at_ks(&counts, &[1, 10], None),
+        vec![(1, 0.5)]
+    );
     let he = dir.path().join("samples.jsonl_results.jsonl");
     evaluate::write_human_eval_results(&he, &results).unwrap();
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&he)
@@ -84,10 +139,16 @@ fn eval_scores_samples_and_writes_both_formats() {
     assert_eq!(lines.len(), 6);
     assert_eq!(lines[0]["result"], "passed");
     assert_eq!(lines[0]["passed"], true);
-    assert!(lines[1]["result"].as_str().unwrap().starts_with("failed: wrong answer"));
+    assert!(
+        lines[1]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed: wrong answer")
+    );
     let ep = dir.path().join("eval_results.json");
     evaluate::write_evalplus_results(&ep, "hash", &results).unwrap();
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ep).unwrap()).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ep).unwrap()).unwrap();
     assert_eq!(doc["eval"]["HumanEval/0"][0]["base_status"], "pass");
     assert_eq!(doc["eval"]["HumanEval/0"][1]["base_status"], "fail");
 }
@@ -96,20 +157,37 @@ fn eval_scores_samples_and_writes_both_formats() {
 fn samples_errors_name_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let samples = dir.path().join("bad.jsonl");
-    std::fs::write(&samples, "{\"task_id\": \"HumanEval/0\", \"completion\": \"x\"}\n{\"task_id\": \"HumanEval/1\"}\n").unwrap();
-    let err = evaluate::read_samples(&samples, &humaneval().problems).unwrap_err().to_string();
+    std::fs::write(
+        &samples,
+        "{\"task_id\": \"HumanEval/0\", \"completion\": \"x\"}\n{\"task_id\": \"HumanEval/1\"}\n",
+    )
+    .unwrap();
+    let err = evaluate::read_samples(&samples, &humaneval().problems)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
-        format!("failed to read samples `{}` at line 2: missing field `completion` (or `solution`)", samples.display())
+        format!(
+            "failed to read samples `{}` at line 2: missing field `completion` (or `solution`)",
+            samples.display()
+        )
     );
 }
 
 #[test]
 fn mbpp_plus_parses_bare_infinity_and_humaneval_plus_loads() {
-    let mbpp = load(&Source::Path(shared("mbppplus/MbppPlus-v0.2.0.jsonl.gz")), None).unwrap();
+    let mbpp = load(
+        &Source::Path(shared("mbppplus/MbppPlus-v0.2.0.jsonl.gz")),
+        None,
+    )
+    .unwrap();
     assert_eq!(mbpp.tasks.len(), 378);
     assert!(mbpp.sha256.starts_with("af43697e"));
-    let he = load(&Source::Path(shared("humanevalplus/HumanEvalPlus-v0.1.10.jsonl.gz")), None).unwrap();
+    let he = load(
+        &Source::Path(shared("humanevalplus/HumanEvalPlus-v0.1.10.jsonl.gz")),
+        None,
+    )
+    .unwrap();
     assert_eq!(he.tasks.len(), 164);
 }
 
@@ -122,7 +200,12 @@ fn datasets_load_over_http() {
         let (mut stream, _) = listener.accept().unwrap();
         let mut buf = [0u8; 4096];
         let _ = stream.read(&mut buf).unwrap();
-        write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", bytes.len()).unwrap();
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bytes.len()
+        )
+        .unwrap();
         stream.write_all(&bytes).unwrap();
     });
     let url = format!("http://127.0.0.1:{port}/HumanEval.jsonl.gz");

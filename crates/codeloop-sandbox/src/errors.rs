@@ -6,7 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// No usable Python interpreter.
-    #[error("no usable Python interpreter (tried {tried})\n(install python3, or pass `--python PATH`)")]
+    #[error(
+        "no usable Python interpreter (tried {tried})\n(install python3, or pass `--python PATH`)"
+    )]
     NoInterpreter {
         /// The candidates tried, comma-separated.
         tried: String,

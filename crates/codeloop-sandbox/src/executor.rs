@@ -89,7 +89,12 @@ impl Job {
 
     /// A job calling `entry_point` of `program` as `suite` says.
     #[must_use]
-    pub fn suite(program: Arc<str>, entry_point: &str, suite: Arc<TestSuite>, limits: Limits) -> Self {
+    pub fn suite(
+        program: Arc<str>,
+        entry_point: &str,
+        suite: Arc<TestSuite>,
+        limits: Limits,
+    ) -> Self {
         Job {
             program,
             entry_point: Some(entry_point.to_owned()),
@@ -311,7 +316,12 @@ fn slot_main(cfg: SlotConfig, rx: &Receiver<Task>, ready: &Sender<Result<(), San
         calls_json: None,
     };
     let warm = slot.cfg.isolation == Isolation::Warm;
-    let started = (if warm { slot.zygote().map(|_| ()) } else { Ok(()) }).and_then(|()| slot.judge().map(|_| ()));
+    let started = (if warm {
+        slot.zygote().map(|_| ())
+    } else {
+        Ok(())
+    })
+    .and_then(|()| slot.judge().map(|_| ()));
     let ok = started.is_ok();
     let _ = ready.send(started);
     if !ok {
@@ -338,7 +348,8 @@ struct WorkerLimits {
 impl Slot {
     fn zygote(&mut self) -> Result<&mut LineProcess, SandboxError> {
         if self.zygote.is_none() {
-            let mut z = LineProcess::spawn(&self.cfg.interpreter, WORKER_SRC, "zygote", "zygote", true)?;
+            let mut z =
+                LineProcess::spawn(&self.cfg.interpreter, WORKER_SRC, "zygote", "zygote", true)?;
             z.read_line()?; // the ready line
             self.zygote = Some(z);
         }
@@ -373,16 +384,28 @@ impl Slot {
         let layers = self.cfg.layers.clone();
         match &job.suite {
             None => verdicts::script_report(reply, &limits, &layers),
-            Some(suite) => verdicts::suite_report(reply, suite, job.fail_fast, job.collect_values, &limits, &layers, |q| {
-                self.judge_values(suite, q)
-            }),
+            Some(suite) => verdicts::suite_report(
+                reply,
+                suite,
+                job.fail_fast,
+                job.collect_values,
+                &limits,
+                &layers,
+                |q| self.judge_values(suite, q),
+            ),
         }
     }
 
     /// Runs one request through the zygote (or a fresh interpreter); restarts a dead zygote once.
     fn send(&mut self, request: &str) -> Result<String, SandboxError> {
         if self.cfg.isolation == Isolation::Fresh {
-            let mut p = LineProcess::spawn(&self.cfg.interpreter, WORKER_SRC, "fresh", "fresh interpreter", true)?;
+            let mut p = LineProcess::spawn(
+                &self.cfg.interpreter,
+                WORKER_SRC,
+                "fresh",
+                "fresh interpreter",
+                true,
+            )?;
             return p.request(request).map(str::to_owned);
         }
         match self.zygote()?.request(request) {
@@ -396,7 +419,11 @@ impl Slot {
         }
     }
 
-    fn judge_values(&mut self, suite: &TestSuite, values_json: &str) -> Result<String, SandboxError> {
+    fn judge_values(
+        &mut self,
+        suite: &TestSuite,
+        values_json: &str,
+    ) -> Result<String, SandboxError> {
         for attempt in 0..2 {
             if !self.loaded.contains(&suite.key) {
                 let load = format!(
@@ -460,7 +487,11 @@ impl Slot {
             job.fail_fast
         );
         if let Some(stdin) = &job.stdin {
-            let _ = write!(out, ",\"stdin\":{}", serde_json::to_string(stdin).expect("string"));
+            let _ = write!(
+                out,
+                ",\"stdin\":{}",
+                serde_json::to_string(stdin).expect("string")
+            );
         }
         match &job.suite {
             None => out.push_str(",\"mode\":\"script\",\"filename\":\"main.py\""),
@@ -468,7 +499,8 @@ impl Slot {
                 let _ = write!(
                     out,
                     ",\"mode\":\"calls\",\"entry_point\":{},\"call_cpu_ms\":{},\"calls\":",
-                    serde_json::to_string(job.entry_point.as_deref().unwrap_or("")).expect("string"),
+                    serde_json::to_string(job.entry_point.as_deref().unwrap_or(""))
+                        .expect("string"),
                     serde_json::to_string(&suite.call_cpu_ms).expect("numbers"),
                 );
                 out.push_str(&self.calls_json(suite));
@@ -494,7 +526,11 @@ impl Slot {
             match call {
                 Call::Args(wire) => s.push_str(wire),
                 Call::Inline(src) => {
-                    let _ = write!(s, "{{\"exec\":{}}}", serde_json::to_string(src).expect("string"));
+                    let _ = write!(
+                        s,
+                        "{{\"exec\":{}}}",
+                        serde_json::to_string(src).expect("string")
+                    );
                 }
             }
         }

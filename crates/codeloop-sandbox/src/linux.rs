@@ -7,7 +7,10 @@ use std::process::Command;
 /// starts can escape the final sweep), and never gain privileges through exec (no-new-privs, inherited
 /// by every candidate it forks).
 pub(crate) fn harden_worker(cmd: &mut Command) {
-    #[expect(unsafe_code, reason = "prctl between fork and exec; async-signal-safe calls only")]
+    #[expect(
+        unsafe_code,
+        reason = "prctl between fork and exec; async-signal-safe calls only"
+    )]
     // SAFETY: the closure only calls prctl, which is async-signal-safe, and touches no Rust state.
     unsafe {
         cmd.pre_exec(|| {

