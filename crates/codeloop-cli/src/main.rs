@@ -45,7 +45,7 @@ struct ExecOptions {
     /// Warm fork server (default) or a fresh interpreter per execution.
     #[arg(long, value_enum, default_value_t = IsolationArg::Warm)]
     isolation: IsolationArg,
-    /// Concurrent executions (default: number of CPUs).
+    /// Concurrent executions (default: number of CPUs plus one).
     #[arg(long)]
     slots: Option<usize>,
     /// Python interpreter (default: /usr/bin/python3, else python3 on PATH; resolved past shims).

@@ -100,6 +100,8 @@ impl Interpreter {
         // differ between the reference's process and the candidate's (MBPP+ task 769 needs it).
         cmd.args(["-s", "-S", "-c", source, role])
             .env_clear()
+            // Children of the zygote inherit exactly this environment.
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("LANG", "C.UTF-8")
             .env("PYTHONHASHSEED", "0")
             .env("PYTHONDONTWRITEBYTECODE", "1")

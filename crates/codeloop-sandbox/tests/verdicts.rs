@@ -325,6 +325,25 @@ fn nothing_a_run_writes_survives_into_the_next() {
 }
 
 #[test]
+fn a_run_cannot_hide_its_files_from_the_next_by_resetting_times() {
+    // The slot keeps its work dir while runs leave it untouched (by ctime); a program that sets the
+    // dir's times back after writing must still not leak a file into the next run.
+    // One slot, so that both runs use the same kept dir.
+    let pool = Executor::start(&ExecutorConfig {
+        slots: 1,
+        ..ExecutorConfig::default()
+    })
+    .unwrap();
+    let run = |program: &str| pool.run(Job::script(program, Limits::default()));
+    let first = run(
+        "import os\nst = os.stat('.')\nopen('left.txt', 'w').write('x')\nos.utime('.', ns=(st.st_atime_ns, st.st_mtime_ns))\n",
+    );
+    assert!(first.verdict.is_pass(), "{first:?}");
+    let second = run("import os\nprint(sorted(os.listdir('.')))\n");
+    assert_eq!(second.stdout.trim(), "[]", "{second:?}");
+}
+
+#[test]
 fn fresh_interpreter_mode_gives_the_same_verdicts() {
     let fresh = Executor::start(&ExecutorConfig {
         slots: 1,
