@@ -187,6 +187,12 @@ pub fn parse_dataset(
     format: Option<Format>,
 ) -> Result<Dataset, DataError> {
     let sha256 = hex(&Sha256::digest(bytes));
+    if bytes.starts_with(b"PAR1") {
+        return Err(DataError::UnknownFormat {
+            file: origin.to_owned(),
+            message: "it is a Parquet file, which this version does not read".to_owned(),
+        });
+    }
     let text = decompress(bytes, origin)?;
     let records = split_records(&text, origin)?;
     let Some((_, first)) = records.first() else {
@@ -369,6 +375,14 @@ mod tests {
             err,
             "failed to read dataset `he.jsonl` at line 2: missing field `canonical_solution`"
         );
+    }
+
+    #[test]
+    fn parquet_is_named_as_such() {
+        let err = parse_dataset(b"PAR1\0\0", "x.parquet", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Parquet"), "{err}");
     }
 
     #[test]

@@ -66,6 +66,14 @@ fn humaneval_canonical_solutions_all_pass() {
         .filter(|p| p.public.public_tests.is_empty())
         .count();
     assert!(without_public < 30, "{without_public}");
+    // Regression: "write a function next_smallest() that ..." in HumanEval/90's prose was taken for
+    // an example call; the reference then failed on it and the input was dropped.
+    let dropped: Vec<_> = prepared
+        .notes
+        .iter()
+        .filter(|n| n.message.contains("dropped"))
+        .collect();
+    assert!(dropped.is_empty(), "{dropped:?}");
 }
 
 #[test]

@@ -125,11 +125,15 @@ def args_repr(args):
 
 def doc_calls(prompt, entry_point):
     text = None
+    arity = (0, 1 << 30)
     try:
         tree = ast.parse(prompt)
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry_point:
                 text = ast.get_docstring(node, clean=False)
+                a = node.args
+                positional = len(a.posonlyargs) + len(a.args)
+                arity = (positional - len(a.defaults), (1 << 30) if a.vararg else positional)
     except SyntaxError:
         pass
     if text is None:
@@ -157,7 +161,8 @@ def doc_calls(prompt, entry_point):
                 continue
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry_point):
                 break
-            if node.keywords:
+            # Prose mentions ("write a function f() that ...") are not examples: the arity must fit.
+            if node.keywords or not arity[0] <= len(node.args) <= arity[1]:
                 break
             try:
                 args = [ast.literal_eval(a) for a in node.args]
