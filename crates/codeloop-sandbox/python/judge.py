@@ -4,7 +4,7 @@
 #   - prepares test suites from trusted dataset code: extracts the calls in a docstring's examples with
 #     Python's own parser, and records the calls that a test script (HumanEval's `check`, MBPP's asserts)
 #     makes, by running it once against the canonical solution;
-#   - compares the values a candidate returned (wire-encoded, see worker.py) with expected values, with
+#   - compares the values a candidate returned (wire-encoded, see wire.py) with expected values, with
 #     Python's own semantics, or by replaying the recorded test statement with the candidate's values.
 # Protocol: one JSON request per line on stdin, one JSON reply per line on stdout. Ops: doc_calls,
 # record, load, judge. A failing request answers {"error": "..."} and the judge keeps serving.
@@ -20,46 +20,18 @@ import traceback
 REPR_CAP = 2000
 
 
-def encode(v, depth=0):
-    if depth > 100:
+def encode(v):
+    """(wire, True) for a value with an exact encoding (arguments), else (None, False)."""
+    try:
+        return wire_encode(v, strict=True), True
+    except Unencodable:
         return None, False
-    t = type(v)
-    if v is None or t is bool or t is int or t is str:
-        return v, True
-    if t is float:
-        if v != v:
-            return {"f": "nan"}, True
-        if v in (float("inf"), float("-inf")):
-            return {"f": "inf" if v > 0 else "-inf"}, True
-        return v, True
-    if t is complex:
-        return {"c": [v.real, v.imag]}, True
-    if t is bytes:
-        return {"b": v.hex()}, True
-    if t in (list, tuple, set, frozenset):
-        items = []
-        for x in v:
-            w, ok = encode(x, depth + 1)
-            if not ok:
-                return None, False
-            items.append(w)
-        return (items if t is list else {"t": items} if t is tuple else {"s": items} if t is set else {"fs": items}), True
-    if t is dict:
-        items = []
-        for k, x in v.items():
-            wk, ok1 = encode(k, depth + 1)
-            wx, ok2 = encode(x, depth + 1)
-            if not (ok1 and ok2):
-                return None, False
-            items.append([wk, wx])
-        return {"d": items}, True
-    return None, False
 
 
 class Opaque:
     """A value the program returned that has no encoding; equal to nothing."""
 
-    def __init__(self, tname, r):
+    def __init__(self, tname, r):  # the signature `wire_decode` calls for an opaque tag
         self.tname, self.r = tname, r
 
     def __eq__(self, other):
@@ -75,44 +47,11 @@ class Opaque:
 
 
 def decode(w):
-    if type(w) is list:
-        return [decode(x) for x in w]
-    if type(w) is not dict:
-        return w
-    if "t" in w:
-        return tuple(decode(x) for x in w["t"])
-    if "d" in w:
-        out = {}
-        for k, x in w["d"]:
-            k = decode(k)
-            try:
-                out[k] = decode(x)
-            except TypeError:
-                return Opaque("dict", "unhashable key")
-        return out
-    if "s" in w or "fs" in w:
-        try:
-            items = [decode(x) for x in w.get("s", w.get("fs"))]
-            return set(items) if "s" in w else frozenset(items)
-        except TypeError:
-            return Opaque("set", "unhashable item")
-    if "f" in w:
-        return float(w["f"])
-    if "b" in w:
-        return bytes.fromhex(w["b"])
-    if "c" in w:
-        return complex(w["c"][0], w["c"][1])
-    if "o" in w:
-        return Opaque(str(w.get("o")), str(w.get("r", "")))
-    return Opaque("?", "malformed")
+    return wire_decode(w, Opaque)
 
 
 def short_repr(v):
-    try:
-        r = repr(v)
-    except Exception:
-        r = "<repr failed>"
-    return r if len(r) <= REPR_CAP else r[:REPR_CAP] + "..."
+    return safe_repr(v, REPR_CAP)
 
 
 def args_repr(args):
@@ -505,8 +444,6 @@ def mbpp_entry(req):
 
 def main():
     sys.setrecursionlimit(10000)
-    if hasattr(sys, "set_int_max_str_digits"):
-        sys.set_int_max_str_digits(0)
     inp = sys.stdin.buffer
     out = sys.stdout
     ops = {"doc_calls": lambda r: doc_calls(r["prompt"], r["entry_point"]), "record": record, "load": load, "judge": judge, "ping": lambda r: {"ok": True},

@@ -12,12 +12,7 @@
 # stdout count for nothing. This file holds no secret, and nothing a child does can reach the zygote:
 # the zygote reads only bounded bytes from the child and parses them as JSON without evaluating them.
 #
-# Wire encoding of Python values (JSON): None/bool/int/str map to themselves, finite floats to numbers,
-# list to arrays; everything else is an object with one tag key:
-#   {"t": [..]} tuple, {"d": [[k, v], ..]} dict, {"s": [..]} set, {"fs": [..]} frozenset,
-#   {"f": "nan"|"inf"|"-inf"} float, {"b": "hex"} bytes, {"c": [re, im]} complex,
-#   {"o": "type name", "r": "repr"} an object that has no value encoding (never equal to anything).
-# Subclasses of builtins are encoded as their base value, so an object with a forged __eq__ cannot pass.
+# Values travel in the wire encoding of wire.py, which codeloop-sandbox puts in front of this file.
 import gc
 import json
 import os
@@ -35,86 +30,6 @@ import time
 import array, bisect, cmath, collections, copy, functools, hashlib, heapq, itertools  # noqa: E401,F401
 import math, operator, random, re, string, traceback, typing  # noqa: E401,F401
 import builtins
-
-# Python 3.11 refuses to print integers of more than 4,300 digits; results may be larger.
-if hasattr(sys, "set_int_max_str_digits"):
-    sys.set_int_max_str_digits(0)
-
-MAX_DEPTH = 100
-REPR_CAP = 300
-
-
-def encode(v, depth=0):
-    if depth > MAX_DEPTH:
-        return {"o": "<too deep>", "r": ""}
-    t = type(v)
-    if v is None or t is bool or t is int or t is str:
-        return v
-    if t is float:
-        if v != v:
-            return {"f": "nan"}
-        if v in (float("inf"), float("-inf")):
-            return {"f": "inf" if v > 0 else "-inf"}
-        return v
-    if t is list:
-        return [encode(x, depth + 1) for x in v]
-    if t is tuple:
-        return {"t": [encode(x, depth + 1) for x in v]}
-    if t is dict:
-        return {"d": [[encode(k, depth + 1), encode(x, depth + 1)] for k, x in v.items()]}
-    if t is set:
-        return {"s": [encode(x, depth + 1) for x in v]}
-    if t is frozenset:
-        return {"fs": [encode(x, depth + 1) for x in v]}
-    if t is bytes:
-        return {"b": v.hex()}
-    if t is complex:
-        return {"c": [v.real, v.imag]}
-    # Subclasses: take the base value through the base type's own methods, never the subclass's.
-    if isinstance(v, bool):
-        return bool.__bool__(v)
-    if isinstance(v, int):
-        return int.__index__(v)
-    if isinstance(v, float):
-        return encode(float.__float__(v), depth)
-    if isinstance(v, str):
-        return str.__str__(v)
-    if isinstance(v, tuple):
-        return {"t": [encode(x, depth + 1) for x in tuple.__iter__(v)]}
-    if isinstance(v, list):
-        return [encode(x, depth + 1) for x in list.__iter__(v)]
-    if isinstance(v, dict):
-        return {"d": [[encode(k, depth + 1), encode(x, depth + 1)] for k, x in dict.items(v)]}
-    if isinstance(v, (set, frozenset)):
-        return {"s": [encode(x, depth + 1) for x in set.__iter__(set(v))]}
-    try:
-        r = repr(v)[:REPR_CAP]
-    except BaseException:
-        r = "<repr failed>"
-    return {"o": t.__name__, "r": r}
-
-
-def decode(w):
-    if type(w) is list:
-        return [decode(x) for x in w]
-    if type(w) is not dict:
-        return w
-    if "t" in w:
-        return tuple(decode(x) for x in w["t"])
-    if "d" in w:
-        return {decode(k): decode(x) for k, x in w["d"]}
-    if "s" in w:
-        return {decode(x) for x in w["s"]}
-    if "fs" in w:
-        return frozenset(decode(x) for x in w["fs"])
-    if "f" in w:
-        return float(w["f"])
-    if "b" in w:
-        return bytes.fromhex(w["b"])
-    if "c" in w:
-        return complex(w["c"][0], w["c"][1])
-    raise ValueError("opaque value cannot be an argument")
-
 
 # ----------------------------------------------------------------------------------------------------
 # The child: limits, then the driver.
@@ -261,7 +176,7 @@ def _drive(req, res):
             args = ()
         else:
             fn_call = fn
-            args = decode(call)
+            args = wire_decode(call)
         kind = "ret"
         out = None
         t0 = time.process_time()
@@ -278,7 +193,7 @@ def _drive(req, res):
             if cpu > limit:
                 kind = "tle"
             else:
-                out = {"k": "ret", "i": i, "v": encode(value), "cpu": round(cpu, 3)}
+                out = {"k": "ret", "i": i, "v": wire_encode(value), "cpu": round(cpu, 3)}
         except _TimeLimit:
             kind = "tle"
         except MemoryError:

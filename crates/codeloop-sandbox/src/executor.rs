@@ -351,7 +351,7 @@ impl Slot {
     fn zygote(&mut self) -> Result<&mut LineProcess, SandboxError> {
         if self.zygote.is_none() {
             let mut z =
-                LineProcess::spawn(&self.cfg.interpreter, WORKER_SRC, "zygote", "zygote", true)?;
+                LineProcess::spawn(&self.cfg.interpreter, &WORKER_SRC, "zygote", "zygote", true)?;
             z.read_line()?; // the ready line
             self.zygote = Some(z);
         }
@@ -403,7 +403,7 @@ impl Slot {
         if self.cfg.isolation == Isolation::Fresh {
             let mut p = LineProcess::spawn(
                 &self.cfg.interpreter,
-                WORKER_SRC,
+                &WORKER_SRC,
                 "fresh",
                 "fresh interpreter",
                 true,

@@ -25,5 +25,5 @@ pub use python::{Interpreter, PythonJudge};
 /// suites) must be keyed on these.
 #[must_use]
 pub fn runtime_sources() -> [&'static str; 2] {
-    [python::WORKER_SRC, python::JUDGE_SRC]
+    [python::WORKER_SRC.as_str(), python::JUDGE_SRC.as_str()]
 }

@@ -5,14 +5,20 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::LazyLock;
 
 use crate::errors::SandboxError;
 use crate::linux;
 
-/// Source of the untrusted-side worker (zygote, fresh runner and driver).
-pub(crate) const WORKER_SRC: &str = include_str!("../python/worker.py");
-/// Source of the trusted judge.
-pub(crate) const JUDGE_SRC: &str = include_str!("../python/judge.py");
+/// The wire encoding both sides share; put in front of each program below.
+const WIRE_SRC: &str = include_str!("../python/wire.py");
+
+/// Source of the untrusted-side worker (zygote, fresh runner and driver), wire encoding included.
+pub(crate) static WORKER_SRC: LazyLock<String> =
+    LazyLock::new(|| format!("{WIRE_SRC}\n{}", include_str!("../python/worker.py")));
+/// Source of the trusted judge, wire encoding included.
+pub(crate) static JUDGE_SRC: LazyLock<String> =
+    LazyLock::new(|| format!("{WIRE_SRC}\n{}", include_str!("../python/judge.py")));
 
 /// A resolved Python interpreter: the real binary, never a shim.
 #[derive(Debug, Clone)]
@@ -195,7 +201,7 @@ pub struct PythonJudge {
 impl PythonJudge {
     /// Starts a judge process.
     pub fn start(interp: &Interpreter) -> Result<Self, SandboxError> {
-        let mut process = LineProcess::spawn(interp, JUDGE_SRC, "judge", "judge", false)?;
+        let mut process = LineProcess::spawn(interp, &JUDGE_SRC, "judge", "judge", false)?;
         // Fail now, not on the first request, if the interpreter cannot run the judge.
         process.request("{\"op\":\"ping\"}")?;
         Ok(PythonJudge { process })

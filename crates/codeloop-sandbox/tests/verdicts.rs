@@ -114,6 +114,46 @@ fn slot_processes(base: u32) -> usize {
 }
 
 #[test]
+fn big_integers_travel_exactly_and_fast() {
+    // 2**20000 travels in hex (decimal conversion is quadratic in CPython); off by one must fail and
+    // the feedback must describe the number rather than print 6,000 digits.
+    let suite = Arc::new(TestSuite {
+        key: "test:big".to_owned(),
+        calls: vec![Call::Args("[20000]".to_owned())],
+        call_cpu_ms: vec![1_000],
+        tests: vec![TestCase {
+            id: TestId(0),
+            calls: (0, 1),
+            input: "solve(20000)".to_owned(),
+            expected: None,
+            expect: Expect::Value {
+                wire: String::new(),
+            },
+        }],
+        judge_spec: format!(
+            "{{\"atol\":0,\"special\":null,\"tests\":[{{\"expected\":{{\"x\":\"0x1{}\"}}}}]}}",
+            "0".repeat(5_000)
+        ),
+        groups: Vec::new(),
+    });
+    let run = |program: &str| {
+        executor().run(Job::suite(
+            program.into(),
+            "solve",
+            suite.clone(),
+            Limits::default(),
+        ))
+    };
+    let good = run("def solve(n):\n    return 2 ** n\n");
+    assert_eq!(good.outcome, Outcome::Passed, "{good:?}");
+    let bad = run("def solve(n):\n    return 2 ** n + 1\n");
+    match &bad.tests[0].verdict {
+        Verdict::WrongAnswer { got: Some(got), .. } => assert_eq!(got, "<int of 6020 digits>"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn correct_solution_passes_every_test() {
     let r = run_p0("def solve(a, b):\n    return a + b\n");
     assert_eq!(r.outcome, Outcome::Passed, "{r:?}");
