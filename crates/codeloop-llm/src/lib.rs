@@ -1,0 +1,30 @@
+//! LLM backends for codeloop.
+//!
+//! One async [`Backend`] trait; requests are validated into a [`ValidRequest`] before scheduling. The
+//! OpenAI-compatible HTTP backend ([`OpenAiBackend`]) keeps hundreds of requests in flight per
+//! endpoint under an adaptive (AIMD) limit, retries what is retryable with jittered backoff and
+//! `Retry-After`, and falls back from `n` to repeated requests when a server ignores `n`.
+//! [`Router`] spreads one model over several endpoints, keeping a trajectory on one server.
+//! Endpoints come from a TOML [`Registry`]. [`mock::MockServer`] is a local OpenAI-speaking server
+//! with fault injection, for the tests and `codeloop bench llm`; it never serves a real run.
+//!
+//! Dependencies: `tokio` (the async runtime), `reqwest` with rustls on `ring` (a pooled keep-alive
+//! HTTP client that builds with cargo alone; TLS for hosted APIs), `toml` for the registry,
+//! `fastrand` for backoff jitter.
+
+mod backend;
+mod errors;
+mod limiter;
+pub mod mock;
+mod openai;
+mod registry;
+mod request;
+mod router;
+
+pub use backend::{Backend, BoxFuture, Choice, FinishReason, Generation, Usage};
+pub use errors::LlmError;
+pub use limiter::{AimdLimiter, LimiterSnapshot};
+pub use openai::{ClientStats, OpenAiBackend, OpenAiConfig, RetryPolicy, StatsSnapshot};
+pub use registry::{Capabilities, Endpoint, Registry};
+pub use request::{GenerationRequest, Message, Prompt, Role, ValidRequest};
+pub use router::Router;
