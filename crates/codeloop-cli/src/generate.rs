@@ -1,0 +1,108 @@
+//! `codeloop generate`: one prompt to n completions, for trying a backend by hand.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use codeloop_llm::{Backend, GenerationRequest, Message, Registry, Role};
+
+#[derive(Args, Debug)]
+pub(crate) struct GenerateArgs {
+    /// The user message.
+    prompt: String,
+    /// A registry endpoint name (see `--registry`).
+    #[arg(long)]
+    model: Option<String>,
+    /// The endpoint registry (TOML).
+    #[arg(long, env = "CODELOOP_REGISTRY")]
+    registry: Option<PathBuf>,
+    /// A system message.
+    #[arg(long)]
+    system: Option<String>,
+    /// Completions.
+    #[arg(short, long, default_value_t = 1)]
+    n: u32,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Most tokens per completion.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: u32,
+    /// Sampling seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print one JSON object (choices, usage, endpoint) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode> {
+    let Some(model) = &args.model else {
+        bail!(
+            "no `--model` given, and the embedded model is not part of this build yet\n(name an endpoint of an OpenAI-compatible server with `--model NAME --registry FILE`)"
+        );
+    };
+    let registry_path = args
+        .registry
+        .clone()
+        .or_else(default_registry)
+        .context("no endpoint registry: pass `--registry FILE` or set CODELOOP_REGISTRY")?;
+    let registry = Registry::load(&registry_path)?;
+    for w in &registry.warnings {
+        eprintln!("warning: {w}");
+    }
+    let backend = registry.backend(model)?;
+    let mut messages = Vec::new();
+    if let Some(system) = &args.system {
+        messages.push(Message::new(Role::System, system.as_str()));
+    }
+    messages.push(Message::new(Role::User, args.prompt.as_str()));
+    let mut request = GenerationRequest::chat(messages);
+    request.n = args.n;
+    request.temperature = args.temperature;
+    request.top_p = args.top_p;
+    request.max_tokens = args.max_tokens;
+    request.seed = args.seed;
+    let request = request.validate()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let generation = runtime.block_on(backend.generate(&request))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&generation)?)?;
+    } else {
+        for (i, choice) in generation.choices.iter().enumerate() {
+            if generation.choices.len() > 1 {
+                writeln!(out, "--- completion {} ({:?})", i + 1, choice.finish_reason)?;
+            }
+            writeln!(out, "{}", choice.text)?;
+        }
+        eprintln!(
+            "{}: {} prompt + {} completion tokens{}",
+            generation.endpoint,
+            generation.usage.prompt_tokens,
+            generation.usage.completion_tokens,
+            if generation.usage_missing {
+                " (some responses had no usage)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `$XDG_CONFIG_HOME/codeloop/endpoints.toml` or `~/.config/codeloop/endpoints.toml`, if it exists.
+pub(crate) fn default_registry() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let path = base.join("codeloop").join("endpoints.toml");
+    path.exists().then_some(path)
+}
