@@ -4,17 +4,17 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use codeloop_llm::{Backend, GenerationRequest, Message, Registry, Role};
+use codeloop_llm::{GenerationRequest, Message, Role};
 
 #[derive(Args, Debug)]
 pub(crate) struct GenerateArgs {
     /// The user message.
     prompt: String,
-    /// A registry endpoint name (see `--registry`).
-    #[arg(long)]
-    model: Option<String>,
+    /// `local` (the embedded SmolLM2-135M), `gguf:PATH`, or an endpoint name of the registry.
+    #[arg(long, default_value = "local")]
+    model: String,
     /// The endpoint registry (TOML).
     #[arg(long, env = "CODELOOP_REGISTRY")]
     registry: Option<PathBuf>,
@@ -42,21 +42,7 @@ pub(crate) struct GenerateArgs {
 }
 
 pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode> {
-    let Some(model) = &args.model else {
-        bail!(
-            "no `--model` given, and the embedded model is not part of this build yet\n(name an endpoint of an OpenAI-compatible server with `--model NAME --registry FILE`)"
-        );
-    };
-    let registry_path = args
-        .registry
-        .clone()
-        .or_else(default_registry)
-        .context("no endpoint registry: pass `--registry FILE` or set CODELOOP_REGISTRY")?;
-    let registry = Registry::load(&registry_path)?;
-    for w in &registry.warnings {
-        eprintln!("warning: {w}");
-    }
-    let backend = registry.backend(model)?;
+    let backend = crate::model::backend(&args.model, args.registry.as_deref())?;
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
         messages.push(Message::new(Role::System, system.as_str()));
@@ -98,11 +84,3 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `$XDG_CONFIG_HOME/codeloop/endpoints.toml` or `~/.config/codeloop/endpoints.toml`, if it exists.
-pub(crate) fn default_registry() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    let path = base.join("codeloop").join("endpoints.toml");
-    path.exists().then_some(path)
-}

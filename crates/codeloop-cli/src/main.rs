@@ -4,9 +4,11 @@
 //! `anyhow` for error context at the top level only.
 
 mod bench;
+mod bench_embedded;
 mod bench_llm;
 mod commands;
 mod generate;
+mod model;
 mod progress;
 
 use std::path::PathBuf;
@@ -44,6 +46,8 @@ enum BenchCommand {
     /// The HTTP client against a local mock server (fixed latency): requests/s over the ideal, and
     /// against the Python `openai` SDK's AsyncOpenAI at the same concurrency.
     Llm(bench_llm::BenchLlmArgs),
+    /// The embedded backend against llama-cpp-python on the same GGUF: prefill and generation tok/s.
+    Embedded(bench_embedded::BenchEmbeddedArgs),
     /// (internal) The mock OpenAI server `bench llm` runs in a process of its own.
     #[command(hide = true)]
     MockServer(bench_llm::MockServerArgs),
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Bench(BenchCommand::Exec(args)) => bench::exec(&args),
         Command::Bench(BenchCommand::Llm(args)) => bench_llm::run(&args),
+        Command::Bench(BenchCommand::Embedded(args)) => bench_embedded::run(&args),
         Command::Bench(BenchCommand::MockServer(args)) => bench_llm::mock_server(&args),
     };
     match result {

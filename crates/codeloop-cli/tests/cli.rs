@@ -110,9 +110,14 @@ async fn generate_prints_n_completions_from_a_registry_endpoint() {
 }
 
 #[test]
-fn generate_without_a_model_says_what_to_do() {
-    let out = codeloop().args(["generate", "hi"]).output().unwrap();
+fn generate_with_an_unknown_model_says_what_to_do() {
+    let out = codeloop()
+        .args(["generate", "hi", "--model", "no-such-endpoint"])
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env_remove("CODELOOP_REGISTRY")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--model NAME --registry FILE"), "{err}");
+    assert!(err.contains("pass `--registry FILE`"), "{err}");
 }

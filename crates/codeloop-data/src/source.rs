@@ -201,7 +201,8 @@ fn hub_url(repo: &str, revision: &str, file: &str) -> String {
     )
 }
 
-fn cached_or_download(cached: &Path, url: &str) -> Result<Vec<u8>, DataError> {
+/// The bytes at `cached`, or else downloaded from `url` and written to `cached` for next time.
+pub fn cached_or_download(cached: &Path, url: &str) -> Result<Vec<u8>, DataError> {
     if let Ok(bytes) = std::fs::read(cached) {
         return Ok(bytes);
     }

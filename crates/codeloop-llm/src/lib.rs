@@ -8,11 +8,17 @@
 //! Endpoints come from a TOML [`Registry`]. [`mock::MockServer`] is a local OpenAI-speaking server
 //! with fault injection, for the tests and `codeloop bench llm`; it never serves a real run.
 //!
-//! Dependencies: `tokio` (the async runtime), `reqwest` with rustls on `ring` (a pooled keep-alive
+//! [`EmbeddedBackend`] (cargo feature `embedded`, on by default) runs a GGUF model in-process with
+//! llama.cpp, so codeloop works with no server at all.
+//!
+//! Dependencies: `llama-cpp-2` (llama.cpp, chosen over candle by measurement: see `embedded.rs`),
+//! `tokio` (the async runtime), `reqwest` with rustls on `ring` (a pooled keep-alive
 //! HTTP client that builds with cargo alone; TLS for hosted APIs), `toml` for the registry,
 //! `fastrand` for backoff jitter.
 
 mod backend;
+#[cfg(feature = "embedded")]
+mod embedded;
 mod errors;
 mod limiter;
 pub mod mock;
@@ -21,6 +27,8 @@ mod registry;
 mod request;
 mod router;
 
+#[cfg(feature = "embedded")]
+pub use embedded::{EmbeddedBackend, EmbeddedConfig};
 pub use backend::{Backend, BoxFuture, Choice, FinishReason, Generation, Usage};
 pub use errors::LlmError;
 pub use limiter::{AimdLimiter, LimiterSnapshot};

@@ -1,0 +1,179 @@
+//! `codeloop bench embedded`: prefill and generation tokens/s of the embedded backend against
+//! `llama-cpp-python` (PyPI; built from source into a venv in the cache dir on first use) on the same
+//! GGUF with the same threads, at a short context and at about 1,500 tokens; ratios last.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use codeloop_data::cache_dir;
+use codeloop_llm::{Backend, EmbeddedBackend, EmbeddedConfig, GenerationRequest, Prompt};
+
+#[derive(Args, Debug)]
+pub(crate) struct BenchEmbeddedArgs {
+    /// The GGUF (default: the embedded default model).
+    #[arg(long)]
+    model_path: Option<PathBuf>,
+    /// CPU threads for both engines (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Tokens to generate per measurement.
+    #[arg(long, default_value_t = 128)]
+    gen_tokens: u32,
+    /// Repetitions (the best is kept).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Skip the llama-cpp-python baseline.
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+/// The two contexts measured: a short code prompt, and one of about 1,500 tokens.
+fn prompts() -> [(&'static str, String); 2] {
+    let short = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n".to_owned();
+    let block = "def add_numbers(values: list[int]) -> int:\n    \"\"\"Add every value of the list and return the total, which may be negative.\"\"\"\n    total = 0\n    for value in values:\n        total += value\n    return total\n\n";
+    let long = format!("{}{short}", block.repeat(28));
+    [("short", short), ("1.5k", long)]
+}
+
+struct Rates {
+    prompt_tokens: u64,
+    prefill: f64,
+    generation: f64,
+}
+
+fn measure_ours(backend: &EmbeddedBackend, prompt: &str, gen_tokens: u32, repeat: usize) -> Result<Rates> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let run = |max_tokens: u32| -> Result<(f64, u64, u64)> {
+        let mut r = GenerationRequest::chat(Vec::new());
+        r.prompt = Prompt::Text(prompt.to_owned());
+        r.max_tokens = max_tokens;
+        let r = r.validate()?;
+        let start = Instant::now();
+        let g = runtime.block_on(backend.generate(&r))?;
+        Ok((start.elapsed().as_secs_f64(), g.usage.prompt_tokens, g.usage.completion_tokens))
+    };
+    let mut best = Rates {
+        prompt_tokens: 0,
+        prefill: 0.0,
+        generation: 0.0,
+    };
+    for _ in 0..repeat {
+        let (t1, p, _) = run(1)?;
+        let (t2, _, g) = run(gen_tokens)?;
+        best.prompt_tokens = p;
+        best.prefill = best.prefill.max(p as f64 / t1);
+        if g > 1 && t2 > t1 {
+            best.generation = best.generation.max((g - 1) as f64 / (t2 - t1));
+        }
+    }
+    Ok(best)
+}
+
+pub(crate) fn run(args: &BenchEmbeddedArgs) -> Result<ExitCode> {
+    let path = match &args.model_path {
+        Some(p) => p.clone(),
+        None => crate::model::resolve_local_model()?,
+    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let mut config = EmbeddedConfig::new(&path);
+    config.threads = threads;
+    config.parallel = 1;
+    let backend = EmbeddedBackend::load(config)?;
+    let mut ours = Vec::new();
+    for (name, prompt) in prompts() {
+        let r = measure_ours(&backend, &prompt, args.gen_tokens, args.repeat)?;
+        println!(
+            "codeloop embedded, {name} ({} prompt tokens): prefill {:.0} tok/s, generation {:.1} tok/s",
+            r.prompt_tokens, r.prefill, r.generation
+        );
+        ours.push((name, r));
+    }
+    if args.no_baseline {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let python = llama_cpp_python()?;
+    let mut ratios = Vec::new();
+    for (name, prompt) in prompts() {
+        let out = Command::new(&python)
+            .args(["-c", BASELINE_SCRIPT])
+            .arg(&path)
+            .arg(threads.to_string())
+            .arg(args.gen_tokens.to_string())
+            .arg(args.repeat.to_string())
+            .arg(&prompt)
+            .output()
+            .context("failed to run llama-cpp-python")?;
+        if !out.status.success() {
+            bail!("llama-cpp-python failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |key: &str| -> Result<f64> {
+            text.split_whitespace()
+                .find_map(|w| w.strip_prefix(key).and_then(|v| v.parse().ok()))
+                .with_context(|| format!("llama-cpp-python printed no `{key}`"))
+        };
+        let (prefill, generation) = (field("prefill=")?, field("generation=")?);
+        println!("llama-cpp-python, {name}: prefill {prefill:.0} tok/s, generation {generation:.1} tok/s");
+        let ours = &ours.iter().find(|(n, _)| *n == name).expect("measured").1;
+        ratios.push(format!(
+            "{name}: generation {:.2}x, prefill {:.2}x",
+            ours.generation / generation,
+            ours.prefill / prefill
+        ));
+    }
+    println!("ratio (codeloop / llama-cpp-python, {threads} threads): {}", ratios.join("; "));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A venv under the cache dir with llama-cpp-python, built from source on first use (~20 min on 2 cores).
+fn llama_cpp_python() -> Result<PathBuf> {
+    let venv = cache_dir().join("bench").join("llama-cpp-python-venv");
+    let python = venv.join("bin").join("python");
+    if python.exists()
+        && Command::new(&python)
+            .args(["-c", "import llama_cpp"])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        return Ok(python);
+    }
+    eprintln!("building llama-cpp-python into {} (about 20 minutes on 2 cores)", venv.display());
+    if !Command::new("python3").args(["-m", "venv"]).arg(&venv).status()?.success() {
+        bail!("python3 -m venv failed");
+    }
+    if !Command::new(venv.join("bin").join("pip"))
+        .args(["install", "-q", "llama-cpp-python"])
+        .status()?
+        .success()
+    {
+        bail!("pip install llama-cpp-python failed (it needs cmake and a C++ compiler)");
+    }
+    Ok(python)
+}
+
+/// The same measurement with llama-cpp-python: prefill from a 1-token completion, generation from
+/// the extra time of a longer one; `reset()` first so that no prompt prefix is reused.
+const BASELINE_SCRIPT: &str = r#"
+import sys, time
+from llama_cpp import Llama
+path, threads, gen, repeat, prompt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+llm = Llama(model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+def run(n):
+    llm.reset()
+    t = time.perf_counter()
+    out = llm.create_completion(prompt, max_tokens=n, temperature=0.0)
+    return time.perf_counter() - t, out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"]
+best_p = best_g = 0.0
+for _ in range(repeat):
+    t1, p, _ = run(1)
+    t2, _, g = run(gen)
+    best_p = max(best_p, p / t1)
+    if g > 1 and t2 > t1:
+        best_g = max(best_g, (g - 1) / (t2 - t1))
+print(f"prefill={best_p:.1f} generation={best_g:.2f}")
+"#;
