@@ -44,7 +44,12 @@ struct Rates {
     generation: f64,
 }
 
-fn measure_ours(backend: &EmbeddedBackend, prompt: &str, gen_tokens: u32, repeat: usize) -> Result<Rates> {
+fn measure_ours(
+    backend: &EmbeddedBackend,
+    prompt: &str,
+    gen_tokens: u32,
+    repeat: usize,
+) -> Result<Rates> {
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let run = |max_tokens: u32| -> Result<(f64, u64, u64)> {
         let mut r = GenerationRequest::chat(Vec::new());
@@ -53,7 +58,11 @@ fn measure_ours(backend: &EmbeddedBackend, prompt: &str, gen_tokens: u32, repeat
         let r = r.validate()?;
         let start = Instant::now();
         let g = runtime.block_on(backend.generate(&r))?;
-        Ok((start.elapsed().as_secs_f64(), g.usage.prompt_tokens, g.usage.completion_tokens))
+        Ok((
+            start.elapsed().as_secs_f64(),
+            g.usage.prompt_tokens,
+            g.usage.completion_tokens,
+        ))
     };
     let mut best = Rates {
         prompt_tokens: 0,
@@ -109,7 +118,10 @@ pub(crate) fn run(args: &BenchEmbeddedArgs) -> Result<ExitCode> {
             .output()
             .context("failed to run llama-cpp-python")?;
         if !out.status.success() {
-            bail!("llama-cpp-python failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "llama-cpp-python failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let field = |key: &str| -> Result<f64> {
@@ -118,7 +130,9 @@ pub(crate) fn run(args: &BenchEmbeddedArgs) -> Result<ExitCode> {
                 .with_context(|| format!("llama-cpp-python printed no `{key}`"))
         };
         let (prefill, generation) = (field("prefill=")?, field("generation=")?);
-        println!("llama-cpp-python, {name}: prefill {prefill:.0} tok/s, generation {generation:.1} tok/s");
+        println!(
+            "llama-cpp-python, {name}: prefill {prefill:.0} tok/s, generation {generation:.1} tok/s"
+        );
         let ours = &ours.iter().find(|(n, _)| *n == name).expect("measured").1;
         ratios.push(format!(
             "{name}: generation {:.2}x, prefill {:.2}x",
@@ -126,7 +140,10 @@ pub(crate) fn run(args: &BenchEmbeddedArgs) -> Result<ExitCode> {
             ours.prefill / prefill
         ));
     }
-    println!("ratio (codeloop / llama-cpp-python, {threads} threads): {}", ratios.join("; "));
+    println!(
+        "ratio (codeloop / llama-cpp-python, {threads} threads): {}",
+        ratios.join("; ")
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -142,8 +159,16 @@ fn llama_cpp_python() -> Result<PathBuf> {
     {
         return Ok(python);
     }
-    eprintln!("building llama-cpp-python into {} (about 20 minutes on 2 cores)", venv.display());
-    if !Command::new("python3").args(["-m", "venv"]).arg(&venv).status()?.success() {
+    eprintln!(
+        "building llama-cpp-python into {} (about 20 minutes on 2 cores)",
+        venv.display()
+    );
+    if !Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()?
+        .success()
+    {
         bail!("python3 -m venv failed");
     }
     if !Command::new(venv.join("bin").join("pip"))

@@ -39,10 +39,21 @@ pub(crate) struct GenerateArgs {
     /// Print one JSON object (choices, usage, endpoint) instead of text.
     #[arg(long)]
     json: bool,
+    /// Neither read nor write the response cache.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode> {
-    let backend = crate::model::backend(&args.model, args.registry.as_deref())?;
+    let mut backend = crate::model::backend(&args.model, args.registry.as_deref())?;
+    let mut cache = None;
+    if !args.no_cache {
+        let c = std::sync::Arc::new(codeloop_store::ResponseCache::open(
+            &codeloop_data::cache_dir().join("responses.sqlite"),
+        )?);
+        backend = std::sync::Arc::new(codeloop_llm::CachedBackend::new(backend, c.clone()));
+        cache = Some(c);
+    }
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
         messages.push(Message::new(Role::System, system.as_str()));
@@ -83,4 +94,3 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-

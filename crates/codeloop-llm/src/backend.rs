@@ -56,6 +56,9 @@ pub struct Generation {
     pub usage_missing: bool,
     /// The endpoint that answered.
     pub endpoint: String,
+    /// How many of the choices came from the response cache.
+    #[serde(default)]
+    pub cached: u32,
 }
 
 /// Something that turns prompts into completions.

@@ -53,7 +53,10 @@ impl EmbeddedConfig {
     }
 }
 
-type Job = (GenerationRequest, oneshot::Sender<Result<Generation, LlmError>>);
+type Job = (
+    GenerationRequest,
+    oneshot::Sender<Result<Generation, LlmError>>,
+);
 
 /// A GGUF model on its own thread.
 pub struct EmbeddedBackend {
@@ -64,10 +67,10 @@ pub struct EmbeddedBackend {
 impl EmbeddedBackend {
     /// Loads the model (on the model thread; errors come back here).
     pub fn load(config: EmbeddedConfig) -> Result<Self, LlmError> {
-        let file_name = config
-            .path
-            .file_name()
-            .map_or_else(|| config.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let file_name = config.path.file_name().map_or_else(
+            || config.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         std::thread::Builder::new()
@@ -89,7 +92,10 @@ impl Backend for EmbeddedBackend {
         self.identity.clone()
     }
 
-    fn generate<'a>(&'a self, request: &'a ValidRequest) -> BoxFuture<'a, Result<Generation, LlmError>> {
+    fn generate<'a>(
+        &'a self,
+        request: &'a ValidRequest,
+    ) -> BoxFuture<'a, Result<Generation, LlmError>> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
             self.jobs
@@ -101,7 +107,11 @@ impl Backend for EmbeddedBackend {
     }
 }
 
-fn model_thread(config: &EmbeddedConfig, jobs: &mpsc::Receiver<Job>, ready: &mpsc::Sender<Result<(), LlmError>>) {
+fn model_thread(
+    config: &EmbeddedConfig,
+    jobs: &mpsc::Receiver<Job>,
+    ready: &mpsc::Sender<Result<(), LlmError>>,
+) {
     let loaded = Engine::load(config);
     let mut engine = match loaded {
         Ok(e) => {
@@ -137,16 +147,24 @@ fn engine_error(what: &str, e: impl std::fmt::Display) -> LlmError {
 impl Engine {
     fn load(config: &EmbeddedConfig) -> Result<Self, LlmError> {
         if !config.path.is_file() {
-            return Err(LlmError::Config(format!("no model file at `{}`", config.path.display())));
+            return Err(LlmError::Config(format!(
+                "no model file at `{}`",
+                config.path.display()
+            )));
         }
-        llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(false));
+        llama_cpp_2::send_logs_to_tracing(
+            llama_cpp_2::LogOptions::default().with_logs_enabled(false),
+        );
         // The backend and model live as long as the process's model thread; leaking them gives the
         // context the 'static borrow it needs without a self-referential struct.
-        let backend: &'static LlamaBackend =
-            Box::leak(Box::new(LlamaBackend::init().map_err(|e| engine_error("init", e))?));
+        let backend: &'static LlamaBackend = Box::leak(Box::new(
+            LlamaBackend::init().map_err(|e| engine_error("init", e))?,
+        ));
         let model: &'static LlamaModel = Box::leak(Box::new(
             LlamaModel::load_from_file(backend, &config.path, &LlamaModelParams::default())
-                .map_err(|e| engine_error(&format!("cannot load `{}`", config.path.display()), e))?,
+                .map_err(|e| {
+                    engine_error(&format!("cannot load `{}`", config.path.display()), e)
+                })?,
         ));
         let parallel = config.parallel.max(1);
         let total = config.context.saturating_mul(parallel).max(512);
@@ -177,7 +195,10 @@ impl Engine {
             Prompt::Text(t) => Ok(t.clone()),
             Prompt::Chat(messages) => {
                 let template = self.template.as_ref().ok_or_else(|| {
-                    LlmError::Config(format!("`{}` has no chat template; send a text prompt", self.name))
+                    LlmError::Config(format!(
+                        "`{}` has no chat template; send a text prompt",
+                        self.name
+                    ))
                 })?;
                 let chat = messages
                     .iter()
@@ -212,14 +233,17 @@ impl Engine {
         if prompt.len() + 1 >= room {
             return Err(LlmError::Invalid {
                 field: "prompt",
-                message: format!("has {} tokens; the embedded model's context is {room}", prompt.len()),
+                message: format!(
+                    "has {} tokens; the embedded model's context is {room}",
+                    prompt.len()
+                ),
             });
         }
         let max_new = (request.max_tokens as usize).min(room - prompt.len());
         let mut choices = Vec::with_capacity(request.n as usize);
         let mut completion_tokens = 0u64;
         let per_round = self.config.parallel.max(1) as usize;
-        let mut next_sample = 0u64;
+        let mut next_sample = u64::from(request.first_sample);
         while choices.len() < request.n as usize {
             let k = per_round.min(request.n as usize - choices.len());
             let round = self.round(request, &prompt, k, max_new, next_sample)?;
@@ -237,6 +261,7 @@ impl Engine {
             },
             usage_missing: false,
             endpoint: "embedded".to_owned(),
+            cached: 0,
         })
     }
 
@@ -260,7 +285,8 @@ impl Engine {
                 .add(t, i as i32, &[0], i + 1 == prompt.len())
                 .map_err(|e| engine_error("batch", e))?;
         }
-        ctx.decode(&mut batch).map_err(|e| engine_error("prefill", e))?;
+        ctx.decode(&mut batch)
+            .map_err(|e| engine_error("prefill", e))?;
         for s in 1..k {
             ctx.copy_kv_cache_seq(0, s as i32, None, None)
                 .map_err(|e| engine_error("kv copy", e))?;
@@ -310,10 +336,13 @@ impl Engine {
             batch.clear();
             for (j, &(s, token)) in next.iter().enumerate() {
                 let pos = (prompt.len() + tokens[s].len() - 1) as i32;
-                batch.add(token, pos, &[s as i32], true).map_err(|e| engine_error("batch", e))?;
+                batch
+                    .add(token, pos, &[s as i32], true)
+                    .map_err(|e| engine_error("batch", e))?;
                 logits_at[s] = j as i32;
             }
-            ctx.decode(&mut batch).map_err(|e| engine_error("decode", e))?;
+            ctx.decode(&mut batch)
+                .map_err(|e| engine_error("decode", e))?;
         }
         Ok((0..k)
             .map(|s| {
@@ -338,9 +367,10 @@ fn sampler(request: &GenerationRequest, sample: u64) -> LlamaSampler {
     if request.temperature <= 0.0 {
         return LlamaSampler::greedy();
     }
-    let seed = request
-        .seed
-        .map_or_else(|| fastrand::u32(..), |s| (s.wrapping_mul(0x9E37_79B9) ^ sample) as u32);
+    let seed = request.seed.map_or_else(
+        || fastrand::u32(..),
+        |s| (s.wrapping_mul(0x9E37_79B9) ^ sample) as u32,
+    );
     LlamaSampler::chain_simple([
         LlamaSampler::top_p(request.top_p, 1),
         LlamaSampler::temp(request.temperature),
@@ -356,7 +386,10 @@ fn stop_at(text: &[u8], from: usize, stops: &[String]) -> Option<usize> {
         .filter_map(|s| {
             let s = s.as_bytes();
             let start = from.saturating_sub(s.len() - 1);
-            text[start..].windows(s.len()).position(|w| w == s).map(|p| start + p)
+            text[start..]
+                .windows(s.len())
+                .position(|w| w == s)
+                .map(|p| start + p)
         })
         .min()
 }
@@ -364,7 +397,9 @@ fn stop_at(text: &[u8], from: usize, stops: &[String]) -> Option<usize> {
 fn log_softmax_at(logits: &[f32], token: i32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
-    logits.get(token as usize).map_or(f32::NEG_INFINITY, |l| l - max - sum.ln())
+    logits
+        .get(token as usize)
+        .map_or(f32::NEG_INFINITY, |l| l - max - sum.ln())
 }
 
 #[cfg(test)]

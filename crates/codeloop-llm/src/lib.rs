@@ -8,6 +8,7 @@
 //! Endpoints come from a TOML [`Registry`]. [`mock::MockServer`] is a local OpenAI-speaking server
 //! with fault injection, for the tests and `codeloop bench llm`; it never serves a real run.
 //!
+//! [`CachedBackend`] puts the SQLite response cache of `codeloop-store` in front of any backend.
 //! [`EmbeddedBackend`] (cargo feature `embedded`, on by default) runs a GGUF model in-process with
 //! llama.cpp, so codeloop works with no server at all.
 //!
@@ -17,6 +18,7 @@
 //! `fastrand` for backoff jitter.
 
 mod backend;
+mod cache;
 #[cfg(feature = "embedded")]
 mod embedded;
 mod errors;
@@ -27,9 +29,10 @@ mod registry;
 mod request;
 mod router;
 
+pub use backend::{Backend, BoxFuture, Choice, FinishReason, Generation, Usage};
+pub use cache::CachedBackend;
 #[cfg(feature = "embedded")]
 pub use embedded::{EmbeddedBackend, EmbeddedConfig};
-pub use backend::{Backend, BoxFuture, Choice, FinishReason, Generation, Usage};
 pub use errors::LlmError;
 pub use limiter::{AimdLimiter, LimiterSnapshot};
 pub use openai::{ClientStats, OpenAiBackend, OpenAiConfig, RetryPolicy, StatsSnapshot};

@@ -230,6 +230,7 @@ impl OpenAiBackend {
             usage,
             usage_missing,
             endpoint: self.config.name.clone(),
+            cached: 0,
         })
     }
 

