@@ -46,13 +46,11 @@ pub(crate) struct GenerateArgs {
 
 pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode> {
     let mut backend = crate::model::backend(&args.model, args.registry.as_deref())?;
-    let mut cache = None;
     if !args.no_cache {
-        let c = std::sync::Arc::new(codeloop_store::ResponseCache::open(
+        let cache = std::sync::Arc::new(codeloop_store::ResponseCache::open(
             &codeloop_data::cache_dir().join("responses.sqlite"),
         )?);
-        backend = std::sync::Arc::new(codeloop_llm::CachedBackend::new(backend, c.clone()));
-        cache = Some(c);
+        backend = std::sync::Arc::new(codeloop_llm::CachedBackend::new(backend, cache));
     }
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
@@ -81,7 +79,7 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode> {
             writeln!(out, "{}", choice.text)?;
         }
         eprintln!(
-            "{}: {} prompt + {} completion tokens{}",
+            "{}: {} prompt + {} completion tokens{}; {} of {} completions from the cache{}",
             generation.endpoint,
             generation.usage.prompt_tokens,
             generation.usage.completion_tokens,
@@ -89,7 +87,10 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode> {
                 " (some responses had no usage)"
             } else {
                 ""
-            }
+            },
+            generation.cached,
+            generation.choices.len(),
+            if args.no_cache { " (off)" } else { "" }
         );
     }
     Ok(ExitCode::SUCCESS)

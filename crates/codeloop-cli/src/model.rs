@@ -2,11 +2,10 @@
 //! file) or an endpoint of the registry.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use codeloop_data::{cache_dir, cached_or_download};
+use codeloop_data::{cache_dir, cached_or_download, python_package_file};
 use codeloop_llm::{Backend, EmbeddedBackend, EmbeddedConfig, Registry};
 
 /// The default embedded model's file name.
@@ -69,25 +68,4 @@ pub(crate) fn resolve_local_model() -> Result<PathBuf> {
             cached.display()
         ),
     }
-}
-
-/// A file inside an installed Python package, found without importing the package.
-pub(crate) fn python_package_file(package: &str, file: &str) -> Option<PathBuf> {
-    let probe = format!(
-        "import importlib.util, os\ns = importlib.util.find_spec('{package}')\nprint(os.path.dirname(s.origin) if s and s.origin else '')"
-    );
-    for python in ["python3", "/usr/bin/python3"] {
-        let Ok(out) = Command::new(python).args(["-c", &probe]).output() else {
-            continue;
-        };
-        let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if dir.is_empty() {
-            continue;
-        }
-        let path = Path::new(&dir).join(file);
-        if path.is_file() {
-            return Some(path);
-        }
-    }
-    None
 }

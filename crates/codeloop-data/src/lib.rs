@@ -13,4 +13,4 @@ mod source;
 
 pub use errors::DataError;
 pub use formats::{Dataset, Format, RawTask, parse_dataset};
-pub use source::{KnownDataset, Source, cache_dir, cached_or_download, load};
+pub use source::{KnownDataset, Source, cache_dir, cached_or_download, load, python_package_file};

