@@ -171,8 +171,11 @@ fn llama_cpp_python() -> Result<PathBuf> {
     {
         bail!("python3 -m venv failed");
     }
+    // AMX kernels crash in llama.cpp on this project's VMs (Xeon with AMX, SIGSEGV in
+    // ggml_backend_amx_mul_mat); codeloop's build does not use them either.
     if !Command::new(venv.join("bin").join("pip"))
-        .args(["install", "-q", "llama-cpp-python"])
+        .args(["install", "-q", "--no-cache-dir", "llama-cpp-python==0.3.36"])
+        .env("CMAKE_ARGS", "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF")
         .status()?
         .success()
     {

@@ -41,14 +41,15 @@ pub struct EmbeddedConfig {
 }
 
 impl EmbeddedConfig {
-    /// Defaults for `path`: all cores, 4,096 tokens per sequence, 8 sequences at a time.
+    /// Defaults for `path`: all cores, 4,096 tokens per sequence, 4 sequences at a time (the KV cache
+    /// of SmolLM2-135M takes about 23 KB per token, so this is about 380 MB).
     #[must_use]
     pub fn new(path: &Path) -> Self {
         EmbeddedConfig {
             path: path.to_path_buf(),
             threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             context: 4096,
-            parallel: 8,
+            parallel: 4,
         }
     }
 }
