@@ -171,11 +171,16 @@ fn llama_cpp_python() -> Result<PathBuf> {
     {
         bail!("python3 -m venv failed");
     }
-    // AMX kernels crash in llama.cpp on this project's VMs (Xeon with AMX, SIGSEGV in
-    // ggml_backend_amx_mul_mat); codeloop's build does not use them either.
+    // The same instruction sets as codeloop's llama.cpp build (llama-cpp-sys-2 without
+    // target-cpu=native: AVX2, FMA, F16C, BMI2), so both engines run the same kernels. A native build
+    // would also pick llama.cpp's AMX kernels, which crash in this project's VMs (SIGSEGV in
+    // ggml_backend_amx_mul_mat on a Xeon with AMX).
     if !Command::new(venv.join("bin").join("pip"))
         .args(["install", "-q", "--no-cache-dir", "llama-cpp-python==0.3.36"])
-        .env("CMAKE_ARGS", "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF")
+        .env(
+            "CMAKE_ARGS",
+            "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_SSE42=ON",
+        )
         .status()?
         .success()
     {
