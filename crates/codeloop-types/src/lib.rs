@@ -4,9 +4,11 @@
 //! speak these types. Values of the program's language travel as *wire* JSON text (see
 //! `codeloop-sandbox`'s Python worker for the encoding); this crate never interprets them.
 
+mod chat;
 mod problem;
 mod verdict;
 
+pub use chat::{Message, Role};
 pub use problem::{
     Call, Expect, HiddenTests, Interface, Language, Problem, ProblemId, PublicProblem, Reference,
     TestCase, TestId, TestSuite,

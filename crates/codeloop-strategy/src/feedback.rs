@@ -1,0 +1,225 @@
+//! Execution feedback: a public-test report turned into the text of the next turn (Zheng et al.'s
+//! granularities F1 to F3).
+
+use codeloop_types::{ExecReport, TestSuite, Verdict};
+use serde::{Deserialize, Serialize};
+
+use crate::prompts::{PromptLibrary, render};
+
+/// How much of the report the model sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Granularity {
+    /// F1: only that the code failed.
+    #[serde(rename = "F1")]
+    Binary,
+    /// F2: the first failing test (input, expected, actual, traceback).
+    #[serde(rename = "F2")]
+    FirstFailure,
+    /// F2, every failing test.
+    #[serde(rename = "F2-all")]
+    AllFailures,
+    /// F3: every failing test, and the tests that passed.
+    #[serde(rename = "F3")]
+    FailedAndPassed,
+}
+
+impl Granularity {
+    /// Parses `F1`, `F2`, `F2-all` or `F3`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "F1" => Granularity::Binary,
+            "F2" => Granularity::FirstFailure,
+            "F2-all" => Granularity::AllFailures,
+            "F3" => Granularity::FailedAndPassed,
+            _ => return None,
+        })
+    }
+
+    /// The name as written in strategy files.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Granularity::Binary => "F1",
+            Granularity::FirstFailure => "F2",
+            Granularity::AllFailures => "F2-all",
+            Granularity::FailedAndPassed => "F3",
+        }
+    }
+}
+
+/// Longest value shown in feedback, in characters; longer ones are cut with a note.
+const MAX_VALUE: usize = 300;
+/// Lines kept from the end of a traceback.
+const TRACEBACK_LINES: usize = 12;
+
+fn cut(s: &str) -> String {
+    if s.chars().count() <= MAX_VALUE {
+        s.to_owned()
+    } else {
+        let head: String = s.chars().take(MAX_VALUE).collect();
+        format!("{head}... ({} characters in all)", s.chars().count())
+    }
+}
+
+fn tail(traceback: &str) -> String {
+    let lines: Vec<&str> = traceback.lines().collect();
+    let start = lines.len().saturating_sub(TRACEBACK_LINES);
+    lines[start..].join("\n")
+}
+
+/// One failing test, as the model reads it.
+fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> String {
+    let mut out = format!("Input: {}\n", cut(input));
+    if let Some(e) = expected {
+        out.push_str(&format!("Expected: {}\n", cut(e)));
+    }
+    match verdict {
+        Verdict::WrongAnswer { got, detail, .. } => {
+            match got {
+                Some(g) => out.push_str(&format!("Got: {}\n", cut(g))),
+                None => out.push_str("Got: nothing (the program returned no value)\n"),
+            }
+            if let Some(d) = detail {
+                out.push_str(&format!("Note: {}\n", cut(d)));
+            }
+        }
+        Verdict::RuntimeError {
+            kind,
+            message,
+            traceback,
+        } => {
+            out.push_str(&format!("Error: {kind}: {}\n", cut(message)));
+            if let Some(t) = traceback.as_deref().filter(|t| !t.trim().is_empty()) {
+                out.push_str(&format!("Traceback:\n{}\n", tail(t)));
+            }
+        }
+        Verdict::TimeLimit => out.push_str("Error: time limit exceeded\n"),
+        Verdict::MemoryLimit => out.push_str("Error: memory limit exceeded\n"),
+        Verdict::OutputLimit => out.push_str("Error: too much output\n"),
+        Verdict::NotRun => out.push_str("Error: not run (an earlier failure stopped the program)\n"),
+        Verdict::HarnessError { message } => out.push_str(&format!("Error: {}\n", cut(message))),
+        Verdict::Pass => {}
+    }
+    out.trim_end().to_owned()
+}
+
+/// Renders the feedback on a failed public-test run.
+#[must_use]
+pub fn render_feedback(
+    library: &PromptLibrary,
+    granularity: Granularity,
+    suite: &TestSuite,
+    report: &ExecReport,
+    entry_point: &str,
+    language: &str,
+) -> String {
+    let mut failures = Vec::new();
+    let mut passed = Vec::new();
+    for (i, test) in suite.tests.iter().enumerate() {
+        let verdict = report
+            .tests
+            .get(i)
+            .map_or(&report.verdict, |t| &t.verdict);
+        if verdict.is_pass() {
+            passed.push(format!("Input: {}", cut(&test.input)));
+        } else if !matches!(verdict, Verdict::NotRun) || failures.is_empty() {
+            failures.push(render_failure(&test.input, test.expected.as_deref(), verdict));
+        }
+    }
+    if failures.is_empty() && !report.verdict.is_pass() {
+        failures.push(render_failure("(the whole program)", None, &report.verdict));
+    }
+    if granularity == Granularity::FirstFailure {
+        failures.truncate(1);
+    }
+    let key = match granularity {
+        Granularity::Binary => "F1",
+        Granularity::FirstFailure | Granularity::AllFailures => "F2",
+        Granularity::FailedAndPassed => "F3",
+    };
+    let failures = failures.join("\n\n");
+    let passed = if passed.is_empty() {
+        "(none)".to_owned()
+    } else {
+        passed.join("\n")
+    };
+    let template = library.get("feedback", key).unwrap_or("Your code failed the public tests.");
+    render(
+        template,
+        &[
+            ("failures", &failures),
+            ("passed", &passed),
+            ("entry_point", entry_point),
+            ("language", language),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use codeloop_types::{Expect, TestCase, TestId, TestResult};
+
+    use super::*;
+
+    fn suite() -> TestSuite {
+        let t = |i: u32, input: &str, expected: &str| TestCase {
+            id: TestId(i),
+            calls: (i, i + 1),
+            input: input.to_owned(),
+            expected: Some(expected.to_owned()),
+            expect: Expect::Replay,
+        };
+        TestSuite {
+            tests: vec![t(0, "f(1)", "2"), t(1, "f(2)", "3"), t(2, "f(0)", "1")],
+            ..TestSuite::empty("s")
+        }
+    }
+
+    fn report() -> ExecReport {
+        let r = |i: u32, verdict: Verdict| TestResult {
+            id: TestId(i),
+            verdict,
+            cpu_ms: 0.0,
+        };
+        let mut rep: ExecReport =
+            serde_json::from_str(include_str!("../tests/failed_report.json")).unwrap();
+        rep.tests = vec![
+            r(0, Verdict::Pass),
+            r(
+                1,
+                Verdict::WrongAnswer {
+                    input: "f(2)".into(),
+                    expected: Some("3".into()),
+                    got: Some("4".into()),
+                    detail: None,
+                },
+            ),
+            r(
+                2,
+                Verdict::RuntimeError {
+                    kind: "ZeroDivisionError".into(),
+                    message: "division by zero".into(),
+                    traceback: Some("File \"<program>\", line 2\nZeroDivisionError".into()),
+                },
+            ),
+        ];
+        rep
+    }
+
+    #[test]
+    fn granularities_show_what_they_promise() {
+        let lib = PromptLibrary::builtin();
+        let (s, r) = (suite(), report());
+        let f1 = render_feedback(&lib, Granularity::Binary, &s, &r, "f", "python");
+        assert!(!f1.contains("f(2)"));
+        let f2 = render_feedback(&lib, Granularity::FirstFailure, &s, &r, "f", "python");
+        assert!(f2.contains("Input: f(2)\nExpected: 3\nGot: 4"), "{f2}");
+        assert!(!f2.contains("ZeroDivisionError"));
+        let all = render_feedback(&lib, Granularity::AllFailures, &s, &r, "f", "python");
+        assert!(all.contains("Got: 4") && all.contains("Error: ZeroDivisionError: division by zero"));
+        assert!(all.contains("Traceback:\nFile"));
+        assert!(!all.contains("f(1)"));
+        let f3 = render_feedback(&lib, Granularity::FailedAndPassed, &s, &r, "f", "python");
+        assert!(f3.contains("passed these public tests:\n\nInput: f(1)"), "{f3}");
+    }
+}

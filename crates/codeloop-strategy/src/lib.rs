@@ -1,0 +1,25 @@
+//! Strategies of codeloop: policies that turn a problem's public view into model calls and program
+//! runs, written as action/observation state machines so that a driver can run, budget, journal and
+//! replay them.
+//!
+//! - [`PromptLibrary`]: templates as data (TOML embedded in the binary, overridable by a user file);
+//! - [`extract`]: the code-extraction rules;
+//! - [`render_feedback`]: execution feedback at Zheng et al.'s granularities;
+//! - [`StrategySpec`] and [`MultiTurn`]: turn schedules (single turn, fixed N turns with an
+//!   (R, I, F) per turn, CoT-retry) and the policy that runs them.
+//!
+//! Dependencies: `toml` for the prompt and strategy files; nothing here does I/O beyond reading them.
+
+mod errors;
+pub mod extract;
+mod feedback;
+mod multiturn;
+mod prompts;
+mod spec;
+
+pub use errors::StrategyError;
+pub use extract::{ExtractRule, Extracted, extract};
+pub use feedback::{Granularity, render_feedback};
+pub use multiturn::{Action, MultiTurn, Observation, Purpose, Segment, SegmentKind, TranscriptMessage};
+pub use prompts::{DEFAULT_PROMPTS, PromptLibrary, render};
+pub use spec::{BUILTIN_STRATEGIES, StrategySpec, TurnSpec};

@@ -1,0 +1,450 @@
+//! The multi-turn policy (Zheng et al.): statement (+ reasoning exchange) -> code -> public tests ->
+//! feedback -> code ..., as an action/observation state machine. It never calls a model or runs a
+//! program itself; a driver carries out its [`Action`]s and hands back [`Observation`]s.
+//!
+//! The conversation is one growing message list; every request is a strict prefix extension of the
+//! previous one, so servers with prefix caching reuse the earlier turns.
+
+use std::sync::Arc;
+
+use codeloop_types::{ExecReport, Interface, Message, Outcome, PublicProblem, Role};
+use serde::{Deserialize, Serialize};
+
+use crate::errors::StrategyError;
+use crate::extract::{Extracted, extract};
+use crate::feedback::render_feedback;
+use crate::prompts::{PromptLibrary, render};
+use crate::spec::StrategySpec;
+
+/// Why a model is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A reasoning answer in words (no program expected).
+    Reason,
+    /// A program.
+    Code,
+}
+
+/// What the strategy asks the driver to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Call the model on this conversation.
+    Llm {
+        /// The whole conversation so far.
+        messages: Vec<Message>,
+        /// Why.
+        purpose: Purpose,
+        /// The turn (1-based).
+        turn: u32,
+    },
+    /// Run this program on the public tests.
+    Exec {
+        /// The program and how it was extracted.
+        extracted: Extracted,
+        /// The turn that produced it.
+        turn: u32,
+    },
+    /// Submit the program of `turn` as this trajectory's answer.
+    Submit {
+        /// The turn whose program is submitted.
+        turn: u32,
+    },
+    /// Nothing more to do.
+    Stop,
+}
+
+/// What the driver hands back.
+#[derive(Debug, Clone, Copy)]
+pub enum Observation<'a> {
+    /// The trajectory begins.
+    Start,
+    /// The model's answer to the last `Llm` action.
+    Llm(&'a str),
+    /// The public-test report of the last `Exec` action.
+    Exec(&'a ExecReport),
+    /// The submission was recorded.
+    Submitted,
+}
+
+/// What a part of a user message is, so exports can strip prompt families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentKind {
+    /// The system message.
+    System,
+    /// The problem statement.
+    Task,
+    /// A reasoning prompt (R1..R8).
+    Reasoning,
+    /// An instruction prompt (I1..I6).
+    Instruction,
+    /// A retry prompt of a schedule.
+    Retry,
+    /// Execution feedback.
+    Feedback,
+    /// The plain request for code.
+    CodeRequest,
+    /// The model's answer.
+    Answer,
+}
+
+/// A part of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// What it is.
+    pub kind: SegmentKind,
+    /// Its text.
+    pub text: String,
+}
+
+/// One message with its parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptMessage {
+    /// Who says it.
+    pub role: Role,
+    /// The turn it belongs to.
+    pub turn: u32,
+    /// For answers: why the model was called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Purpose>,
+    /// Its parts, joined by blank lines.
+    pub segments: Vec<Segment>,
+}
+
+impl TranscriptMessage {
+    /// The message as sent.
+    #[must_use]
+    pub fn message(&self) -> Message {
+        Message::new(
+            self.role,
+            self.segments
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    NotStarted,
+    AwaitReason,
+    AwaitCode,
+    AwaitExec,
+    AwaitSubmit,
+    Done,
+}
+
+/// The multi-turn policy over one problem.
+pub struct MultiTurn {
+    problem: Arc<PublicProblem>,
+    spec: Arc<StrategySpec>,
+    library: Arc<PromptLibrary>,
+    transcript: Vec<TranscriptMessage>,
+    turn: u32,
+    phase: Phase,
+}
+
+impl MultiTurn {
+    /// A fresh trajectory.
+    #[must_use]
+    pub fn new(
+        problem: Arc<PublicProblem>,
+        spec: Arc<StrategySpec>,
+        library: Arc<PromptLibrary>,
+    ) -> Self {
+        MultiTurn {
+            problem,
+            spec,
+            library,
+            transcript: Vec::new(),
+            turn: 0,
+            phase: Phase::NotStarted,
+        }
+    }
+
+    /// The conversation so far, with its parts.
+    #[must_use]
+    pub fn transcript(&self) -> &[TranscriptMessage] {
+        &self.transcript
+    }
+
+    fn entry_point(&self) -> &str {
+        match &self.problem.interface {
+            Interface::Function { entry_point } => entry_point,
+            Interface::Stdio => "",
+        }
+    }
+
+    fn language(&self) -> String {
+        self.problem.language.to_string()
+    }
+
+    fn text(&self, family: &str, key: &str, extra: &[(&str, &str)]) -> Result<String, StrategyError> {
+        let language = self.language();
+        let mut vars = vec![("language", language.as_str()), ("entry_point", self.entry_point())];
+        vars.extend_from_slice(extra);
+        Ok(render(self.library.get(family, key)?, &vars))
+    }
+
+    fn messages(&self) -> Vec<Message> {
+        self.transcript.iter().map(TranscriptMessage::message).collect()
+    }
+
+    fn push(&mut self, role: Role, purpose: Option<Purpose>, segments: Vec<Segment>) {
+        self.transcript.push(TranscriptMessage {
+            role,
+            turn: self.turn,
+            purpose,
+            segments,
+        });
+    }
+
+    fn code_request_segments(&self) -> Result<Vec<Segment>, StrategyError> {
+        let mut out = Vec::new();
+        let instruction = &self.spec.turn(self.turn).instruction;
+        let text = self.text("instruction", instruction, &[])?;
+        if !text.trim().is_empty() {
+            out.push(Segment {
+                kind: SegmentKind::Instruction,
+                text,
+            });
+        }
+        let key = if self.turn == 1 { "default" } else { "fix" };
+        out.push(Segment {
+            kind: SegmentKind::CodeRequest,
+            text: self.text("code_request", key, &[])?,
+        });
+        Ok(out)
+    }
+
+    fn llm(&self, purpose: Purpose) -> Action {
+        Action::Llm {
+            messages: self.messages(),
+            purpose,
+            turn: self.turn,
+        }
+    }
+
+    /// Opens turn `self.turn` with its user message; `lead` is the statement or the feedback.
+    fn open_turn(&mut self, lead: Segment) -> Result<Action, StrategyError> {
+        let turn = self.spec.turn(self.turn).clone();
+        let mut segments = vec![lead];
+        if let Some(r) = &turn.retry {
+            segments.push(Segment {
+                kind: SegmentKind::Retry,
+                text: self.text("retry", r, &[])?,
+            });
+        }
+        if let Some(r) = &turn.reasoning {
+            segments.push(Segment {
+                kind: SegmentKind::Reasoning,
+                text: self.text("reasoning", r, &[])?,
+            });
+            self.push(Role::User, None, segments);
+            self.phase = Phase::AwaitReason;
+            return Ok(self.llm(Purpose::Reason));
+        }
+        segments.extend(self.code_request_segments()?);
+        self.push(Role::User, None, segments);
+        self.phase = Phase::AwaitCode;
+        Ok(self.llm(Purpose::Code))
+    }
+
+    /// The next action, given what the last one observed.
+    pub fn next(&mut self, observation: Observation<'_>) -> Result<Action, StrategyError> {
+        let protocol = |phase: Phase| {
+            StrategyError::Protocol(format!("unexpected observation in phase {phase:?}"))
+        };
+        match (self.phase, observation) {
+            (Phase::NotStarted, Observation::Start) => {
+                self.turn = 1;
+                let system = self.text("system", "default", &[])?;
+                if !system.trim().is_empty() {
+                    self.push(
+                        Role::System,
+                        None,
+                        vec![Segment {
+                            kind: SegmentKind::System,
+                            text: system,
+                        }],
+                    );
+                }
+                let key = if self.problem.completion_prefix.is_empty() {
+                    "description"
+                } else {
+                    "code_stub"
+                };
+                let prompt = self.problem.prompt.trim_end().to_owned();
+                let task = self.text("task", key, &[("prompt", &prompt)])?;
+                self.open_turn(Segment {
+                    kind: SegmentKind::Task,
+                    text: task,
+                })
+            }
+            (Phase::AwaitReason, Observation::Llm(text)) => {
+                self.push(Role::Assistant, Some(Purpose::Reason), answer(text));
+                let segments = self.code_request_segments()?;
+                self.push(Role::User, None, segments);
+                self.phase = Phase::AwaitCode;
+                Ok(self.llm(Purpose::Code))
+            }
+            (Phase::AwaitCode, Observation::Llm(text)) => {
+                self.push(Role::Assistant, Some(Purpose::Code), answer(text));
+                let function = matches!(self.problem.interface, Interface::Function { .. });
+                let extracted = extract(
+                    text,
+                    &self.language(),
+                    function,
+                    &self.problem.completion_prefix,
+                );
+                if self.problem.public_tests.is_empty() {
+                    // Nothing to learn from: the first program is the answer.
+                    self.phase = Phase::AwaitSubmit;
+                    return Ok(Action::Submit { turn: self.turn });
+                }
+                self.phase = Phase::AwaitExec;
+                Ok(Action::Exec {
+                    extracted,
+                    turn: self.turn,
+                })
+            }
+            (Phase::AwaitExec, Observation::Exec(report)) => {
+                let passed = report.outcome == Outcome::Passed;
+                if (passed && self.spec.stop_on_public_pass) || self.turn >= self.spec.max_turns {
+                    self.phase = Phase::AwaitSubmit;
+                    return Ok(Action::Submit { turn: self.turn });
+                }
+                let lead = if passed {
+                    "Your code passed the public tests. Improve it if you can.".to_owned()
+                } else {
+                    let language = self.language();
+                    render_feedback(
+                        &self.library,
+                        self.spec.feedback,
+                        &self.problem.public_tests,
+                        report,
+                        self.entry_point(),
+                        &language,
+                    )
+                };
+                self.turn += 1;
+                self.open_turn(Segment {
+                    kind: SegmentKind::Feedback,
+                    text: lead,
+                })
+            }
+            (Phase::AwaitSubmit, Observation::Submitted) => {
+                self.phase = Phase::Done;
+                Ok(Action::Stop)
+            }
+            (Phase::Done, _) => Ok(Action::Stop),
+            (phase, _) => Err(protocol(phase)),
+        }
+    }
+}
+
+fn answer(text: &str) -> Vec<Segment> {
+    vec![Segment {
+        kind: SegmentKind::Answer,
+        text: text.to_owned(),
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use codeloop_types::{Expect, Language, TestCase, TestId, TestSuite};
+
+    use super::*;
+
+    fn problem() -> Arc<PublicProblem> {
+        Arc::new(PublicProblem {
+            id: codeloop_types::ProblemId("T/0".into()),
+            dataset: "t".into(),
+            prompt: "def inc(x):\n    \"\"\"Add one.\"\"\"\n".into(),
+            language: Language::Python,
+            interface: Interface::Function {
+                entry_point: "inc".into(),
+            },
+            public_tests: Arc::new(TestSuite {
+                tests: vec![TestCase {
+                    id: TestId(0),
+                    calls: (0, 1),
+                    input: "inc(1)".into(),
+                    expected: Some("2".into()),
+                    expect: Expect::Replay,
+                }],
+                ..TestSuite::empty("k")
+            }),
+            completion_prefix: "def inc(x):\n    \"\"\"Add one.\"\"\"\n".into(),
+        })
+    }
+
+    fn failed() -> ExecReport {
+        let mut r: ExecReport =
+            serde_json::from_str(include_str!("../tests/failed_report.json")).unwrap();
+        r.outcome = Outcome::Failed;
+        r
+    }
+
+    #[test]
+    fn cot_retry_runs_three_turns_as_prefix_extensions() {
+        let lib = Arc::new(PromptLibrary::builtin());
+        let spec = Arc::new(StrategySpec::resolve("cot-retry", &lib).unwrap());
+        let mut s = MultiTurn::new(problem(), spec, lib);
+        let mut previous: Vec<Message> = Vec::new();
+        let mut action = s.next(Observation::Start).unwrap();
+        let report = failed();
+        let mut turns = 0;
+        loop {
+            action = match action {
+                Action::Llm { messages, purpose, turn } => {
+                    assert_eq!(purpose, Purpose::Code);
+                    assert!(messages.starts_with(&previous), "strict prefix extension");
+                    previous = messages;
+                    previous.push(Message::new(Role::Assistant, "```python\ndef inc(x):\n    return x\n```"));
+                    assert_eq!(turn, turns + 1);
+                    s.next(Observation::Llm("```python\ndef inc(x):\n    return x\n```")).unwrap()
+                }
+                Action::Exec { extracted, turn } => {
+                    turns = turn;
+                    assert!(extracted.program.contains("return x"));
+                    s.next(Observation::Exec(&report)).unwrap()
+                }
+                Action::Submit { turn } => {
+                    assert_eq!(turn, 3);
+                    s.next(Observation::Submitted).unwrap()
+                }
+                Action::Stop => break,
+            };
+        }
+        let t = s.transcript();
+        let user2 = t.iter().filter(|m| m.role == Role::User).nth(1).unwrap();
+        assert_eq!(user2.segments[0].kind, SegmentKind::Feedback);
+        assert!(user2.segments[1].text.contains("guidelines"));
+        let user3 = t.iter().filter(|m| m.role == Role::User).nth(2).unwrap();
+        assert!(user3.segments[1].text.contains("naive"));
+    }
+
+    #[test]
+    fn reasoning_turn_comes_before_code_and_a_pass_stops_early() {
+        let lib = Arc::new(PromptLibrary::builtin());
+        let spec = Arc::new(StrategySpec::resolve("R1-I3-F1", &lib).unwrap());
+        let mut s = MultiTurn::new(problem(), spec, lib);
+        let a = s.next(Observation::Start).unwrap();
+        assert!(matches!(a, Action::Llm { purpose: Purpose::Reason, .. }));
+        let a = s.next(Observation::Llm("It adds one.")).unwrap();
+        let Action::Llm { messages, purpose: Purpose::Code, .. } = a else { panic!("{a:?}") };
+        assert!(messages.last().unwrap().content.contains("comment before every line"));
+        let Action::Exec { .. } = s.next(Observation::Llm("def inc(x): return x + 1")).unwrap() else {
+            panic!()
+        };
+        let mut ok = failed();
+        ok.outcome = Outcome::Passed;
+        assert_eq!(s.next(Observation::Exec(&ok)).unwrap(), Action::Submit { turn: 1 });
+        assert_eq!(s.next(Observation::Submitted).unwrap(), Action::Stop);
+        assert!(s.next(Observation::Start).unwrap() == Action::Stop);
+    }
+}

@@ -1,0 +1,285 @@
+//! Strategy specifications: a turn schedule as data.
+//!
+//! A strategy file is TOML:
+//!
+//! ```toml
+//! name = "cot-retry"
+//! description = "..."
+//! max_turns = 3                # code attempts per trajectory
+//! stop_on_public_pass = true   # stop once the public tests pass
+//! feedback = "F2"              # F1 | F2 | F2-all | F3
+//!
+//! [[turn]]                     # turn 1
+//! instruction = "I0"           # I0..I6 (default I0)
+//! # reasoning = "R1"           # R1..R8: a reasoning exchange before the code request
+//! [[turn]]                     # turn 2
+//! retry = "guidelines"         # a retry prompt added to the feedback
+//! ```
+//!
+//! Turns past the last `[[turn]]` reuse it. Names of the built-in strategies: see
+//! [`BUILTIN_STRATEGIES`]; a name `[Rk-]Ij-Fl[-tN]` composes a grid cell (reasoning on turn 1 only).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::StrategyError;
+use crate::feedback::Granularity;
+use crate::prompts::PromptLibrary;
+
+/// What one turn adds to the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnSpec {
+    /// A reasoning prompt answered in words before the code request.
+    #[serde(default)]
+    pub reasoning: Option<String>,
+    /// The instruction prompt of the code request.
+    #[serde(default = "default_instruction")]
+    pub instruction: String,
+    /// A retry prompt (`guidelines`, `naive`) put with the feedback.
+    #[serde(default)]
+    pub retry: Option<String>,
+}
+
+fn default_instruction() -> String {
+    "I0".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A turn schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySpec {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+    /// Code attempts per trajectory (Zheng's N).
+    pub max_turns: u32,
+    /// Stop a trajectory once its program passes the public tests.
+    #[serde(default = "default_true")]
+    pub stop_on_public_pass: bool,
+    /// Feedback granularity after a failed attempt.
+    pub feedback: Granularity,
+    /// Per-turn prompts; turns past the last reuse it.
+    #[serde(default, rename = "turn")]
+    pub turns: Vec<TurnSpec>,
+}
+
+/// The built-in strategies: name and description.
+pub const BUILTIN_STRATEGIES: &[(&str, &str)] = &[
+    (
+        "cot-retry",
+        "Zheng et al.'s CoT-retry: turn 1 plain; after a failure, F2 feedback and 'write guidelines, then code'; then 'write a naive solution' (3 turns, stop on public pass)",
+    ),
+    ("single", "one plain attempt (I0), no feedback"),
+    (
+        "multi-turn",
+        "3 plain attempts with F2 feedback after each failure (stop on public pass)",
+    ),
+];
+
+impl StrategySpec {
+    /// A built-in strategy or a composed grid cell by name, else a strategy file at that path.
+    pub fn resolve(name_or_path: &str, library: &PromptLibrary) -> Result<Self, StrategyError> {
+        let spec = if let Some(spec) = Self::builtin(name_or_path) {
+            spec
+        } else if let Some(spec) = Self::composed(name_or_path) {
+            spec
+        } else if Path::new(name_or_path).exists() {
+            let path = Path::new(name_or_path);
+            let text = std::fs::read_to_string(path).map_err(|source| StrategyError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            Self::parse(&text, name_or_path)?
+        } else {
+            return Err(StrategyError::Spec {
+                origin: name_or_path.to_owned(),
+                message: format!(
+                    "no such strategy file, and not a built-in name ({}) or a grid cell like `R1-I5-F2-t3`",
+                    BUILTIN_STRATEGIES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        };
+        spec.validate(library, name_or_path)?;
+        Ok(spec)
+    }
+
+    /// Parses a strategy file's text.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, StrategyError> {
+        toml::from_str(text).map_err(|e| StrategyError::Spec {
+            origin: origin.to_owned(),
+            message: e.message().to_owned(),
+        })
+    }
+
+    fn builtin(name: &str) -> Option<Self> {
+        let plain = TurnSpec {
+            reasoning: None,
+            instruction: "I0".to_owned(),
+            retry: None,
+        };
+        let retry = |r: &str| TurnSpec {
+            retry: Some(r.to_owned()),
+            ..plain.clone()
+        };
+        let description = BUILTIN_STRATEGIES
+            .iter()
+            .find(|(n, _)| *n == name)?
+            .1
+            .to_owned();
+        let (max_turns, turns) = match name {
+            "cot-retry" => (3, vec![plain.clone(), retry("guidelines"), retry("naive")]),
+            "single" => (1, vec![plain]),
+            "multi-turn" => (3, vec![plain]),
+            _ => return None,
+        };
+        Some(StrategySpec {
+            name: name.to_owned(),
+            description,
+            max_turns,
+            stop_on_public_pass: true,
+            feedback: Granularity::FirstFailure,
+            turns,
+        })
+    }
+
+    /// A grid cell: `[Rk-]Ij-Fl[-tN]` (default 3 turns; reasoning on the first turn only).
+    #[must_use]
+    pub fn composed(name: &str) -> Option<Self> {
+        let mut parts = name.split('-').peekable();
+        let reasoning = match parts.peek() {
+            Some(p) if p.starts_with('R') && p[1..].parse::<u32>().is_ok() => {
+                Some(parts.next()?.to_owned())
+            }
+            _ => None,
+        };
+        let instruction = parts.next().filter(|p| p.starts_with('I'))?.to_owned();
+        let mut feedback = parts.next().filter(|p| p.starts_with('F'))?.to_owned();
+        if parts.peek() == Some(&"all") {
+            parts.next();
+            feedback.push_str("-all");
+        }
+        let feedback = Granularity::parse(&feedback)?;
+        let max_turns = match parts.next() {
+            Some(t) => t.strip_prefix('t')?.parse().ok().filter(|&t| t >= 1)?,
+            None => 3,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        let first = TurnSpec {
+            reasoning,
+            instruction: instruction.clone(),
+            retry: None,
+        };
+        let later = TurnSpec {
+            reasoning: None,
+            instruction,
+            retry: None,
+        };
+        Some(StrategySpec {
+            name: name.to_owned(),
+            description: format!("grid cell {name}"),
+            max_turns,
+            stop_on_public_pass: true,
+            feedback,
+            turns: vec![first, later],
+        })
+    }
+
+    /// The prompts of turn `t` (1-based).
+    #[must_use]
+    pub fn turn(&self, t: u32) -> &TurnSpec {
+        let i = (t as usize).saturating_sub(1).min(self.turns.len().saturating_sub(1));
+        &self.turns[i]
+    }
+
+    /// Checks the schedule against the library: every named prompt exists.
+    pub fn validate(&self, library: &PromptLibrary, origin: &str) -> Result<(), StrategyError> {
+        let bad = |message: String| StrategyError::Spec {
+            origin: origin.to_owned(),
+            message,
+        };
+        if self.max_turns == 0 || self.max_turns > 100 {
+            return Err(bad("field `max_turns` must be 1..=100".to_owned()));
+        }
+        if self.turns.is_empty() {
+            return Err(bad("needs at least one `[[turn]]`".to_owned()));
+        }
+        for (i, t) in self.turns.iter().enumerate() {
+            let field = |f: &str| format!("turn {} field `{f}`", i + 1);
+            if let Some(r) = &t.reasoning {
+                library
+                    .get("reasoning", r)
+                    .map_err(|e| bad(format!("{}: {e}", field("reasoning"))))?;
+            }
+            library
+                .get("instruction", &t.instruction)
+                .map_err(|e| bad(format!("{}: {e}", field("instruction"))))?;
+            if let Some(r) = &t.retry {
+                library
+                    .get("retry", r)
+                    .map_err(|e| bad(format!("{}: {e}", field("retry"))))?;
+            }
+        }
+        let key = match self.feedback {
+            Granularity::Binary => "F1",
+            Granularity::FirstFailure | Granularity::AllFailures => "F2",
+            Granularity::FailedAndPassed => "F3",
+        };
+        library
+            .get("feedback", key)
+            .map_err(|e| bad(format!("field `feedback`: {e}")))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_and_grid_cells_resolve() {
+        let lib = PromptLibrary::builtin();
+        let c = StrategySpec::resolve("cot-retry", &lib).unwrap();
+        assert_eq!(c.max_turns, 3);
+        assert_eq!(c.turn(3).retry.as_deref(), Some("naive"));
+        assert_eq!(c.turn(9).retry.as_deref(), Some("naive"));
+        let g = StrategySpec::resolve("R5-I5-F2-all-t2", &lib).unwrap();
+        assert_eq!(g.turn(1).reasoning.as_deref(), Some("R5"));
+        assert_eq!(g.turn(2).reasoning, None);
+        assert_eq!(g.feedback, Granularity::AllFailures);
+        assert_eq!(g.max_turns, 2);
+        assert_eq!(StrategySpec::resolve("I1-F1", &lib).unwrap().max_turns, 3);
+        let e = StrategySpec::resolve("R9-I0-F1", &lib).unwrap_err().to_string();
+        assert!(e.contains("turn 1 field `reasoning`") && e.contains("R9"), "{e}");
+        let e = StrategySpec::resolve("nope", &lib).unwrap_err().to_string();
+        assert!(e.contains("cot-retry"), "{e}");
+    }
+
+    #[test]
+    fn files_parse_with_named_errors() {
+        let s = StrategySpec::parse(
+            "name = \"x\"\nmax_turns = 2\nfeedback = \"F3\"\n[[turn]]\nreasoning = \"R2\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(s.turn(1).instruction, "I0");
+        assert!(s.stop_on_public_pass);
+        let e = StrategySpec::parse("name = \"x\"\nmax_turns = 2\nfeedback = \"F9\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.toml") && e.contains("F9"), "{e}");
+    }
+}
