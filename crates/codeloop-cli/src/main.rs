@@ -10,6 +10,7 @@ mod commands;
 mod generate;
 mod model;
 mod progress;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The main job: a strategy on a dataset with a model (generate, run public tests, feed back,
+    /// repeat), evaluated on the hidden tests; resumable.
+    Run(run::RunArgs),
+    /// A run's results, recomputed from its store.
+    Report(run::ReportArgs),
+    /// Several strategies (or a prompt grid) over the same problems, compared at matched budgets.
+    Sweep(run::SweepArgs),
     /// Run every problem's canonical solution against its public and hidden tests.
     Check(CheckArgs),
     /// Score a samples file (human-eval / EvalPlus layout) against the hidden tests.
@@ -148,6 +156,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval(&args),
         Command::Exec(args) => commands::exec(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Report(args) => run::report(&args),
+        Command::Sweep(args) => run::sweep(&args),
         Command::Bench(BenchCommand::Exec(args)) => bench::exec(&args),
         Command::Bench(BenchCommand::Llm(args)) => bench_llm::run(&args),
         Command::Bench(BenchCommand::Embedded(args)) => bench_embedded::run(&args),

@@ -41,4 +41,16 @@ pub enum EngineError {
     /// A metric was asked for something it cannot estimate.
     #[error("{0}")]
     Metric(String),
+    /// A run failed (configuration, journal).
+    #[error("{0}")]
+    Run(String),
+    /// A model call failed.
+    #[error(transparent)]
+    Llm(#[from] codeloop_llm::LlmError),
+    /// The run store failed.
+    #[error(transparent)]
+    Store(#[from] codeloop_store::StoreError),
+    /// A strategy failed.
+    #[error(transparent)]
+    Strategy(#[from] codeloop_strategy::StrategyError),
 }

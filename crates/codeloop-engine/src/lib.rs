@@ -6,5 +6,7 @@ mod errors;
 pub mod evaluate;
 pub mod metrics;
 pub mod prepare;
+pub mod report;
+pub mod run;
 
 pub use errors::EngineError;

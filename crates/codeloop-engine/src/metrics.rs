@@ -42,6 +42,121 @@ pub fn mean_pass_at_k(counts: &[(u64, u64)], k: u64) -> Option<f64> {
     Some(total / counts.len() as f64)
 }
 
+/// `C(a, k) / C(b, k)` for `a <= b`, as a product (0 when `k > a`).
+fn comb_ratio(a: u64, b: u64, k: u64) -> f64 {
+    if k > a {
+        return 0.0;
+    }
+    (0..k).fold(1.0, |acc, i| acc * (a - i) as f64 / (b - i) as f64)
+}
+
+/// `ln C(n, k)`.
+fn ln_choose(n: u64, k: u64) -> f64 {
+    let k = k.min(n - k);
+    (0..k).map(|i| ((n - i) as f64 / (i + 1) as f64).ln()).sum()
+}
+
+/// Exact pass n@k with public-test filtering (reference/methods.md section 1.6): of `total` samples,
+/// `public` pass the public tests and `correct` (of those) also pass the hidden ones. Draw `k`
+/// samples; of the `j` that pass the public tests, submit `min(n, j)` at random; the problem is solved
+/// when a submission is correct. With every sample submitted (`public = total`) and `n = k` this is
+/// pass@k; with trajectories as samples it is Zheng et al.'s pass n@(T n).
+pub fn pass_n_at_k(total: u64, public: u64, correct: u64, n: u64, k: u64) -> Result<f64, EngineError> {
+    if n == 0 || k == 0 {
+        return Err(EngineError::Metric("pass n@k needs n >= 1 and k >= 1".to_owned()));
+    }
+    if k > total {
+        return Err(EngineError::Metric(format!(
+            "pass {n}@{k} needs at least {k} samples per problem, got {total}"
+        )));
+    }
+    if public > total || correct > public {
+        return Err(EngineError::Metric(format!(
+            "{correct} correct of {public} public-passing of {total} samples is impossible"
+        )));
+    }
+    let ln_all = ln_choose(total, k);
+    let mut p = 0.0;
+    let lo = k.saturating_sub(total - public);
+    for j in lo..=k.min(public) {
+        let m = n.min(j);
+        if m == 0 {
+            continue;
+        }
+        let hyper = (ln_choose(public, j) + ln_choose(total - public, k - j) - ln_all).exp();
+        p += hyper * (1.0 - comb_ratio(public - correct, public, m));
+    }
+    Ok(p.clamp(0.0, 1.0))
+}
+
+/// A bootstrap estimate.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Bootstrap {
+    /// Mean over resamples.
+    pub mean: f64,
+    /// 2.5th percentile of the resampled means.
+    pub lo: f64,
+    /// 97.5th percentile of the resampled means.
+    pub hi: f64,
+    /// Resamples drawn.
+    pub resamples: u32,
+}
+
+/// Bootstrap pass n@k over per-problem pools of `(passes public tests, correct)` samples: each
+/// resample draws `k` samples per problem without replacement, submits `min(n, j)` of the `j` public
+/// passers at random, and averages solved problems; the interval is the percentile interval of those
+/// averages. Seeded, so the same pools give the same numbers.
+pub fn bootstrap_n_at_k(
+    pools: &[Vec<(bool, bool)>],
+    n: usize,
+    k: usize,
+    resamples: u32,
+    seed: u64,
+) -> Result<Bootstrap, EngineError> {
+    if pools.is_empty() || resamples == 0 || n == 0 || k == 0 {
+        return Err(EngineError::Metric(
+            "bootstrap needs problems, resamples, n >= 1 and k >= 1".to_owned(),
+        ));
+    }
+    if let Some(small) = pools.iter().map(Vec::len).find(|&len| len < k) {
+        return Err(EngineError::Metric(format!(
+            "pass {n}@{k} needs at least {k} samples per problem, got {small}"
+        )));
+    }
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut means = Vec::with_capacity(resamples as usize);
+    let mut idx: Vec<usize> = Vec::new();
+    for _ in 0..resamples {
+        let mut solved = 0usize;
+        for pool in pools {
+            idx.clear();
+            idx.extend(0..pool.len());
+            // Partial Fisher-Yates: the first k are a uniform k-subset in random order, so the
+            // first min(n, j) public passers among them are a uniform submission.
+            for i in 0..k {
+                let r = rng.usize(i..idx.len());
+                idx.swap(i, r);
+            }
+            let hit = idx[..k]
+                .iter()
+                .filter(|&&i| pool[i].0)
+                .take(n)
+                .any(|&i| pool[i].1);
+            solved += usize::from(hit);
+        }
+        means.push(solved as f64 / pools.len() as f64);
+    }
+    let mean = means.iter().sum::<f64>() / means.len() as f64;
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
+    Ok(Bootstrap {
+        mean,
+        lo: at(0.025),
+        hi: at(0.975),
+        resamples,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +199,65 @@ mod tests {
             prop_assert!((0.0..=1.0).contains(&p));
             prop_assert!(pass_at_k(n, c + 1, k).unwrap() >= p - 1e-12);
             prop_assert!(pass_at_k(n, c, k + 1).unwrap() >= p - 1e-12);
+        }
+    }
+
+    #[test]
+    fn n_at_k_reduces_to_pass_at_k_and_matches_enumeration() {
+        for (total, c, k) in [(10u64, 3u64, 1u64), (10, 3, 5), (7, 0, 2), (5, 5, 5)] {
+            let a = pass_n_at_k(total, total, c, k, k).unwrap();
+            assert!((a - pass_at_k(total, c, k).unwrap()).abs() < 1e-12);
+        }
+        // Enumerate every k-subset of a small pool and every submission choice.
+        let pool = [(true, true), (true, false), (false, false), (true, false), (false, false)];
+        let (n, k) = (1usize, 3usize);
+        let mut total = 0.0;
+        let mut subsets = 0;
+        for mask in 0u32..32 {
+            if mask.count_ones() as usize != k {
+                continue;
+            }
+            subsets += 1;
+            let chosen: Vec<_> = (0..5).filter(|i| mask >> i & 1 == 1).map(|i| pool[i]).collect();
+            let passers: Vec<_> = chosen.iter().filter(|s| s.0).collect();
+            if passers.is_empty() {
+                continue;
+            }
+            // n = 1: a uniform pick among the passers.
+            total += passers.iter().filter(|s| s.1).count() as f64 / passers.len() as f64;
+        }
+        let exact = pass_n_at_k(5, 3, 1, n as u64, k as u64).unwrap();
+        assert!((exact - total / f64::from(subsets)).abs() < 1e-12, "{exact} vs {}", total / f64::from(subsets));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn bootstrap_brackets_the_exact_value(
+            pools in proptest::collection::vec(
+                proptest::collection::vec((any::<bool>(), any::<bool>()), 12..20), 3..10),
+            n in 1usize..4,
+            extra in 0usize..6,
+            seed in any::<u64>(),
+        ) {
+            // Correct programs pass the public tests (the estimator's assumption).
+            let pools: Vec<Vec<(bool, bool)>> = pools
+                .into_iter()
+                .map(|p| p.into_iter().map(|(pu, c)| (pu, pu && c)).collect())
+                .collect();
+            let k = n + extra;
+            let exact: f64 = pools
+                .iter()
+                .map(|p| {
+                    let public = p.iter().filter(|s| s.0).count() as u64;
+                    let correct = p.iter().filter(|s| s.1).count() as u64;
+                    pass_n_at_k(p.len() as u64, public, correct, n as u64, k as u64).unwrap()
+                })
+                .sum::<f64>() / pools.len() as f64;
+            let b = bootstrap_n_at_k(&pools, n, k, 10_000, seed).unwrap();
+            prop_assert!(b.lo <= exact + 1e-12 && exact <= b.hi + 1e-12, "{exact} outside [{}, {}]", b.lo, b.hi);
+            // The resample mean converges on the exact expectation (Monte Carlo error ~ 0.5/sqrt(R)).
+            prop_assert!((b.mean - exact).abs() < 0.02, "mean {} vs exact {exact}", b.mean);
         }
     }
 }

@@ -23,4 +23,14 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The store was written by another format version.
+    #[error("store `{path}` has format version {found}; this codeloop reads version {expected}")]
+    Version {
+        /// The database file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        expected: i64,
+    },
 }

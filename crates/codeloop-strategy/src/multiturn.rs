@@ -49,6 +49,8 @@ pub enum Action {
     Submit {
         /// The turn whose program is submitted.
         turn: u32,
+        /// That program.
+        program: Extracted,
     },
     /// Nothing more to do.
     Stop,
@@ -145,6 +147,7 @@ pub struct MultiTurn {
     transcript: Vec<TranscriptMessage>,
     turn: u32,
     phase: Phase,
+    last: Option<Extracted>,
 }
 
 impl MultiTurn {
@@ -162,6 +165,7 @@ impl MultiTurn {
             transcript: Vec::new(),
             turn: 0,
             phase: Phase::NotStarted,
+            last: None,
         }
     }
 
@@ -253,6 +257,14 @@ impl MultiTurn {
         Ok(self.llm(Purpose::Code))
     }
 
+    fn submit(&mut self) -> Action {
+        self.phase = Phase::AwaitSubmit;
+        Action::Submit {
+            turn: self.turn,
+            program: self.last.clone().expect("a program exists before a submission"),
+        }
+    }
+
     /// The next action, given what the last one observed.
     pub fn next(&mut self, observation: Observation<'_>) -> Result<Action, StrategyError> {
         let protocol = |phase: Phase| {
@@ -300,10 +312,10 @@ impl MultiTurn {
                     function,
                     &self.problem.completion_prefix,
                 );
+                self.last = Some(extracted.clone());
                 if self.problem.public_tests.is_empty() {
                     // Nothing to learn from: the first program is the answer.
-                    self.phase = Phase::AwaitSubmit;
-                    return Ok(Action::Submit { turn: self.turn });
+                    return Ok(self.submit());
                 }
                 self.phase = Phase::AwaitExec;
                 Ok(Action::Exec {
@@ -314,8 +326,7 @@ impl MultiTurn {
             (Phase::AwaitExec, Observation::Exec(report)) => {
                 let passed = report.outcome == Outcome::Passed;
                 if (passed && self.spec.stop_on_public_pass) || self.turn >= self.spec.max_turns {
-                    self.phase = Phase::AwaitSubmit;
-                    return Ok(Action::Submit { turn: self.turn });
+                    return Ok(self.submit());
                 }
                 let lead = if passed {
                     "Your code passed the public tests. Improve it if you can.".to_owned()
@@ -413,7 +424,7 @@ mod tests {
                     assert!(extracted.program.contains("return x"));
                     s.next(Observation::Exec(&report)).unwrap()
                 }
-                Action::Submit { turn } => {
+                Action::Submit { turn, .. } => {
                     assert_eq!(turn, 3);
                     s.next(Observation::Submitted).unwrap()
                 }
@@ -443,7 +454,8 @@ mod tests {
         };
         let mut ok = failed();
         ok.outcome = Outcome::Passed;
-        assert_eq!(s.next(Observation::Exec(&ok)).unwrap(), Action::Submit { turn: 1 });
+        let Action::Submit { turn: 1, program } = s.next(Observation::Exec(&ok)).unwrap() else { panic!() };
+        assert!(program.program.contains("return x + 1"));
         assert_eq!(s.next(Observation::Submitted).unwrap(), Action::Stop);
         assert!(s.next(Observation::Start).unwrap() == Action::Stop);
     }

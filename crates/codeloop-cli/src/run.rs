@@ -1,0 +1,458 @@
+//! `codeloop run` (the main job), `codeloop report` and `codeloop sweep`.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use codeloop_engine::report::{RunResults, results};
+use codeloop_engine::run::{Budget, RunConfig, RunContext, RunStats, Sampling, claim_store};
+use codeloop_store::{ResponseCache, RunStore};
+use codeloop_strategy::{PromptLibrary, StrategySpec};
+
+use crate::{DatasetArgs, ExecOptions};
+
+/// Bootstrap resamples for n@k (Zheng et al. use 10,000).
+const RESAMPLES: u32 = 10_000;
+
+/// Options of the model and sampling, shared by `run` and `sweep`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ModelArgs {
+    /// `local` (the embedded SmolLM2-135M), `gguf:PATH`, or an endpoint name of the registry.
+    #[arg(long, default_value = "local")]
+    model: String,
+    /// The endpoint registry (TOML).
+    #[arg(long, env = "CODELOOP_REGISTRY")]
+    registry: Option<PathBuf>,
+    /// Trajectories per problem.
+    #[arg(long, default_value_t = 1)]
+    trajectories: u32,
+    /// Sampling temperature (Zheng et al. use 1.0 with top-p 0.95 on large models; small models
+    /// write better code cooler).
+    #[arg(long, default_value_t = 0.2)]
+    temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    /// Most tokens per answer.
+    #[arg(long, default_value_t = 512)]
+    max_tokens: u32,
+    /// Run seed (each request's seed derives from it, the problem, the trajectory and the step).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Trajectories in flight at once (default: 4 for the embedded model, 64 for an endpoint).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Neither read nor write the shared response cache (the run store still journals everything).
+    #[arg(long)]
+    no_response_cache: bool,
+    /// A prompt library file laid over the built-in one (same TOML layout).
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Stop starting LLM calls after this many.
+    #[arg(long)]
+    budget_llm_calls: Option<u64>,
+    /// Stop starting LLM calls after this many prompt plus completion tokens.
+    #[arg(long)]
+    budget_tokens: Option<u64>,
+    /// Stop running programs after this many.
+    #[arg(long)]
+    budget_programs: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    data: DatasetArgs,
+    /// A built-in strategy (cot-retry, single, multi-turn), a grid cell like `R1-I5-F2-t3`, or a
+    /// strategy file (TOML).
+    #[arg(long, default_value = "cot-retry")]
+    strategy: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    exec: ExecOptions,
+    /// The run directory (default: `runs/<dataset>-<strategy>-<model>-<config hash>`). Re-running
+    /// the same command resumes it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ReportArgs {
+    /// The run directory.
+    run: PathBuf,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SweepArgs {
+    #[command(flatten)]
+    data: DatasetArgs,
+    /// Strategies to compare (names, grid cells or files), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    strategies: Vec<String>,
+    /// Or a grid: reasoning prompts (use `none` for no reasoning), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    reasoning: Vec<String>,
+    /// Grid: instruction prompts.
+    #[arg(long, value_delimiter = ',', default_value = "I0")]
+    instruction: Vec<String>,
+    /// Grid: feedback granularities (F1, F2, F2-all, F3).
+    #[arg(long, value_delimiter = ',', default_value = "F2")]
+    feedback: Vec<String>,
+    /// Grid: turns.
+    #[arg(long, default_value_t = 3)]
+    turns: u32,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    exec: ExecOptions,
+    /// Parent directory of the sweep's runs.
+    #[arg(long, default_value = "runs/sweep")]
+    out: PathBuf,
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '+' { c } else { '_' })
+        .collect()
+}
+
+/// Everything a run needs that does not depend on the strategy.
+struct Setup {
+    prepared: codeloop_engine::prepare::PreparedDataset,
+    executor: Arc<codeloop_sandbox::Executor>,
+    backend: Arc<dyn codeloop_llm::Backend>,
+    response_cache: Option<Arc<ResponseCache>>,
+    library: PromptLibrary,
+    embedded: bool,
+}
+
+fn setup(data: &DatasetArgs, model: &ModelArgs, exec: &ExecOptions) -> Result<Setup> {
+    let library = match &model.prompts {
+        Some(path) => PromptLibrary::with_overrides(path)?,
+        None => PromptLibrary::builtin(),
+    };
+    let executor = crate::commands::executor(exec)?;
+    let prepared = crate::commands::load_problems(data, &executor)?;
+    let mut backend = crate::model::backend(&model.model, model.registry.as_deref())?;
+    let mut response_cache = None;
+    if !model.no_response_cache {
+        let cache = Arc::new(ResponseCache::open(
+            &codeloop_data::cache_dir().join("responses.sqlite"),
+        )?);
+        response_cache = Some(cache.clone());
+        backend = Arc::new(codeloop_llm::CachedBackend::new(backend, cache));
+    }
+    Ok(Setup {
+        prepared,
+        executor: Arc::new(executor),
+        backend,
+        response_cache,
+        library,
+        embedded: model.model == "local" || model.model.starts_with("gguf:"),
+    })
+}
+
+fn config_for(setup: &Setup, spec: StrategySpec, model: &ModelArgs, exec: &ExecOptions) -> RunConfig {
+    RunConfig {
+        journal_version: codeloop_engine::run::JOURNAL_VERSION,
+        dataset: setup.prepared.origin.clone(),
+        dataset_format: setup.prepared.format.clone(),
+        dataset_sha256: setup.prepared.sha256.clone(),
+        problems: setup.prepared.problems.iter().map(|p| p.id().0.clone()).collect(),
+        trajectories: model.trajectories.max(1),
+        strategy: spec,
+        prompts: setup.library.clone(),
+        model: setup.backend.identity(),
+        sampling: Sampling {
+            temperature: model.temperature,
+            top_p: model.top_p,
+            max_tokens: model.max_tokens,
+            seed: model.seed,
+        },
+        limits: crate::commands::limits(exec),
+        budget: Budget {
+            llm_calls: model.budget_llm_calls,
+            tokens: model.budget_tokens,
+            programs: model.budget_programs,
+            executions: None,
+        },
+    }
+}
+
+fn default_dir(parent: &Path, config: &RunConfig, dataset_arg: &str, model: &str) -> PathBuf {
+    let hash = codeloop_store::content_hash(&serde_json::to_string(config).expect("configs serialise"));
+    let dataset = Path::new(dataset_arg)
+        .file_name()
+        .map_or_else(|| dataset_arg.to_owned(), |f| f.to_string_lossy().into_owned());
+    parent.join(format!(
+        "{}-{}-{}-{}",
+        sanitize(&dataset),
+        sanitize(&config.strategy.name),
+        sanitize(model),
+        &hash[..10]
+    ))
+}
+
+/// Runs one strategy into `dir`; returns its results.
+fn run_one(setup: &Setup, config: RunConfig, dir: &Path, model: &ModelArgs) -> Result<(RunResults, bool)> {
+    let store = Arc::new(RunStore::open(dir)?);
+    let resumed = claim_store(&store, &config)?;
+    store.set_manifest(
+        "environment",
+        &serde_json::json!({
+            "codeloop_version": env!("CARGO_PKG_VERSION"),
+            "interpreter": setup.executor.interpreter().path.display().to_string(),
+            "python": setup.executor.interpreter().version,
+            "sandbox_layers": setup.executor.layers(),
+        })
+        .to_string(),
+    )?;
+    let (_, _, done_before) = store.counts()?;
+    let total = config.problems.len() as u64 * u64::from(config.trajectories);
+    if resumed {
+        eprintln!(
+            "resuming {}: {done_before} of {total} trajectories already finished",
+            dir.display()
+        );
+    } else {
+        eprintln!("run directory {}", dir.display());
+    }
+    let problems: Vec<Arc<codeloop_types::Problem>> =
+        setup.prepared.problems.iter().cloned().map(Arc::new).collect();
+    let stats = Arc::new(RunStats::default());
+    let ctx = RunContext {
+        store: store.clone(),
+        backend: setup.backend.clone(),
+        executor: setup.executor.clone(),
+        config: Arc::new(config),
+        stats: stats.clone(),
+        concurrency: model
+            .concurrency
+            .unwrap_or(if setup.embedded { 4 } else { 64 }),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let progress = {
+        let (stats, stop) = (stats.clone(), stop.clone());
+        let cache = setup.response_cache.clone();
+        std::thread::spawn(move || show_progress(&stats, &stop, cache.as_deref()))
+    };
+    let outcome = runtime.block_on(codeloop_engine::run::run(&ctx, &problems));
+    stop.store(true, Ordering::SeqCst);
+    let _ = progress.join();
+    let outcome = outcome?;
+    for (problem, t, error) in outcome.failed.iter().take(5) {
+        eprintln!("error: {problem} trajectory {t}: {error}");
+    }
+    let results = results(&store, RESAMPLES, 0)?;
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )
+    .with_context(|| format!("cannot write {}", dir.join("results.json").display()))?;
+    Ok((results, outcome.failed.is_empty()))
+}
+
+fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool, cache: Option<&ResponseCache>) {
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(10) };
+    let start = Instant::now();
+    let mut last = Instant::now();
+    let done0 = stats.trajectories_done.load(Ordering::Relaxed);
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() < every {
+            continue;
+        }
+        last = Instant::now();
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let (done, total) = (g(&stats.trajectories_done), g(&stats.trajectories_total));
+        let rate = (done - done0.min(done)) as f64 / secs;
+        let eta = if rate > 0.0 {
+            format!("{:.0}s", (total - done) as f64 / rate)
+        } else {
+            "?".to_owned()
+        };
+        let line = format!(
+            "trajectories {done}/{total} (problems {}), turn {}, solved {}, LLM in flight {}, {:.1} tok/s, {:.1} exec/s, cache hits {}{}, replayed {}, eta {eta}",
+            g(&stats.problems_done),
+            g(&stats.turn),
+            g(&stats.solved),
+            g(&stats.llm_in_flight),
+            g(&stats.completion_tokens) as f64 / secs,
+            g(&stats.executions) as f64 / secs,
+            g(&stats.cache_hits),
+            cache.map(|c| format!(" (cache {} hits)", c.hits())).unwrap_or_default(),
+            g(&stats.replayed),
+        );
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+}
+
+pub(crate) fn print_results(r: &RunResults) {
+    println!(
+        "{} on {} with {}: {} of {} problems, {} of {} trajectories finished",
+        r.strategy, r.dataset, r.model, r.problems, r.problems_total, r.trajectories, r.trajectories_total
+    );
+    println!();
+    println!("turn  programs  public pass  hidden pass  pass@1 after turn  more");
+    for t in &r.turns {
+        let more: Vec<String> = t
+            .pass_at_k_after
+            .iter()
+            .map(|(k, v)| format!("{k} {:.1}%", 100.0 * v))
+            .collect();
+        println!(
+            "{:>4}  {:>8}  {:>10.1}%  {:>10.1}%  {:>16.1}%  {}",
+            t.turn,
+            t.programs,
+            100.0 * t.public_pass,
+            100.0 * t.hidden_pass,
+            100.0 * t.pass_at_1_after,
+            more.join(", ")
+        );
+    }
+    println!();
+    if r.n_at_k.is_empty() {
+        println!("pass n@k: no finished trajectories");
+    }
+    for row in &r.n_at_k {
+        println!(
+            "pass {}@{}: {:.1}% exact; bootstrap {:.1}% (95% interval {:.1}-{:.1}%, {} resamples)",
+            row.n,
+            row.k,
+            100.0 * row.exact,
+            100.0 * row.bootstrap.mean,
+            100.0 * row.bootstrap.lo,
+            100.0 * row.bootstrap.hi,
+            row.bootstrap.resamples
+        );
+    }
+    println!(
+        "repair: {} of {} trajectories whose first program failed ended solved",
+        r.repaired, r.repair_candidates
+    );
+    println!(
+        "spent: {} LLM calls, {} prompt + {} completion tokens, {} programs ({:.2} per trajectory), {} public test runs",
+        r.spending.llm_calls,
+        r.spending.prompt_tokens,
+        r.spending.completion_tokens,
+        r.spending.programs,
+        r.programs_per_trajectory,
+        r.spending.executions
+    );
+    let rules: Vec<String> = r.extraction.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("extraction: {}", rules.join(", "));
+}
+
+pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
+    let setup = setup(&args.data, &args.model, &args.exec)?;
+    let spec = StrategySpec::resolve(&args.strategy, &setup.library)?;
+    let config = config_for(&setup, spec, &args.model, &args.exec);
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_dir(Path::new("runs"), &config, &args.data.dataset, &args.model.model));
+    let (results, complete) = run_one(&setup, config, &dir, &args.model)?;
+    println!();
+    print_results(&results);
+    println!("results: {}", dir.join("results.json").display());
+    if !complete {
+        eprintln!("some trajectories failed; run the same command again to resume them");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn report(args: &ReportArgs) -> Result<ExitCode> {
+    if !args.run.join("run.sqlite").is_file() {
+        bail!("`{}` is not a run directory (no run.sqlite)", args.run.display());
+    }
+    let store = RunStore::open(&args.run)?;
+    let results = results(&store, RESAMPLES, 0)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print_results(&results);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
+    let setup = setup(&args.data, &args.model, &args.exec)?;
+    let mut names = args.strategies.clone();
+    if !args.reasoning.is_empty() {
+        for r in &args.reasoning {
+            for i in &args.instruction {
+                for f in &args.feedback {
+                    let cell = if r == "none" {
+                        format!("{i}-{f}-t{}", args.turns)
+                    } else {
+                        format!("{r}-{i}-{f}-t{}", args.turns)
+                    };
+                    names.push(cell);
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        bail!("name strategies with --strategies, or a grid with --reasoning (and --instruction, --feedback)");
+    }
+    let specs = names
+        .iter()
+        .map(|n| StrategySpec::resolve(n, &setup.library))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = Vec::new();
+    let mut complete = true;
+    for spec in specs {
+        eprintln!("== {}", spec.name);
+        let config = config_for(&setup, spec, &args.model, &args.exec);
+        let dir = default_dir(&args.out, &config, &args.data.dataset, &args.model.model);
+        let (results, ok) = run_one(&setup, config, &dir, &args.model)?;
+        complete &= ok;
+        rows.push(results);
+    }
+    println!();
+    println!("Comparison at matched budgets (n trajectories submit; k = turns x n programs at most):");
+    println!(
+        "{:<24} {:>9} {:>10} {:>12} {:>10} {:>12}",
+        "strategy", "pass 1@k", "k", "programs/tr", "LLM calls", "tokens"
+    );
+    for r in &rows {
+        let first = r.n_at_k.first();
+        println!(
+            "{:<24} {:>8.1}% {:>10} {:>12.2} {:>10} {:>12}",
+            r.strategy,
+            first.map_or(0.0, |x| 100.0 * x.exact),
+            first.map_or(0, |x| x.k),
+            r.programs_per_trajectory,
+            r.spending.llm_calls,
+            r.spending.prompt_tokens + r.spending.completion_tokens,
+        );
+    }
+    let json: Vec<_> = rows.iter().collect();
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("sweep.json"), serde_json::to_string_pretty(&json)?)?;
+    println!("results: {}", args.out.join("sweep.json").display());
+    Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,261 @@
+//! Results of a run, computed from its store alone (`codeloop report RUN` recomputes them without
+//! calling the model or running a program).
+//!
+//! - **per turn** `t`: how many trajectories reached it, the public and hidden pass rates of its
+//!   programs, and pass@1 *after* `t` turns (a trajectory's answer after `t` turns is its last
+//!   program up to turn `t`), plus pass@k after `t` turns for the k the pool allows;
+//! - **pass n@k** for multi-turn (Zheng et al.): n trajectories submit their final programs, which
+//!   costs up to k = T n programs. Exact (pass@n over trajectories, reference/methods.md section 1.6)
+//!   and by bootstrap (10,000 seeded resamples, 95% percentile interval);
+//! - **repair rate**: of trajectories whose first program failed the hidden tests, the share whose
+//!   answer passed;
+//! - **spending**: LLM calls, tokens, programs, executions; extraction rules used.
+
+use std::collections::BTreeMap;
+
+use codeloop_store::RunStore;
+use serde::Serialize;
+
+use crate::errors::EngineError;
+use crate::metrics::{Bootstrap, bootstrap_n_at_k, mean_pass_at_k, pass_n_at_k};
+use crate::run::{RunConfig, TrajectoryRecord};
+
+/// Version of the results layout.
+pub const RESULTS_VERSION: u32 = 1;
+
+/// One turn's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct TurnRow {
+    /// The turn (1-based).
+    pub turn: u32,
+    /// Programs written at this turn.
+    pub programs: u64,
+    /// Share of them passing the public tests.
+    pub public_pass: f64,
+    /// Share of them passing the hidden tests.
+    pub hidden_pass: f64,
+    /// pass@1 of the answers after this many turns (mean over problems).
+    pub pass_at_1_after: f64,
+    /// pass@k after this many turns, for k = 10, 100 where every problem has k trajectories.
+    pub pass_at_k_after: BTreeMap<String, f64>,
+}
+
+/// One n@k row.
+#[derive(Debug, Clone, Serialize)]
+pub struct NkRow {
+    /// Submissions.
+    pub n: u64,
+    /// Program budget (turns x n).
+    pub k: u64,
+    /// Exact value.
+    pub exact: f64,
+    /// Bootstrap estimate.
+    pub bootstrap: Bootstrap,
+}
+
+/// Spending totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Spending {
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Programs generated.
+    pub programs: u64,
+    /// Public test-case executions.
+    pub executions: u64,
+}
+
+/// A run's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResults {
+    /// Layout version.
+    pub version: u32,
+    /// The strategy's name.
+    pub strategy: String,
+    /// The model.
+    pub model: String,
+    /// The dataset.
+    pub dataset: String,
+    /// Problems with at least one finished trajectory.
+    pub problems: u64,
+    /// Problems in the run.
+    pub problems_total: u64,
+    /// Finished trajectories.
+    pub trajectories: u64,
+    /// Trajectories in the run.
+    pub trajectories_total: u64,
+    /// Share of finished trajectories whose answer passed the hidden tests.
+    pub solved_rate: f64,
+    /// Per-turn rows.
+    pub turns: Vec<TurnRow>,
+    /// pass n@k rows.
+    pub n_at_k: Vec<NkRow>,
+    /// Trajectories whose first program failed the hidden tests.
+    pub repair_candidates: u64,
+    /// Of those, the ones whose answer passed.
+    pub repaired: u64,
+    /// Mean programs per trajectory.
+    pub programs_per_trajectory: f64,
+    /// Spending.
+    pub spending: Spending,
+    /// How many programs each extraction rule produced.
+    pub extraction: BTreeMap<String, u64>,
+    /// Per-problem: trajectories and solved ones.
+    pub per_problem: BTreeMap<String, (u64, u64)>,
+}
+
+/// Computes a run's results from its store. `resamples` and `seed` drive the bootstrap.
+pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults, EngineError> {
+    let config: RunConfig = serde_json::from_str(
+        &store
+            .manifest("config")?
+            .ok_or_else(|| EngineError::Run(format!("{} holds no run", store.path().display())))?,
+    )
+    .map_err(|e| EngineError::Run(format!("{}: manifest `config`: {e}", store.path().display())))?;
+    let max_turns = config.strategy.max_turns;
+    // Per problem: per trajectory, solved-after-t for t = 1..=T, and the final answer.
+    let mut pools: BTreeMap<String, Vec<Vec<bool>>> = BTreeMap::new();
+    let mut programs_at = vec![0u64; max_turns as usize];
+    let mut public_at = vec![0u64; max_turns as usize];
+    let mut hidden_at = vec![0u64; max_turns as usize];
+    let mut spending = Spending::default();
+    let mut extraction = BTreeMap::new();
+    let (mut repair_candidates, mut repaired, mut finished, mut solved) = (0u64, 0u64, 0u64, 0u64);
+    let mut bad = None;
+    store.for_each_trajectory(|problem, t, data| {
+        let record: TrajectoryRecord = match serde_json::from_str(data) {
+            Ok(r) => r,
+            Err(e) => {
+                bad.get_or_insert(format!("trajectory {problem}#{t} is unreadable: {e}"));
+                return;
+            }
+        };
+        finished += 1;
+        solved += u64::from(record.solved);
+        spending.llm_calls += record.llm_calls;
+        spending.prompt_tokens += record.prompt_tokens;
+        spending.completion_tokens += record.completion_tokens;
+        spending.programs += record.programs.len() as u64;
+        spending.executions += record.executions;
+        let mut after = Vec::with_capacity(max_turns as usize);
+        for turn in 1..=max_turns {
+            let answer = record
+                .programs
+                .iter()
+                .filter(|p| p.turn <= turn)
+                .next_back()
+                .is_some_and(|p| p.hidden_passed);
+            after.push(answer);
+        }
+        // The submitted answer decides the last column (a trajectory may stop before turn T).
+        if let Some(last) = after.last_mut() {
+            *last = record.solved;
+        }
+        for p in &record.programs {
+            let i = (p.turn.max(1) - 1) as usize;
+            if i < programs_at.len() {
+                programs_at[i] += 1;
+                public_at[i] += u64::from(p.public_passed == Some(true));
+                hidden_at[i] += u64::from(p.hidden_passed);
+            }
+            *extraction
+                .entry(serde_json::to_value(p.rule).expect("rules serialise").as_str().unwrap_or("?").to_owned())
+                .or_insert(0) += 1;
+        }
+        if record.programs.first().is_some_and(|p| !p.hidden_passed) {
+            repair_candidates += 1;
+            repaired += u64::from(record.solved);
+        }
+        pools.entry(problem.to_owned()).or_default().push(after);
+    })?;
+    if let Some(message) = bad {
+        return Err(EngineError::Run(format!("{}: {message}", store.path().display())));
+    }
+    let min_m = pools.values().map(Vec::len).min().unwrap_or(0) as u64;
+    let mut turns = Vec::new();
+    for turn in 1..=max_turns {
+        let i = (turn - 1) as usize;
+        let counts: Vec<(u64, u64)> = pools
+            .values()
+            .map(|trajs| (trajs.len() as u64, trajs.iter().filter(|a| a[i]).count() as u64))
+            .collect();
+        let mut pass_at_k_after = BTreeMap::new();
+        for k in [10u64, 100] {
+            if k <= min_m {
+                if let Some(v) = mean_pass_at_k(&counts, k) {
+                    pass_at_k_after.insert(format!("pass@{k}"), v);
+                }
+            }
+        }
+        let rate = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        turns.push(TurnRow {
+            turn,
+            programs: programs_at[i],
+            public_pass: rate(public_at[i], programs_at[i]),
+            hidden_pass: rate(hidden_at[i], programs_at[i]),
+            pass_at_1_after: mean_pass_at_k(&counts, 1).unwrap_or(0.0),
+            pass_at_k_after,
+        });
+    }
+    let mut n_at_k = Vec::new();
+    if min_m > 0 {
+        let last = (max_turns - 1) as usize;
+        let bool_pools: Vec<Vec<(bool, bool)>> = pools
+            .values()
+            .map(|trajs| trajs.iter().map(|a| (true, a[last])).collect())
+            .collect();
+        for n in [1u64, 10, 33, 100] {
+            if n > min_m {
+                break;
+            }
+            let exact = bool_pools
+                .iter()
+                .map(|p| {
+                    let c = p.iter().filter(|s| s.1).count() as u64;
+                    pass_n_at_k(p.len() as u64, p.len() as u64, c, n, n)
+                })
+                .sum::<Result<f64, _>>()?
+                / bool_pools.len() as f64;
+            let bootstrap = bootstrap_n_at_k(&bool_pools, n as usize, n as usize, resamples, seed)?;
+            n_at_k.push(NkRow {
+                n,
+                k: n * u64::from(max_turns),
+                exact,
+                bootstrap,
+            });
+        }
+    }
+    let per_problem = pools
+        .iter()
+        .map(|(p, trajs)| {
+            let last = (max_turns - 1) as usize;
+            (p.clone(), (trajs.len() as u64, trajs.iter().filter(|a| a[last]).count() as u64))
+        })
+        .collect();
+    Ok(RunResults {
+        version: RESULTS_VERSION,
+        strategy: config.strategy.name.clone(),
+        model: config.model.clone(),
+        dataset: config.dataset.clone(),
+        problems: pools.len() as u64,
+        problems_total: config.problems.len() as u64,
+        trajectories: finished,
+        trajectories_total: config.problems.len() as u64 * u64::from(config.trajectories),
+        solved_rate: if finished == 0 { 0.0 } else { solved as f64 / finished as f64 },
+        turns,
+        n_at_k,
+        repair_candidates,
+        repaired,
+        programs_per_trajectory: if finished == 0 {
+            0.0
+        } else {
+            spending.programs as f64 / finished as f64
+        },
+        spending,
+        extraction,
+        per_problem,
+    })
+}
