@@ -42,6 +42,12 @@ pub(crate) struct MockServerArgs {
     /// Fixed latency in milliseconds.
     #[arg(long, default_value_t = 200)]
     latency_ms: u64,
+    /// Serve a scripted model over this dataset's reference solutions (see `scripted.rs`).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// The scripted model's policy.
+    #[arg(long, value_enum, default_value_t = crate::scripted::Policy::Hash)]
+    policy: crate::scripted::Policy,
 }
 
 /// Runs the mock server until stdin closes; prints its base URL first.
@@ -50,19 +56,33 @@ pub(crate) fn mock_server(args: &MockServerArgs) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let responder = match &args.dataset {
+        Some(dataset) => {
+            let executor = crate::commands::executor(&crate::ExecOptions::quiet())?;
+            let data = crate::DatasetArgs::named(dataset);
+            let prepared = crate::commands::load_problems(&data, &executor)?;
+            Some(crate::scripted::responder(&prepared.problems, args.policy))
+        }
+        None => None,
+    };
     runtime.block_on(async {
         let server = MockServer::start(MockConfig {
             latency: Duration::from_millis(args.latency_ms),
+            responder,
             ..MockConfig::default()
         })
         .await?;
         println!("{}", server.base_url());
-        // Serve until the parent closes our stdin.
+        // Serve until the parent closes our stdin; then say how many requests came.
         tokio::task::spawn_blocking(|| {
             let mut sink = String::new();
             while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
         })
         .await?;
+        println!(
+            "requests {}",
+            server.counters().received.load(std::sync::atomic::Ordering::SeqCst)
+        );
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

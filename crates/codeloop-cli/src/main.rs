@@ -11,6 +11,8 @@ mod generate;
 mod model;
 mod progress;
 mod run;
+mod scripted;
+mod bench_run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +34,8 @@ enum Command {
     Run(run::RunArgs),
     /// A run's results, recomputed from its store.
     Report(run::ReportArgs),
+    /// A run's trajectories as training data (chat JSON Lines).
+    Export(run::ExportArgs),
     /// Several strategies (or a prompt grid) over the same problems, compared at matched budgets.
     Sweep(run::SweepArgs),
     /// Run every problem's canonical solution against its public and hidden tests.
@@ -54,6 +58,9 @@ enum BenchCommand {
     /// The HTTP client against a local mock server (fixed latency): requests/s over the ideal, and
     /// against the Python `openai` SDK's AsyncOpenAI at the same concurrency.
     Llm(bench_llm::BenchLlmArgs),
+    /// The run loop against a scripted model behind a mock server with a fixed latency: wall time
+    /// over the latency-bound ideal.
+    Run(bench_run::BenchRunArgs),
     /// The embedded backend against llama-cpp-python on the same GGUF: prefill and generation tok/s.
     Embedded(bench_embedded::BenchEmbeddedArgs),
     /// (internal) The mock OpenAI server `bench llm` runs in a process of its own.
@@ -78,6 +85,18 @@ struct ExecOptions {
     memory_mib: u64,
 }
 
+impl ExecOptions {
+    /// The defaults, for internal helpers.
+    fn quiet() -> Self {
+        ExecOptions {
+            isolation: IsolationArg::Warm,
+            slots: Some(1),
+            python: None,
+            memory_mib: 256,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum IsolationArg {
     Warm,
@@ -99,6 +118,18 @@ struct DatasetArgs {
     /// Do not read or write the prepared-dataset cache.
     #[arg(long)]
     no_cache: bool,
+}
+
+impl DatasetArgs {
+    /// A whole dataset by name or path, with the prepared-dataset cache.
+    fn named(dataset: &str) -> Self {
+        DatasetArgs {
+            dataset: dataset.to_owned(),
+            limit: None,
+            problems: Vec::new(),
+            no_cache: false,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -159,8 +190,10 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Report(args) => run::report(&args),
         Command::Sweep(args) => run::sweep(&args),
+        Command::Export(args) => run::export(&args),
         Command::Bench(BenchCommand::Exec(args)) => bench::exec(&args),
         Command::Bench(BenchCommand::Llm(args)) => bench_llm::run(&args),
+        Command::Bench(BenchCommand::Run(args)) => bench_run::run(&args),
         Command::Bench(BenchCommand::Embedded(args)) => bench_embedded::run(&args),
         Command::Bench(BenchCommand::MockServer(args)) => bench_llm::mock_server(&args),
     };

@@ -456,3 +456,70 @@ pub(crate) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     println!("results: {}", args.out.join("sweep.json").display());
     Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
+
+#[derive(Args, Debug)]
+pub(crate) struct ExportArgs {
+    /// The run directory.
+    run: PathBuf,
+    /// Output format (`sft`: chat JSON Lines, documented in codeloop-engine's `export.rs`).
+    #[arg(long, default_value = "sft")]
+    format: String,
+    /// Only trajectories whose answer passed the hidden tests.
+    #[arg(long)]
+    only_solved: bool,
+    /// Remove reasoning, instruction and retry prompts (the model's reasoning stays).
+    #[arg(long)]
+    strip_reasoning_prompts: bool,
+    /// At most this many trajectories per problem (Zheng et al. keep 50).
+    #[arg(long)]
+    max_per_problem: Option<usize>,
+    /// Near-duplicate threshold on the final code (estimated Jaccard over 5-token shingles);
+    /// `1.1` keeps duplicates.
+    #[arg(long, default_value_t = 0.8)]
+    dedup_threshold: f64,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+pub(crate) fn export(args: &ExportArgs) -> Result<ExitCode> {
+    if args.format != "sft" {
+        bail!("unknown export format `{}` (known: sft)", args.format);
+    }
+    if !args.run.join("run.sqlite").is_file() {
+        bail!("`{}` is not a run directory (no run.sqlite)", args.run.display());
+    }
+    let store = RunStore::open(&args.run)?;
+    let options = codeloop_engine::export::ExportOptions {
+        only_solved: args.only_solved,
+        strip_reasoning_prompts: args.strip_reasoning_prompts,
+        max_per_problem: args.max_per_problem,
+        dedup_threshold: (args.dedup_threshold <= 1.0).then_some(args.dedup_threshold),
+    };
+    let counts = match &args.output {
+        Some(path) => {
+            // Write to a temporary file and rename, so a failed export leaves no half file.
+            let tmp = path.with_extension("partial");
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+            );
+            let counts = codeloop_engine::export::export_sft(&store, &options, &mut file)?;
+            std::io::Write::flush(&mut file)?;
+            drop(file);
+            std::fs::rename(&tmp, path)?;
+            counts
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            let counts = codeloop_engine::export::export_sft(&store, &options, &mut lock)?;
+            std::io::Write::flush(&mut lock)?;
+            counts
+        }
+    };
+    eprintln!(
+        "exported {} of {} trajectories ({} unsolved, {} near-duplicates, {} over the per-problem cap left out)",
+        counts.written, counts.seen, counts.unsolved, counts.duplicates, counts.over_cap
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -4,6 +4,7 @@
 
 mod errors;
 pub mod evaluate;
+pub mod export;
 pub mod metrics;
 pub mod prepare;
 pub mod report;

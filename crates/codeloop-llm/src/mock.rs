@@ -34,6 +34,10 @@ pub enum Behavior {
 /// Maps a request's sequence number to its behaviour.
 pub type Script = Arc<dyn Fn(u64) -> Behavior + Send + Sync>;
 
+/// A scripted model: the text of choice `i` given the request body (JSON). Used by tests and
+/// benchmarks of the run loop; answers are whatever the script says, never a real model's.
+pub type Responder = Arc<dyn Fn(&Value, u64) -> String + Send + Sync>;
+
 /// How the server behaves.
 #[derive(Clone)]
 pub struct MockConfig {
@@ -43,6 +47,8 @@ pub struct MockConfig {
     pub honor_n: bool,
     /// Faults by sequence number.
     pub script: Script,
+    /// The scripted model (`None`: choice `i` of request `seq` says `completion seq.i`).
+    pub responder: Option<Responder>,
 }
 
 impl Default for MockConfig {
@@ -51,6 +57,7 @@ impl Default for MockConfig {
             latency: Duration::ZERO,
             honor_n: true,
             script: Arc::new(|_| Behavior::Ok),
+            responder: None,
         }
     }
 }
@@ -211,7 +218,18 @@ async fn serve(
                 stream.write_all(body.as_bytes()).await?;
             }
             Behavior::Ok | Behavior::Slow(_) | Behavior::NoUsage => {
-                let body = answer(me, n, chat, behavior != Behavior::NoUsage).to_string();
+                let mut reply = answer(me, n, chat, behavior != Behavior::NoUsage);
+                if let Some(responder) = &config.responder {
+                    for i in 0..n {
+                        let text = Value::String(responder(&body, i));
+                        if chat {
+                            reply["choices"][i as usize]["message"]["content"] = text;
+                        } else {
+                            reply["choices"][i as usize]["text"] = text;
+                        }
+                    }
+                }
+                let body = reply.to_string();
                 let head = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
                     body.len()

@@ -233,7 +233,7 @@ impl RunStore {
     }
 
     /// Calls `f` on every finished trajectory (`problem`, index, summary), ordered by problem and
-    /// index, without holding them all in memory.
+    /// index, without holding them all in memory. The store is locked meanwhile: `f` must not use it.
     pub fn for_each_trajectory(
         &self,
         mut f: impl FnMut(&str, u32, &str),
@@ -250,6 +250,24 @@ impl RunStore {
                 f(&problem, traj, &data);
             }
             Ok(())
+        })
+    }
+
+    /// The problems with at least one finished trajectory, in order.
+    pub fn finished_problems(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT DISTINCT problem FROM trajectories ORDER BY problem")?;
+            stmt.query_map([], |r| r.get(0))?.collect()
+        })
+    }
+
+    /// The finished trajectories of `problem`: (index, summary), in order.
+    pub fn trajectories_of(&self, problem: &str) -> Result<Vec<(u32, String)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT trajectory, data FROM trajectories WHERE problem = ?1 ORDER BY trajectory",
+            )?;
+            stmt.query_map([problem], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
         })
     }
 
