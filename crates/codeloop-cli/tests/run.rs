@@ -1,0 +1,295 @@
+//! `codeloop run` end to end against a scripted model behind the mock OpenAI server (a separate
+//! process, `codeloop bench mock-server --dataset`): kill -9 at random points, resume, and compare
+//! the final store with an uninterrupted run; then report and export from the stores.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use codeloop_store::RunStore;
+
+fn codeloop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_codeloop"))
+}
+
+fn humaneval() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/humaneval/HumanEval.jsonl.gz")
+}
+
+struct MockModel {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    url: String,
+}
+
+impl MockModel {
+    fn start(cache: &Path) -> Self {
+        let mut child = codeloop()
+            .args(["bench", "mock-server", "--latency-ms", "100", "--policy", "hash", "--dataset"])
+            .arg(humaneval())
+            .env("CODELOOP_CACHE_DIR", cache)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut url = String::new();
+        stdout.read_line(&mut url).unwrap();
+        assert!(url.starts_with("http://"), "mock server said {url:?}");
+        MockModel {
+            child,
+            stdin,
+            stdout,
+            url: url.trim().to_owned(),
+        }
+    }
+
+    /// Stops the server; returns how many requests it received.
+    fn stop(mut self) -> u64 {
+        drop(self.stdin.take());
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        let _ = self.child.wait();
+        line.trim().strip_prefix("requests ").unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for MockModel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_command(registry: &Path, cache: &Path, out: &Path) -> Command {
+    let mut c = codeloop();
+    c.arg("run")
+        .arg(humaneval())
+        .args(["--model", "mock", "--registry"])
+        .arg(registry)
+        .args([
+            "--limit",
+            "10",
+            "--trajectories",
+            "4",
+            "--temperature",
+            "1.0",
+            "--no-response-cache",
+            "--slots",
+            "2",
+            "--concurrency",
+            "4",
+            "--out",
+        ])
+        .arg(out)
+        .env("CODELOOP_CACHE_DIR", cache)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Every journal row and trajectory record, as text, in order.
+fn dump(dir: &Path) -> Vec<String> {
+    let store = RunStore::open(dir).unwrap();
+    let mut rows = Vec::new();
+    for problem in store.finished_problems().unwrap() {
+        for (t, data) in store.trajectories_of(&problem).unwrap() {
+            rows.push(format!("trajectory {problem} {t} {data}"));
+            for s in store.steps(&problem, t).unwrap() {
+                rows.push(format!("step {problem} {t} {} {} {}", s.step, s.kind, s.data));
+            }
+        }
+    }
+    rows
+}
+
+#[test]
+fn killed_runs_resume_to_the_uninterrupted_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let model = MockModel::start(&cache);
+    let registry = tmp.path().join("endpoints.toml");
+    std::fs::write(
+        &registry,
+        format!(
+            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
+            model.url
+        ),
+    )
+    .unwrap();
+
+    // The uninterrupted run.
+    let reference = tmp.path().join("reference");
+    let out = run_command(&registry, &cache, &reference).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("pass 1@3"), "{stdout}");
+    let calls_uninterrupted = model.stop();
+    let model = MockModel::start(&cache);
+    std::fs::write(
+        &registry,
+        format!(
+            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
+            model.url
+        ),
+    )
+    .unwrap();
+
+    // Kill -9 at pseudo-random points until a run finishes on its own.
+    let killed = tmp.path().join("killed");
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut kills = 0;
+    let mut finished = false;
+    for _ in 0..40 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = Duration::from_millis(100 + state % 600);
+        let mut child = run_command(&registry, &cache, &killed).spawn().unwrap();
+        let start = Instant::now();
+        while start.elapsed() < delay {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            assert!(status.success(), "{err}");
+            finished = true;
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    if !finished {
+        let out = run_command(&registry, &cache, &killed).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let calls_resumed = model.stop();
+    assert!(kills >= 5, "only {kills} kills landed before the run finished");
+    eprintln!("{kills} kills; {calls_resumed} LLM calls resumed vs {calls_uninterrupted} uninterrupted");
+
+    // The same journal and records, row for row.
+    let (a, b) = (dump(&reference), dump(&killed));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+    assert!(a.iter().filter(|r| r.starts_with("trajectory")).count() == 40);
+    // Only work in flight at a kill is redone: at most `concurrency` calls per kill.
+    assert!(
+        calls_resumed <= calls_uninterrupted + 4 * kills,
+        "{calls_resumed} calls with {kills} kills vs {calls_uninterrupted} uninterrupted"
+    );
+
+    // Re-running a finished run calls nothing and reports the same numbers.
+    let again = run_command(&registry, &cache, &killed).output();
+    let again = again.unwrap();
+    assert!(again.status.success());
+    let report = |dir: &Path| {
+        let out = codeloop().arg("report").arg(dir).arg("--json").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (mut ra, mut rb) = (report(&reference), report(&killed));
+    // The two runs talked to two servers (the model identity names the URL); all else is equal.
+    ra["model"] = serde_json::Value::Null;
+    rb["model"] = serde_json::Value::Null;
+    assert_eq!(ra, rb);
+    assert_eq!(ra["trajectories"], 40);
+    // The scripted model solves about a third of its answers: the run is neither all pass nor all fail.
+    let solved = ra["solved_rate"].as_f64().unwrap();
+    assert!(solved > 0.0 && solved < 1.0, "{solved}");
+    // Exact n@k lies within the bootstrap interval.
+    let row = &ra["n_at_k"][0];
+    let exact = row["exact"].as_f64().unwrap();
+    assert!(row["bootstrap"]["lo"].as_f64().unwrap() <= exact + 1e-12);
+    assert!(exact <= row["bootstrap"]["hi"].as_f64().unwrap() + 1e-12);
+
+    // Export loads as chat JSON Lines.
+    let out = codeloop()
+        .arg("export")
+        .arg(&reference)
+        .args(["--format", "sft", "--dedup-threshold", "1.1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 40);
+    for l in &lines {
+        assert_eq!(l["format"], "codeloop-sft");
+        let messages = l["messages"].as_array().unwrap();
+        assert_eq!(messages[0]["role"], "system");
+        assert!(messages.iter().any(|m| m["role"] == "assistant"));
+        assert!(!l["turns"].as_array().unwrap().is_empty());
+    }
+    let out = codeloop()
+        .arg("export")
+        .arg(&reference)
+        .args(["--only-solved", "--max-per-problem", "1"])
+        .output()
+        .unwrap();
+    let solved_lines = String::from_utf8(out.stdout).unwrap().lines().count();
+    assert!(solved_lines >= 1 && solved_lines <= 10, "{solved_lines}");
+    let _ = std::io::stdout().flush();
+}
+
+#[test]
+fn a_run_directory_refuses_another_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let model = MockModel::start(&cache);
+    let registry = tmp.path().join("endpoints.toml");
+    std::fs::write(
+        &registry,
+        format!("[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n", model.url),
+    )
+    .unwrap();
+    let dir = tmp.path().join("run");
+    let mut first = run_command(&registry, &cache, &dir);
+    first.args(["--strategy", "single"]);
+    let out = first.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut second = run_command(&registry, &cache, &dir);
+    second.args(["--strategy", "multi-turn"]);
+    let out = second.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("different configuration") && err.contains("strategy"), "{err}");
+}
+
+#[test]
+fn the_main_job_runs_on_the_embedded_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = codeloop()
+        .arg("run")
+        .arg(humaneval())
+        .args(["--problems", "HumanEval/0,HumanEval/2", "--strategy", "multi-turn"])
+        .args(["--max-tokens", "64", "--no-response-cache", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["trajectories"], 2);
+    assert!(results["model"].as_str().unwrap().starts_with("embedded:"));
+    let calls = results["spending"]["llm_calls"].as_u64().unwrap();
+    assert!((2..=6).contains(&calls), "{calls}");
+    assert!(results["spending"]["completion_tokens"].as_u64().unwrap() > 0);
+}
