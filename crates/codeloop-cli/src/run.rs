@@ -62,6 +62,9 @@ pub(crate) struct ModelArgs {
     /// Stop running programs after this many.
     #[arg(long)]
     budget_programs: Option<u64>,
+    /// Start no LLM call after this many seconds (per invocation; a re-run resumes).
+    #[arg(long)]
+    budget_wall_secs: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -130,7 +133,6 @@ struct Setup {
     prepared: codeloop_engine::prepare::PreparedDataset,
     executor: Arc<codeloop_sandbox::Executor>,
     backend: Arc<dyn codeloop_llm::Backend>,
-    response_cache: Option<Arc<ResponseCache>>,
     library: PromptLibrary,
     embedded: bool,
 }
@@ -143,19 +145,16 @@ fn setup(data: &DatasetArgs, model: &ModelArgs, exec: &ExecOptions) -> Result<Se
     let executor = crate::commands::executor(exec)?;
     let prepared = crate::commands::load_problems(data, &executor)?;
     let mut backend = crate::model::backend(&model.model, model.registry.as_deref())?;
-    let mut response_cache = None;
     if !model.no_response_cache {
         let cache = Arc::new(ResponseCache::open(
             &codeloop_data::cache_dir().join("responses.sqlite"),
         )?);
-        response_cache = Some(cache.clone());
         backend = Arc::new(codeloop_llm::CachedBackend::new(backend, cache));
     }
     Ok(Setup {
         prepared,
         executor: Arc::new(executor),
         backend,
-        response_cache,
         library,
         embedded: model.model == "local" || model.model.starts_with("gguf:"),
     })
@@ -184,6 +183,7 @@ fn config_for(setup: &Setup, spec: StrategySpec, model: &ModelArgs, exec: &ExecO
             tokens: model.budget_tokens,
             programs: model.budget_programs,
             executions: None,
+            wall_secs: model.budget_wall_secs,
         },
     }
 }
@@ -246,13 +246,26 @@ fn run_one(setup: &Setup, config: RunConfig, dir: &Path, model: &ModelArgs) -> R
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let progress = {
         let (stats, stop) = (stats.clone(), stop.clone());
-        let cache = setup.response_cache.clone();
-        std::thread::spawn(move || show_progress(&stats, &stop, cache.as_deref()))
+        std::thread::spawn(move || show_progress(&stats, &stop))
     };
     let outcome = runtime.block_on(codeloop_engine::run::run(&ctx, &problems));
     stop.store(true, Ordering::SeqCst);
     let _ = progress.join();
     let outcome = outcome?;
+    // Each invocation is recorded as a session: when, how long, what it spent.
+    let mut sessions: Vec<serde_json::Value> = store
+        .manifest("sessions")?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    sessions.push(serde_json::json!({
+        "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        "wall_secs": outcome.wall_secs,
+        "llm_calls_made": stats.llm_calls.load(Ordering::Relaxed),
+        "executions_made": stats.executions.load(Ordering::Relaxed),
+        "replayed_steps": stats.replayed.load(Ordering::Relaxed),
+        "failed_trajectories": outcome.failed.len(),
+    }));
+    store.set_manifest("sessions", &serde_json::Value::Array(sessions).to_string())?;
     for (problem, t, error) in outcome.failed.iter().take(5) {
         eprintln!("error: {problem} trajectory {t}: {error}");
     }
@@ -265,7 +278,7 @@ fn run_one(setup: &Setup, config: RunConfig, dir: &Path, model: &ModelArgs) -> R
     Ok((results, outcome.failed.is_empty()))
 }
 
-fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool, cache: Option<&ResponseCache>) {
+fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool) {
     let tty = std::io::stderr().is_terminal();
     let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(10) };
     let start = Instant::now();
@@ -287,7 +300,7 @@ fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool, cache: 
             "?".to_owned()
         };
         let line = format!(
-            "trajectories {done}/{total} (problems {}), turn {}, solved {}, LLM in flight {}, {:.1} tok/s, {:.1} exec/s, cache hits {}{}, replayed {}, eta {eta}",
+            "trajectories {done}/{total} (problems {}), turn {}, solved {}, LLM in flight {}, {:.1} tok/s, {:.1} exec/s, cache hits {}, replayed {}, eta {eta}",
             g(&stats.problems_done),
             g(&stats.turn),
             g(&stats.solved),
@@ -295,7 +308,6 @@ fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool, cache: 
             g(&stats.completion_tokens) as f64 / secs,
             g(&stats.executions) as f64 / secs,
             g(&stats.cache_hits),
-            cache.map(|c| format!(" (cache {} hits)", c.hits())).unwrap_or_default(),
             g(&stats.replayed),
         );
         if tty {

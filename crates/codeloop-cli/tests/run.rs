@@ -293,3 +293,46 @@ fn the_main_job_runs_on_the_embedded_model() {
     assert!((2..=6).contains(&calls), "{calls}");
     assert!(results["spending"]["completion_tokens"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn sweep_compares_strategies_and_budgets_stop_trajectories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let model = MockModel::start(&cache);
+    let registry = tmp.path().join("endpoints.toml");
+    std::fs::write(
+        &registry,
+        format!("[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n", model.url),
+    )
+    .unwrap();
+    let out = codeloop()
+        .arg("sweep")
+        .arg(humaneval())
+        .args(["--model", "mock", "--registry"])
+        .arg(&registry)
+        .args(["--limit", "3", "--trajectories", "2", "--no-response-cache", "--slots", "2"])
+        .args(["--reasoning", "none,R2", "--instruction", "I0", "--feedback", "F1", "--turns", "2"])
+        .arg("--out")
+        .arg(tmp.path().join("sweep"))
+        .env("CODELOOP_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("I0-F1-t2") && stdout.contains("R2-I0-F1-t2"), "{stdout}");
+    let sweep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("sweep/sweep.json")).unwrap()).unwrap();
+    let calls = |i: usize| sweep[i]["spending"]["llm_calls"].as_u64().unwrap();
+    // The reasoning cell spends one more call per trajectory on its first turn.
+    assert!(calls(1) >= calls(0) + 6, "{} vs {}", calls(1), calls(0));
+
+    // A budget of 4 LLM calls: trajectories stop when it runs out, and the run still reports.
+    let dir = tmp.path().join("budget");
+    let mut c = run_command(&registry, &cache, &dir);
+    c.args(["--budget-llm-calls", "4", "--concurrency", "1"]);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["spending"]["llm_calls"], 4);
+}

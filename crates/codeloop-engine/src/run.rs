@@ -62,6 +62,9 @@ pub struct Budget {
     pub programs: Option<u64>,
     /// Most test-case executions.
     pub executions: Option<u64>,
+    /// Most seconds of wall time in one invocation (no new LLM call starts after it).
+    #[serde(default)]
+    pub wall_secs: Option<u64>,
 }
 
 /// Everything that determines a run's results; stored in the manifest, compared on resume.
@@ -236,9 +239,12 @@ pub struct RunStats {
 }
 
 /// The resource ledger: what a run spent, against its budget.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ledger {
     budget: Budget,
+    start: std::time::Instant,
+    /// Programs submitted.
+    pub submissions: AtomicU64,
     /// LLM calls.
     pub llm_calls: AtomicU64,
     /// Prompt plus completion tokens.
@@ -255,7 +261,12 @@ impl Ledger {
     pub fn new(budget: Budget) -> Self {
         Ledger {
             budget,
-            ..Ledger::default()
+            start: std::time::Instant::now(),
+            submissions: AtomicU64::new(0),
+            llm_calls: AtomicU64::new(0),
+            tokens: AtomicU64::new(0),
+            programs: AtomicU64::new(0),
+            executions: AtomicU64::new(0),
         }
     }
 
@@ -266,7 +277,11 @@ impl Ledger {
     /// Whether an LLM call may start.
     fn admit_llm(&self) -> bool {
         !(Self::over(self.budget.llm_calls, &self.llm_calls)
-            || Self::over(self.budget.tokens, &self.tokens))
+            || Self::over(self.budget.tokens, &self.tokens)
+            || self
+                .budget
+                .wall_secs
+                .is_some_and(|w| self.start.elapsed().as_secs() >= w))
     }
 
     /// Whether a program may be run.
@@ -347,6 +362,10 @@ pub struct RunOutcome {
     pub programs: u64,
     /// Test executions charged.
     pub executions: u64,
+    /// Programs submitted.
+    pub submissions: u64,
+    /// Wall time of this invocation, in seconds.
+    pub wall_secs: f64,
     /// Trajectories that failed (they resume on the next run), with the first error.
     pub failed: Vec<(String, u32, String)>,
 }
@@ -447,6 +466,8 @@ pub async fn run(ctx: &RunContext, problems: &[Arc<Problem>]) -> Result<RunOutco
         tokens: ledger.tokens.load(Ordering::SeqCst),
         programs: ledger.programs.load(Ordering::SeqCst),
         executions: ledger.executions.load(Ordering::SeqCst),
+        submissions: ledger.submissions.load(Ordering::SeqCst),
+        wall_secs: ledger.start.elapsed().as_secs_f64(),
         failed: failed.into_inner().expect("failed lock"),
     })
 }
@@ -662,6 +683,7 @@ async fn trajectory(
                         &serde_json::to_string(&record).expect("steps serialise"),
                     )?;
                 }
+                ledger.submissions.fetch_add(1, Ordering::SeqCst);
                 submitted = Some((turn, hash));
                 strategy.next(Observation::Submitted)?
             }
@@ -736,5 +758,8 @@ fn charge_record(ledger: &Ledger, r: &TrajectoryRecord) {
         .programs
         .fetch_add(r.programs.len() as u64, Ordering::SeqCst);
     ledger.executions.fetch_add(r.executions, Ordering::SeqCst);
+    ledger
+        .submissions
+        .fetch_add(u64::from(r.submitted_turn.is_some()), Ordering::SeqCst);
 }
 
