@@ -360,6 +360,17 @@ pub(crate) fn print_results(r: &RunResults) {
             row.bootstrap.resamples
         );
     }
+    for row in &r.single_turn_n_at_k {
+        println!(
+            "single-turn baseline, pass {}@{} (turn-1 programs filtered by public tests): {:.1}% exact; bootstrap {:.1}% ({:.1}-{:.1}%)",
+            row.n,
+            row.k,
+            100.0 * row.exact,
+            100.0 * row.bootstrap.mean,
+            100.0 * row.bootstrap.lo,
+            100.0 * row.bootstrap.hi
+        );
+    }
     println!(
         "repair: {} of {} trajectories whose first program failed ended solved",
         r.repaired, r.repair_candidates

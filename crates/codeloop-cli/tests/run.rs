@@ -215,6 +215,12 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     let exact = row["exact"].as_f64().unwrap();
     assert!(row["bootstrap"]["lo"].as_f64().unwrap() <= exact + 1e-12);
     assert!(exact <= row["bootstrap"]["hi"].as_f64().unwrap() + 1e-12);
+    // The single-turn baseline at the same budget (k = 3 of the 4 turn-1 programs, 1 submitted).
+    let single = &ra["single_turn_n_at_k"][0];
+    assert_eq!(single["k"], 3);
+    let exact = single["exact"].as_f64().unwrap();
+    assert!(single["bootstrap"]["lo"].as_f64().unwrap() <= exact + 1e-12);
+    assert!(exact <= single["bootstrap"]["hi"].as_f64().unwrap() + 1e-12);
 
     // Export loads as chat JSON Lines.
     let out = codeloop()
@@ -329,7 +335,7 @@ fn sweep_compares_strategies_and_budgets_stop_trajectories() {
     // A budget of 4 LLM calls: trajectories stop when it runs out, and the run still reports.
     let dir = tmp.path().join("budget");
     let mut c = run_command(&registry, &cache, &dir);
-    c.args(["--budget-llm-calls", "4", "--concurrency", "1"]);
+    c.args(["--budget-llm-calls", "4"]);
     let out = c.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let results: serde_json::Value =

@@ -7,6 +7,9 @@
 //! - **pass n@k** for multi-turn (Zheng et al.): n trajectories submit their final programs, which
 //!   costs up to k = T n programs. Exact (pass@n over trajectories, reference/methods.md section 1.6)
 //!   and by bootstrap (10,000 seeded resamples, 95% percentile interval);
+//! - **single-turn baseline** at the same budgets: the turn-1 programs as independent samples, k
+//!   drawn and up to n public-passing ones submitted (exact closed form and bootstrap), where the pool
+//!   holds k samples per problem;
 //! - **repair rate**: of trajectories whose first program failed the hidden tests, the share whose
 //!   answer passed;
 //! - **spending**: LLM calls, tokens, programs, executions; extraction rules used.
@@ -93,6 +96,9 @@ pub struct RunResults {
     pub turns: Vec<TurnRow>,
     /// pass n@k rows.
     pub n_at_k: Vec<NkRow>,
+    /// The single-turn baseline at the same budgets: the turn-1 programs as independent samples,
+    /// k of them drawn, up to n of those passing the public tests submitted (exact closed form).
+    pub single_turn_n_at_k: Vec<NkRow>,
     /// Trajectories whose first program failed the hidden tests.
     pub repair_candidates: u64,
     /// Of those, the ones whose answer passed.
@@ -118,6 +124,7 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
     let max_turns = config.strategy.max_turns;
     // Per problem: per trajectory, solved-after-t for t = 1..=T, and the final answer.
     let mut pools: BTreeMap<String, Vec<Vec<bool>>> = BTreeMap::new();
+    let mut first_pools: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
     let mut programs_at = vec![0u64; max_turns as usize];
     let mut public_at = vec![0u64; max_turns as usize];
     let mut hidden_at = vec![0u64; max_turns as usize];
@@ -168,6 +175,13 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         if record.programs.first().is_some_and(|p| !p.hidden_passed) {
             repair_candidates += 1;
             repaired += u64::from(record.solved);
+        }
+        if let Some(p) = record.programs.first() {
+            // No public tests: every program is submittable.
+            first_pools
+                .entry(problem.to_owned())
+                .or_default()
+                .push((p.public_passed != Some(false), p.hidden_passed && p.public_passed != Some(false)));
         }
         pools.entry(problem.to_owned()).or_default().push(after);
     })?;
@@ -228,6 +242,33 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
             });
         }
     }
+    let mut single_turn_n_at_k = Vec::new();
+    let min_first = first_pools.values().map(Vec::len).min().unwrap_or(0) as u64;
+    if first_pools.len() == pools.len() && min_first > 0 {
+        let first: Vec<Vec<(bool, bool)>> = first_pools.into_values().collect();
+        for n in [1u64, 10, 33, 100] {
+            let k = n * u64::from(max_turns);
+            if k > min_first {
+                break;
+            }
+            let exact = first
+                .iter()
+                .map(|p| {
+                    let public = p.iter().filter(|s| s.0).count() as u64;
+                    let correct = p.iter().filter(|s| s.1).count() as u64;
+                    pass_n_at_k(p.len() as u64, public, correct, n, k)
+                })
+                .sum::<Result<f64, _>>()?
+                / first.len() as f64;
+            let bootstrap = bootstrap_n_at_k(&first, n as usize, k as usize, resamples, seed)?;
+            single_turn_n_at_k.push(NkRow {
+                n,
+                k,
+                exact,
+                bootstrap,
+            });
+        }
+    }
     let per_problem = pools
         .iter()
         .map(|(p, trajs)| {
@@ -247,6 +288,7 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         solved_rate: if finished == 0 { 0.0 } else { solved as f64 / finished as f64 },
         turns,
         n_at_k,
+        single_turn_n_at_k,
         repair_candidates,
         repaired,
         programs_per_trajectory: if finished == 0 {

@@ -274,14 +274,22 @@ impl Ledger {
         limit.is_some_and(|l| counter.load(Ordering::SeqCst) >= l)
     }
 
-    /// Whether an LLM call may start.
-    fn admit_llm(&self) -> bool {
-        !(Self::over(self.budget.llm_calls, &self.llm_calls)
-            || Self::over(self.budget.tokens, &self.tokens)
+    /// Reserves one LLM call if the budget allows it (atomically, so concurrent trajectories cannot
+    /// overshoot the call limit).
+    fn reserve_llm(&self) -> bool {
+        if Self::over(self.budget.tokens, &self.tokens)
             || self
                 .budget
                 .wall_secs
-                .is_some_and(|w| self.start.elapsed().as_secs() >= w))
+                .is_some_and(|w| self.start.elapsed().as_secs() >= w)
+        {
+            return false;
+        }
+        self.llm_calls
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (self.budget.llm_calls.is_none_or(|l| n < l)).then_some(n + 1)
+            })
+            .is_ok()
     }
 
     /// Whether a program may be run.
@@ -556,9 +564,10 @@ async fn trajectory(
                 ctx.stats.turn.store(u64::from(turn), Ordering::Relaxed);
                 let answer: LlmStep = if let Some(s) = journaled {
                     ctx.stats.replayed.fetch_add(1, Ordering::Relaxed);
+                    ledger.llm_calls.fetch_add(1, Ordering::SeqCst);
                     parse_step(id, t, step, &s.data)?
                 } else {
-                    if !ledger.admit_llm() {
+                    if !ledger.reserve_llm() {
                         stop = StopReason::Budget;
                         break;
                     }
@@ -616,7 +625,6 @@ async fn trajectory(
                 calls += 1;
                 prompt_tokens += answer.prompt_tokens;
                 completion_tokens += answer.completion_tokens;
-                ledger.llm_calls.fetch_add(1, Ordering::SeqCst);
                 ledger.tokens.fetch_add(
                     answer.prompt_tokens + answer.completion_tokens,
                     Ordering::SeqCst,
