@@ -81,7 +81,10 @@ pub(crate) fn mock_server(args: &MockServerArgs) -> Result<ExitCode> {
         .await?;
         println!(
             "requests {}",
-            server.counters().received.load(std::sync::atomic::Ordering::SeqCst)
+            server
+                .counters()
+                .received
+                .load(std::sync::atomic::Ordering::SeqCst)
         );
         anyhow::Ok(())
     })?;

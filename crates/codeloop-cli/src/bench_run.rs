@@ -58,7 +58,9 @@ pub(crate) fn run(args: &BenchRunArgs) -> Result<ExitCode> {
     let script = responder(&prepared.problems, Policy::Turn3);
     let latency = Duration::from_millis(args.latency_ms);
     let server_thread = std::thread::spawn(move || -> Result<()> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         rt.block_on(async move {
             let server = MockServer::start(MockConfig {
                 latency,
@@ -125,7 +127,10 @@ pub(crate) fn run(args: &BenchRunArgs) -> Result<ExitCode> {
     let _ = stop_tx.send(());
     let _ = server_thread.join();
     if let Some((p, t, e)) = outcome.failed.first() {
-        bail!("{} trajectories failed; first: {p} #{t}: {e}", outcome.failed.len());
+        bail!(
+            "{} trajectories failed; first: {p} #{t}: {e}",
+            outcome.failed.len()
+        );
     }
     let results = codeloop_engine::report::results(&store, 1_000, 0)?;
     let lat = args.latency_ms as f64 / 1000.0;
@@ -141,6 +146,9 @@ pub(crate) fn run(args: &BenchRunArgs) -> Result<ExitCode> {
         100.0 * results.solved_rate
     );
     println!("wall time {elapsed:.2} s; latency-bound ideal {ideal:.2} s");
-    println!("ratio to the latency-bound ideal: {:.3} (target <= 1.2)", elapsed / ideal);
+    println!(
+        "ratio to the latency-bound ideal: {:.3} (target <= 1.2)",
+        elapsed / ideal
+    );
     Ok(ExitCode::SUCCESS)
 }

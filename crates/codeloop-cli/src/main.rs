@@ -6,13 +6,13 @@
 mod bench;
 mod bench_embedded;
 mod bench_llm;
+mod bench_run;
 mod commands;
 mod generate;
 mod model;
 mod progress;
 mod run;
 mod scripted;
-mod bench_run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -124,7 +124,13 @@ pub(crate) struct SweepArgs {
 
 fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '+' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '+' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -160,13 +166,23 @@ fn setup(data: &DatasetArgs, model: &ModelArgs, exec: &ExecOptions) -> Result<Se
     })
 }
 
-fn config_for(setup: &Setup, spec: StrategySpec, model: &ModelArgs, exec: &ExecOptions) -> RunConfig {
+fn config_for(
+    setup: &Setup,
+    spec: StrategySpec,
+    model: &ModelArgs,
+    exec: &ExecOptions,
+) -> RunConfig {
     RunConfig {
         journal_version: codeloop_engine::run::JOURNAL_VERSION,
         dataset: setup.prepared.origin.clone(),
         dataset_format: setup.prepared.format.clone(),
         dataset_sha256: setup.prepared.sha256.clone(),
-        problems: setup.prepared.problems.iter().map(|p| p.id().0.clone()).collect(),
+        problems: setup
+            .prepared
+            .problems
+            .iter()
+            .map(|p| p.id().0.clone())
+            .collect(),
         trajectories: model.trajectories.max(1),
         strategy: spec,
         prompts: setup.library.clone(),
@@ -189,10 +205,12 @@ fn config_for(setup: &Setup, spec: StrategySpec, model: &ModelArgs, exec: &ExecO
 }
 
 fn default_dir(parent: &Path, config: &RunConfig, dataset_arg: &str, model: &str) -> PathBuf {
-    let hash = codeloop_store::content_hash(&serde_json::to_string(config).expect("configs serialise"));
-    let dataset = Path::new(dataset_arg)
-        .file_name()
-        .map_or_else(|| dataset_arg.to_owned(), |f| f.to_string_lossy().into_owned());
+    let hash =
+        codeloop_store::content_hash(&serde_json::to_string(config).expect("configs serialise"));
+    let dataset = Path::new(dataset_arg).file_name().map_or_else(
+        || dataset_arg.to_owned(),
+        |f| f.to_string_lossy().into_owned(),
+    );
     parent.join(format!(
         "{}-{}-{}-{}",
         sanitize(&dataset),
@@ -203,7 +221,12 @@ fn default_dir(parent: &Path, config: &RunConfig, dataset_arg: &str, model: &str
 }
 
 /// Runs one strategy into `dir`; returns its results.
-fn run_one(setup: &Setup, config: RunConfig, dir: &Path, model: &ModelArgs) -> Result<(RunResults, bool)> {
+fn run_one(
+    setup: &Setup,
+    config: RunConfig,
+    dir: &Path,
+    model: &ModelArgs,
+) -> Result<(RunResults, bool)> {
     let store = Arc::new(RunStore::open(dir)?);
     let resumed = claim_store(&store, &config)?;
     store.set_manifest(
@@ -226,8 +249,13 @@ fn run_one(setup: &Setup, config: RunConfig, dir: &Path, model: &ModelArgs) -> R
     } else {
         eprintln!("run directory {}", dir.display());
     }
-    let problems: Vec<Arc<codeloop_types::Problem>> =
-        setup.prepared.problems.iter().cloned().map(Arc::new).collect();
+    let problems: Vec<Arc<codeloop_types::Problem>> = setup
+        .prepared
+        .problems
+        .iter()
+        .cloned()
+        .map(Arc::new)
+        .collect();
     let stats = Arc::new(RunStats::default());
     let ctx = RunContext {
         store: store.clone(),
@@ -280,7 +308,11 @@ fn run_one(setup: &Setup, config: RunConfig, dir: &Path, model: &ModelArgs) -> R
 
 fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool) {
     let tty = std::io::stderr().is_terminal();
-    let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(10) };
+    let every = if tty {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(10)
+    };
     let start = Instant::now();
     let mut last = Instant::now();
     let done0 = stats.trajectories_done.load(Ordering::Relaxed);
@@ -324,7 +356,13 @@ fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool) {
 pub(crate) fn print_results(r: &RunResults) {
     println!(
         "{} on {} with {}: {} of {} problems, {} of {} trajectories finished",
-        r.strategy, r.dataset, r.model, r.problems, r.problems_total, r.trajectories, r.trajectories_total
+        r.strategy,
+        r.dataset,
+        r.model,
+        r.problems,
+        r.problems_total,
+        r.trajectories,
+        r.trajectories_total
     );
     println!();
     println!("turn  programs  public pass  hidden pass  pass@1 after turn  more");
@@ -384,7 +422,11 @@ pub(crate) fn print_results(r: &RunResults) {
         r.programs_per_trajectory,
         r.spending.executions
     );
-    let rules: Vec<String> = r.extraction.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let rules: Vec<String> = r
+        .extraction
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     println!("extraction: {}", rules.join(", "));
 }
 
@@ -392,10 +434,14 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     let setup = setup(&args.data, &args.model, &args.exec)?;
     let spec = StrategySpec::resolve(&args.strategy, &setup.library)?;
     let config = config_for(&setup, spec, &args.model, &args.exec);
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_dir(Path::new("runs"), &config, &args.data.dataset, &args.model.model));
+    let dir = args.out.clone().unwrap_or_else(|| {
+        default_dir(
+            Path::new("runs"),
+            &config,
+            &args.data.dataset,
+            &args.model.model,
+        )
+    });
     let (results, complete) = run_one(&setup, config, &dir, &args.model)?;
     println!();
     print_results(&results);
@@ -409,7 +455,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
 
 pub(crate) fn report(args: &ReportArgs) -> Result<ExitCode> {
     if !args.run.join("run.sqlite").is_file() {
-        bail!("`{}` is not a run directory (no run.sqlite)", args.run.display());
+        bail!(
+            "`{}` is not a run directory (no run.sqlite)",
+            args.run.display()
+        );
     }
     let store = RunStore::open(&args.run)?;
     let results = results(&store, RESAMPLES, 0)?;
@@ -439,7 +488,9 @@ pub(crate) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
         }
     }
     if names.is_empty() {
-        bail!("name strategies with --strategies, or a grid with --reasoning (and --instruction, --feedback)");
+        bail!(
+            "name strategies with --strategies, or a grid with --reasoning (and --instruction, --feedback)"
+        );
     }
     let specs = names
         .iter()
@@ -456,7 +507,9 @@ pub(crate) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
         rows.push(results);
     }
     println!();
-    println!("Comparison at matched budgets (n trajectories submit; k = turns x n programs at most):");
+    println!(
+        "Comparison at matched budgets (n trajectories submit; k = turns x n programs at most):"
+    );
     println!(
         "{:<24} {:>9} {:>10} {:>12} {:>10} {:>12}",
         "strategy", "pass 1@k", "k", "programs/tr", "LLM calls", "tokens"
@@ -475,9 +528,16 @@ pub(crate) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
     }
     let json: Vec<_> = rows.iter().collect();
     std::fs::create_dir_all(&args.out)?;
-    std::fs::write(args.out.join("sweep.json"), serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(
+        args.out.join("sweep.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
     println!("results: {}", args.out.join("sweep.json").display());
-    Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Args, Debug)]
@@ -510,7 +570,10 @@ pub(crate) fn export(args: &ExportArgs) -> Result<ExitCode> {
         bail!("unknown export format `{}` (known: sft)", args.format);
     }
     if !args.run.join("run.sqlite").is_file() {
-        bail!("`{}` is not a run directory (no run.sqlite)", args.run.display());
+        bail!(
+            "`{}` is not a run directory (no run.sqlite)",
+            args.run.display()
+        );
     }
     let store = RunStore::open(&args.run)?;
     let options = codeloop_engine::export::ExportOptions {
@@ -524,7 +587,8 @@ pub(crate) fn export(args: &ExportArgs) -> Result<ExitCode> {
             // Write to a temporary file and rename, so a failed export leaves no half file.
             let tmp = path.with_extension("partial");
             let mut file = std::io::BufWriter::new(
-                std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+                std::fs::File::create(&tmp)
+                    .with_context(|| format!("cannot create {}", tmp.display()))?,
             );
             let counts = codeloop_engine::export::export_sft(&store, &options, &mut file)?;
             std::io::Write::flush(&mut file)?;

@@ -51,7 +51,9 @@ pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
         let turn = 1 + messages.iter().filter(|m| m["role"] == "assistant").count();
         let key = format!("{}|{}|{choice}", body["messages"], body["seed"]);
         let h = fnv(&key);
-        let Some((_, entry, reference)) = known.iter().find(|(p, _, _)| first_user.contains(p.as_str()))
+        let Some((_, entry, reference)) = known
+            .iter()
+            .find(|(p, _, _)| first_user.contains(p.as_str()))
         else {
             return "I do not know this problem.".to_owned();
         };

@@ -27,7 +27,15 @@ struct MockModel {
 impl MockModel {
     fn start(cache: &Path) -> Self {
         let mut child = codeloop()
-            .args(["bench", "mock-server", "--latency-ms", "100", "--policy", "hash", "--dataset"])
+            .args([
+                "bench",
+                "mock-server",
+                "--latency-ms",
+                "100",
+                "--policy",
+                "hash",
+                "--dataset",
+            ])
             .arg(humaneval())
             .env("CODELOOP_CACHE_DIR", cache)
             .stdin(Stdio::piped())
@@ -53,7 +61,11 @@ impl MockModel {
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
         let _ = self.child.wait();
-        line.trim().strip_prefix("requests ").unwrap().parse().unwrap()
+        line.trim()
+            .strip_prefix("requests ")
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 }
 
@@ -99,7 +111,10 @@ fn dump(dir: &Path) -> Vec<String> {
         for (t, data) in store.trajectories_of(&problem).unwrap() {
             rows.push(format!("trajectory {problem} {t} {data}"));
             for s in store.steps(&problem, t).unwrap() {
-                rows.push(format!("step {problem} {t} {} {} {}", s.step, s.kind, s.data));
+                rows.push(format!(
+                    "step {problem} {t} {} {} {}",
+                    s.step, s.kind, s.data
+                ));
             }
         }
     }
@@ -173,11 +188,20 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     }
     if !finished {
         let out = run_command(&registry, &cache, &killed).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let calls_resumed = model.stop();
-    assert!(kills >= 5, "only {kills} kills landed before the run finished");
-    eprintln!("{kills} kills; {calls_resumed} LLM calls resumed vs {calls_uninterrupted} uninterrupted");
+    assert!(
+        kills >= 5,
+        "only {kills} kills landed before the run finished"
+    );
+    eprintln!(
+        "{kills} kills; {calls_resumed} LLM calls resumed vs {calls_uninterrupted} uninterrupted"
+    );
 
     // The same journal and records, row for row.
     let (a, b) = (dump(&reference), dump(&killed));
@@ -197,8 +221,17 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     let again = again.unwrap();
     assert!(again.status.success());
     let report = |dir: &Path| {
-        let out = codeloop().arg("report").arg(dir).arg("--json").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = codeloop()
+            .arg("report")
+            .arg(dir)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let (mut ra, mut rb) = (report(&reference), report(&killed));
@@ -229,7 +262,11 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
         .args(["--format", "sft", "--dedup-threshold", "1.1"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -262,20 +299,30 @@ fn a_run_directory_refuses_another_configuration() {
     let registry = tmp.path().join("endpoints.toml");
     std::fs::write(
         &registry,
-        format!("[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n", model.url),
+        format!(
+            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
+            model.url
+        ),
     )
     .unwrap();
     let dir = tmp.path().join("run");
     let mut first = run_command(&registry, &cache, &dir);
     first.args(["--strategy", "single"]);
     let out = first.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut second = run_command(&registry, &cache, &dir);
     second.args(["--strategy", "multi-turn"]);
     let out = second.output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("different configuration") && err.contains("strategy"), "{err}");
+    assert!(
+        err.contains("different configuration") && err.contains("strategy"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -285,12 +332,21 @@ fn the_main_job_runs_on_the_embedded_model() {
     let out = codeloop()
         .arg("run")
         .arg(humaneval())
-        .args(["--problems", "HumanEval/0,HumanEval/2", "--strategy", "multi-turn"])
+        .args([
+            "--problems",
+            "HumanEval/0,HumanEval/2",
+            "--strategy",
+            "multi-turn",
+        ])
         .args(["--max-tokens", "64", "--no-response-cache", "--out"])
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["trajectories"], 2);
@@ -308,7 +364,10 @@ fn sweep_compares_strategies_and_budgets_stop_trajectories() {
     let registry = tmp.path().join("endpoints.toml");
     std::fs::write(
         &registry,
-        format!("[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n", model.url),
+        format!(
+            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
+            model.url
+        ),
     )
     .unwrap();
     let out = codeloop()
@@ -316,18 +375,43 @@ fn sweep_compares_strategies_and_budgets_stop_trajectories() {
         .arg(humaneval())
         .args(["--model", "mock", "--registry"])
         .arg(&registry)
-        .args(["--limit", "3", "--trajectories", "2", "--no-response-cache", "--slots", "2"])
-        .args(["--reasoning", "none,R2", "--instruction", "I0", "--feedback", "F1", "--turns", "2"])
+        .args([
+            "--limit",
+            "3",
+            "--trajectories",
+            "2",
+            "--no-response-cache",
+            "--slots",
+            "2",
+        ])
+        .args([
+            "--reasoning",
+            "none,R2",
+            "--instruction",
+            "I0",
+            "--feedback",
+            "F1",
+            "--turns",
+            "2",
+        ])
         .arg("--out")
         .arg(tmp.path().join("sweep"))
         .env("CODELOOP_CACHE_DIR", &cache)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("I0-F1-t2") && stdout.contains("R2-I0-F1-t2"), "{stdout}");
+    assert!(
+        stdout.contains("I0-F1-t2") && stdout.contains("R2-I0-F1-t2"),
+        "{stdout}"
+    );
     let sweep: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("sweep/sweep.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(tmp.path().join("sweep/sweep.json")).unwrap())
+            .unwrap();
     let calls = |i: usize| sweep[i]["spending"]["llm_calls"].as_u64().unwrap();
     // The reasoning cell spends one more call per trajectory on its first turn.
     assert!(calls(1) >= calls(0) + 6, "{} vs {}", calls(1), calls(0));
@@ -337,7 +421,11 @@ fn sweep_compares_strategies_and_budgets_stop_trajectories() {
     let mut c = run_command(&registry, &cache, &dir);
     c.args(["--budget-llm-calls", "4"]);
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["spending"]["llm_calls"], 4);

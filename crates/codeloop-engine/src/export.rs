@@ -177,9 +177,9 @@ fn strip(transcript: &[TranscriptMessage]) -> Vec<(Role, String)> {
             // the code request moves to the user message before.
             let next_is_bare = transcript.get(i + 1).is_some_and(|u| {
                 u.role == Role::User
-                    && u.segments
-                        .iter()
-                        .all(|s| matches!(s.kind, SegmentKind::Instruction | SegmentKind::CodeRequest))
+                    && u.segments.iter().all(|s| {
+                        matches!(s.kind, SegmentKind::Instruction | SegmentKind::CodeRequest)
+                    })
             });
             if next_is_bare {
                 if let Some(code) = transcript.get(i + 2) {
@@ -216,7 +216,12 @@ pub fn export_sft(
             .manifest("config")?
             .ok_or_else(|| EngineError::Run(format!("{} holds no run", store.path().display())))?,
     )
-    .map_err(|e| EngineError::Run(format!("{}: manifest `config`: {e}", store.path().display())))?;
+    .map_err(|e| {
+        EngineError::Run(format!(
+            "{}: manifest `config`: {e}",
+            store.path().display()
+        ))
+    })?;
     let mut counts = ExportCounts::default();
     for problem in store.finished_problems()? {
         let mut group = Vec::new();
@@ -342,7 +347,8 @@ mod tests {
 
     #[test]
     fn minhash_sees_renamed_whitespace_as_near_and_different_code_as_far() {
-        let a = "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n";
+        let a =
+            "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n";
         let b = "def f(xs):\n    total = 0\n    for x in xs:   # add\n        total += x\n\n    return total";
         let c = "def f(xs):\n    return sorted(set(xs))[::-1]\n";
         assert!(similarity(&minhash(a), &minhash(b)) > 0.95);
@@ -353,14 +359,52 @@ mod tests {
     #[test]
     fn stripping_merges_reasoning_into_the_answer() {
         use codeloop_strategy::Segment;
-        let seg = |kind, text: &str| Segment { kind, text: text.to_owned() };
-        let msg = |role, purpose, segments| TranscriptMessage { role, turn: 1, purpose, segments };
+        let seg = |kind, text: &str| Segment {
+            kind,
+            text: text.to_owned(),
+        };
+        let msg = |role, purpose, segments| TranscriptMessage {
+            role,
+            turn: 1,
+            purpose,
+            segments,
+        };
         let t = vec![
-            msg(Role::User, None, vec![seg(SegmentKind::Task, "task"), seg(SegmentKind::Reasoning, "think first")]),
-            msg(Role::Assistant, Some(Purpose::Reason), vec![seg(SegmentKind::Answer, "thoughts")]),
-            msg(Role::User, None, vec![seg(SegmentKind::Instruction, "comment lines"), seg(SegmentKind::CodeRequest, "code please")]),
-            msg(Role::Assistant, Some(Purpose::Code), vec![seg(SegmentKind::Answer, "```code```")]),
-            msg(Role::User, None, vec![seg(SegmentKind::Feedback, "failed"), seg(SegmentKind::Retry, "naive"), seg(SegmentKind::CodeRequest, "fix")]),
+            msg(
+                Role::User,
+                None,
+                vec![
+                    seg(SegmentKind::Task, "task"),
+                    seg(SegmentKind::Reasoning, "think first"),
+                ],
+            ),
+            msg(
+                Role::Assistant,
+                Some(Purpose::Reason),
+                vec![seg(SegmentKind::Answer, "thoughts")],
+            ),
+            msg(
+                Role::User,
+                None,
+                vec![
+                    seg(SegmentKind::Instruction, "comment lines"),
+                    seg(SegmentKind::CodeRequest, "code please"),
+                ],
+            ),
+            msg(
+                Role::Assistant,
+                Some(Purpose::Code),
+                vec![seg(SegmentKind::Answer, "```code```")],
+            ),
+            msg(
+                Role::User,
+                None,
+                vec![
+                    seg(SegmentKind::Feedback, "failed"),
+                    seg(SegmentKind::Retry, "naive"),
+                    seg(SegmentKind::CodeRequest, "fix"),
+                ],
+            ),
         ];
         let s = strip(&t);
         assert_eq!(

@@ -61,9 +61,17 @@ fn ln_choose(n: u64, k: u64) -> f64 {
 /// samples; of the `j` that pass the public tests, submit `min(n, j)` at random; the problem is solved
 /// when a submission is correct. With every sample submitted (`public = total`) and `n = k` this is
 /// pass@k; with trajectories as samples it is Zheng et al.'s pass n@(T n).
-pub fn pass_n_at_k(total: u64, public: u64, correct: u64, n: u64, k: u64) -> Result<f64, EngineError> {
+pub fn pass_n_at_k(
+    total: u64,
+    public: u64,
+    correct: u64,
+    n: u64,
+    k: u64,
+) -> Result<f64, EngineError> {
     if n == 0 || k == 0 {
-        return Err(EngineError::Metric("pass n@k needs n >= 1 and k >= 1".to_owned()));
+        return Err(EngineError::Metric(
+            "pass n@k needs n >= 1 and k >= 1".to_owned(),
+        ));
     }
     if k > total {
         return Err(EngineError::Metric(format!(
@@ -209,7 +217,13 @@ mod tests {
             assert!((a - pass_at_k(total, c, k).unwrap()).abs() < 1e-12);
         }
         // Enumerate every k-subset of a small pool and every submission choice.
-        let pool = [(true, true), (true, false), (false, false), (true, false), (false, false)];
+        let pool = [
+            (true, true),
+            (true, false),
+            (false, false),
+            (true, false),
+            (false, false),
+        ];
         let (n, k) = (1usize, 3usize);
         let mut total = 0.0;
         let mut subsets = 0;
@@ -218,7 +232,10 @@ mod tests {
                 continue;
             }
             subsets += 1;
-            let chosen: Vec<_> = (0..5).filter(|i| mask >> i & 1 == 1).map(|i| pool[i]).collect();
+            let chosen: Vec<_> = (0..5)
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| pool[i])
+                .collect();
             let passers: Vec<_> = chosen.iter().filter(|s| s.0).collect();
             if passers.is_empty() {
                 continue;
@@ -227,7 +244,11 @@ mod tests {
             total += passers.iter().filter(|s| s.1).count() as f64 / passers.len() as f64;
         }
         let exact = pass_n_at_k(5, 3, 1, n as u64, k as u64).unwrap();
-        assert!((exact - total / f64::from(subsets)).abs() < 1e-12, "{exact} vs {}", total / f64::from(subsets));
+        assert!(
+            (exact - total / f64::from(subsets)).abs() < 1e-12,
+            "{exact} vs {}",
+            total / f64::from(subsets)
+        );
     }
 
     proptest! {

@@ -120,7 +120,12 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
             .manifest("config")?
             .ok_or_else(|| EngineError::Run(format!("{} holds no run", store.path().display())))?,
     )
-    .map_err(|e| EngineError::Run(format!("{}: manifest `config`: {e}", store.path().display())))?;
+    .map_err(|e| {
+        EngineError::Run(format!(
+            "{}: manifest `config`: {e}",
+            store.path().display()
+        ))
+    })?;
     let max_turns = config.strategy.max_turns;
     // Per problem: per trajectory, solved-after-t for t = 1..=T, and the final answer.
     let mut pools: BTreeMap<String, Vec<Vec<bool>>> = BTreeMap::new();
@@ -169,7 +174,13 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
                 hidden_at[i] += u64::from(p.hidden_passed);
             }
             *extraction
-                .entry(serde_json::to_value(p.rule).expect("rules serialise").as_str().unwrap_or("?").to_owned())
+                .entry(
+                    serde_json::to_value(p.rule)
+                        .expect("rules serialise")
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_owned(),
+                )
                 .or_insert(0) += 1;
         }
         if record.programs.first().is_some_and(|p| !p.hidden_passed) {
@@ -178,15 +189,18 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         }
         if let Some(p) = record.programs.first() {
             // No public tests: every program is submittable.
-            first_pools
-                .entry(problem.to_owned())
-                .or_default()
-                .push((p.public_passed != Some(false), p.hidden_passed && p.public_passed != Some(false)));
+            first_pools.entry(problem.to_owned()).or_default().push((
+                p.public_passed != Some(false),
+                p.hidden_passed && p.public_passed != Some(false),
+            ));
         }
         pools.entry(problem.to_owned()).or_default().push(after);
     })?;
     if let Some(message) = bad {
-        return Err(EngineError::Run(format!("{}: {message}", store.path().display())));
+        return Err(EngineError::Run(format!(
+            "{}: {message}",
+            store.path().display()
+        )));
     }
     let min_m = pools.values().map(Vec::len).min().unwrap_or(0) as u64;
     let mut turns = Vec::new();
@@ -194,7 +208,12 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         let i = (turn - 1) as usize;
         let counts: Vec<(u64, u64)> = pools
             .values()
-            .map(|trajs| (trajs.len() as u64, trajs.iter().filter(|a| a[i]).count() as u64))
+            .map(|trajs| {
+                (
+                    trajs.len() as u64,
+                    trajs.iter().filter(|a| a[i]).count() as u64,
+                )
+            })
             .collect();
         let mut pass_at_k_after = BTreeMap::new();
         for k in [10u64, 100] {
@@ -273,7 +292,13 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         .iter()
         .map(|(p, trajs)| {
             let last = (max_turns - 1) as usize;
-            (p.clone(), (trajs.len() as u64, trajs.iter().filter(|a| a[last]).count() as u64))
+            (
+                p.clone(),
+                (
+                    trajs.len() as u64,
+                    trajs.iter().filter(|a| a[last]).count() as u64,
+                ),
+            )
         })
         .collect();
     Ok(RunResults {
@@ -285,7 +310,11 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         problems_total: config.problems.len() as u64,
         trajectories: finished,
         trajectories_total: config.problems.len() as u64 * u64::from(config.trajectories),
-        solved_rate: if finished == 0 { 0.0 } else { solved as f64 / finished as f64 },
+        solved_rate: if finished == 0 {
+            0.0
+        } else {
+            solved as f64 / finished as f64
+        },
         turns,
         n_at_k,
         single_turn_n_at_k,

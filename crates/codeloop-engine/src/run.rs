@@ -388,7 +388,10 @@ pub fn claim_store(store: &RunStore, config: &RunConfig) -> Result<bool, EngineE
         }
         Some(text) => {
             let theirs: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                EngineError::Run(format!("{}: manifest `config` is not JSON: {e}", store.path().display()))
+                EngineError::Run(format!(
+                    "{}: manifest `config` is not JSON: {e}",
+                    store.path().display()
+                ))
             })?;
             if theirs == mine {
                 return Ok(true);
@@ -460,7 +463,10 @@ pub async fn run(ctx: &RunContext, problems: &[Arc<Problem>]) -> Result<RunOutco
                 }
                 Err(e) => {
                     ctx.stats.failed.fetch_add(1, Ordering::SeqCst);
-                    failed.lock().expect("failed lock").push((id, t, e.to_string()));
+                    failed
+                        .lock()
+                        .expect("failed lock")
+                        .push((id, t, e.to_string()));
                 }
             }
         }
@@ -645,7 +651,8 @@ async fn trajectory(
                     }
                     ctx.store.put_blob(&extracted.program)?;
                     let report =
-                        execute(ctx, exec, problem, &hash, &extracted.program, &suite, false).await?;
+                        execute(ctx, exec, problem, &hash, &extracted.program, &suite, false)
+                            .await?;
                     let record = ExecStep {
                         turn,
                         program: hash.clone(),
@@ -770,4 +777,3 @@ fn charge_record(ledger: &Ledger, r: &TrajectoryRecord) {
         .submissions
         .fetch_add(u64::from(r.submitted_turn.is_some()), Ordering::SeqCst);
 }
-

@@ -303,13 +303,17 @@ impl Engine {
                 let Some(ai) = active.iter().position(|a| !a.started()) else {
                     break;
                 };
-                let k = free.len().min(active[ai].choices.len() - active[ai].next_sample);
+                let k = free
+                    .len()
+                    .min(active[ai].choices.len() - active[ai].next_sample);
                 let seqs: Vec<i32> = (0..k).map(|_| free.pop().expect("k <= free")).collect();
                 if let Err(e) = self.prefill(&mut active[ai], ai, &seqs, &mut running) {
                     active[ai].failed = Some(e);
                     active[ai].next_sample = active[ai].choices.len();
                     for s in seqs {
-                        self.context.clear_kv_cache_seq(Some(s as u32), None, None).ok();
+                        self.context
+                            .clear_kv_cache_seq(Some(s as u32), None, None)
+                            .ok();
                         free.push(s);
                     }
                 }
@@ -317,7 +321,9 @@ impl Engine {
             // One decode step for every running sequence.
             if let Err(e) = self.step(&mut running, &mut active, &mut free) {
                 for seq in running.drain(..) {
-                    self.context.clear_kv_cache_seq(Some(seq.id as u32), None, None).ok();
+                    self.context
+                        .clear_kv_cache_seq(Some(seq.id as u32), None, None)
+                        .ok();
                     free.push(seq.id);
                     active[seq.request].failed.get_or_insert_with(|| e.clone());
                 }
@@ -326,7 +332,8 @@ impl Engine {
             let mut i = 0;
             while i < active.len() {
                 let done = active[i].started()
-                    && (active[i].failed.is_some() || active[i].choices.iter().all(Option::is_some))
+                    && (active[i].failed.is_some()
+                        || active[i].choices.iter().all(Option::is_some))
                     && !running.iter().any(|s| s.request == i);
                 if done {
                     let a = active.remove(i);
@@ -387,7 +394,10 @@ impl Engine {
                 id: s,
                 request: index,
                 sample,
-                sampler: sampler(&a.request, u64::from(a.request.first_sample) + sample as u64),
+                sampler: sampler(
+                    &a.request,
+                    u64::from(a.request.first_sample) + sample as u64,
+                ),
                 tokens: Vec::new(),
                 bytes: Vec::new(),
                 logprobs: Vec::new(),
@@ -432,7 +442,10 @@ impl Engine {
         }
         let mut batch = LlamaBatch::new(running.len(), running.len() as i32);
         for (j, seq) in running.iter_mut().enumerate() {
-            let token = seq.pending.take().expect("a running sequence has a token to decode");
+            let token = seq
+                .pending
+                .take()
+                .expect("a running sequence has a token to decode");
             let pos = (seq.prompt_len + seq.tokens.len() - 1) as i32;
             batch
                 .add(token, pos, &[seq.id], true)
@@ -476,7 +489,11 @@ impl Active {
             let _ = reply.send(Err(e));
             return;
         }
-        let choices: Vec<Choice> = self.choices.into_iter().map(|c| c.expect("every sample done")).collect();
+        let choices: Vec<Choice> = self
+            .choices
+            .into_iter()
+            .map(|c| c.expect("every sample done"))
+            .collect();
         let completion_tokens = choices
             .iter()
             .map(|c| c.token_ids.as_ref().map_or(0, |t| t.len() as u64))

@@ -61,9 +61,12 @@ impl RunStore {
             source,
         };
         let conn = Connection::open(&path).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql)?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sql)?;
@@ -109,10 +112,7 @@ impl RunStore {
         }
     }
 
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         let conn = self.conn.lock().expect("run store lock");
         f(&conn).map_err(|e| self.err(e))
     }
@@ -120,8 +120,10 @@ impl RunStore {
     /// Manifest entry `key`.
     pub fn manifest(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.with(|c| {
-            c.query_row("SELECT value FROM manifest WHERE key = ?1", [key], |r| r.get(0))
-                .optional()
+            c.query_row("SELECT value FROM manifest WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
         })
     }
 
@@ -152,8 +154,10 @@ impl RunStore {
     /// The text stored under `hash`.
     pub fn blob(&self, hash: &str) -> Result<Option<String>, StoreError> {
         self.with(|c| {
-            c.query_row("SELECT text FROM blobs WHERE hash = ?1", [hash], |r| r.get(0))
-                .optional()
+            c.query_row("SELECT text FROM blobs WHERE hash = ?1", [hash], |r| {
+                r.get(0)
+            })
+            .optional()
         })
     }
 
@@ -202,7 +206,12 @@ impl RunStore {
     }
 
     /// Stores a program's report on a suite.
-    pub fn put_execution(&self, program: &str, suite: &str, report: &str) -> Result<(), StoreError> {
+    pub fn put_execution(
+        &self,
+        program: &str,
+        suite: &str,
+        report: &str,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             c.prepare_cached(
                 "INSERT OR REPLACE INTO executions (program, suite, report) VALUES (?1, ?2, ?3)",
@@ -215,14 +224,21 @@ impl RunStore {
     /// A finished trajectory's summary.
     pub fn trajectory(&self, problem: &str, trajectory: u32) -> Result<Option<String>, StoreError> {
         self.with(|c| {
-            c.prepare_cached("SELECT data FROM trajectories WHERE problem = ?1 AND trajectory = ?2")?
-                .query_row(params![problem, trajectory], |r| r.get(0))
-                .optional()
+            c.prepare_cached(
+                "SELECT data FROM trajectories WHERE problem = ?1 AND trajectory = ?2",
+            )?
+            .query_row(params![problem, trajectory], |r| r.get(0))
+            .optional()
         })
     }
 
     /// Records a finished trajectory.
-    pub fn put_trajectory(&self, problem: &str, trajectory: u32, data: &str) -> Result<(), StoreError> {
+    pub fn put_trajectory(
+        &self,
+        problem: &str,
+        trajectory: u32,
+        data: &str,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             c.prepare_cached(
                 "INSERT OR REPLACE INTO trajectories (problem, trajectory, data) VALUES (?1, ?2, ?3)",
@@ -256,7 +272,8 @@ impl RunStore {
     /// The problems with at least one finished trajectory, in order.
     pub fn finished_problems(&self) -> Result<Vec<String>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare("SELECT DISTINCT problem FROM trajectories ORDER BY problem")?;
+            let mut stmt =
+                c.prepare("SELECT DISTINCT problem FROM trajectories ORDER BY problem")?;
             stmt.query_map([], |r| r.get(0))?.collect()
         })
     }
@@ -267,14 +284,19 @@ impl RunStore {
             let mut stmt = c.prepare_cached(
                 "SELECT trajectory, data FROM trajectories WHERE problem = ?1 ORDER BY trajectory",
             )?;
-            stmt.query_map([problem], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+            stmt.query_map([problem], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
         })
     }
 
     /// Counts of rows: (steps, executions, trajectories).
     pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
         self.with(|c| {
-            let n = |t: &str| c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get::<_, u64>(0));
+            let n = |t: &str| {
+                c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| {
+                    r.get::<_, u64>(0)
+                })
+            };
             Ok((n("steps")?, n("executions")?, n("trajectories")?))
         })
     }
@@ -300,12 +322,16 @@ mod tests {
         assert_eq!(s.manifest("config").unwrap().as_deref(), Some("{}"));
         let h = content_hash("print(1)");
         assert_eq!(s.blob(&h).unwrap().as_deref(), Some("print(1)"));
-        assert_eq!(s.execution(&h, "suite").unwrap().as_deref(), Some("{\"ok\":1}"));
+        assert_eq!(
+            s.execution(&h, "suite").unwrap().as_deref(),
+            Some("{\"ok\":1}")
+        );
         let steps = s.steps("P/1", 0).unwrap();
         assert_eq!(steps.iter().map(|s| s.step).collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(s.counts().unwrap(), (2, 1, 1));
         let mut seen = Vec::new();
-        s.for_each_trajectory(|p, t, d| seen.push((p.to_owned(), t, d.to_owned()))).unwrap();
+        s.for_each_trajectory(|p, t, d| seen.push((p.to_owned(), t, d.to_owned())))
+            .unwrap();
         assert_eq!(seen, vec![("P/1".to_owned(), 0, "{\"t\":1}".to_owned())]);
     }
 }

@@ -97,7 +97,11 @@ fn fences(text: &str) -> Vec<Block<'_>> {
 }
 
 fn is_language_tag(tag: &str, language: &str) -> bool {
-    let first = tag.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+    let first = tag
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match language {
         "python" => matches!(first.as_str(), "python" | "py" | "python3"),
         other => first == other,
@@ -206,7 +210,10 @@ mod tests {
     #[test]
     fn last_tagged_block_wins_over_later_untagged() {
         let a = "Here:\n```python\nx = 1\n```\nand\n```python\nx = 2\n```\nOutput:\n```\n2\n```\n";
-        assert_eq!(find_code(a, "python"), ("x = 2".to_owned(), ExtractRule::LastTagged));
+        assert_eq!(
+            find_code(a, "python"),
+            ("x = 2".to_owned(), ExtractRule::LastTagged)
+        );
     }
 
     #[test]
@@ -229,15 +236,24 @@ mod tests {
     fn main_blocks_and_input_lines_go() {
         let a = "```python\nimport sys\nn = int(input())\ndef f(x):\n    return x\n\nif __name__ == '__main__':\n    print(f(n))\n    x = input()\nprint('end')\n```";
         let e = extract(a, "python", true, "");
-        assert_eq!(e.code, "import sys\ndef f(x):\n    return x\n\nprint('end')");
+        assert_eq!(
+            e.code,
+            "import sys\ndef f(x):\n    return x\n\nprint('end')"
+        );
         assert!(e.removed_main_block);
         assert_eq!(e.removed_input_lines, 1);
     }
 
     #[test]
     fn prefix_keeps_imports_and_bodies_append() {
-        let prefix = "from typing import List\n\ndef f(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n";
-        let full = extract("```python\ndef f(xs):\n    return sum(xs)\n```", "python", true, prefix);
+        let prefix =
+            "from typing import List\n\ndef f(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n";
+        let full = extract(
+            "```python\ndef f(xs):\n    return sum(xs)\n```",
+            "python",
+            true,
+            prefix,
+        );
         assert!(full.program.starts_with("from typing import List"));
         assert!(full.program.ends_with("def f(xs):\n    return sum(xs)\n"));
         assert!(!full.body_only);

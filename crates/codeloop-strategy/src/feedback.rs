@@ -96,7 +96,9 @@ fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> Str
         Verdict::TimeLimit => out.push_str("Error: time limit exceeded\n"),
         Verdict::MemoryLimit => out.push_str("Error: memory limit exceeded\n"),
         Verdict::OutputLimit => out.push_str("Error: too much output\n"),
-        Verdict::NotRun => out.push_str("Error: not run (an earlier failure stopped the program)\n"),
+        Verdict::NotRun => {
+            out.push_str("Error: not run (an earlier failure stopped the program)\n")
+        }
         Verdict::HarnessError { message } => out.push_str(&format!("Error: {}\n", cut(message))),
         Verdict::Pass => {}
     }
@@ -116,14 +118,15 @@ pub fn render_feedback(
     let mut failures = Vec::new();
     let mut passed = Vec::new();
     for (i, test) in suite.tests.iter().enumerate() {
-        let verdict = report
-            .tests
-            .get(i)
-            .map_or(&report.verdict, |t| &t.verdict);
+        let verdict = report.tests.get(i).map_or(&report.verdict, |t| &t.verdict);
         if verdict.is_pass() {
             passed.push(format!("Input: {}", cut(&test.input)));
         } else if !matches!(verdict, Verdict::NotRun) || failures.is_empty() {
-            failures.push(render_failure(&test.input, test.expected.as_deref(), verdict));
+            failures.push(render_failure(
+                &test.input,
+                test.expected.as_deref(),
+                verdict,
+            ));
         }
     }
     if failures.is_empty() && !report.verdict.is_pass() {
@@ -143,7 +146,9 @@ pub fn render_feedback(
     } else {
         passed.join("\n")
     };
-    let template = library.get("feedback", key).unwrap_or("Your code failed the public tests.");
+    let template = library
+        .get("feedback", key)
+        .unwrap_or("Your code failed the public tests.");
     render(
         template,
         &[
@@ -216,10 +221,15 @@ mod tests {
         assert!(f2.contains("Input: f(2)\nExpected: 3\nGot: 4"), "{f2}");
         assert!(!f2.contains("ZeroDivisionError"));
         let all = render_feedback(&lib, Granularity::AllFailures, &s, &r, "f", "python");
-        assert!(all.contains("Got: 4") && all.contains("Error: ZeroDivisionError: division by zero"));
+        assert!(
+            all.contains("Got: 4") && all.contains("Error: ZeroDivisionError: division by zero")
+        );
         assert!(all.contains("Traceback:\nFile"));
         assert!(!all.contains("f(1)"));
         let f3 = render_feedback(&lib, Granularity::FailedAndPassed, &s, &r, "f", "python");
-        assert!(f3.contains("passed these public tests:\n\nInput: f(1)"), "{f3}");
+        assert!(
+            f3.contains("passed these public tests:\n\nInput: f(1)"),
+            "{f3}"
+        );
     }
 }

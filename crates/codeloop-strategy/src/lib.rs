@@ -20,6 +20,8 @@ mod spec;
 pub use errors::StrategyError;
 pub use extract::{ExtractRule, Extracted, extract};
 pub use feedback::{Granularity, render_feedback};
-pub use multiturn::{Action, MultiTurn, Observation, Purpose, Segment, SegmentKind, TranscriptMessage};
+pub use multiturn::{
+    Action, MultiTurn, Observation, Purpose, Segment, SegmentKind, TranscriptMessage,
+};
 pub use prompts::{DEFAULT_PROMPTS, PromptLibrary, render};
 pub use spec::{BUILTIN_STRATEGIES, StrategySpec, TurnSpec};

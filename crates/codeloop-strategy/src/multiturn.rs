@@ -186,15 +186,26 @@ impl MultiTurn {
         self.problem.language.to_string()
     }
 
-    fn text(&self, family: &str, key: &str, extra: &[(&str, &str)]) -> Result<String, StrategyError> {
+    fn text(
+        &self,
+        family: &str,
+        key: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<String, StrategyError> {
         let language = self.language();
-        let mut vars = vec![("language", language.as_str()), ("entry_point", self.entry_point())];
+        let mut vars = vec![
+            ("language", language.as_str()),
+            ("entry_point", self.entry_point()),
+        ];
         vars.extend_from_slice(extra);
         Ok(render(self.library.get(family, key)?, &vars))
     }
 
     fn messages(&self) -> Vec<Message> {
-        self.transcript.iter().map(TranscriptMessage::message).collect()
+        self.transcript
+            .iter()
+            .map(TranscriptMessage::message)
+            .collect()
     }
 
     fn push(&mut self, role: Role, purpose: Option<Purpose>, segments: Vec<Segment>) {
@@ -261,7 +272,10 @@ impl MultiTurn {
         self.phase = Phase::AwaitSubmit;
         Action::Submit {
             turn: self.turn,
-            program: self.last.clone().expect("a program exists before a submission"),
+            program: self
+                .last
+                .clone()
+                .expect("a program exists before a submission"),
         }
     }
 
@@ -411,13 +425,23 @@ mod tests {
         let mut turns = 0;
         loop {
             action = match action {
-                Action::Llm { messages, purpose, turn } => {
+                Action::Llm {
+                    messages,
+                    purpose,
+                    turn,
+                } => {
                     assert_eq!(purpose, Purpose::Code);
                     assert!(messages.starts_with(&previous), "strict prefix extension");
                     previous = messages;
-                    previous.push(Message::new(Role::Assistant, "```python\ndef inc(x):\n    return x\n```"));
+                    previous.push(Message::new(
+                        Role::Assistant,
+                        "```python\ndef inc(x):\n    return x\n```",
+                    ));
                     assert_eq!(turn, turns + 1);
-                    s.next(Observation::Llm("```python\ndef inc(x):\n    return x\n```")).unwrap()
+                    s.next(Observation::Llm(
+                        "```python\ndef inc(x):\n    return x\n```",
+                    ))
+                    .unwrap()
                 }
                 Action::Exec { extracted, turn } => {
                     turns = turn;
@@ -445,16 +469,40 @@ mod tests {
         let spec = Arc::new(StrategySpec::resolve("R1-I3-F1", &lib).unwrap());
         let mut s = MultiTurn::new(problem(), spec, lib);
         let a = s.next(Observation::Start).unwrap();
-        assert!(matches!(a, Action::Llm { purpose: Purpose::Reason, .. }));
+        assert!(matches!(
+            a,
+            Action::Llm {
+                purpose: Purpose::Reason,
+                ..
+            }
+        ));
         let a = s.next(Observation::Llm("It adds one.")).unwrap();
-        let Action::Llm { messages, purpose: Purpose::Code, .. } = a else { panic!("{a:?}") };
-        assert!(messages.last().unwrap().content.contains("comment before every line"));
-        let Action::Exec { .. } = s.next(Observation::Llm("def inc(x): return x + 1")).unwrap() else {
+        let Action::Llm {
+            messages,
+            purpose: Purpose::Code,
+            ..
+        } = a
+        else {
+            panic!("{a:?}")
+        };
+        assert!(
+            messages
+                .last()
+                .unwrap()
+                .content
+                .contains("comment before every line")
+        );
+        let Action::Exec { .. } = s
+            .next(Observation::Llm("def inc(x): return x + 1"))
+            .unwrap()
+        else {
             panic!()
         };
         let mut ok = failed();
         ok.outcome = Outcome::Passed;
-        let Action::Submit { turn: 1, program } = s.next(Observation::Exec(&ok)).unwrap() else { panic!() };
+        let Action::Submit { turn: 1, program } = s.next(Observation::Exec(&ok)).unwrap() else {
+            panic!()
+        };
         assert!(program.program.contains("return x + 1"));
         assert_eq!(s.next(Observation::Submitted).unwrap(), Action::Stop);
         assert!(s.next(Observation::Start).unwrap() == Action::Stop);

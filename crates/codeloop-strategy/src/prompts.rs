@@ -41,7 +41,10 @@ const VARS: &[(&str, &[&str])] = &[
     ("reasoning", &["language", "entry_point"]),
     ("instruction", &["language", "entry_point"]),
     ("retry", &["language", "entry_point"]),
-    ("feedback", &["failures", "passed", "language", "entry_point"]),
+    (
+        "feedback",
+        &["failures", "passed", "language", "entry_point"],
+    ),
 ];
 
 /// Required entries outside the open families.
@@ -57,7 +60,8 @@ impl PromptLibrary {
     /// The built-in library.
     #[must_use]
     pub fn builtin() -> Self {
-        Self::parse(DEFAULT_PROMPTS, None, "<built-in prompts>").expect("the built-in prompts are valid")
+        Self::parse(DEFAULT_PROMPTS, None, "<built-in prompts>")
+            .expect("the built-in prompts are valid")
     }
 
     /// The built-in library with the entries of `path` laid over it.
@@ -134,7 +138,12 @@ impl PromptLibrary {
             .ok_or_else(|| StrategyError::UnknownPrompt {
                 family: family.to_owned(),
                 key: key.to_owned(),
-                known: self.family(family).keys().cloned().collect::<Vec<_>>().join(", "),
+                known: self
+                    .family(family)
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 }
@@ -243,9 +252,16 @@ mod tests {
         .unwrap();
         assert_eq!(lib.reasoning["R1"], "think");
         assert_eq!(lib.reasoning["R9"], "more");
-        let e = PromptLibrary::parse(DEFAULT_PROMPTS, Some("[feedback]\nF1 = \"{oops}\"\n"), "x.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("x.toml") && e.contains("feedback.F1") && e.contains("oops"), "{e}");
+        let e = PromptLibrary::parse(
+            DEFAULT_PROMPTS,
+            Some("[feedback]\nF1 = \"{oops}\"\n"),
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("x.toml") && e.contains("feedback.F1") && e.contains("oops"),
+            "{e}"
+        );
     }
 }

@@ -201,7 +201,9 @@ impl StrategySpec {
     /// The prompts of turn `t` (1-based).
     #[must_use]
     pub fn turn(&self, t: u32) -> &TurnSpec {
-        let i = (t as usize).saturating_sub(1).min(self.turns.len().saturating_sub(1));
+        let i = (t as usize)
+            .saturating_sub(1)
+            .min(self.turns.len().saturating_sub(1));
         &self.turns[i]
     }
 
@@ -262,8 +264,13 @@ mod tests {
         assert_eq!(g.feedback, Granularity::AllFailures);
         assert_eq!(g.max_turns, 2);
         assert_eq!(StrategySpec::resolve("I1-F1", &lib).unwrap().max_turns, 3);
-        let e = StrategySpec::resolve("R9-I0-F1", &lib).unwrap_err().to_string();
-        assert!(e.contains("turn 1 field `reasoning`") && e.contains("R9"), "{e}");
+        let e = StrategySpec::resolve("R9-I0-F1", &lib)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("turn 1 field `reasoning`") && e.contains("R9"),
+            "{e}"
+        );
         let e = StrategySpec::resolve("nope", &lib).unwrap_err().to_string();
         assert!(e.contains("cot-retry"), "{e}");
     }
