@@ -679,6 +679,7 @@ fn build_suite(
                 tests,
                 judge_spec: spec,
                 groups,
+                stdio: None,
             })
         }
         Plan::Replay(recorded) => {
@@ -746,6 +747,7 @@ fn build_suite(
                 tests,
                 judge_spec: spec,
                 groups: Vec::new(),
+                stdio: None,
             })
         }
     }

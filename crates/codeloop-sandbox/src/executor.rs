@@ -367,6 +367,11 @@ impl Slot {
     }
 
     fn execute(&mut self, job: &Job) -> ExecReport {
+        if let Some(suite) = &job.suite {
+            if let Some(mode) = suite.stdio {
+                return self.execute_stdio(job, suite, mode);
+            }
+        }
         let limits = effective_limits(job);
         let request = self.request_json(job, &limits);
         let reply = match self.send(&request) {
@@ -396,6 +401,45 @@ impl Slot {
                 |q| self.judge_values(suite, q),
             ),
         }
+    }
+
+    /// A stdio suite: one fresh run per test, its stdout compared outside the sandbox.
+    fn execute_stdio(&mut self, job: &Job, suite: &TestSuite, mode: codeloop_types::OutputCompare) -> ExecReport {
+        let mut runs = Vec::with_capacity(suite.tests.len());
+        for (i, test) in suite.tests.iter().enumerate() {
+            let mut limits = job.limits.clone();
+            if let Some(&cpu) = suite.call_cpu_ms.get(i) {
+                limits.cpu_ms = u64::from(cpu);
+            }
+            limits.wall_ms = limits.wall_ms.max(limits.cpu_ms * 2 + 1_000);
+            let run = Job {
+                program: job.program.clone(),
+                entry_point: None,
+                suite: None,
+                stdin: Some(test.input.clone()),
+                fail_fast: false,
+                limits,
+                collect_values: false,
+            };
+            let report = self.execute(&run);
+            if report.outcome == codeloop_types::Outcome::HarnessError {
+                return report;
+            }
+            let expected = test.expected.as_deref().unwrap_or("");
+            let verdict = crate::stdio::test_verdict(&report, mode, &test.input, expected);
+            let failed = !verdict.is_pass();
+            runs.push((report, verdict));
+            if failed && job.fail_fast {
+                break;
+            }
+        }
+        if runs.is_empty() {
+            let mut report = verdicts::harness_error("a stdio suite with no test", &job.limits, &self.cfg.layers);
+            report.outcome = codeloop_types::Outcome::Failed;
+            report.verdict = codeloop_types::Verdict::NotRun;
+            return report;
+        }
+        crate::stdio::fold(runs, suite.tests.len())
     }
 
     /// Runs one request through the zygote (or a fresh interpreter); restarts a dead zygote once.

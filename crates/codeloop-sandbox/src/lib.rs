@@ -5,7 +5,9 @@
 //! against 25-35 ms for the harnesses our users know). The child gets the program and the call
 //! arguments, never the expected values; it streams typed values back over a pipe, and the trusted
 //! [`PythonJudge`] compares them outside the sandbox. `Isolation::Fresh` starts a new interpreter per
-//! execution instead: slower, with no shared warm state, and the reference behaviour.
+//! execution instead: slower, with no shared warm state, and the reference behaviour. Stdio suites run
+//! the program once per test with the test's input on standard input and compare standard output
+//! outside the sandbox (`stdio.rs`).
 //!
 //! Dependencies: `crossbeam-channel` for the multi-consumer job queue of the slot threads (std's mpsc
 //! is single-consumer); `libc` for the few `prctl` calls made before exec; `serde_json` (with
@@ -15,11 +17,13 @@ mod errors;
 mod executor;
 mod linux;
 mod python;
+mod stdio;
 mod verdicts;
 
 pub use errors::SandboxError;
 pub use executor::{Executor, ExecutorConfig, Isolation, Job};
 pub use python::{Interpreter, PythonJudge};
+pub use stdio::compare_output;
 
 /// The Python runtime's sources (worker, judge): whatever is derived from running them (prepared
 /// suites) must be keyed on these.

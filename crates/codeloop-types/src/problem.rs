@@ -78,6 +78,28 @@ pub enum Expect {
     Replay,
     /// The inline statement must run without raising.
     Inline,
+    /// (Stdio suites) the program's standard output, given the test's `input` on standard input,
+    /// matches the test's `expected` text under the suite's [`OutputCompare`].
+    Stdout,
+}
+
+/// How a stdio test's output is compared with the expected text.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum OutputCompare {
+    /// Byte for byte, except that a trailing newline difference is forgiven.
+    Exact,
+    /// The same whitespace-separated tokens (APPS and contest judges' default).
+    Tokens,
+    /// Tokens, numeric ones equal within `abs` or `rel` tolerance.
+    Float {
+        /// Absolute tolerance.
+        abs: f64,
+        /// Relative tolerance.
+        rel: f64,
+    },
+    /// Tokens, compared without regard to case.
+    CaseInsensitive,
 }
 
 /// One individually addressable test case.
@@ -111,6 +133,10 @@ pub struct TestSuite {
     /// Named ranges of tests, e.g. `base` and `plus` for the EvalPlus datasets: `(name, start, end)`.
     #[serde(default)]
     pub groups: Vec<(String, u32, u32)>,
+    /// For stdio suites: how outputs are compared. Each test then runs the program afresh with its
+    /// `input` on standard input, under the CPU limit `call_cpu_ms[test]`; `calls` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdio: Option<OutputCompare>,
 }
 
 impl TestSuite {
@@ -124,6 +150,7 @@ impl TestSuite {
             tests: Vec::new(),
             judge_spec: "{\"tests\":[]}".to_owned(),
             groups: Vec::new(),
+            stdio: None,
         }
     }
 

@@ -1,0 +1,107 @@
+//! Stdio suites: the program reads standard input and writes standard output, once per test;
+//! outputs are compared outside the sandbox under each comparison mode.
+
+use std::sync::{Arc, OnceLock};
+
+use codeloop_sandbox::{Executor, ExecutorConfig, Job};
+use codeloop_types::{Expect, Limits, Outcome, OutputCompare, TestCase, TestId, TestSuite, Verdict};
+
+fn executor() -> &'static Executor {
+    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        Executor::start(&ExecutorConfig {
+            slots: 2,
+            ..ExecutorConfig::default()
+        })
+        .expect("executor starts")
+    })
+}
+
+fn suite(mode: OutputCompare, cases: &[(&str, &str)]) -> Arc<TestSuite> {
+    Arc::new(TestSuite {
+        tests: cases
+            .iter()
+            .enumerate()
+            .map(|(i, (input, expected))| TestCase {
+                id: TestId(i as u32),
+                calls: (i as u32, i as u32 + 1),
+                input: (*input).to_owned(),
+                expected: Some((*expected).to_owned()),
+                expect: Expect::Stdout,
+            })
+            .collect(),
+        call_cpu_ms: vec![1_000; cases.len()],
+        stdio: Some(mode),
+        ..TestSuite::empty("stdio-test")
+    })
+}
+
+fn run(program: &str, suite: &Arc<TestSuite>) -> codeloop_types::ExecReport {
+    let mut job = Job::suite(program.into(), "", suite.clone(), Limits::default());
+    job.entry_point = None;
+    executor().run(job)
+}
+
+const SUM: &str = "import sys\nnums = list(map(int, sys.stdin.buffer.read().split()))\nprint(sum(nums))\n";
+
+#[test]
+fn each_test_gets_its_input_and_a_fresh_process() {
+    let s = suite(OutputCompare::Tokens, &[("1 2\n", "3\n"), ("5\n6 7\n", "18"), ("", "0")]);
+    let r = run(SUM, &s);
+    assert_eq!(r.outcome, Outcome::Passed, "{r:?}");
+    assert_eq!(r.tests.len(), 3);
+    // State does not leak between tests: a file written by test 1 is gone for test 2.
+    let p = "import os\nprint('seen' if os.path.exists('mark') else 'fresh')\nopen('mark', 'w').write('x')\n";
+    let s = suite(OutputCompare::Exact, &[("", "fresh\n"), ("", "fresh\n")]);
+    assert_eq!(run(p, &s).outcome, Outcome::Passed);
+}
+
+#[test]
+fn wrong_answers_crashes_and_timeouts_are_per_test_verdicts() {
+    let s = suite(OutputCompare::Tokens, &[("1 2", "3"), ("2 2", "5"), ("x", "0"), ("loop", "0")]);
+    let p = "import sys\ns = sys.stdin.read().split()\nif s == ['loop']:\n    while True: pass\nprint(sum(map(int, s)))\n";
+    let r = run(p, &s);
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(r.tests[0].verdict.is_pass());
+    match &r.tests[1].verdict {
+        Verdict::WrongAnswer { input, expected, got, detail } => {
+            assert_eq!(input, "2 2");
+            assert_eq!(expected.as_deref(), Some("5"));
+            assert_eq!(got.as_deref(), Some("4\n"));
+            assert!(detail.as_deref().unwrap().contains("token 1"));
+        }
+        v => panic!("{v:?}"),
+    }
+    match &r.tests[2].verdict {
+        Verdict::RuntimeError { kind, message, traceback } => {
+            assert_eq!(kind, "ValueError");
+            assert!(message.contains("invalid literal"), "{message}");
+            assert!(traceback.as_deref().unwrap().contains("Traceback"));
+        }
+        v => panic!("{v:?}"),
+    }
+    assert_eq!(r.tests[3].verdict, Verdict::TimeLimit);
+    // fail-fast stops at the first failure.
+    let mut job = Job::suite(p.into(), "", s.clone(), Limits::default());
+    job.fail_fast = true;
+    let r = executor().run(job);
+    assert_eq!(r.tests[2].verdict, Verdict::NotRun);
+    assert_eq!(r.verdict.name(), "wrong_answer");
+}
+
+#[test]
+fn comparison_modes_apply() {
+    let p = "print('Yes')\nprint(0.30000001)\n";
+    let exact = suite(OutputCompare::Exact, &[("", "YES\n0.3\n")]);
+    assert_eq!(run(p, &exact).outcome, Outcome::Failed);
+    let case = suite(OutputCompare::CaseInsensitive, &[("", "YES 0.30000001")]);
+    assert_eq!(run(p, &case).outcome, Outcome::Passed);
+    let float = suite(OutputCompare::Float { abs: 1e-6, rel: 0.0 }, &[("", "Yes\n0.3\n")]);
+    assert_eq!(run(p, &float).outcome, Outcome::Passed);
+    let tokens = suite(OutputCompare::Tokens, &[("", "Yes 0.3")]);
+    assert_eq!(run(p, &tokens).outcome, Outcome::Failed);
+    // Exit code 0 with the right output passes; a non-zero exit is a runtime error whatever it printed.
+    let p = "print(3)\nraise SystemExit(2)\n";
+    let r = run(p, &suite(OutputCompare::Tokens, &[("", "3")]));
+    assert_eq!(r.tests[0].verdict.name(), "runtime_error");
+}
