@@ -103,6 +103,13 @@ fn describe(v: &Verdict) -> String {
 pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
     let executor = executor(&args.exec)?;
     let prepared = load_problems(&args.data, &executor)?;
+    if !prepared.problems.is_empty() && prepared.problems.iter().all(|p| p.reference.is_none()) {
+        bail!(
+            "dataset `{}` ships no reference solutions, so there is nothing to check ({} problems loaded; `codeloop eval` and `codeloop run` work on it)",
+            args.data.dataset,
+            prepared.problems.len()
+        );
+    }
     let no_public = prepared
         .notes
         .iter()

@@ -27,6 +27,12 @@ pub enum Format {
     MbppSanitized,
     /// EvalPlus MBPP+: `task_id, prompt, entry_point, canonical_solution, base_input, plus_input, atol, assertion`.
     MbppPlus,
+    /// APPS or TACO stdin/stdout records: `question, input_output, solutions` (see `stdio.rs`).
+    Apps,
+    /// MapCoder's APPS subset: `description, io_mode, public_tests` (public tests only).
+    AppsSubset,
+    /// CodeContests: `description, public_tests, private_tests, generated_tests, solutions`.
+    CodeContests,
 }
 
 impl fmt::Display for Format {
@@ -37,6 +43,9 @@ impl fmt::Display for Format {
             Format::Mbpp => "mbpp",
             Format::MbppSanitized => "mbpp-sanitized",
             Format::MbppPlus => "mbpp+",
+            Format::Apps => "apps",
+            Format::AppsSubset => "apps-subset",
+            Format::CodeContests => "code-contests",
         })
     }
 }
@@ -150,6 +159,8 @@ pub enum RawTask {
     MbppSanitized(MbppSanitizedRecord),
     /// MBPP+.
     MbppPlus(MbppPlusRecord),
+    /// A stdin/stdout problem (APPS, TACO, CodeContests layouts).
+    Stdio(crate::stdio::StdioRecord),
 }
 
 impl RawTask {
@@ -162,6 +173,7 @@ impl RawTask {
             RawTask::Mbpp(r) => format!("Mbpp/{}", r.task_id),
             RawTask::MbppSanitized(r) => format!("Mbpp/{}", r.task_id),
             RawTask::MbppPlus(r) => r.task_id.clone(),
+            RawTask::Stdio(r) => r.task_id.clone(),
         }
     }
 }
@@ -216,6 +228,11 @@ pub fn parse_dataset(
             Format::Mbpp => RawTask::Mbpp(record_of(record, origin, *line)?),
             Format::MbppSanitized => RawTask::MbppSanitized(record_of(record, origin, *line)?),
             Format::MbppPlus => RawTask::MbppPlus(record_of(record, origin, *line)?),
+            Format::Apps => RawTask::Stdio(crate::stdio::apps(record, origin, *line)?),
+            Format::AppsSubset => RawTask::Stdio(crate::stdio::apps_subset(record, origin, *line)?),
+            Format::CodeContests => {
+                RawTask::Stdio(crate::stdio::code_contests(record, origin, *line)?)
+            }
         };
         tasks.push(task);
     }
@@ -335,6 +352,15 @@ fn detect(record: &str) -> Option<Format> {
     }
     if has("entry_point") && has("test") && has("canonical_solution") {
         return Some(Format::HumanEval);
+    }
+    if has("question") && has("input_output") {
+        return Some(Format::Apps);
+    }
+    if has("description") && has("io_mode") && has("public_tests") {
+        return Some(Format::AppsSubset);
+    }
+    if has("description") && has("public_tests") && (has("private_tests") || has("generated_tests")) {
+        return Some(Format::CodeContests);
     }
     None
 }

@@ -10,7 +10,9 @@
 mod errors;
 mod formats;
 mod source;
+mod stdio;
 
 pub use errors::DataError;
 pub use formats::{Dataset, Format, RawTask, parse_dataset};
+pub use stdio::StdioRecord;
 pub use source::{KnownDataset, Source, cache_dir, cached_or_download, load, python_package_file};

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use codeloop_data::{Dataset, Format, RawTask};
 use codeloop_sandbox::{Executor, Job, PythonJudge};
 use codeloop_types::{
-    Call, Expect, HiddenTests, Interface, Language, Limits, Problem, ProblemId, PublicProblem,
+    Call, Expect, HiddenTests, Interface, Language, Limits, OutputCompare, Problem, ProblemId,
+    PublicProblem,
     Reference, TestCase, TestId, TestSuite,
 };
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,10 @@ pub struct PrepareOptions {
     pub call_cpu_floor_ms: u32,
     /// Per-call CPU limit as a multiple of the reference's CPU time (value tests).
     pub reference_factor: f64,
+    /// Per-test CPU time of stdio problems whose dataset gives no time limit, in milliseconds.
+    pub stdio_cpu_ms: u32,
+    /// How stdio outputs are compared.
+    pub stdio_compare: OutputCompare,
 }
 
 impl Default for PrepareOptions {
@@ -45,6 +50,8 @@ impl Default for PrepareOptions {
         PrepareOptions {
             call_cpu_floor_ms: 1_000,
             reference_factor: 4.0,
+            stdio_cpu_ms: 2_000,
+            stdio_compare: OutputCompare::Tokens,
         }
     }
 }
@@ -114,6 +121,13 @@ pub fn prepare(
                 }
             }
         }
+    }
+    if dataset
+        .tasks
+        .first()
+        .is_some_and(|t| matches!(t, RawTask::Stdio(_)))
+    {
+        return Ok(prepare_stdio(dataset, options));
     }
     let mut judge = PythonJudge::start(executor.interpreter())?;
     let mut notes = Vec::new();
@@ -229,6 +243,97 @@ pub fn prepare(
         }
     }
     Ok(prepared)
+}
+
+/// Stdin/stdout problems: suites straight from the records (no judge: outputs are compared as text).
+/// Per-test CPU limits are the dataset's time limit when it has one, else
+/// [`PrepareOptions::stdio_cpu_ms`]. Call-based records are skipped with a note.
+fn prepare_stdio(dataset: &Dataset, options: &PrepareOptions) -> PreparedDataset {
+    let mut notes = Vec::new();
+    let mut problems = Vec::new();
+    let mut hidden_is_public = 0;
+    let format = dataset.format.to_string();
+    for task in &dataset.tasks {
+        let RawTask::Stdio(r) = task else { continue };
+        let id = ProblemId(r.task_id.clone());
+        if r.call_based {
+            notes.push(PrepNote {
+                problem: id,
+                message: "skipped: call-based problems of this layout are not supported yet".to_owned(),
+            });
+            continue;
+        }
+        let cpu = r.time_limit_ms.map_or(options.stdio_cpu_ms, |ms| ms.min(60_000) as u32);
+        let suite = |which: &str, tests: &[(String, String)]| {
+            let cases: Vec<TestCase> = tests
+                .iter()
+                .enumerate()
+                .map(|(i, (input, output))| TestCase {
+                    id: TestId(i as u32),
+                    calls: (i as u32, i as u32 + 1),
+                    input: input.clone(),
+                    expected: Some(output.clone()),
+                    expect: Expect::Stdout,
+                })
+                .collect();
+            let spec = serde_json::to_string(&(&cases, options.stdio_compare)).unwrap_or_default();
+            TestSuite {
+                key: suite_key(&id, which, &[], &spec),
+                call_cpu_ms: vec![cpu; cases.len()],
+                tests: cases,
+                stdio: Some(options.stdio_compare),
+                ..TestSuite::empty("")
+            }
+        };
+        let public = suite("public", &r.public);
+        let hidden = suite("hidden", &r.hidden);
+        if public.is_empty() {
+            notes.push(PrepNote {
+                problem: id.clone(),
+                message: "no public test".to_owned(),
+            });
+        }
+        if hidden.is_empty() {
+            notes.push(PrepNote {
+                problem: id.clone(),
+                message: "no hidden test".to_owned(),
+            });
+        }
+        hidden_is_public += usize::from(r.hidden_is_public);
+        problems.push(Problem {
+            public: PublicProblem {
+                id: id.clone(),
+                dataset: format.clone(),
+                prompt: r.statement.clone(),
+                language: Language::Python,
+                interface: Interface::Stdio,
+                public_tests: Arc::new(public),
+                completion_prefix: String::new(),
+            },
+            hidden: HiddenTests(Arc::new(hidden)),
+            reference: r.solutions.first().map(|program| Reference {
+                program: program.clone(),
+            }),
+        });
+    }
+    if hidden_is_public > 0 {
+        if let Some(first) = problems.first() {
+            notes.push(PrepNote {
+                problem: first.id().clone(),
+                message: format!(
+                    "the dataset holds public tests only: for {hidden_is_public} problems the hidden tests are the public ones"
+                ),
+            });
+        }
+    }
+    PreparedDataset {
+        version: PREPARED_VERSION,
+        format,
+        origin: dataset.origin.clone(),
+        sha256: dataset.sha256.clone(),
+        problems,
+        notes,
+    }
 }
 
 fn cache_path(
@@ -418,6 +523,10 @@ fn draft(
         completion_prefix: prefix,
     };
     match task {
+        RawTask::Stdio(_) => Err(EngineError::Prepare {
+            problem: id,
+            message: "a stdin/stdout record in a function-call dataset".to_owned(),
+        }),
         RawTask::HumanEval(r) => {
             let program = format!("{}{}", r.prompt, r.canonical_solution);
             Ok(Draft {

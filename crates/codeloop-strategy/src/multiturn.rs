@@ -298,10 +298,10 @@ impl MultiTurn {
                         }],
                     );
                 }
-                let key = if self.problem.completion_prefix.is_empty() {
-                    "description"
-                } else {
-                    "code_stub"
+                let key = match (&self.problem.interface, self.problem.completion_prefix.is_empty()) {
+                    (Interface::Stdio, _) => "stdio",
+                    (Interface::Function { .. }, true) => "description",
+                    (Interface::Function { .. }, false) => "code_stub",
                 };
                 let prompt = self.problem.prompt.trim_end().to_owned();
                 let task = self.text("task", key, &[("prompt", &prompt)])?;

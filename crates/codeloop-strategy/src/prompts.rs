@@ -19,7 +19,8 @@ pub struct PromptLibrary {
     pub version: u32,
     /// System messages (`default`).
     pub system: BTreeMap<String, String>,
-    /// Problem statements: `code_stub` (a signature with docstring) and `description` (prose).
+    /// Problem statements: `code_stub` (a signature with docstring), `description` (prose, a
+    /// function to write) and `stdio` (a program reading standard input).
     pub task: BTreeMap<String, String>,
     /// The request for code: `default`, and `fix` after a failed attempt.
     pub code_request: BTreeMap<String, String>,
@@ -52,6 +53,7 @@ const REQUIRED: &[(&str, &str)] = &[
     ("system", "default"),
     ("task", "code_stub"),
     ("task", "description"),
+    ("task", "stdio"),
     ("code_request", "default"),
     ("code_request", "fix"),
 ];

@@ -1,0 +1,88 @@
+//! Stdin/stdout datasets: MapCoder's APPS subset from `../shared/data` (public tests only) and a
+//! CodeContests-layout file written here, prepared, checked and evaluated with real execution.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use codeloop_data::{Source, load};
+use codeloop_engine::evaluate;
+use codeloop_engine::prepare::{PrepareOptions, prepare};
+use codeloop_sandbox::{Executor, ExecutorConfig};
+use codeloop_types::{Interface, Limits, Outcome, Verdict};
+
+fn executor() -> &'static Executor {
+    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
+    EXECUTOR.get_or_init(|| Executor::start(&ExecutorConfig::default()).expect("executor starts"))
+}
+
+const QAQ: &str = "s = input().strip()\nq = a = qaq = 0\nfor c in s:\n    if c == 'Q':\n        qaq += a\n        q += 1\n    elif c == 'A':\n        a += q\nprint(qaq)\n";
+
+#[test]
+fn apps_subset_stdin_problems_are_judged_on_their_tests() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/apps-subset/apps_selected150_public.jsonl");
+    let dataset = load(&Source::Path(path), None).unwrap();
+    assert_eq!(dataset.format.to_string(), "apps-subset");
+    let prepared = prepare(&dataset, executor(), &PrepareOptions::default(), None, |_| {}).unwrap();
+    // 49 of the 128 records are stdin problems; the call-based ones are skipped with a note each.
+    assert_eq!(prepared.problems.len(), 49);
+    assert_eq!(prepared.notes.iter().filter(|n| n.message.starts_with("skipped")).count(), 79);
+    assert!(prepared.problems.iter().all(|p| p.public.interface == Interface::Stdio));
+    assert!(prepared.notes.iter().any(|n| n.message.contains("hidden tests are the public ones")));
+
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    let mut f = std::fs::File::create(&samples).unwrap();
+    let id = "apps-selected150/1607";
+    writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": QAQ})).unwrap();
+    writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": "print(4)"})).unwrap();
+    writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": "print(int(input()))"})).unwrap();
+    drop(f);
+    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
+    let results = evaluate::evaluate(&prepared.problems, read, executor(), &Limits::default(), false, |_| {});
+    assert_eq!(results[0].report.outcome, Outcome::Passed, "{:?}", results[0].report);
+    let wrong = &results[1].report;
+    assert_eq!(wrong.outcome, Outcome::Failed);
+    match &wrong.tests[1].verdict {
+        Verdict::WrongAnswer { input, expected, got, .. } => {
+            assert_eq!(input, "QAQQQZZYNOIWIN\n");
+            assert_eq!(expected.as_deref(), Some("3\n"));
+            assert_eq!(got.as_deref(), Some("4\n"));
+        }
+        v => panic!("{v:?}"),
+    }
+    assert_eq!(results[2].report.tests[0].verdict.name(), "runtime_error");
+}
+
+#[test]
+fn code_contests_layout_checks_its_python_solutions_under_its_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cc.jsonl");
+    let rec = |name: &str, solution: &str, tests: serde_json::Value| {
+        serde_json::json!({
+            "name": name, "description": "Read numbers, print their sum.",
+            "public_tests": {"input": ["1 2\n"], "output": ["3\n"]},
+            "private_tests": tests,
+            "generated_tests": {"input": [], "output": []},
+            "solutions": {"language": [2, 3], "solution": ["int main(){}", solution]},
+            "time_limit": {"seconds": 1, "nanos": 500_000_000},
+        })
+    };
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "{}", rec("sum", "import sys\nprint(sum(map(int, sys.stdin.read().split())))", serde_json::json!({"input": ["5 5 5\n", "\n"], "output": ["15\n", "0\n"]}))).unwrap();
+    writeln!(f, "{}", rec("echo-sum", "a, b = map(int, input().split())\nprint(a + b)", serde_json::json!({"input": ["2 2\n"], "output": ["4"]}))).unwrap();
+    drop(f);
+    let dataset = load(&Source::Path(path), None).unwrap();
+    assert_eq!(dataset.format.to_string(), "code-contests");
+    let prepared = prepare(&dataset, executor(), &PrepareOptions::default(), None, |_| {}).unwrap();
+    assert_eq!(prepared.problems.len(), 2);
+    let p = &prepared.problems[0];
+    assert_eq!(p.public.public_tests.tests.len(), 1);
+    assert_eq!(p.hidden.0.tests.len(), 3);
+    assert_eq!(p.hidden.0.call_cpu_ms, vec![1_500; 3]);
+    let checks = evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {});
+    for c in &checks {
+        assert!(c.passed(), "{c:?}");
+    }
+}
