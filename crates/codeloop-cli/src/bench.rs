@@ -34,12 +34,7 @@ pub(crate) struct BenchExecArgs {
 }
 
 pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
-    let data = DatasetArgs {
-        dataset: args.dataset.clone(),
-        limit: None,
-        problems: Vec::new(),
-        no_cache: false,
-    };
+    let data = DatasetArgs::named(&args.dataset);
     let dir = tempfile_dir()?;
     let warm_rate = time_codeloop(
         args,

@@ -52,10 +52,22 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
     );
     let cache = (!args.no_cache).then(cache_dir);
     let mut progress = Progress::new("prepare", dataset.tasks.len() as u64);
+    let options = PrepareOptions {
+        stdio_compare: match args.compare {
+            crate::CompareArg::Exact => codeloop_types::OutputCompare::Exact,
+            crate::CompareArg::Tokens => codeloop_types::OutputCompare::Tokens,
+            crate::CompareArg::Float => codeloop_types::OutputCompare::Float {
+                abs: args.float_tolerance,
+                rel: args.float_tolerance,
+            },
+            crate::CompareArg::CaseInsensitive => codeloop_types::OutputCompare::CaseInsensitive,
+        },
+        ..PrepareOptions::default()
+    };
     let mut prepared = prepare(
         &dataset,
         executor,
-        &PrepareOptions::default(),
+        &options,
         cache.as_deref(),
         |m| {
             progress.message(m);

@@ -118,6 +118,24 @@ struct DatasetArgs {
     /// Do not read or write the prepared-dataset cache.
     #[arg(long)]
     no_cache: bool,
+    /// Stdin/stdout problems: how outputs are compared.
+    #[arg(long, value_enum, default_value_t = CompareArg::Tokens)]
+    compare: CompareArg,
+    /// Tolerance (absolute and relative) of `--compare float`.
+    #[arg(long, default_value_t = 1e-6)]
+    float_tolerance: f64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompareArg {
+    /// Byte for byte (a final newline aside).
+    Exact,
+    /// Whitespace-separated tokens.
+    Tokens,
+    /// Tokens, numbers within `--float-tolerance`.
+    Float,
+    /// Tokens, ignoring case.
+    CaseInsensitive,
 }
 
 impl DatasetArgs {
@@ -128,6 +146,8 @@ impl DatasetArgs {
             limit: None,
             problems: Vec::new(),
             no_cache: false,
+            compare: CompareArg::Tokens,
+            float_tolerance: 1e-6,
         }
     }
 }

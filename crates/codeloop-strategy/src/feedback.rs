@@ -67,16 +67,30 @@ fn tail(traceback: &str) -> String {
     lines[start..].join("\n")
 }
 
+/// `Label: value` on one line, or the value as a block under the label when it has several lines
+/// (stdin inputs, printed outputs).
+fn field(label: &str, value: &str) -> String {
+    let v = cut(value);
+    let v = v.trim_end();
+    if v.is_empty() {
+        format!("{label}: (nothing)\n")
+    } else if v.contains('\n') {
+        format!("{label}:\n{v}\n")
+    } else {
+        format!("{label}: {v}\n")
+    }
+}
+
 /// One failing test, as the model reads it.
 fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> String {
-    let mut out = format!("Input: {}\n", cut(input));
+    let mut out = field("Input", input);
     if let Some(e) = expected {
-        out.push_str(&format!("Expected: {}\n", cut(e)));
+        out.push_str(&field("Expected", e));
     }
     match verdict {
         Verdict::WrongAnswer { got, detail, .. } => {
             match got {
-                Some(g) => out.push_str(&format!("Got: {}\n", cut(g))),
+                Some(g) => out.push_str(&field("Got", g)),
                 None => out.push_str("Got: nothing (the program returned no value)\n"),
             }
             if let Some(d) = detail {
@@ -120,7 +134,7 @@ pub fn render_feedback(
     for (i, test) in suite.tests.iter().enumerate() {
         let verdict = report.tests.get(i).map_or(&report.verdict, |t| &t.verdict);
         if verdict.is_pass() {
-            passed.push(format!("Input: {}", cut(&test.input)));
+            passed.push(field("Input", &test.input).trim_end().to_owned());
         } else if !matches!(verdict, Verdict::NotRun) || failures.is_empty() {
             failures.push(render_failure(
                 &test.input,
