@@ -430,3 +430,70 @@ fn sweep_compares_strategies_and_budgets_stop_trajectories() {
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["spending"]["llm_calls"], 4);
 }
+
+#[test]
+fn the_main_job_runs_stdio_problems_with_stdio_feedback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let data = tmp.path().join("contests.jsonl");
+    let mut lines = String::new();
+    for (name, offset) in [("add-ten", 10), ("add-twenty", 20), ("add-thirty", 30)] {
+        lines.push_str(
+            &serde_json::json!({
+                "name": name,
+                "description": format!("Read integers from standard input; print their sum plus {offset}."),
+                "public_tests": {"input": ["1 2\n"], "output": [format!("{}\n", 3 + offset)]},
+                "private_tests": {"input": ["5\n5\n"], "output": [format!("{}\n", 10 + offset)]},
+                "generated_tests": {"input": [], "output": []},
+                "solutions": {"language": [3], "solution": [format!("import sys\nprint(sum(map(int, sys.stdin.read().split())) + {offset})")]},
+                "time_limit": {"seconds": 1, "nanos": 0},
+            })
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    std::fs::write(&data, lines).unwrap();
+    let mut server = codeloop()
+        .args(["bench", "mock-server", "--latency-ms", "10", "--policy", "turn3", "--dataset"])
+        .arg(&data)
+        .env("CODELOOP_CACHE_DIR", &cache)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    let registry = tmp.path().join("endpoints.toml");
+    std::fs::write(
+        &registry,
+        format!("[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n", url.trim()),
+    )
+    .unwrap();
+    let dir = tmp.path().join("run");
+    let out = codeloop()
+        .arg("run")
+        .arg(&data)
+        .args(["--model", "mock", "--registry"])
+        .arg(&registry)
+        .args(["--trajectories", "2", "--no-response-cache", "--out"])
+        .arg(&dir)
+        .env("CODELOOP_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["trajectories"], 6);
+    // Wrong programs on turns 1 and 2, the reference on turn 3: every trajectory is repaired.
+    assert_eq!(results["solved_rate"], 1.0);
+    assert_eq!(results["turns"][0]["hidden_pass"], 0.0);
+    assert_eq!(results["repaired"], 6);
+    let out = codeloop().arg("export").arg(&dir).output().unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().next().unwrap()).unwrap();
+    let feedback = first["messages"][3]["content"].as_str().unwrap();
+    assert!(feedback.contains("Input: 1 2\nExpected: 13\nGot: "), "{feedback}");
+    assert!(first["messages"][1]["content"].as_str().unwrap().contains("standard input"));
+}
