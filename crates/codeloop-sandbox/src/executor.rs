@@ -41,6 +41,11 @@ pub struct ExecutorConfig {
     pub work_root: Option<PathBuf>,
     /// First uid of the per-slot uids used when running as root (slot `i` gets `uid_base + i`).
     pub uid_base: u32,
+    /// When running as root, give the workers namespaces and a minimal root (see
+    /// `linux::Confinement`); if the kernel refuses, the pool starts without them and says why.
+    pub confine: bool,
+    /// Refuse to start without every isolation layer.
+    pub strict: bool,
 }
 
 impl Default for ExecutorConfig {
@@ -51,6 +56,8 @@ impl Default for ExecutorConfig {
             python: None,
             work_root: None,
             uid_base: 61_000,
+            confine: true,
+            strict: false,
         }
     }
 }
@@ -122,6 +129,7 @@ pub struct Executor {
     interpreter: Interpreter,
     work_root: PathBuf,
     layers: Vec<String>,
+    missing: Vec<String>,
 }
 
 impl Executor {
@@ -148,17 +156,99 @@ impl Executor {
         if own_uids {
             layers.push("uid-per-slot".to_owned());
         }
+        let mut missing = Vec::new();
+        if !own_uids {
+            missing.push("uid-per-slot: not running as root".to_owned());
+        }
+        let confinement = if !config.confine {
+            missing.push("namespaces: turned off".to_owned());
+            None
+        } else if !linux::is_root() {
+            missing.push("namespaces and minimal root: not running as root".to_owned());
+            None
+        } else {
+            let staging = root_staging(&work_root)?;
+            // The interpreter's installation, when it is not under /usr (pyenv, conda, ...).
+            let prefix = interpreter
+                .stdlib
+                .parent()
+                .and_then(Path::parent)
+                .filter(|p| !p.starts_with("/usr"))
+                .map(Path::to_path_buf);
+            let extra: Vec<PathBuf> = prefix.into_iter().collect();
+            Some(Arc::new(linux::Confinement::plan(&staging, &work_root, &extra)))
+        };
+        let attempt = |confinement: Option<Arc<linux::Confinement>>, layers: &[String]| {
+            let mut layers = layers.to_vec();
+            if confinement.is_some() {
+                layers.extend(linux::Confinement::layers());
+            }
+            let slot = SlotConfig {
+                confinement,
+                interpreter: interpreter.clone(),
+                isolation: config.isolation,
+                work_root: work_root.clone(),
+                uid: None,
+                layers: layers.clone(),
+            };
+            Self::start_slots(config, &slot, own_uids, layers)
+        };
+        let started = match confinement {
+            Some(c) => match attempt(Some(c), &layers) {
+                Ok(pool) => Ok(pool),
+                Err(e) => {
+                    missing.push(format!("namespaces and minimal root: the kernel refused ({e})"));
+                    if config.strict {
+                        Err(e)
+                    } else {
+                        eprintln!(
+                            "warning: the sandbox runs without namespaces and a minimal root: {e} ({:?})", std::error::Error::source(&e)
+                        );
+                        attempt(None, &layers)
+                    }
+                }
+            },
+            None => attempt(None, &layers),
+        };
+        let (queue, threads, layers) = started?;
+        if config.strict && !missing.is_empty() {
+            let mut pool = Executor {
+                queue: Some(queue),
+                threads,
+                interpreter,
+                work_root,
+                layers,
+                missing: missing.clone(),
+            };
+            pool.shutdown();
+            return Err(SandboxError::Worker {
+                what: "sandbox",
+                message: format!("--strict: missing layers: {}", missing.join("; ")),
+            });
+        }
+        Ok(Executor {
+            queue: Some(queue),
+            threads,
+            interpreter,
+            work_root,
+            layers,
+            missing,
+        })
+    }
+
+    #[expect(clippy::type_complexity, reason = "a private helper's tuple")]
+    fn start_slots(
+        config: &ExecutorConfig,
+        slot: &SlotConfig,
+        own_uids: bool,
+        layers: Vec<String>,
+    ) -> Result<(Sender<Task>, Vec<JoinHandle<()>>, Vec<String>), SandboxError> {
         let (tx, rx) = crossbeam_channel::bounded::<Task>(config.slots.max(1) * 4);
         let mut threads = Vec::new();
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(config.slots.max(1));
         for i in 0..config.slots.max(1) {
-            let slot = SlotConfig {
-                interpreter: interpreter.clone(),
-                isolation: config.isolation,
-                work_root: work_root.clone(),
-                uid: own_uids.then_some(config.uid_base + i as u32),
-                layers: layers.clone(),
-            };
+            let mut slot = slot.clone();
+            slot.uid = own_uids.then_some(config.uid_base + i as u32);
             let rx = rx.clone();
             let ready = ready_tx.clone();
             threads.push(
@@ -172,30 +262,35 @@ impl Executor {
             );
         }
         drop(ready_tx);
-        let mut executor = Executor {
-            queue: Some(tx),
-            threads,
-            interpreter,
-            work_root,
-            layers,
-        };
+        let mut failure = None;
         for _ in 0..config.slots.max(1) {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    executor.shutdown();
-                    return Err(e);
+                    failure.get_or_insert(e);
                 }
                 Err(_) => {
-                    executor.shutdown();
-                    return Err(SandboxError::Worker {
+                    failure.get_or_insert(SandboxError::Worker {
                         what: "slot",
                         message: "a slot thread ended during start-up".to_owned(),
                     });
                 }
             }
         }
-        Ok(executor)
+        if let Some(e) = failure {
+            drop(tx);
+            for t in threads {
+                let _ = t.join();
+            }
+            return Err(e);
+        }
+        Ok((tx, threads, layers))
+    }
+
+    /// Isolation layers this machine could not give, and why.
+    #[must_use]
+    pub fn missing_layers(&self) -> &[String] {
+        &self.missing
     }
 
     /// The interpreter in use.
@@ -265,7 +360,24 @@ impl Executor {
             let _ = t.join();
         }
         let _ = std::fs::remove_dir_all(&self.work_root);
+        let _ = std::fs::remove_dir(staging_path(&self.work_root));
     }
+}
+
+fn staging_path(work_root: &Path) -> PathBuf {
+    let mut name = work_root.file_name().unwrap_or_default().to_os_string();
+    name.push("-root");
+    work_root.with_file_name(name)
+}
+
+/// The empty host directory each confined worker mounts its private root on.
+fn root_staging(work_root: &Path) -> Result<PathBuf, SandboxError> {
+    let dir = staging_path(work_root);
+    std::fs::create_dir_all(&dir).map_err(|source| SandboxError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
 }
 
 impl Drop for Executor {
@@ -293,7 +405,9 @@ fn make_work_root(parent: &Path) -> Result<PathBuf, SandboxError> {
     Ok(dir)
 }
 
+#[derive(Clone)]
 struct SlotConfig {
+    confinement: Option<Arc<linux::Confinement>>,
     interpreter: Interpreter,
     isolation: Isolation,
     work_root: PathBuf,
@@ -351,7 +465,14 @@ impl Slot {
     fn zygote(&mut self) -> Result<&mut LineProcess, SandboxError> {
         if self.zygote.is_none() {
             let mut z =
-                LineProcess::spawn(&self.cfg.interpreter, &WORKER_SRC, "zygote", "zygote", true)?;
+                LineProcess::spawn(
+                &self.cfg.interpreter,
+                &WORKER_SRC,
+                "zygote",
+                "zygote",
+                true,
+                self.cfg.confinement.as_ref(),
+            )?;
             z.read_line()?; // the ready line
             self.zygote = Some(z);
         }
@@ -451,6 +572,7 @@ impl Slot {
                 "fresh",
                 "fresh interpreter",
                 true,
+                self.cfg.confinement.as_ref(),
             )?;
             return p.request(request).map(str::to_owned);
         }

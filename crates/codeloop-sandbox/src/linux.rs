@@ -61,3 +61,221 @@ pub(crate) fn signal_name(sig: i32) -> String {
     };
     name.to_owned()
 }
+
+/// A worker's private view of the machine, set up between fork and exec when running as root: new
+/// network (empty: no interface but a down loopback), mount, IPC and UTS namespaces, and a minimal
+/// root (pivot_root) holding only the runtime read-only (`/usr`, `/bin`, `/lib`, `/lib64`, the
+/// interpreter's prefix), a fresh `/proc`, `/dev` with null, zero, random and urandom, a size-capped
+/// tmpfs `/tmp`, and a size-capped private tmpfs at the work root. Nothing else of the host (home
+/// directories, `/etc`, datasets, hidden tests, the harness's files) exists in that view. Children of
+/// the worker (every run) inherit it; the namespaces cost nothing per run.
+pub(crate) struct Confinement {
+    staging: std::ffi::CString,
+    old: std::ffi::CString,
+    dirs: Vec<std::ffi::CString>,
+    files: Vec<std::ffi::CString>,
+    /// (source, target, read-only)
+    binds: Vec<(std::ffi::CString, std::ffi::CString, bool)>,
+    /// (target, options)
+    tmpfs: Vec<(std::ffi::CString, std::ffi::CString)>,
+    proc_dir: std::ffi::CString,
+}
+
+/// Sizes of the private file systems.
+pub(crate) const TMP_MIB: u64 = 16;
+/// Size of each slot's private work root.
+pub(crate) const WORK_MIB: u64 = 64;
+
+impl Confinement {
+    /// Plans the view: `staging` is an empty host directory (the new root's mount point), `work_root`
+    /// the runs' work root, `extra_ro` more runtime directories (the interpreter's prefix when it is
+    /// not under `/usr`).
+    pub(crate) fn plan(
+        staging: &std::path::Path,
+        work_root: &std::path::Path,
+        extra_ro: &[std::path::PathBuf],
+    ) -> Self {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::path::Path;
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("paths hold no NUL");
+        let inside = |p: &Path| staging.join(p.strip_prefix("/").unwrap_or(p));
+        let mut dirs = Vec::new();
+        let mkdir_all = |p: &Path, dirs: &mut Vec<CString>| {
+            let mut acc = staging.to_path_buf();
+            for comp in p.strip_prefix("/").unwrap_or(p).components() {
+                acc.push(comp);
+                let cs = c(&acc);
+                if !dirs.contains(&cs) {
+                    dirs.push(cs);
+                }
+            }
+        };
+        let mut binds = Vec::new();
+        let mut runtime: Vec<std::path::PathBuf> = ["/usr", "/bin", "/lib", "/lib64", "/sbin"]
+            .iter()
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.exists())
+            .collect();
+        runtime.extend(extra_ro.iter().cloned());
+        for dir in &runtime {
+            mkdir_all(dir, &mut dirs);
+            binds.push((c(dir), c(&inside(dir)), true));
+        }
+        for d in ["/proc", "/dev", "/tmp", "/etc"] {
+            mkdir_all(Path::new(d), &mut dirs);
+        }
+        mkdir_all(work_root, &mut dirs);
+        let mut files = Vec::new();
+        for dev in ["null", "zero", "random", "urandom"] {
+            let host = Path::new("/dev").join(dev);
+            let target = inside(&host);
+            files.push(c(&target));
+            binds.push((c(&host), c(&target), false));
+        }
+        let tmpfs = vec![
+            (
+                c(&inside(Path::new("/tmp"))),
+                CString::new(format!("size={TMP_MIB}m,mode=1777")).expect("no NUL"),
+            ),
+            (
+                c(&inside(work_root)),
+                CString::new(format!("size={WORK_MIB}m,mode=0711")).expect("no NUL"),
+            ),
+        ];
+        Confinement {
+            staging: c(staging),
+            old: c(&staging.join(".old")),
+            dirs,
+            files,
+            binds,
+            tmpfs,
+            proc_dir: c(&inside(Path::new("/proc"))),
+        }
+    }
+
+    /// The layers this view adds, as reports name them.
+    pub(crate) fn layers() -> Vec<String> {
+        vec![
+            "net-namespace (no network)".to_owned(),
+            "mount-namespace (minimal read-only root)".to_owned(),
+            "ipc-namespace".to_owned(),
+            "uts-namespace".to_owned(),
+            format!("private-tmp ({TMP_MIB} MiB tmpfs)"),
+            format!("private-work-root ({WORK_MIB} MiB tmpfs)"),
+        ]
+    }
+}
+
+/// Puts the worker `cmd` starts into `confinement`'s view (see [`Confinement`]).
+pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Confinement>) {
+    #[expect(
+        unsafe_code,
+        reason = "namespace and mount syscalls between fork and exec; no allocation in the closure"
+    )]
+    // SAFETY: the closure makes raw syscalls (unshare, mount, mkdir, open, close, pivot_root, chdir,
+    // umount2, rmdir), all async-signal-safe, on C strings prepared before the fork; it allocates
+    // nothing and touches no shared Rust state.
+    unsafe {
+        cmd.pre_exec(move || {
+            let c = &*confinement;
+            let check = |r: libc::c_int| {
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            };
+            check(libc::unshare(
+                libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
+            ))?;
+            let none = std::ptr::null::<libc::c_char>();
+            check(libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c"codeloop-root".as_ptr(),
+                c.staging.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                c"size=1m,mode=0755".as_ptr().cast(),
+            ))?;
+            let mkdirs = || {
+                for d in &c.dirs {
+                    if libc::mkdir(d.as_ptr(), 0o755) != 0
+                        && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            };
+            mkdirs()?;
+            for f in &c.files {
+                let fd = libc::open(f.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+            }
+            for (src, dst, ro) in &c.binds {
+                check(libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    none,
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ))?;
+                if *ro {
+                    check(libc::mount(
+                        none,
+                        dst.as_ptr(),
+                        none,
+                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID,
+                        std::ptr::null(),
+                    ))?;
+                }
+            }
+            for (dst, options) in &c.tmpfs {
+                check(libc::mount(
+                    c"codeloop-tmp".as_ptr(),
+                    dst.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    options.as_ptr().cast(),
+                ))?;
+                // Mount points inside the new file system (the work root under /tmp).
+                mkdirs()?;
+            }
+            check(libc::mount(
+                c"proc".as_ptr(),
+                c.proc_dir.as_ptr(),
+                c"proc".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ))?;
+            if libc::mkdir(c.old.as_ptr(), 0o700) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::syscall(libc::SYS_pivot_root, c.staging.as_ptr(), c.old.as_ptr()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            check(libc::chdir(c"/".as_ptr()))?;
+            check(libc::umount2(c"/.old".as_ptr(), libc::MNT_DETACH))?;
+            check(libc::rmdir(c"/.old".as_ptr()))?;
+            // The root itself (mount points only) becomes read-only.
+            check(libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                std::ptr::null(),
+            ))?;
+            Ok(())
+        });
+    }
+}

@@ -134,10 +134,14 @@ impl LineProcess {
         role: &str,
         what: &'static str,
         harden: bool,
+        confinement: Option<&std::sync::Arc<linux::Confinement>>,
     ) -> Result<Self, SandboxError> {
         let mut cmd = interp.command(source, role);
         if harden {
             linux::harden_worker(&mut cmd);
+        }
+        if let Some(c) = confinement {
+            linux::confine_worker(&mut cmd, c.clone());
         }
         let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
             path: interp.path.clone(),
@@ -201,7 +205,7 @@ pub struct PythonJudge {
 impl PythonJudge {
     /// Starts a judge process.
     pub fn start(interp: &Interpreter) -> Result<Self, SandboxError> {
-        let mut process = LineProcess::spawn(interp, &JUDGE_SRC, "judge", "judge", false)?;
+        let mut process = LineProcess::spawn(interp, &JUDGE_SRC, "judge", "judge", false, None)?;
         // Fail now, not on the first request, if the interpreter cannot run the judge.
         process.request("{\"op\":\"ping\"}")?;
         Ok(PythonJudge { process })

@@ -58,6 +58,7 @@ fn p0_suite() -> Arc<TestSuite> {
             spec_tests.join(",")
         ),
         groups: Vec::new(),
+        stdio: None,
     })
 }
 
@@ -135,6 +136,7 @@ fn big_integers_travel_exactly_and_fast() {
             "0".repeat(5_000)
         ),
         groups: Vec::new(),
+        stdio: None,
     });
     let run = |program: &str| {
         executor().run(Job::suite(
