@@ -25,6 +25,8 @@ pub(crate) fn executor(opts: &ExecOptions) -> Result<Executor> {
             IsolationArg::Fresh => Isolation::Fresh,
         },
         python: opts.python.clone(),
+        confine: !opts.no_namespaces,
+        strict: opts.strict,
         ..ExecutorConfig::default()
     };
     if let Some(slots) = opts.slots {
@@ -64,15 +66,9 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
         },
         ..PrepareOptions::default()
     };
-    let mut prepared = prepare(
-        &dataset,
-        executor,
-        &options,
-        cache.as_deref(),
-        |m| {
-            progress.message(m);
-        },
-    )?;
+    let mut prepared = prepare(&dataset, executor, &options, cache.as_deref(), |m| {
+        progress.message(m);
+    })?;
     progress.finish();
     if !args.problems.is_empty() {
         for wanted in &args.problems {

@@ -8,6 +8,7 @@ mod bench_embedded;
 mod bench_llm;
 mod bench_run;
 mod commands;
+mod doctor;
 mod generate;
 mod model;
 mod progress;
@@ -49,6 +50,15 @@ enum Command {
     /// Benchmarks that print a ratio against a named baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The sandbox: `doctor` shows which isolation layers are in force here, and why any is missing.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum SandboxCommand {
+    /// Layers in force and missing, with probes run inside the sandbox.
+    Doctor(ExecOptions),
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,6 +93,12 @@ struct ExecOptions {
     /// Memory limit per run in MiB, on top of the interpreter's own.
     #[arg(long, default_value_t = 256)]
     memory_mib: u64,
+    /// Run without the namespaces and minimal root (they need root).
+    #[arg(long)]
+    no_namespaces: bool,
+    /// Refuse to run without every isolation layer.
+    #[arg(long)]
+    strict: bool,
 }
 
 impl ExecOptions {
@@ -93,6 +109,8 @@ impl ExecOptions {
             slots: Some(1),
             python: None,
             memory_mib: 256,
+            no_namespaces: false,
+            strict: false,
         }
     }
 }
@@ -211,6 +229,7 @@ fn main() -> ExitCode {
         Command::Report(args) => run::report(&args),
         Command::Sweep(args) => run::sweep(&args),
         Command::Export(args) => run::export(&args),
+        Command::Sandbox(SandboxCommand::Doctor(opts)) => doctor::doctor(&opts),
         Command::Bench(BenchCommand::Exec(args)) => bench::exec(&args),
         Command::Bench(BenchCommand::Llm(args)) => bench_llm::run(&args),
         Command::Bench(BenchCommand::Run(args)) => bench_run::run(&args),

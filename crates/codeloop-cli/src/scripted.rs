@@ -68,7 +68,10 @@ pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
                 "Here is my attempt.\n\n```python\ndef {entry}(*args, **kwargs):\n    raise ValueError(\"attempt {h:x}\")\n```\n"
             )
         } else {
-            format!("Here is my attempt.\n\n```python\nprint({})  # attempt {h:x}\n```\n", h % 5)
+            format!(
+                "Here is my attempt.\n\n```python\nprint({})  # attempt {h:x}\n```\n",
+                h % 5
+            )
         }
     })
 }

@@ -121,3 +121,33 @@ fn generate_with_an_unknown_model_says_what_to_do() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pass `--registry FILE`"), "{err}");
 }
+
+#[test]
+fn sandbox_doctor_lists_layers_and_probes_them() {
+    let out = codeloop().args(["sandbox", "doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("layers in force:") && text.contains("missing layers:"),
+        "{text}"
+    );
+    assert!(text.contains("seccomp filter: not built yet"), "{text}");
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if root {
+        // As root every probe must find the run contained.
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("net-namespace") && !text.contains("FAIL"),
+            "{text}"
+        );
+    }
+    // --strict refuses while layers are missing.
+    let out = codeloop()
+        .args(["sandbox", "doctor", "--strict"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing layers"));
+}

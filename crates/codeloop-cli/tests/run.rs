@@ -454,7 +454,15 @@ fn the_main_job_runs_stdio_problems_with_stdio_feedback() {
     }
     std::fs::write(&data, lines).unwrap();
     let mut server = codeloop()
-        .args(["bench", "mock-server", "--latency-ms", "10", "--policy", "turn3", "--dataset"])
+        .args([
+            "bench",
+            "mock-server",
+            "--latency-ms",
+            "10",
+            "--policy",
+            "turn3",
+            "--dataset",
+        ])
         .arg(&data)
         .env("CODELOOP_CACHE_DIR", &cache)
         .stdin(Stdio::piped())
@@ -462,11 +470,16 @@ fn the_main_job_runs_stdio_problems_with_stdio_feedback() {
         .spawn()
         .unwrap();
     let mut url = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
     let registry = tmp.path().join("endpoints.toml");
     std::fs::write(
         &registry,
-        format!("[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n", url.trim()),
+        format!(
+            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
+            url.trim()
+        ),
     )
     .unwrap();
     let dir = tmp.path().join("run");
@@ -482,7 +495,11 @@ fn the_main_job_runs_stdio_problems_with_stdio_feedback() {
         .unwrap();
     let _ = server.kill();
     let _ = server.wait();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["trajectories"], 6);
@@ -491,9 +508,23 @@ fn the_main_job_runs_stdio_problems_with_stdio_feedback() {
     assert_eq!(results["turns"][0]["hidden_pass"], 0.0);
     assert_eq!(results["repaired"], 6);
     let out = codeloop().arg("export").arg(&dir).output().unwrap();
-    let first: serde_json::Value =
-        serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().next().unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     let feedback = first["messages"][3]["content"].as_str().unwrap();
-    assert!(feedback.contains("Input: 1 2\nExpected: 13\nGot: "), "{feedback}");
-    assert!(first["messages"][1]["content"].as_str().unwrap().contains("standard input"));
+    assert!(
+        feedback.contains("Input: 1 2\nExpected: 13\nGot: "),
+        "{feedback}"
+    );
+    assert!(
+        first["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("standard input")
+    );
 }

@@ -359,7 +359,8 @@ fn detect(record: &str) -> Option<Format> {
     if has("description") && has("io_mode") && has("public_tests") {
         return Some(Format::AppsSubset);
     }
-    if has("description") && has("public_tests") && (has("private_tests") || has("generated_tests")) {
+    if has("description") && has("public_tests") && (has("private_tests") || has("generated_tests"))
+    {
         return Some(Format::CodeContests);
     }
     None

@@ -14,5 +14,5 @@ mod stdio;
 
 pub use errors::DataError;
 pub use formats::{Dataset, Format, RawTask, parse_dataset};
-pub use stdio::StdioRecord;
 pub use source::{KnownDataset, Source, cache_dir, cached_or_download, load, python_package_file};
+pub use stdio::StdioRecord;

@@ -82,7 +82,11 @@ fn text_of(v: &Value) -> Option<String> {
     }
 }
 
-fn pairs(ctx: &Ctx<'_>, v: Option<&Value>, field: &str) -> Result<Vec<(String, String)>, DataError> {
+fn pairs(
+    ctx: &Ctx<'_>,
+    v: Option<&Value>,
+    field: &str,
+) -> Result<Vec<(String, String)>, DataError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
@@ -106,7 +110,12 @@ fn pairs(ctx: &Ctx<'_>, v: Option<&Value>, field: &str) -> Result<Vec<(String, S
     Ok(inputs
         .iter()
         .zip(outputs)
-        .map(|(i, o)| (text_of(i).unwrap_or_default(), text_of(o).unwrap_or_default()))
+        .map(|(i, o)| {
+            (
+                text_of(i).unwrap_or_default(),
+                text_of(o).unwrap_or_default(),
+            )
+        })
         .collect())
 }
 
@@ -140,9 +149,15 @@ pub(crate) fn apps(record: &str, file: &str, line: usize) -> Result<StdioRecord,
         Vec::new()
     };
     let solutions: Vec<String> = match r.get("solutions") {
-        Some(Value::String(s)) if !s.trim().is_empty() => serde_json::from_str(s)
-            .map_err(|e| ctx.err(format!("field `solutions` is not a JSON list of strings: {e}")))?,
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::String(s)) if !s.trim().is_empty() => serde_json::from_str(s).map_err(|e| {
+            ctx.err(format!(
+                "field `solutions` is not a JSON list of strings: {e}"
+            ))
+        })?,
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     };
     Ok(StdioRecord {
@@ -152,7 +167,10 @@ pub(crate) fn apps(record: &str, file: &str, line: usize) -> Result<StdioRecord,
         hidden: tests,
         solutions,
         time_limit_ms: None,
-        difficulty: r.get("difficulty").and_then(Value::as_str).map(str::to_owned),
+        difficulty: r
+            .get("difficulty")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         call_based,
         hidden_is_public: false,
     })
@@ -171,9 +189,10 @@ pub(crate) fn apps_subset(record: &str, file: &str, line: usize) -> Result<Stdio
         .ok_or_else(|| ctx.err("field `public_tests` is not a list".to_owned()))?;
     let mut public = Vec::with_capacity(tests.len());
     for (i, t) in tests.iter().enumerate() {
-        let input = t.get("input").and_then(text_of).ok_or_else(|| {
-            ctx.err(format!("field `public_tests[{i}].input` is missing"))
-        })?;
+        let input = t
+            .get("input")
+            .and_then(text_of)
+            .ok_or_else(|| ctx.err(format!("field `public_tests[{i}].input` is missing")))?;
         let output = match t.get("output") {
             Some(Value::Array(a)) => a.first().and_then(text_of).unwrap_or_default(),
             Some(v) => text_of(v).unwrap_or_default(),
@@ -188,14 +207,21 @@ pub(crate) fn apps_subset(record: &str, file: &str, line: usize) -> Result<Stdio
         public,
         solutions: Vec::new(),
         time_limit_ms: None,
-        difficulty: r.get("difficulty").and_then(Value::as_str).map(str::to_owned),
+        difficulty: r
+            .get("difficulty")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         call_based,
         hidden_is_public: true,
     })
 }
 
 /// A CodeContests record.
-pub(crate) fn code_contests(record: &str, file: &str, line: usize) -> Result<StdioRecord, DataError> {
+pub(crate) fn code_contests(
+    record: &str,
+    file: &str,
+    line: usize,
+) -> Result<StdioRecord, DataError> {
     let ctx = Ctx { file, line };
     let r: Map<String, Value> =
         serde_json::from_str(record).map_err(|e| ctx.err(format!("not a JSON object: {e}")))?;
@@ -206,8 +232,16 @@ pub(crate) fn code_contests(record: &str, file: &str, line: usize) -> Result<Std
     hidden.extend(pairs(&ctx, r.get("generated_tests"), "generated_tests")?);
     let mut solutions = Vec::new();
     if let Some(s) = r.get("solutions").filter(|v| !v.is_null()) {
-        let langs = s.get("language").and_then(Value::as_array).cloned().unwrap_or_default();
-        let sols = s.get("solution").and_then(Value::as_array).cloned().unwrap_or_default();
+        let langs = s
+            .get("language")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let sols = s
+            .get("solution")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for (l, code) in langs.iter().zip(&sols) {
             if l.as_u64() == Some(3) || l.as_str() == Some("PYTHON3") {
                 if let Some(code) = code.as_str() {
@@ -250,7 +284,10 @@ mod tests {
         assert_eq!(r.solutions.len(), 1);
         let bad = r#"{"problem_id": 7, "question": "Add.", "input_output": "{nope"}"#;
         let e = apps(bad, "a.jsonl", 3).unwrap_err().to_string();
-        assert!(e.contains("a.jsonl") && e.contains("line 3") && e.contains("input_output"), "{e}");
+        assert!(
+            e.contains("a.jsonl") && e.contains("line 3") && e.contains("input_output"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -20,8 +20,7 @@ use codeloop_data::{Dataset, Format, RawTask};
 use codeloop_sandbox::{Executor, Job, PythonJudge};
 use codeloop_types::{
     Call, Expect, HiddenTests, Interface, Language, Limits, OutputCompare, Problem, ProblemId,
-    PublicProblem,
-    Reference, TestCase, TestId, TestSuite,
+    PublicProblem, Reference, TestCase, TestId, TestSuite,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -259,11 +258,14 @@ fn prepare_stdio(dataset: &Dataset, options: &PrepareOptions) -> PreparedDataset
         if r.call_based {
             notes.push(PrepNote {
                 problem: id,
-                message: "skipped: call-based problems of this layout are not supported yet".to_owned(),
+                message: "skipped: call-based problems of this layout are not supported yet"
+                    .to_owned(),
             });
             continue;
         }
-        let cpu = r.time_limit_ms.map_or(options.stdio_cpu_ms, |ms| ms.min(60_000) as u32);
+        let cpu = r
+            .time_limit_ms
+            .map_or(options.stdio_cpu_ms, |ms| ms.min(60_000) as u32);
         let suite = |which: &str, tests: &[(String, String)]| {
             let cases: Vec<TestCase> = tests
                 .iter()

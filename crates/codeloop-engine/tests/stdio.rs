@@ -24,28 +24,79 @@ fn apps_subset_stdin_problems_are_judged_on_their_tests() {
         .join("../../../shared/data/apps-subset/apps_selected150_public.jsonl");
     let dataset = load(&Source::Path(path), None).unwrap();
     assert_eq!(dataset.format.to_string(), "apps-subset");
-    let prepared = prepare(&dataset, executor(), &PrepareOptions::default(), None, |_| {}).unwrap();
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
     // 49 of the 128 records are stdin problems; the call-based ones are skipped with a note each.
     assert_eq!(prepared.problems.len(), 49);
-    assert_eq!(prepared.notes.iter().filter(|n| n.message.starts_with("skipped")).count(), 79);
-    assert!(prepared.problems.iter().all(|p| p.public.interface == Interface::Stdio));
-    assert!(prepared.notes.iter().any(|n| n.message.contains("hidden tests are the public ones")));
+    assert_eq!(
+        prepared
+            .notes
+            .iter()
+            .filter(|n| n.message.starts_with("skipped"))
+            .count(),
+        79
+    );
+    assert!(
+        prepared
+            .problems
+            .iter()
+            .all(|p| p.public.interface == Interface::Stdio)
+    );
+    assert!(
+        prepared
+            .notes
+            .iter()
+            .any(|n| n.message.contains("hidden tests are the public ones"))
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let samples = dir.path().join("samples.jsonl");
     let mut f = std::fs::File::create(&samples).unwrap();
     let id = "apps-selected150/1607";
     writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": QAQ})).unwrap();
-    writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": "print(4)"})).unwrap();
-    writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": "print(int(input()))"})).unwrap();
+    writeln!(
+        f,
+        "{}",
+        serde_json::json!({"task_id": id, "solution": "print(4)"})
+    )
+    .unwrap();
+    writeln!(
+        f,
+        "{}",
+        serde_json::json!({"task_id": id, "solution": "print(int(input()))"})
+    )
+    .unwrap();
     drop(f);
     let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let results = evaluate::evaluate(&prepared.problems, read, executor(), &Limits::default(), false, |_| {});
-    assert_eq!(results[0].report.outcome, Outcome::Passed, "{:?}", results[0].report);
+    let results = evaluate::evaluate(
+        &prepared.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    assert_eq!(
+        results[0].report.outcome,
+        Outcome::Passed,
+        "{:?}",
+        results[0].report
+    );
     let wrong = &results[1].report;
     assert_eq!(wrong.outcome, Outcome::Failed);
     match &wrong.tests[1].verdict {
-        Verdict::WrongAnswer { input, expected, got, .. } => {
+        Verdict::WrongAnswer {
+            input,
+            expected,
+            got,
+            ..
+        } => {
             assert_eq!(input, "QAQQQZZYNOIWIN\n");
             assert_eq!(expected.as_deref(), Some("3\n"));
             assert_eq!(got.as_deref(), Some("4\n"));
@@ -70,12 +121,37 @@ fn code_contests_layout_checks_its_python_solutions_under_its_time_limit() {
         })
     };
     let mut f = std::fs::File::create(&path).unwrap();
-    writeln!(f, "{}", rec("sum", "import sys\nprint(sum(map(int, sys.stdin.read().split())))", serde_json::json!({"input": ["5 5 5\n", "\n"], "output": ["15\n", "0\n"]}))).unwrap();
-    writeln!(f, "{}", rec("echo-sum", "a, b = map(int, input().split())\nprint(a + b)", serde_json::json!({"input": ["2 2\n"], "output": ["4"]}))).unwrap();
+    writeln!(
+        f,
+        "{}",
+        rec(
+            "sum",
+            "import sys\nprint(sum(map(int, sys.stdin.read().split())))",
+            serde_json::json!({"input": ["5 5 5\n", "\n"], "output": ["15\n", "0\n"]})
+        )
+    )
+    .unwrap();
+    writeln!(
+        f,
+        "{}",
+        rec(
+            "echo-sum",
+            "a, b = map(int, input().split())\nprint(a + b)",
+            serde_json::json!({"input": ["2 2\n"], "output": ["4"]})
+        )
+    )
+    .unwrap();
     drop(f);
     let dataset = load(&Source::Path(path), None).unwrap();
     assert_eq!(dataset.format.to_string(), "code-contests");
-    let prepared = prepare(&dataset, executor(), &PrepareOptions::default(), None, |_| {}).unwrap();
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(prepared.problems.len(), 2);
     let p = &prepared.problems[0];
     assert_eq!(p.public.public_tests.tests.len(), 1);

@@ -216,7 +216,11 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
             };
             mkdirs()?;
             for f in &c.files {
-                let fd = libc::open(f.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                let fd = libc::open(
+                    f.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                );
                 if fd < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -272,7 +276,11 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
                 none,
                 c"/".as_ptr(),
                 none,
-                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                libc::MS_REMOUNT
+                    | libc::MS_BIND
+                    | libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV,
                 std::ptr::null(),
             ))?;
             Ok(())

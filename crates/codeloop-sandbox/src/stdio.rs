@@ -3,7 +3,7 @@
 //! suite's [`OutputCompare`]. The program's exit code counts only as a crash (non-zero exit with a
 //! traceback is a runtime error); what it prints is judged by the comparison alone.
 
-use codeloop_types::{ExecReport, OutputCompare, Outcome, TestResult, Verdict};
+use codeloop_types::{ExecReport, Outcome, OutputCompare, TestResult, Verdict};
 
 /// Longest input or output text kept in a verdict (the report stays small; feedback cuts further).
 const KEEP: usize = 4096;
@@ -67,11 +67,7 @@ pub fn compare_output(mode: OutputCompare, expected: &str, got: &str) -> Result<
         }
     }
     if e.len() != g.len() {
-        return Err(format!(
-            "expected {} tokens, got {}",
-            e.len(),
-            g.len()
-        ));
+        return Err(format!("expected {} tokens, got {}", e.len(), g.len()));
     }
     Ok(())
 }
@@ -108,16 +104,20 @@ pub(crate) fn test_verdict(
         Verdict::RuntimeError { kind, .. } if kind == "exit" => {
             let traceback = (!run.stderr.trim().is_empty()).then(|| keep(&run.stderr));
             match exception_of(&run.stderr) {
-                Some((kind, message)) if run.stderr.contains("Traceback") => Verdict::RuntimeError {
-                    kind,
-                    message,
-                    traceback,
-                },
+                Some((kind, message)) if run.stderr.contains("Traceback") => {
+                    Verdict::RuntimeError {
+                        kind,
+                        message,
+                        traceback,
+                    }
+                }
                 _ => Verdict::RuntimeError {
                     kind: "exit".to_owned(),
                     message: format!(
                         "exit code {}",
-                        run.status.exit_code.map_or_else(|| "?".to_owned(), |c| c.to_string())
+                        run.status
+                            .exit_code
+                            .map_or_else(|| "?".to_owned(), |c| c.to_string())
                     ),
                     traceback,
                 },
@@ -145,14 +145,21 @@ pub(crate) fn fold(mut runs: Vec<(ExecReport, Verdict)>, total_tests: usize) -> 
     let wall_ms = runs.iter().map(|(r, _)| r.wall_ms).sum();
     let max_rss_kib = runs.iter().map(|(r, _)| r.max_rss_kib).max().unwrap_or(0);
     let stragglers = runs.iter().map(|(r, _)| r.stragglers).sum();
-    let first_bad = tests.iter().find(|t| !t.verdict.is_pass()).map(|t| t.verdict.clone());
+    let first_bad = tests
+        .iter()
+        .find(|t| !t.verdict.is_pass())
+        .map(|t| t.verdict.clone());
     let passed = first_bad.is_none() && total_tests > 0;
     let mut report = if runs.is_empty() {
         unreachable!("fold is called with at least one run")
     } else {
         runs.swap_remove(show).0
     };
-    report.outcome = if passed { Outcome::Passed } else { Outcome::Failed };
+    report.outcome = if passed {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
     report.verdict = first_bad.unwrap_or(Verdict::Pass);
     report.tests = tests;
     report.cpu_ms = cpu_ms;
@@ -175,7 +182,10 @@ mod tests {
         assert!(e.contains("3 tokens"), "{e}");
         assert!(compare_output(OutputCompare::CaseInsensitive, "YES", "yes\n").is_ok());
         assert!(compare_output(OutputCompare::Tokens, "YES", "yes").is_err());
-        let f = OutputCompare::Float { abs: 1e-6, rel: 1e-6 };
+        let f = OutputCompare::Float {
+            abs: 1e-6,
+            rel: 1e-6,
+        };
         assert!(compare_output(f, "0.3333333", "0.33333331").is_ok());
         assert!(compare_output(f, "1000000", "1000000.5").is_ok());
         assert!(compare_output(f, "0.3333", "0.3334").is_err());
@@ -184,7 +194,8 @@ mod tests {
 
     #[test]
     fn traceback_names_the_exception() {
-        let tb = "Traceback (most recent call last):\n  File \"main.py\", line 1\nValueError: bad\n";
+        let tb =
+            "Traceback (most recent call last):\n  File \"main.py\", line 1\nValueError: bad\n";
         assert_eq!(exception_of(tb), Some(("ValueError".into(), "bad".into())));
     }
 }

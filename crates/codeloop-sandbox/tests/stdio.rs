@@ -4,7 +4,9 @@
 use std::sync::{Arc, OnceLock};
 
 use codeloop_sandbox::{Executor, ExecutorConfig, Job};
-use codeloop_types::{Expect, Limits, Outcome, OutputCompare, TestCase, TestId, TestSuite, Verdict};
+use codeloop_types::{
+    Expect, Limits, Outcome, OutputCompare, TestCase, TestId, TestSuite, Verdict,
+};
 
 fn executor() -> &'static Executor {
     static EXECUTOR: OnceLock<Executor> = OnceLock::new();
@@ -42,11 +44,15 @@ fn run(program: &str, suite: &Arc<TestSuite>) -> codeloop_types::ExecReport {
     executor().run(job)
 }
 
-const SUM: &str = "import sys\nnums = list(map(int, sys.stdin.buffer.read().split()))\nprint(sum(nums))\n";
+const SUM: &str =
+    "import sys\nnums = list(map(int, sys.stdin.buffer.read().split()))\nprint(sum(nums))\n";
 
 #[test]
 fn each_test_gets_its_input_and_a_fresh_process() {
-    let s = suite(OutputCompare::Tokens, &[("1 2\n", "3\n"), ("5\n6 7\n", "18"), ("", "0")]);
+    let s = suite(
+        OutputCompare::Tokens,
+        &[("1 2\n", "3\n"), ("5\n6 7\n", "18"), ("", "0")],
+    );
     let r = run(SUM, &s);
     assert_eq!(r.outcome, Outcome::Passed, "{r:?}");
     assert_eq!(r.tests.len(), 3);
@@ -58,13 +64,21 @@ fn each_test_gets_its_input_and_a_fresh_process() {
 
 #[test]
 fn wrong_answers_crashes_and_timeouts_are_per_test_verdicts() {
-    let s = suite(OutputCompare::Tokens, &[("1 2", "3"), ("2 2", "5"), ("x", "0"), ("loop", "0")]);
+    let s = suite(
+        OutputCompare::Tokens,
+        &[("1 2", "3"), ("2 2", "5"), ("x", "0"), ("loop", "0")],
+    );
     let p = "import sys\ns = sys.stdin.read().split()\nif s == ['loop']:\n    while True: pass\nprint(sum(map(int, s)))\n";
     let r = run(p, &s);
     assert_eq!(r.outcome, Outcome::Failed);
     assert!(r.tests[0].verdict.is_pass());
     match &r.tests[1].verdict {
-        Verdict::WrongAnswer { input, expected, got, detail } => {
+        Verdict::WrongAnswer {
+            input,
+            expected,
+            got,
+            detail,
+        } => {
             assert_eq!(input, "2 2");
             assert_eq!(expected.as_deref(), Some("5"));
             assert_eq!(got.as_deref(), Some("4\n"));
@@ -73,7 +87,11 @@ fn wrong_answers_crashes_and_timeouts_are_per_test_verdicts() {
         v => panic!("{v:?}"),
     }
     match &r.tests[2].verdict {
-        Verdict::RuntimeError { kind, message, traceback } => {
+        Verdict::RuntimeError {
+            kind,
+            message,
+            traceback,
+        } => {
             assert_eq!(kind, "ValueError");
             assert!(message.contains("invalid literal"), "{message}");
             assert!(traceback.as_deref().unwrap().contains("Traceback"));
@@ -96,7 +114,13 @@ fn comparison_modes_apply() {
     assert_eq!(run(p, &exact).outcome, Outcome::Failed);
     let case = suite(OutputCompare::CaseInsensitive, &[("", "YES 0.30000001")]);
     assert_eq!(run(p, &case).outcome, Outcome::Passed);
-    let float = suite(OutputCompare::Float { abs: 1e-6, rel: 0.0 }, &[("", "Yes\n0.3\n")]);
+    let float = suite(
+        OutputCompare::Float {
+            abs: 1e-6,
+            rel: 0.0,
+        },
+        &[("", "Yes\n0.3\n")],
+    );
     assert_eq!(run(p, &float).outcome, Outcome::Passed);
     let tokens = suite(OutputCompare::Tokens, &[("", "Yes 0.3")]);
     assert_eq!(run(p, &tokens).outcome, Outcome::Failed);

@@ -71,7 +71,14 @@ fn run_p0(program: &str) -> ExecReport {
     ))
 }
 
+/// The fork bomb saturates every CPU until its wall limit (CPU time is limited per process, not per
+/// run, until cgroups come): it runs alone, and other tests take the read side.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 fn run_script(program: &str) -> ExecReport {
+    let _shared = MACHINE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     executor().run(Job::script(program, Limits::default()))
 }
 
@@ -283,6 +290,9 @@ fn memory_bomb_in_a_call_is_a_memory_limit() {
 
 #[test]
 fn attack_01_fork_bomb_is_contained_and_leaves_no_process() {
+    let _alone = MACHINE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // A pool of its own, with uids no other test uses, so the census below sees only this run.
     let pool = Executor::start(&ExecutorConfig {
         slots: 1,
@@ -414,4 +424,116 @@ fn fresh_interpreter_mode_gives_the_same_verdicts() {
         "{bad:?}"
     );
     assert!(fresh.layers().iter().any(|l| l == "fresh-interpreter"));
+}
+
+/// Whether the pool has the namespace layers (root on a kernel that allows them). Without them the
+/// attacks below are not contained, and the pool says so in `missing_layers`.
+fn confined() -> bool {
+    let layers = executor().layers();
+    let yes = layers.iter().any(|l| l.starts_with("mount-namespace"));
+    if !yes {
+        eprintln!(
+            "skipping a containment check: missing layers {:?}",
+            executor().missing_layers()
+        );
+    }
+    yes
+}
+
+#[test]
+fn attack_06_disk_fill_stops_at_the_quota_and_leaves_nothing() {
+    let before = std::fs::read_dir("/tmp").map(Iterator::count).unwrap_or(0);
+    let r = run_script(&attack("06_disk_fill.py"));
+    no_breach(&r);
+    assert!(
+        matches!(
+            r.verdict,
+            Verdict::RuntimeError { .. } | Verdict::OutputLimit | Verdict::Pass
+        ),
+        "{r:?}"
+    );
+    if confined() {
+        // Nothing reached the host's /tmp: the run's /tmp and work root are private tmpfs mounts.
+        let after = std::fs::read_dir("/tmp").map(Iterator::count).unwrap_or(0);
+        assert!(after <= before + 2, "{before} -> {after} entries in /tmp");
+    }
+}
+
+#[test]
+fn attacks_07_08_no_network_at_all() {
+    // A listener on the host's loopback that the run must not reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = format!(
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n    print('SANDBOX-BREACH: connected to the host loopback')\nexcept OSError as e:\n    print('refused', e)\n"
+    );
+    for program in [
+        attack("07_net_loopback.py"),
+        attack("08_net_outside.py"),
+        probe,
+    ] {
+        let r = run_script(&program);
+        if confined() {
+            no_breach(&r);
+            assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        }
+    }
+}
+
+#[test]
+fn attack_09_host_secrets_are_not_there() {
+    let r = run_script(&attack("09_read_host_secrets.py"));
+    if confined() {
+        no_breach(&r);
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        // The dataset, the hidden tests and this very file are outside the run's view.
+        let probe = format!(
+            "import os\nfor p in [{:?}, '/etc/shadow', '/root', '/home', '/work']:\n    if os.path.exists(p):\n        print('SANDBOX-BREACH: sees', p)\n",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let r = run_script(&probe);
+        no_breach(&r);
+    }
+}
+
+#[test]
+fn attack_10_writes_outside_the_work_dir_fail() {
+    let r = run_script(&attack("10_write_outside_workdir.py"));
+    no_breach(&r);
+    if confined() {
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert!(!r.stdout.contains("WROTE:"), "{}", r.stdout);
+        for dir in ["/", "/etc", "/usr", "/tmp", "/root", "/var"] {
+            assert!(
+                !std::path::Path::new(dir).join("sbx-a10-marker").exists(),
+                "marker in {dir}"
+            );
+        }
+    }
+}
+
+#[test]
+fn attack_11_kill_everything_hurts_no_one_else() {
+    // A sentinel run in another slot, started first; it must finish normally.
+    let (tx, rx) = crossbeam_channel::unbounded();
+    executor().submit(
+        Job::script(
+            "import time\ntime.sleep(1.0)\nprint('alive')\n",
+            Limits::default(),
+        ),
+        1,
+        &tx,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let r = run_script(&attack("11_kill_everything.py"));
+    no_breach(&r);
+    assert!(
+        matches!(r.verdict, Verdict::Pass | Verdict::RuntimeError { .. }),
+        "{r:?}"
+    );
+    let (_, sentinel) = rx.recv().unwrap();
+    assert_eq!(sentinel.verdict, Verdict::Pass, "{sentinel:?}");
+    assert_eq!(sentinel.stdout, "alive\n");
+    // The pool still works.
+    assert_eq!(run_script("print(1)").verdict, Verdict::Pass);
 }

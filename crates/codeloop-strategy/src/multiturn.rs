@@ -298,7 +298,10 @@ impl MultiTurn {
                         }],
                     );
                 }
-                let key = match (&self.problem.interface, self.problem.completion_prefix.is_empty()) {
+                let key = match (
+                    &self.problem.interface,
+                    self.problem.completion_prefix.is_empty(),
+                ) {
                     (Interface::Stdio, _) => "stdio",
                     (Interface::Function { .. }, true) => "description",
                     (Interface::Function { .. }, false) => "code_stub",
