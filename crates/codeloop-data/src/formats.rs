@@ -33,6 +33,9 @@ pub enum Format {
     AppsSubset,
     /// CodeContests: `description, public_tests, private_tests, generated_tests, solutions`.
     CodeContests,
+    /// HumanEval-X (CodeGeeX): `task_id (CPP/0, ...), prompt, declaration, canonical_solution, test,
+    /// example_test`.
+    HumanEvalX,
 }
 
 impl fmt::Display for Format {
@@ -46,6 +49,7 @@ impl fmt::Display for Format {
             Format::Apps => "apps",
             Format::AppsSubset => "apps-subset",
             Format::CodeContests => "code-contests",
+            Format::HumanEvalX => "humaneval-x",
         })
     }
 }
@@ -146,6 +150,31 @@ pub struct MbppPlusRecord {
     pub assertion: String,
 }
 
+/// A HumanEval-X record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HumanEvalXRecord {
+    /// `CPP/0`, `Go/0`, `Java/0`, `JavaScript/0`, `Python/0`, `Rust/0`.
+    pub task_id: String,
+    /// The docstring and signature shown to a model.
+    pub prompt: String,
+    /// Includes and the signature, as evaluation puts them before a completion.
+    pub declaration: String,
+    /// The reference body.
+    pub canonical_solution: String,
+    /// The hidden test program.
+    pub test: String,
+    /// A test program over the prompt's examples.
+    pub example_test: String,
+}
+
+impl HumanEvalXRecord {
+    /// The language prefix of the task id (`CPP`, `Go`, ...).
+    #[must_use]
+    pub fn language(&self) -> &str {
+        self.task_id.split('/').next().unwrap_or("")
+    }
+}
+
 /// One record of a dataset.
 #[derive(Debug, Clone)]
 pub enum RawTask {
@@ -161,6 +190,8 @@ pub enum RawTask {
     MbppPlus(MbppPlusRecord),
     /// A stdin/stdout problem (APPS, TACO, CodeContests layouts).
     Stdio(crate::stdio::StdioRecord),
+    /// HumanEval-X.
+    HumanEvalX(HumanEvalXRecord),
 }
 
 impl RawTask {
@@ -174,6 +205,7 @@ impl RawTask {
             RawTask::MbppSanitized(r) => format!("Mbpp/{}", r.task_id),
             RawTask::MbppPlus(r) => r.task_id.clone(),
             RawTask::Stdio(r) => r.task_id.clone(),
+            RawTask::HumanEvalX(r) => r.task_id.clone(),
         }
     }
 }
@@ -233,6 +265,7 @@ pub fn parse_dataset(
             Format::CodeContests => {
                 RawTask::Stdio(crate::stdio::code_contests(record, origin, *line)?)
             }
+            Format::HumanEvalX => RawTask::HumanEvalX(record_of(record, origin, *line)?),
         };
         tasks.push(task);
     }
@@ -349,6 +382,9 @@ fn detect(record: &str) -> Option<Format> {
     }
     if has("test_list") && has("prompt") && has("code") {
         return Some(Format::MbppSanitized);
+    }
+    if has("declaration") && has("example_test") && has("canonical_solution") {
+        return Some(Format::HumanEvalX);
     }
     if has("entry_point") && has("test") && has("canonical_solution") {
         return Some(Format::HumanEval);

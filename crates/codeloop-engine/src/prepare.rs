@@ -20,7 +20,7 @@ use codeloop_data::{Dataset, Format, RawTask};
 use codeloop_sandbox::{Executor, Job, PythonJudge};
 use codeloop_types::{
     Call, Expect, HiddenTests, Interface, Language, Limits, OutputCompare, Problem, ProblemId,
-    PublicProblem, Reference, TestCase, TestId, TestSuite,
+    ProgramTest, PublicProblem, Reference, TestCase, TestId, TestSuite,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -127,6 +127,13 @@ pub fn prepare(
         .is_some_and(|t| matches!(t, RawTask::Stdio(_)))
     {
         return Ok(prepare_stdio(dataset, options));
+    }
+    if dataset
+        .tasks
+        .first()
+        .is_some_and(|t| matches!(t, RawTask::HumanEvalX(_)))
+    {
+        return prepare_program_tests(dataset);
     }
     let mut judge = PythonJudge::start(executor.interpreter())?;
     let mut notes = Vec::new();
@@ -338,6 +345,106 @@ fn prepare_stdio(dataset: &Dataset, options: &PrepareOptions) -> PreparedDataset
     }
 }
 
+/// HumanEval-X: each suite is one test program (the record's `example_test` for public, `test` for
+/// hidden) compiled with the solution. The reference is `declaration` + `canonical_solution`, and a
+/// completion goes after `declaration` (as CodeGeeX evaluates). Languages other than C++ are
+/// refused with a clear error for now.
+fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineError> {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    for task in &dataset.tasks {
+        let RawTask::HumanEvalX(r) = task else {
+            continue;
+        };
+        let id = ProblemId(r.task_id.clone());
+        let language = match r.language() {
+            "CPP" => Language::Cpp,
+            other => {
+                return Err(EngineError::Prepare {
+                    problem: r.task_id.clone(),
+                    message: format!(
+                        "HumanEval-X {other} is not supported yet (C++ is; Python: use `humaneval`)"
+                    ),
+                });
+            }
+        };
+        let entry_point = r
+            .declaration
+            .lines()
+            .rev()
+            .find(|l| l.contains('('))
+            .and_then(|l| l.split('(').next())
+            .and_then(|head| head.split_whitespace().last())
+            .map(|name| name.trim_start_matches(['*', '&']).to_owned())
+            .ok_or_else(|| EngineError::Prepare {
+                problem: r.task_id.clone(),
+                message: "field `declaration` holds no function signature".to_owned(),
+            })?;
+        let suite = |which: &str, input: &str, code: &str| {
+            let test = ProgramTest {
+                language,
+                code: code.to_owned(),
+            };
+            let spec = serde_json::to_string(&test).unwrap_or_default();
+            TestSuite {
+                key: suite_key(&id, which, &[], &spec),
+                tests: vec![TestCase {
+                    id: TestId(0),
+                    calls: (0, 1),
+                    input: input.to_owned(),
+                    expected: None,
+                    expect: Expect::Program,
+                }],
+                call_cpu_ms: vec![10_000],
+                program_test: Some(test),
+                ..TestSuite::empty("")
+            }
+        };
+        let public = if r.example_test.contains("main") {
+            suite("public", "the examples of the prompt", &r.example_test)
+        } else {
+            notes.push(PrepNote {
+                problem: id.clone(),
+                message: "no public test (the record's example_test is empty)".to_owned(),
+            });
+            TestSuite {
+                program_test: Some(ProgramTest {
+                    language,
+                    code: String::new(),
+                }),
+                ..TestSuite::empty(&format!("{id}:public:none"))
+            }
+        };
+        problems.push(Problem {
+            public: PublicProblem {
+                id: id.clone(),
+                dataset: dataset.format.to_string(),
+                prompt: r.prompt.clone(),
+                language,
+                interface: Interface::Function { entry_point },
+                public_tests: Arc::new(public),
+                completion_prefix: r.declaration.clone(),
+            },
+            hidden: HiddenTests(Arc::new(suite(
+                "hidden",
+                "the hidden test program",
+                &r.test,
+            ))),
+            reference: Some(Reference {
+                program: format!("{}{}", r.declaration, r.canonical_solution),
+            }),
+        });
+    }
+    Ok(PreparedDataset {
+        version: PREPARED_VERSION,
+        format: dataset.format.to_string(),
+        origin: dataset.origin.clone(),
+        sha256: dataset.sha256.clone(),
+        problems,
+        notes,
+    })
+}
+
 fn cache_path(
     dir: &Path,
     dataset: &Dataset,
@@ -525,9 +632,9 @@ fn draft(
         completion_prefix: prefix,
     };
     match task {
-        RawTask::Stdio(_) => Err(EngineError::Prepare {
+        RawTask::Stdio(_) | RawTask::HumanEvalX(_) => Err(EngineError::Prepare {
             problem: id,
-            message: "a stdin/stdout record in a function-call dataset".to_owned(),
+            message: "a record of another layout in a function-call dataset".to_owned(),
         }),
         RawTask::HumanEval(r) => {
             let program = format!("{}{}", r.prompt, r.canonical_solution);
@@ -791,6 +898,7 @@ fn build_suite(
                 judge_spec: spec,
                 groups,
                 stdio: None,
+                program_test: None,
             })
         }
         Plan::Replay(recorded) => {
@@ -859,6 +967,7 @@ fn build_suite(
                 judge_spec: spec,
                 groups: Vec::new(),
                 stdio: None,
+                program_test: None,
             })
         }
     }

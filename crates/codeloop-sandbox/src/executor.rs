@@ -511,6 +511,9 @@ impl Slot {
             if let Some(mode) = suite.stdio {
                 return self.execute_stdio(job, suite, mode);
             }
+            if let Some(test) = &suite.program_test {
+                return self.execute_program_test(job, suite, test);
+            }
         }
         let limits = effective_limits(job);
         let request = self.request_json(job, &limits);
@@ -541,6 +544,44 @@ impl Slot {
                 |q| self.judge_values(suite, q),
             ),
         }
+    }
+
+    /// A program-test suite: compile the solution with the test code and run it, in one run.
+    fn execute_program_test(
+        &mut self,
+        job: &Job,
+        suite: &TestSuite,
+        test: &codeloop_types::ProgramTest,
+    ) -> ExecReport {
+        let limits = crate::compiled::limits(&job.limits);
+        let fields = match crate::compiled::request_fields(&job.program, test) {
+            Ok(f) => f,
+            Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
+        };
+        let mut request = self.request_json(&Job::script("", limits.clone()), &limits);
+        // Replace the script mode with the exec fields (the request ends with the mode fields).
+        let cut = request
+            .find(",\"mode\":\"script\"")
+            .expect("script requests name their mode");
+        request.truncate(cut);
+        request.push_str(&fields);
+        request.push('}');
+        let reply = match self.send(&request) {
+            Ok(r) => r,
+            Err(e) => return verdicts::harness_error(&e.to_string(), &limits, &self.cfg.layers),
+        };
+        let reply: WorkerReply = match serde_json::from_str(&reply) {
+            Ok(r) => r,
+            Err(e) => {
+                return verdicts::harness_error(
+                    &format!("unreadable worker reply: {e}"),
+                    &limits,
+                    &self.cfg.layers,
+                );
+            }
+        };
+        let input = suite.tests.first().map(|t| t.input.as_str());
+        crate::compiled::report(reply, input, &limits, &self.cfg.layers)
     }
 
     /// A stdio suite: one fresh run per test, its stdout compared outside the sandbox.

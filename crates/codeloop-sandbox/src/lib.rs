@@ -13,6 +13,7 @@
 //! is single-consumer); `libc` for the few `prctl` calls made before exec; `serde_json` (with
 //! `raw_value`) to relay wire values between worker and judge without re-parsing them.
 
+mod compiled;
 mod errors;
 mod executor;
 mod linux;

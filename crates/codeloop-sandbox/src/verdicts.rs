@@ -18,38 +18,38 @@ use crate::linux::signal_name;
 #[derive(Debug, Deserialize)]
 pub(crate) struct WorkerReply {
     #[serde(default)]
-    harness_error: Option<String>,
+    pub(crate) harness_error: Option<String>,
     #[serde(default)]
-    exit_code: Option<i32>,
+    pub(crate) exit_code: Option<i32>,
     #[serde(default)]
-    signal: Option<i32>,
+    pub(crate) signal: Option<i32>,
     #[serde(default)]
-    cpu_ms: f64,
+    pub(crate) cpu_ms: f64,
     #[serde(default)]
-    wall_ms: f64,
+    pub(crate) wall_ms: f64,
     #[serde(default)]
-    max_rss_kib: u64,
+    pub(crate) max_rss_kib: u64,
     #[serde(default)]
-    killed: Option<String>,
+    pub(crate) killed: Option<String>,
     #[serde(default)]
-    stragglers: u32,
+    pub(crate) stragglers: u32,
     #[serde(default)]
-    stdout: String,
+    pub(crate) stdout: String,
     #[serde(default)]
-    stdout_bytes: u64,
+    pub(crate) stdout_bytes: u64,
     #[serde(default)]
-    stderr: String,
+    pub(crate) stderr: String,
     #[serde(default)]
-    stderr_bytes: u64,
+    pub(crate) stderr_bytes: u64,
     #[serde(default)]
-    results: String,
+    pub(crate) results: String,
     #[serde(default)]
-    results_truncated: bool,
+    pub(crate) results_truncated: bool,
 }
 
 /// One line the driver wrote on the result channel.
 #[derive(Debug, Deserialize)]
-struct ResultLine<'a> {
+pub(crate) struct ResultLine<'a> {
     k: &'a str,
     #[serde(default)]
     i: Option<usize>,
@@ -110,7 +110,7 @@ pub(crate) fn harness_error(message: &str, limits: &Limits, layers: &[String]) -
     }
 }
 
-fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]) -> ExecReport {
+pub(crate) fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]) -> ExecReport {
     ExecReport {
         outcome: Outcome::Failed,
         verdict: Verdict::NotRun,
@@ -134,7 +134,7 @@ fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]) -> ExecRe
 }
 
 /// How the process ended, as the verdict of whatever was running when it ended.
-fn termination(
+pub(crate) fn termination(
     reply: &WorkerReply,
     limits: &Limits,
     load_error: Option<&ResultLine<'_>>,

@@ -59,6 +59,7 @@ fn p0_suite() -> Arc<TestSuite> {
         ),
         groups: Vec::new(),
         stdio: None,
+        program_test: None,
     })
 }
 
@@ -144,6 +145,7 @@ fn big_integers_travel_exactly_and_fast() {
         ),
         groups: Vec::new(),
         stdio: None,
+        program_test: None,
     });
     let run = |program: &str| {
         executor().run(Job::suite(

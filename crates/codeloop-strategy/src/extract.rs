@@ -20,6 +20,11 @@
 //! signature and docstring): if the code starts indented it is a function body and is appended to the
 //! prefix; otherwise the prefix is put in front of it, so imports and helper functions the prompt
 //! gives are there even when the answer drops them, and the answer's own `def` replaces the stub.
+//!
+//! **C++** (tags `cpp`, `c++`, `cc`, `cxx`): a top-level `main` function in the answer is removed
+//! (the tests bring their own). If the answer defines the entry function (`name(` followed by a
+//! `{`), the prefix's `#include`, `#define` and `using` lines are put in front of it (the prefix's own
+//! signature would be a second definition); otherwise the answer is a body appended to the prefix.
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +109,7 @@ fn is_language_tag(tag: &str, language: &str) -> bool {
         .to_ascii_lowercase();
     match language {
         "python" => matches!(first.as_str(), "python" | "py" | "python3"),
+        "cpp" => matches!(first.as_str(), "cpp" | "c++" | "cc" | "cxx"),
         other => first == other,
     }
 }
@@ -162,11 +168,76 @@ fn clean_python(code: &str) -> (String, bool, u32) {
     (out.join("\n"), removed_main, removed_input)
 }
 
-/// Extracts the program from `answer`: finds the code, cleans it up for a function problem, and
-/// assembles it with `prefix` (empty when the problem has none).
+/// Removes top-level `main` functions from C++ code (brace matching, ignoring braces in strings
+/// and character literals only roughly: enough for model output).
+fn strip_cpp_main(code: &str) -> (String, bool) {
+    let mut out: Vec<&str> = Vec::new();
+    let mut depth: i64 = 0;
+    let mut skipping = false;
+    let mut seen_open = false;
+    let mut removed = false;
+    for line in code.lines() {
+        if !skipping && depth == 0 {
+            let t = line.trim_start();
+            if (t.starts_with("int main") || t.starts_with("main(") || t.starts_with("void main"))
+                && t.contains('(')
+            {
+                skipping = true;
+                seen_open = false;
+                removed = true;
+            }
+        }
+        let opens = line.matches('{').count() as i64;
+        let closes = line.matches('}').count() as i64;
+        if skipping {
+            seen_open |= opens > 0;
+            depth += opens - closes;
+            if seen_open && depth <= 0 {
+                skipping = false;
+                depth = 0;
+            }
+            continue;
+        }
+        depth = (depth + opens - closes).max(0);
+        out.push(line);
+    }
+    (out.join("\n"), removed)
+}
+
+fn is_header_line(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("#include") || t.starts_with("#define") || t.starts_with("using ")
+}
+
+/// Extracts the program from `answer`: finds the code, cleans it up for a function problem
+/// (`entry_point` given), and assembles it with `prefix` (empty when the problem has none).
 #[must_use]
-pub fn extract(answer: &str, language: &str, function_problem: bool, prefix: &str) -> Extracted {
+pub fn extract(answer: &str, language: &str, entry_point: Option<&str>, prefix: &str) -> Extracted {
     let (found, rule) = find_code(answer, language);
+    let function_problem = entry_point.is_some();
+    if language == "cpp" {
+        let (code, removed_main_block) = strip_cpp_main(&found);
+        let defines_entry = entry_point.is_some_and(|e| {
+            code.find(&format!("{e}("))
+                .is_some_and(|at| code[at..].contains('{'))
+        });
+        let program = if prefix.is_empty() {
+            code.clone()
+        } else if defines_entry {
+            let headers: Vec<&str> = prefix.lines().filter(|l| is_header_line(l)).collect();
+            format!("{}\n{}\n", headers.join("\n"), code)
+        } else {
+            format!("{}{}\n", ensure_newline(prefix), code)
+        };
+        return Extracted {
+            code,
+            program,
+            rule,
+            removed_main_block,
+            removed_input_lines: 0,
+            body_only: !defines_entry,
+        };
+    }
     let (code, removed_main_block, removed_input_lines) = if function_problem {
         clean_python(&found)
     } else {
@@ -235,7 +306,7 @@ mod tests {
     #[test]
     fn main_blocks_and_input_lines_go() {
         let a = "```python\nimport sys\nn = int(input())\ndef f(x):\n    return x\n\nif __name__ == '__main__':\n    print(f(n))\n    x = input()\nprint('end')\n```";
-        let e = extract(a, "python", true, "");
+        let e = extract(a, "python", Some("f"), "");
         assert_eq!(
             e.code,
             "import sys\ndef f(x):\n    return x\n\nprint('end')"
@@ -251,21 +322,49 @@ mod tests {
         let full = extract(
             "```python\ndef f(xs):\n    return sum(xs)\n```",
             "python",
-            true,
+            Some("f"),
             prefix,
         );
         assert!(full.program.starts_with("from typing import List"));
         assert!(full.program.ends_with("def f(xs):\n    return sum(xs)\n"));
         assert!(!full.body_only);
-        let body = extract("```python\n    return sum(xs)\n```", "python", true, prefix);
+        let body = extract(
+            "```python\n    return sum(xs)\n```",
+            "python",
+            Some("f"),
+            prefix,
+        );
         assert!(body.body_only);
         assert_eq!(body.program, format!("{prefix}    return sum(xs)\n"));
+    }
+
+    #[test]
+    fn cpp_answers_lose_their_main_and_keep_the_prompt_headers() {
+        let prefix = "#include<vector>\nusing namespace std;\nint add(int a, int b){\n";
+        let answer = "```cpp\n#include <iostream>\nint add(int a, int b) {\n    return a + b;\n}\nint main() {\n    if (1) { std::cout << add(1, 2); }\n    return 0;\n}\n```";
+        let e = extract(answer, "cpp", Some("add"), prefix);
+        assert_eq!(e.rule, ExtractRule::LastTagged);
+        assert!(e.removed_main_block && !e.body_only);
+        assert!(!e.program.contains("main"), "{}", e.program);
+        assert!(
+            e.program
+                .starts_with("#include<vector>\nusing namespace std;\n#include <iostream>")
+        );
+        let body = extract(
+            "```c++\n    return a + b;\n}\n```",
+            "cpp",
+            Some("add"),
+            prefix,
+        );
+        assert!(body.body_only);
+        assert_eq!(body.program, format!("{prefix}    return a + b;\n}}\n"));
     }
 
     proptest! {
         #[test]
         fn never_panics(s in "\\PC{0,300}") {
-            let _ = extract(&s, "python", true, "def f():\n    pass");
+            let _ = extract(&s, "python", Some("f"), "def f():\n    pass");
+            let _ = extract(&s, "cpp", Some("f"), "#include<vector>\nint f(){\n");
         }
 
         #[test]
@@ -289,7 +388,7 @@ mod tests {
 
         #[test]
         fn cleaned_code_has_no_top_level_input(lines in proptest::collection::vec("(x = input\\(\\)|def f\\(\\):|    return 1|if __name__ == '__main__':|    f\\(\\)|y = 2)", 0..12)) {
-            let e = extract(&lines.join("\n"), "python", true, "");
+            let e = extract(&lines.join("\n"), "python", Some("f"), "");
             for l in e.code.lines() {
                 prop_assert!(!(l.starts_with('x') && l.contains("input(")));
                 prop_assert!(!l.starts_with("if __name__"));

@@ -61,6 +61,15 @@ fn cut(s: &str) -> String {
     }
 }
 
+/// Compiler output can be long; keep its first 2,000 characters.
+fn cut_long(s: &str) -> String {
+    if s.chars().count() <= 2_000 {
+        s.to_owned()
+    } else {
+        format!("{}...", s.chars().take(2_000).collect::<String>())
+    }
+}
+
 fn tail(traceback: &str) -> String {
     let lines: Vec<&str> = traceback.lines().collect();
     let start = lines.len().saturating_sub(TRACEBACK_LINES);
@@ -106,6 +115,12 @@ fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> Str
             if let Some(t) = traceback.as_deref().filter(|t| !t.trim().is_empty()) {
                 out.push_str(&format!("Traceback:\n{}\n", tail(t)));
             }
+        }
+        Verdict::CompileError { message } => {
+            out.push_str(&format!(
+                "Compile error:\n{}\n",
+                cut_long(message).trim_end()
+            ));
         }
         Verdict::TimeLimit => out.push_str("Error: time limit exceeded\n"),
         Verdict::MemoryLimit => out.push_str("Error: memory limit exceeded\n"),

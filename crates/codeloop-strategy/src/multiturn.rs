@@ -322,11 +322,14 @@ impl MultiTurn {
             }
             (Phase::AwaitCode, Observation::Llm(text)) => {
                 self.push(Role::Assistant, Some(Purpose::Code), answer(text));
-                let function = matches!(self.problem.interface, Interface::Function { .. });
+                let entry = match &self.problem.interface {
+                    Interface::Function { entry_point } => Some(entry_point.as_str()),
+                    Interface::Stdio => None,
+                };
                 let extracted = extract(
                     text,
                     &self.language(),
-                    function,
+                    entry,
                     &self.problem.completion_prefix,
                 );
                 self.last = Some(extracted.clone());

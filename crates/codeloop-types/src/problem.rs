@@ -30,14 +30,35 @@ pub struct TestId(pub u32);
 pub enum Language {
     /// Python 3.
     Python,
+    /// C++ (g++, C++17).
+    Cpp,
+}
+
+impl Language {
+    /// The name as datasets, fences and reports write it (`python`, `cpp`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::Cpp => "cpp",
+        }
+    }
 }
 
 impl fmt::Display for Language {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Language::Python => "python",
-        })
+        f.write_str(self.name())
     }
+}
+
+/// A test that is a program: trusted test code (a `main` with asserts, as HumanEval-X writes them)
+/// compiled together with the solution; the single test passes when that program runs to its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramTest {
+    /// The language of solution and test.
+    pub language: Language,
+    /// The test code, put after the solution.
+    pub code: String,
 }
 
 /// How a program is exercised by its tests.
@@ -78,6 +99,8 @@ pub enum Expect {
     Replay,
     /// The inline statement must run without raising.
     Inline,
+    /// (Program-test suites) the test program runs to its end.
+    Program,
     /// (Stdio suites) the program's standard output, given the test's `input` on standard input,
     /// matches the test's `expected` text under the suite's [`OutputCompare`].
     Stdout,
@@ -137,6 +160,9 @@ pub struct TestSuite {
     /// `input` on standard input, under the CPU limit `call_cpu_ms[test]`; `calls` is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdio: Option<OutputCompare>,
+    /// For program-test suites (compiled languages): the test program; the suite has one test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_test: Option<ProgramTest>,
 }
 
 impl TestSuite {
@@ -151,6 +177,7 @@ impl TestSuite {
             judge_spec: "{\"tests\":[]}".to_owned(),
             groups: Vec::new(),
             stdio: None,
+            program_test: None,
         }
     }
 

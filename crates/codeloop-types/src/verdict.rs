@@ -39,6 +39,11 @@ pub enum Verdict {
     MemoryLimit,
     /// The program wrote more than the output cap.
     OutputLimit,
+    /// The program did not compile.
+    CompileError {
+        /// The compiler's message.
+        message: String,
+    },
     /// The test never ran: an earlier failure stopped the run.
     NotRun,
     /// Our fault, never the program's.
@@ -59,6 +64,7 @@ impl Verdict {
             Verdict::TimeLimit => "time_limit",
             Verdict::MemoryLimit => "memory_limit",
             Verdict::OutputLimit => "output_limit",
+            Verdict::CompileError { .. } => "compile_error",
             Verdict::NotRun => "not_run",
             Verdict::HarnessError { .. } => "harness_error",
         }

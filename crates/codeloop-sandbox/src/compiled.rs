@@ -1,0 +1,139 @@
+//! Program tests in compiled languages (HumanEval-X C++): the solution and the trusted test code are
+//! compiled and run in one sandboxed run. The worker writes the source into the run's work dir and
+//! execs a shell line that compiles, reports "compiled" on the result channel (fd 3), closes it,
+//! and runs the program. The test's `main` is renamed and called from a trusted `main` that reports
+//! "passed" only when the test returns, so a solution that exits early (`exit(0)` inside the
+//! function) fails instead of passing. A compile failure is a `compile_error` verdict with the
+//! compiler's message; a failed `assert` is a wrong answer naming the assertion.
+//!
+//! C++ links `-lcrypto` (HumanEval-X CPP/162 uses OpenSSL's MD5) and some tasks include Boost
+//! headers (CPP/22, CPP/137): the Debian packages `g++`, `libssl-dev` and `libboost-dev`.
+//! Limitation: the program can write to the result channel, so a solution written to attack
+//! codeloop could forge the "passed" line; the judged-values design of the Python path does not
+//! have this hole.
+
+use codeloop_types::{
+    ExecReport, Language, Limits, Outcome, ProgramTest, TestId, TestResult, Verdict,
+};
+
+use crate::verdicts::{WorkerReply, base_report, termination};
+
+/// What a language needs: the source file, the compile-and-run shell line, the compiler binary.
+struct Toolchain {
+    file: &'static str,
+    script: &'static str,
+    compiler: &'static str,
+    package: &'static str,
+}
+
+fn toolchain(language: Language) -> Option<Toolchain> {
+    match language {
+        Language::Cpp => Some(Toolchain {
+            file: "main.cpp",
+            script: "g++ -std=c++17 -O0 -o prog main.cpp -lcrypto || exit 97; echo compiled >&3; exec ./prog",
+            compiler: "/usr/bin/g++",
+            package: "g++",
+        }),
+        Language::Python => None,
+    }
+}
+
+/// The whole source: solution, then the test with its `main` renamed, then the trusted `main`.
+fn source(language: Language, solution: &str, test: &str) -> String {
+    match language {
+        // No test code (a suite with no test): the program only has to compile and start.
+        Language::Cpp if test.trim().is_empty() => format!(
+            "{solution}\n#include <unistd.h>\nint main() {{\n    ::write(3, \"passed\\n\", 7);\n    return 0;\n}}\n"
+        ),
+        Language::Cpp => format!(
+            "{solution}\n#define main codeloop_test_main\n{test}\n#undef main\n#include <unistd.h>\nint main() {{\n    codeloop_test_main();\n    ::write(3, \"passed\\n\", 7);\n    return 0;\n}}\n"
+        ),
+        Language::Python => solution.to_owned(),
+    }
+}
+
+/// Limits of a compile-and-run: the compiler needs more memory and time than the tests allow the
+/// program, and CPU time is counted per process.
+pub(crate) fn limits(job_limits: &Limits) -> Limits {
+    let mut l = job_limits.clone();
+    l.cpu_ms = l.cpu_ms.max(10_000);
+    l.wall_ms = l.wall_ms.max(30_000);
+    l.memory_mib = Some(l.memory_mib.unwrap_or(1024).max(1024));
+    l
+}
+
+/// The worker request's mode-specific fields, or a harness error when the toolchain is missing.
+pub(crate) fn request_fields(program: &str, test: &ProgramTest) -> Result<String, String> {
+    let tc = toolchain(test.language)
+        .ok_or_else(|| format!("no program-test toolchain for {}", test.language))?;
+    if !std::path::Path::new(tc.compiler).exists() {
+        return Err(format!(
+            "{} needs {} (install the Debian package `{}`)",
+            test.language, tc.compiler, tc.package
+        ));
+    }
+    let files = serde_json::json!({ tc.file: source(test.language, program, &test.code) });
+    Ok(format!(
+        ",\"mode\":\"exec\",\"files\":{files},\"argv\":{}",
+        serde_json::json!(["/bin/sh", "-c", tc.script])
+    ))
+}
+
+/// The report of a compile-and-run.
+pub(crate) fn report(
+    reply: WorkerReply,
+    test_input: Option<&str>,
+    limits: &Limits,
+    layers: &[String],
+) -> ExecReport {
+    let compiled = reply.results.lines().any(|l| l == "compiled");
+    let passed_marker = reply.results.lines().any(|l| l == "passed");
+    let verdict = if reply.killed.is_none() && reply.signal.is_none() && !compiled {
+        Verdict::CompileError {
+            message: reply.stderr.clone(),
+        }
+    } else {
+        match termination(&reply, limits, None) {
+            Verdict::Pass if passed_marker => Verdict::Pass,
+            Verdict::Pass => Verdict::WrongAnswer {
+                input: test_input.unwrap_or("").to_owned(),
+                expected: None,
+                got: None,
+                detail: Some("the program ended before the tests finished".to_owned()),
+            },
+            Verdict::RuntimeError { kind, .. }
+                if kind == "SIGABRT" && reply.stderr.contains("Assertion") =>
+            {
+                let line = reply
+                    .stderr
+                    .lines()
+                    .find(|l| l.contains("Assertion"))
+                    .unwrap_or("assertion failed");
+                Verdict::WrongAnswer {
+                    input: line.trim().to_owned(),
+                    expected: None,
+                    got: None,
+                    detail: Some("an assert of the tests failed".to_owned()),
+                }
+            }
+            other => other,
+        }
+    };
+    let mut report = base_report(reply, limits, layers);
+    report.outcome = if verdict.is_pass() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
+    report.tests = if test_input.is_some() {
+        vec![TestResult {
+            id: TestId(0),
+            verdict: verdict.clone(),
+            cpu_ms: report.cpu_ms,
+        }]
+    } else {
+        Vec::new()
+    };
+    report.verdict = verdict;
+    report
+}
