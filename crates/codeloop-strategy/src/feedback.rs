@@ -98,9 +98,10 @@ fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> Str
     }
     match verdict {
         Verdict::WrongAnswer { got, detail, .. } => {
-            match got {
-                Some(g) => out.push_str(&field("Got", g)),
-                None => out.push_str("Got: nothing (the program returned no value)\n"),
+            match (got, detail) {
+                (Some(g), _) => out.push_str(&field("Got", g)),
+                (None, Some(_)) => {}
+                (None, None) => out.push_str("Got: nothing (the program returned no value)\n"),
             }
             if let Some(d) = detail {
                 out.push_str(&format!("Note: {}\n", cut(d)));
@@ -151,11 +152,12 @@ pub fn render_feedback(
         if verdict.is_pass() {
             passed.push(field("Input", &test.input).trim_end().to_owned());
         } else if !matches!(verdict, Verdict::NotRun) || failures.is_empty() {
-            failures.push(render_failure(
-                &test.input,
-                test.expected.as_deref(),
-                verdict,
-            ));
+            // A program test's verdict names the failing assert; prefer it to the suite's label.
+            let input = match verdict {
+                Verdict::WrongAnswer { input, .. } if !input.is_empty() => input.as_str(),
+                _ => test.input.as_str(),
+            };
+            failures.push(render_failure(input, test.expected.as_deref(), verdict));
         }
     }
     if failures.is_empty() && !report.verdict.is_pass() {
