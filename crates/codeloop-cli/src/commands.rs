@@ -16,11 +16,28 @@ use crate::{CheckArgs, DatasetArgs, EvalArgs, ExecArgs, ExecOptions, IsolationAr
 
 /// Reference solutions that fail their own dataset's tests, with the reason. `codeloop check` reports
 /// them apart and does not fail on them.
-pub(crate) const KNOWN_BROKEN: &[(&str, &str, &str)] = &[(
-    "humaneval-x",
-    "CPP/38",
-    "the record's `declaration` already holds the start of decode_cyclic's body, so declaration + canonical_solution does not compile (a dataset bug)",
-)];
+pub(crate) const KNOWN_BROKEN: &[(&str, &str, &str)] = &[
+    (
+        "humaneval-x",
+        "CPP/38",
+        "the record's `declaration` already holds the start of decode_cyclic's body, so declaration + canonical_solution does not compile (a dataset bug)",
+    ),
+    (
+        "humaneval-x",
+        "JavaScript/32",
+        "the record's example_test calls `testfindZero()`, which it never defines (a dataset bug)",
+    ),
+    (
+        "humaneval-x",
+        "JavaScript/112",
+        "the canonical solution fails four of its own asserts; CodeGeeX's harness does not notice because Node's console.assert does not throw",
+    ),
+    (
+        "humaneval-x",
+        "JavaScript/155",
+        "the canonical solution fails `evenOddCount(0) == [1, 0]`; CodeGeeX's harness does not notice because Node's console.assert does not throw",
+    ),
+];
 
 pub(crate) fn executor(opts: &ExecOptions) -> Result<Executor> {
     let mut config = ExecutorConfig {

@@ -359,6 +359,7 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
         let id = ProblemId(r.task_id.clone());
         let language = match r.language() {
             "CPP" => Language::Cpp,
+            "JavaScript" => Language::JavaScript,
             other => {
                 return Err(EngineError::Prepare {
                     problem: r.task_id.clone(),
@@ -368,15 +369,8 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
                 });
             }
         };
-        let entry_point = r
-            .declaration
-            .lines()
-            .rev()
-            .find(|l| l.contains('('))
-            .and_then(|l| l.split('(').next())
-            .and_then(|head| head.split_whitespace().last())
-            .map(|name| name.trim_start_matches(['*', '&']).to_owned())
-            .ok_or_else(|| EngineError::Prepare {
+        let entry_point =
+            entry_of(language, &r.declaration).ok_or_else(|| EngineError::Prepare {
                 problem: r.task_id.clone(),
                 message: "field `declaration` holds no function signature".to_owned(),
             })?;
@@ -400,7 +394,7 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
                 ..TestSuite::empty("")
             }
         };
-        let public = if r.example_test.contains("main") {
+        let public = if !r.example_test.trim().is_empty() {
             suite("public", "the examples of the prompt", &r.example_test)
         } else {
             notes.push(PrepNote {
@@ -443,6 +437,25 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
         problems,
         notes,
     })
+}
+
+/// The function a HumanEval-X declaration declares: C++ `type name(...) {`, JavaScript
+/// `const name = (...) => {` or `function name(...) {`.
+fn entry_of(language: Language, declaration: &str) -> Option<String> {
+    let line = declaration.lines().rev().find(|l| l.contains('('))?;
+    let name = match language {
+        Language::JavaScript => {
+            let t = line.trim_start();
+            let rest = ["const ", "let ", "var ", "function "]
+                .iter()
+                .find_map(|k| t.strip_prefix(k))?;
+            rest.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                .next()?
+        }
+        _ => line.split('(').next()?.split_whitespace().last()?,
+    };
+    let name = name.trim_start_matches(['*', '&']);
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 fn cache_path(

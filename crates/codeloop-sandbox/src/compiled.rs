@@ -6,6 +6,9 @@
 //! function) fails instead of passing. A compile failure is a `compile_error` verdict with the
 //! compiler's message; a failed `assert` is a wrong answer naming the assertion.
 //!
+//! JavaScript runs under Node.js with a `console` whose `assert` throws (Node's only prints), with
+//! global npm modules on `NODE_PATH` (HumanEval-X JavaScript/162 needs `js-md5`).
+//!
 //! C++ links `-lcrypto` (HumanEval-X CPP/162 uses OpenSSL's MD5) and some tasks include Boost
 //! headers (CPP/22, CPP/137): the Debian packages `g++`, `libssl-dev` and `libboost-dev`.
 //! Limitation: the program can write to the result channel, so a solution written to attack
@@ -34,9 +37,22 @@ fn toolchain(language: Language) -> Option<Toolchain> {
             compiler: "/usr/bin/g++",
             package: "g++",
         }),
+        Language::JavaScript => Some(Toolchain {
+            file: "main.js",
+            script: "echo compiled >&3; NODE_PATH=/usr/lib/node_modules:/usr/local/lib/node_modules exec /usr/bin/node main.js",
+            compiler: "/usr/bin/node",
+            package: "nodejs",
+        }),
         Language::Python => None,
     }
 }
+
+/// JavaScript: `console.assert` only prints in Node, so the tests get a `console` of their own (a
+/// block-scoped constant the solution cannot reach) whose `assert` throws, naming the failing line.
+/// `fs.writeSync` and the source are captured before the solution runs.
+const JS_PROLOGUE: &str = "const __codeloopWrite = require('fs').writeSync;\nconst __codeloopSource = require('fs').readFileSync(__filename, 'utf8').split('\\n');\n";
+const JS_TEST_OPEN: &str = "\n;{\nconst console = Object.assign({}, globalThis.console, { assert: (ok, ...message) => { if (!ok) { const at = /main\\.js:(\\d+)/.exec(new Error().stack.split('\\n')[2] || ''); const line = at ? __codeloopSource[Number(at[1]) - 1].trim() : message.join(' '); throw new Error('codeloop-assert: ' + line); } } });\n";
+const JS_TEST_CLOSE: &str = "\n}\n__codeloopWrite(3, 'passed\\n');\n";
 
 /// The whole source: solution, then the test with its `main` renamed, then the trusted `main`.
 fn source(language: Language, solution: &str, test: &str) -> String {
@@ -48,6 +64,9 @@ fn source(language: Language, solution: &str, test: &str) -> String {
         Language::Cpp => format!(
             "{solution}\n#define main codeloop_test_main\n{test}\n#undef main\n#include <unistd.h>\nint main() {{\n    codeloop_test_main();\n    ::write(3, \"passed\\n\", 7);\n    return 0;\n}}\n"
         ),
+        Language::JavaScript => {
+            format!("{JS_PROLOGUE}{solution}{JS_TEST_OPEN}{test}{JS_TEST_CLOSE}")
+        }
         Language::Python => solution.to_owned(),
     }
 }
@@ -101,6 +120,19 @@ pub(crate) fn report(
                 got: None,
                 detail: Some("the program ended before the tests finished".to_owned()),
             },
+            Verdict::RuntimeError { .. } if reply.stderr.contains("codeloop-assert: ") => {
+                let line = reply
+                    .stderr
+                    .lines()
+                    .find_map(|l| l.trim_start().strip_prefix("Error: codeloop-assert: "))
+                    .unwrap_or("assertion failed");
+                Verdict::WrongAnswer {
+                    input: line.trim().to_owned(),
+                    expected: None,
+                    got: None,
+                    detail: Some("an assert of the tests failed".to_owned()),
+                }
+            }
             Verdict::RuntimeError { kind, .. }
                 if kind == "SIGABRT" && reply.stderr.contains("Assertion") =>
             {
@@ -116,6 +148,16 @@ pub(crate) fn report(
                     detail: Some("an assert of the tests failed".to_owned()),
                 }
             }
+            // The error output is the traceback (compiled programs and Node print their own).
+            Verdict::RuntimeError {
+                kind,
+                message,
+                traceback: None,
+            } if !reply.stderr.trim().is_empty() => Verdict::RuntimeError {
+                kind,
+                message,
+                traceback: Some(reply.stderr.clone()),
+            },
             other => other,
         }
     };

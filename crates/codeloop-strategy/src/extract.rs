@@ -21,6 +21,10 @@
 //! prefix; otherwise the prefix is put in front of it, so imports and helper functions the prompt
 //! gives are there even when the answer drops them, and the answer's own `def` replaces the stub.
 //!
+//! **JavaScript** (tags `javascript`, `js`, `node`): an answer that defines the entry function
+//! (`const name`, `let`, `var`, `function name`) is the program; otherwise it is a body appended to
+//! the prefix.
+//!
 //! **C++** (tags `cpp`, `c++`, `cc`, `cxx`): a top-level `main` function in the answer is removed
 //! (the tests bring their own). If the answer defines the entry function (`name(` followed by a
 //! `{`), the prefix's `#include`, `#define` and `using` lines are put in front of it (the prefix's own
@@ -110,6 +114,7 @@ fn is_language_tag(tag: &str, language: &str) -> bool {
     match language {
         "python" => matches!(first.as_str(), "python" | "py" | "python3"),
         "cpp" => matches!(first.as_str(), "cpp" | "c++" | "cc" | "cxx"),
+        "javascript" => matches!(first.as_str(), "javascript" | "js" | "node"),
         other => first == other,
     }
 }
@@ -215,6 +220,26 @@ fn is_header_line(line: &str) -> bool {
 pub fn extract(answer: &str, language: &str, entry_point: Option<&str>, prefix: &str) -> Extracted {
     let (found, rule) = find_code(answer, language);
     let function_problem = entry_point.is_some();
+    if language == "javascript" {
+        let defines_entry = entry_point.is_some_and(|e| {
+            ["const ", "let ", "var ", "function "]
+                .iter()
+                .any(|k| found.contains(&format!("{k}{e}")))
+        });
+        let program = if prefix.is_empty() || defines_entry {
+            format!("{found}\n")
+        } else {
+            format!("{}{}\n", ensure_newline(prefix), found)
+        };
+        return Extracted {
+            code: found,
+            program,
+            rule,
+            removed_main_block: false,
+            removed_input_lines: 0,
+            body_only: !defines_entry,
+        };
+    }
     if language == "cpp" {
         let (code, removed_main_block) = strip_cpp_main(&found);
         let defines_entry = entry_point.is_some_and(|e| {

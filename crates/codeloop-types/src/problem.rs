@@ -32,6 +32,9 @@ pub enum Language {
     Python,
     /// C++ (g++, C++17).
     Cpp,
+    /// JavaScript (Node.js).
+    #[serde(rename = "javascript")]
+    JavaScript,
 }
 
 impl Language {
@@ -41,6 +44,7 @@ impl Language {
         match self {
             Language::Python => "python",
             Language::Cpp => "cpp",
+            Language::JavaScript => "javascript",
         }
     }
 }

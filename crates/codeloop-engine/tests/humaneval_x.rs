@@ -115,3 +115,100 @@ fn samples_get_compile_errors_failed_asserts_and_early_exits() {
         r[3].report
     );
 }
+
+fn js() -> &'static PreparedDataset {
+    static PREPARED: OnceLock<PreparedDataset> = OnceLock::new();
+    PREPARED.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/humaneval-x/humaneval_js.jsonl.gz");
+        let dataset = load(&Source::Path(path), None).unwrap();
+        prepare(
+            &dataset,
+            executor(),
+            &PrepareOptions::default(),
+            None,
+            |_| {},
+        )
+        .unwrap()
+    })
+}
+
+#[test]
+fn javascript_asserts_throw_and_cannot_be_silenced() {
+    let prepared = js();
+    assert_eq!(prepared.problems.len(), 164);
+    let wanted = [
+        "JavaScript/0",
+        "JavaScript/1",
+        "JavaScript/50",
+        "JavaScript/162",
+    ];
+    let problems: Vec<_> = prepared
+        .problems
+        .iter()
+        .filter(|p| wanted.contains(&p.id().0.as_str()))
+        .cloned()
+        .collect();
+    for c in evaluate::check(&problems, executor(), &Limits::default(), |_| {}) {
+        assert!(
+            c.passed(),
+            "{} {:?} {:?}",
+            c.problem,
+            c.public.verdict,
+            c.hidden.verdict
+        );
+    }
+    // The dataset's own bug: its canonical solution fails an assert (Node's console.assert only prints).
+    let bug: Vec<_> = prepared
+        .problems
+        .iter()
+        .filter(|p| p.id().0 == "JavaScript/155")
+        .cloned()
+        .collect();
+    let c = &evaluate::check(&bug, executor(), &Limits::default(), |_| {})[0];
+    assert_eq!(c.hidden.verdict.name(), "wrong_answer");
+
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    let mut f = std::fs::File::create(&samples).unwrap();
+    for completion in [
+        "  return false;\n};\n",
+        "  console.assert = () => {};\n  globalThis.console.assert = () => {};\n  return false;\n};\n",
+        "  process.exit(0);\n};\n",
+        "  for (let i = 0; i < numbers.length; i++)\n    for (let j = i + 1; j < numbers.length; j++)\n      if (Math.abs(numbers[i] - numbers[j]) < threshold) return true;\n  return false;\n};\n",
+    ] {
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({"task_id": "JavaScript/0", "completion": completion})
+        )
+        .unwrap();
+    }
+    drop(f);
+    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
+    let r = evaluate::evaluate(
+        &prepared.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    for (i, want) in ["wrong_answer", "wrong_answer", "wrong_answer", "pass"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            r[i].report.verdict.name(),
+            *want,
+            "sample {i}: {:?}",
+            r[i].report
+        );
+    }
+    match &r[0].report.verdict {
+        Verdict::WrongAnswer { input, .. } => {
+            assert!(input.contains("hasCloseElements"), "{input}")
+        }
+        v => panic!("{v:?}"),
+    }
+}
