@@ -34,7 +34,7 @@ pub enum DataError {
     },
     /// The content is not a dataset we know.
     #[error(
-        "cannot tell the format of dataset `{file}`: {message}\n(known formats: humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, apps (and TACO), apps-subset, code-contests, humaneval-x)"
+        "cannot tell the format of dataset `{file}`: {message}\n(known formats: humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, apps (and TACO), apps-subset, code-contests, humaneval-x, multipl-e)"
     )]
     UnknownFormat {
         /// The file or URL.

@@ -36,6 +36,8 @@ pub enum Format {
     /// HumanEval-X (CodeGeeX): `task_id (CPP/0, ...), prompt, declaration, canonical_solution, test,
     /// example_test`.
     HumanEvalX,
+    /// MultiPL-E: `name, language, prompt, entry_point, test, stop_tokens` (no reference solutions).
+    MultiplE,
 }
 
 impl fmt::Display for Format {
@@ -50,6 +52,7 @@ impl fmt::Display for Format {
             Format::AppsSubset => "apps-subset",
             Format::CodeContests => "code-contests",
             Format::HumanEvalX => "humaneval-x",
+            Format::MultiplE => "multipl-e",
         })
     }
 }
@@ -175,6 +178,21 @@ impl HumanEvalXRecord {
     }
 }
 
+/// A MultiPL-E record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MultiplERecord {
+    /// `HumanEval_0_has_close_elements`, `mbpp_234_volume_cube`.
+    pub name: String,
+    /// `rs`, `cpp`, ...
+    pub language: String,
+    /// Doc comment and signature, ending inside the function.
+    pub prompt: String,
+    /// The function under test.
+    pub entry_point: String,
+    /// The test program (a `main` with asserts), put after prompt + completion.
+    pub test: String,
+}
+
 /// One record of a dataset.
 #[derive(Debug, Clone)]
 pub enum RawTask {
@@ -192,6 +210,8 @@ pub enum RawTask {
     Stdio(crate::stdio::StdioRecord),
     /// HumanEval-X.
     HumanEvalX(HumanEvalXRecord),
+    /// MultiPL-E.
+    MultiplE(MultiplERecord),
 }
 
 impl RawTask {
@@ -206,6 +226,7 @@ impl RawTask {
             RawTask::MbppPlus(r) => r.task_id.clone(),
             RawTask::Stdio(r) => r.task_id.clone(),
             RawTask::HumanEvalX(r) => r.task_id.clone(),
+            RawTask::MultiplE(r) => r.name.clone(),
         }
     }
 }
@@ -266,6 +287,7 @@ pub fn parse_dataset(
                 RawTask::Stdio(crate::stdio::code_contests(record, origin, *line)?)
             }
             Format::HumanEvalX => RawTask::HumanEvalX(record_of(record, origin, *line)?),
+            Format::MultiplE => RawTask::MultiplE(record_of(record, origin, *line)?),
         };
         tasks.push(task);
     }
@@ -382,6 +404,9 @@ fn detect(record: &str) -> Option<Format> {
     }
     if has("test_list") && has("prompt") && has("code") {
         return Some(Format::MbppSanitized);
+    }
+    if has("stop_tokens") && has("entry_point") && has("test") && has("name") {
+        return Some(Format::MultiplE);
     }
     if has("declaration") && has("example_test") && has("canonical_solution") {
         return Some(Format::HumanEvalX);

@@ -131,7 +131,7 @@ pub fn prepare(
     if dataset
         .tasks
         .first()
-        .is_some_and(|t| matches!(t, RawTask::HumanEvalX(_)))
+        .is_some_and(|t| matches!(t, RawTask::HumanEvalX(_) | RawTask::MultiplE(_)))
     {
         return prepare_program_tests(dataset);
     }
@@ -353,6 +353,10 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
     let mut problems = Vec::new();
     let mut notes = Vec::new();
     for task in &dataset.tasks {
+        if let RawTask::MultiplE(r) = task {
+            problems.push(multipl_e_problem(r, &dataset.format.to_string())?);
+            continue;
+        }
         let RawTask::HumanEvalX(r) = task else {
             continue;
         };
@@ -436,6 +440,68 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
         sha256: dataset.sha256.clone(),
         problems,
         notes,
+    })
+}
+
+/// A MultiPL-E problem: the test program is hidden; there is no public test (the suite only checks
+/// that the program compiles and starts) and no reference solution.
+fn multipl_e_problem(
+    r: &codeloop_data::MultiplERecord,
+    format: &str,
+) -> Result<Problem, EngineError> {
+    let language = match r.language.as_str() {
+        "rs" | "rust" => Language::Rust,
+        "cpp" => Language::Cpp,
+        "js" => Language::JavaScript,
+        other => {
+            return Err(EngineError::Prepare {
+                problem: r.name.clone(),
+                message: format!(
+                    "MultiPL-E language `{other}` is not supported yet (rs, cpp and js are)"
+                ),
+            });
+        }
+    };
+    let id = ProblemId(r.name.clone());
+    let hidden_test = ProgramTest {
+        language,
+        code: r.test.clone(),
+    };
+    let spec = serde_json::to_string(&hidden_test).unwrap_or_default();
+    let hidden = TestSuite {
+        key: suite_key(&id, "hidden", &[], &spec),
+        tests: vec![TestCase {
+            id: TestId(0),
+            calls: (0, 1),
+            input: "the hidden test program".to_owned(),
+            expected: None,
+            expect: Expect::Program,
+        }],
+        call_cpu_ms: vec![10_000],
+        program_test: Some(hidden_test),
+        ..TestSuite::empty("")
+    };
+    let public = TestSuite {
+        program_test: Some(ProgramTest {
+            language,
+            code: String::new(),
+        }),
+        ..TestSuite::empty(&format!("{id}:public:none"))
+    };
+    Ok(Problem {
+        public: PublicProblem {
+            id,
+            dataset: format.to_owned(),
+            prompt: r.prompt.clone(),
+            language,
+            interface: Interface::Function {
+                entry_point: r.entry_point.clone(),
+            },
+            public_tests: Arc::new(public),
+            completion_prefix: r.prompt.clone(),
+        },
+        hidden: HiddenTests(Arc::new(hidden)),
+        reference: None,
     })
 }
 
@@ -645,10 +711,12 @@ fn draft(
         completion_prefix: prefix,
     };
     match task {
-        RawTask::Stdio(_) | RawTask::HumanEvalX(_) => Err(EngineError::Prepare {
-            problem: id,
-            message: "a record of another layout in a function-call dataset".to_owned(),
-        }),
+        RawTask::Stdio(_) | RawTask::HumanEvalX(_) | RawTask::MultiplE(_) => {
+            Err(EngineError::Prepare {
+                problem: id,
+                message: "a record of another layout in a function-call dataset".to_owned(),
+            })
+        }
         RawTask::HumanEval(r) => {
             let program = format!("{}{}", r.prompt, r.canonical_solution);
             Ok(Draft {

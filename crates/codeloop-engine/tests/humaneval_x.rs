@@ -212,3 +212,103 @@ fn javascript_asserts_throw_and_cannot_be_silenced() {
         v => panic!("{v:?}"),
     }
 }
+
+#[test]
+fn multipl_e_rust_samples_are_scored() {
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/multipl-e-rs");
+    let dataset = load(&Source::Path(base.join("humaneval-rs.jsonl")), None).unwrap();
+    assert_eq!(dataset.format.to_string(), "multipl-e");
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(prepared.problems.len(), 156);
+    assert!(prepared.problems.iter().all(|p| p.reference.is_none()));
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    let mut f = std::fs::File::create(&samples).unwrap();
+    let id = "HumanEval_0_has_close_elements";
+    for completion in [
+        "    for i in 0..numbers.len() {\n        for j in (i + 1)..numbers.len() {\n            if (numbers[i] - numbers[j]).abs() < threshold { return true; }\n        }\n    }\n    false\n}\n",
+        "    false\n}\n",
+        "    nope\n}\n",
+        "    std::process::exit(0);\n}\n",
+    ] {
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({"task_id": id, "completion": completion})
+        )
+        .unwrap();
+    }
+    drop(f);
+    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
+    let r = evaluate::evaluate(
+        &prepared.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    let names: Vec<&str> = r.iter().map(|x| x.report.verdict.name()).collect();
+    assert_eq!(
+        names,
+        ["pass", "wrong_answer", "compile_error", "wrong_answer"],
+        "{r:?}"
+    );
+    match &r[1].report.verdict {
+        Verdict::WrongAnswer { input, detail, .. } => {
+            assert!(input.starts_with("assert_eq!(candidate("), "{input}");
+            assert!(
+                detail.as_deref().unwrap().contains("left: false"),
+                "{detail:?}"
+            );
+        }
+        v => panic!("{v:?}"),
+    }
+
+    // MBPP: completions cut at the stop token `\n}` (the test closes the function), and whole
+    // functions, both work.
+    let dataset = load(&Source::Path(base.join("mbpp-rs.jsonl")), None).unwrap();
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
+    let samples = dir.path().join("mbpp.jsonl");
+    let mut f = std::fs::File::create(&samples).unwrap();
+    let id = "mbpp_234_volume_cube";
+    writeln!(
+        f,
+        "{}",
+        serde_json::json!({"task_id": id, "completion": "    l * l * l"})
+    )
+    .unwrap();
+    writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": "fn volume_cube(l: isize) -> isize {\n    l * l * l\n}\n"})).unwrap();
+    writeln!(
+        f,
+        "{}",
+        serde_json::json!({"task_id": id, "completion": "    l * l"})
+    )
+    .unwrap();
+    drop(f);
+    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
+    let r = evaluate::evaluate(
+        &prepared.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    let names: Vec<&str> = r.iter().map(|x| x.report.verdict.name()).collect();
+    assert_eq!(names, ["pass", "pass", "wrong_answer"], "{r:?}");
+}

@@ -24,25 +24,55 @@ use crate::verdicts::{WorkerReply, base_report, termination};
 /// What a language needs: the source file, the compile-and-run shell line, the compiler binary.
 struct Toolchain {
     file: &'static str,
-    script: &'static str,
-    compiler: &'static str,
+    script: String,
+    compiler: String,
     package: &'static str,
+}
+
+/// The Rust toolchain's sysroot (`rustc --print sysroot`), asked once; rustup's `rustc` is a proxy
+/// outside the sandbox's view, so runs call the real one inside the sysroot (bound read-only).
+pub(crate) fn rust_sysroot() -> Option<&'static std::path::Path> {
+    static SYSROOT: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    SYSROOT
+        .get_or_init(|| {
+            let out = std::process::Command::new("rustc")
+                .args(["--print", "sysroot"])
+                .output()
+                .ok()?;
+            let path = std::path::PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+            path.join("bin/rustc").exists().then_some(path)
+        })
+        .as_deref()
 }
 
 fn toolchain(language: Language) -> Option<Toolchain> {
     match language {
         Language::Cpp => Some(Toolchain {
             file: "main.cpp",
-            script: "g++ -std=c++17 -O0 -o prog main.cpp -lcrypto || exit 97; echo compiled >&3; exec ./prog",
-            compiler: "/usr/bin/g++",
+            script: "g++ -std=c++17 -O0 -o prog main.cpp -lcrypto || exit 97; echo compiled >&3; exec ./prog".to_owned(),
+            compiler: "/usr/bin/g++".to_owned(),
             package: "g++",
         }),
         Language::JavaScript => Some(Toolchain {
             file: "main.js",
-            script: "echo compiled >&3; NODE_PATH=/usr/lib/node_modules:/usr/local/lib/node_modules exec /usr/bin/node main.js",
-            compiler: "/usr/bin/node",
+            script: "echo compiled >&3; NODE_PATH=/usr/lib/node_modules:/usr/local/lib/node_modules exec /usr/bin/node main.js".to_owned(),
+            compiler: "/usr/bin/node".to_owned(),
             package: "nodejs",
         }),
+        Language::Rust => {
+            let rustc = rust_sysroot().map_or_else(
+                || "rustc".to_owned(),
+                |s| s.join("bin/rustc").display().to_string(),
+            );
+            Some(Toolchain {
+                file: "main.rs",
+                script: format!(
+                    "{rustc} --edition 2021 -C opt-level=0 -A warnings -o prog main.rs || exit 97; echo compiled >&3; exec ./prog"
+                ),
+                compiler: rustc,
+                package: "a Rust toolchain (rustup)",
+            })
+        }
         Language::Python => None,
     }
 }
@@ -67,8 +97,33 @@ fn source(language: Language, solution: &str, test: &str) -> String {
         Language::JavaScript => {
             format!("{JS_PROLOGUE}{solution}{JS_TEST_OPEN}{test}{JS_TEST_CLOSE}")
         }
+        Language::Rust => {
+            // MultiPL-E's MBPP tests start with the `}` that closes a completion cut at its stop
+            // token; a solution that closes its own function does not need it.
+            let test = match test.trim_start().strip_prefix('}') {
+                Some(rest) if braces_balanced(solution) => rest,
+                _ => test,
+            };
+            let test = test.replacen("fn main()", "fn codeloop_test_main()", 1);
+            if test.contains("codeloop_test_main") {
+                format!("{solution}\n{test}\n{RUST_MAIN}")
+            } else {
+                format!(
+                    "{solution}\n{test}\nfn main() {{\n    codeloop_passed();\n}}\n{RUST_PASSED}"
+                )
+            }
+        }
         Language::Python => solution.to_owned(),
     }
+}
+
+const RUST_PASSED: &str = "fn codeloop_passed() {\n    use std::io::Write;\n    use std::os::unix::io::FromRawFd;\n    let mut f = unsafe { std::fs::File::from_raw_fd(3) };\n    let _ = f.write_all(b\"passed\\n\");\n}\n";
+const RUST_MAIN: &str = "fn main() {\n    codeloop_test_main();\n    codeloop_passed();\n}\nfn codeloop_passed() {\n    use std::io::Write;\n    use std::os::unix::io::FromRawFd;\n    let mut f = unsafe { std::fs::File::from_raw_fd(3) };\n    let _ = f.write_all(b\"passed\\n\");\n}\n";
+
+/// Whether `{` and `}` balance in `code` (string contents counted too: enough for model output).
+fn braces_balanced(code: &str) -> bool {
+    let open = code.matches('{').count();
+    open > 0 && open == code.matches('}').count()
 }
 
 /// Limits of a compile-and-run: the compiler needs more memory and time than the tests allow the
@@ -81,26 +136,33 @@ pub(crate) fn limits(job_limits: &Limits) -> Limits {
     l
 }
 
+/// The whole source a program test compiles.
+pub(crate) fn full_source(program: &str, test: &ProgramTest) -> String {
+    source(test.language, program, &test.code)
+}
+
 /// The worker request's mode-specific fields, or a harness error when the toolchain is missing.
 pub(crate) fn request_fields(program: &str, test: &ProgramTest) -> Result<String, String> {
     let tc = toolchain(test.language)
         .ok_or_else(|| format!("no program-test toolchain for {}", test.language))?;
-    if !std::path::Path::new(tc.compiler).exists() {
+    if !std::path::Path::new(&tc.compiler).exists() {
         return Err(format!(
             "{} needs {} (install the Debian package `{}`)",
             test.language, tc.compiler, tc.package
         ));
     }
     let files = serde_json::json!({ tc.file: source(test.language, program, &test.code) });
+    let _ = &tc.script;
     Ok(format!(
         ",\"mode\":\"exec\",\"files\":{files},\"argv\":{}",
-        serde_json::json!(["/bin/sh", "-c", tc.script])
+        serde_json::json!(["/bin/sh", "-c", tc.script.as_str()])
     ))
 }
 
 /// The report of a compile-and-run.
 pub(crate) fn report(
     reply: WorkerReply,
+    source_text: &str,
     test_input: Option<&str>,
     limits: &Limits,
     layers: &[String],
@@ -131,6 +193,36 @@ pub(crate) fn report(
                     expected: None,
                     got: None,
                     detail: Some("an assert of the tests failed".to_owned()),
+                }
+            }
+            Verdict::RuntimeError { .. } if reply.stderr.contains("panicked at main.rs:") => {
+                // A Rust panic: the failing line of the source, and the panic's message.
+                let after = reply
+                    .stderr
+                    .split("panicked at main.rs:")
+                    .nth(1)
+                    .unwrap_or("");
+                let line_no: usize = after
+                    .split(':')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let line = source_text
+                    .lines()
+                    .nth(line_no.saturating_sub(1))
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned();
+                let message: Vec<&str> = after.lines().skip(1).take(3).collect();
+                Verdict::WrongAnswer {
+                    input: if line.is_empty() {
+                        "a test".to_owned()
+                    } else {
+                        line
+                    },
+                    expected: None,
+                    got: None,
+                    detail: Some(message.join("\n")),
                 }
             }
             Verdict::RuntimeError { kind, .. }

@@ -175,7 +175,13 @@ impl Executor {
                 .and_then(Path::parent)
                 .filter(|p| !p.starts_with("/usr"))
                 .map(Path::to_path_buf);
-            let extra: Vec<PathBuf> = prefix.into_iter().collect();
+            let mut extra: Vec<PathBuf> = prefix.into_iter().collect();
+            // The Rust toolchain, when there is one outside /usr (rustup).
+            if let Some(sysroot) =
+                crate::compiled::rust_sysroot().filter(|p| !p.starts_with("/usr"))
+            {
+                extra.push(sysroot.to_path_buf());
+            }
             Some(Arc::new(linux::Confinement::plan(
                 &staging, &work_root, &extra,
             )))
@@ -581,7 +587,8 @@ impl Slot {
             }
         };
         let input = suite.tests.first().map(|t| t.input.as_str());
-        crate::compiled::report(reply, input, &limits, &self.cfg.layers)
+        let source = crate::compiled::full_source(&job.program, test);
+        crate::compiled::report(reply, &source, input, &limits, &self.cfg.layers)
     }
 
     /// A stdio suite: one fresh run per test, its stdout compared outside the sandbox.

@@ -65,7 +65,8 @@ pub(crate) fn signal_name(sig: i32) -> String {
 /// A worker's private view of the machine, set up between fork and exec when running as root: new
 /// network (empty: no interface but a down loopback), mount, IPC and UTS namespaces, and a minimal
 /// root (pivot_root) holding only the runtime read-only (`/usr`, `/bin`, `/lib`, `/lib64`, the
-/// interpreter's prefix), a fresh `/proc`, `/dev` with null, zero, random and urandom, a size-capped
+/// interpreter's prefix, toolchains outside `/usr`), `/etc` with only `alternatives` and
+/// `ld.so.cache`, a fresh `/proc`, `/dev` with null, zero, random and urandom, a size-capped
 /// tmpfs `/tmp`, and a size-capped private tmpfs at the work root. Nothing else of the host (home
 /// directories, `/etc`, datasets, hidden tests, the harness's files) exists in that view. Children of
 /// the worker (every run) inherit it; the namespaces cost nothing per run.
@@ -125,8 +126,23 @@ impl Confinement {
         for d in ["/proc", "/dev", "/tmp", "/etc"] {
             mkdir_all(Path::new(d), &mut dirs);
         }
+        // Toolchains find each other through /etc/alternatives (`cc`, `c++`, `java`); the loader
+        // reads /etc/ld.so.cache. Both hold nothing private.
+        if Path::new("/etc/alternatives").is_dir() {
+            mkdir_all(Path::new("/etc/alternatives"), &mut dirs);
+            binds.push((
+                c(Path::new("/etc/alternatives")),
+                c(&inside(Path::new("/etc/alternatives"))),
+                true,
+            ));
+        }
         mkdir_all(work_root, &mut dirs);
         let mut files = Vec::new();
+        if Path::new("/etc/ld.so.cache").is_file() {
+            let target = inside(Path::new("/etc/ld.so.cache"));
+            files.push(c(&target));
+            binds.push((c(Path::new("/etc/ld.so.cache")), c(&target), true));
+        }
         for dev in ["null", "zero", "random", "urandom"] {
             let host = Path::new("/dev").join(dev);
             let target = inside(&host);

@@ -21,9 +21,9 @@
 //! prefix; otherwise the prefix is put in front of it, so imports and helper functions the prompt
 //! gives are there even when the answer drops them, and the answer's own `def` replaces the stub.
 //!
-//! **JavaScript** (tags `javascript`, `js`, `node`): an answer that defines the entry function
-//! (`const name`, `let`, `var`, `function name`) is the program; otherwise it is a body appended to
-//! the prefix.
+//! **JavaScript** (tags `javascript`, `js`, `node`) and **Rust** (`rust`, `rs`): an answer that
+//! defines the entry function (`const name`, `let`, `var`, `function name`, `fn name`) is the
+//! program (a Rust answer loses its `main`); otherwise it is a body appended to the prefix.
 //!
 //! **C++** (tags `cpp`, `c++`, `cc`, `cxx`): a top-level `main` function in the answer is removed
 //! (the tests bring their own). If the answer defines the entry function (`name(` followed by a
@@ -115,6 +115,7 @@ fn is_language_tag(tag: &str, language: &str) -> bool {
         "python" => matches!(first.as_str(), "python" | "py" | "python3"),
         "cpp" => matches!(first.as_str(), "cpp" | "c++" | "cc" | "cxx"),
         "javascript" => matches!(first.as_str(), "javascript" | "js" | "node"),
+        "rust" => matches!(first.as_str(), "rust" | "rs"),
         other => first == other,
     }
 }
@@ -184,7 +185,10 @@ fn strip_cpp_main(code: &str) -> (String, bool) {
     for line in code.lines() {
         if !skipping && depth == 0 {
             let t = line.trim_start();
-            if (t.starts_with("int main") || t.starts_with("main(") || t.starts_with("void main"))
+            if (t.starts_with("int main")
+                || t.starts_with("main(")
+                || t.starts_with("void main")
+                || t.starts_with("fn main"))
                 && t.contains('(')
             {
                 skipping = true;
@@ -220,12 +224,18 @@ fn is_header_line(line: &str) -> bool {
 pub fn extract(answer: &str, language: &str, entry_point: Option<&str>, prefix: &str) -> Extracted {
     let (found, rule) = find_code(answer, language);
     let function_problem = entry_point.is_some();
-    if language == "javascript" {
+    if language == "javascript" || language == "rust" {
         let defines_entry = entry_point.is_some_and(|e| {
-            ["const ", "let ", "var ", "function "]
+            ["const ", "let ", "var ", "function ", "fn "]
                 .iter()
                 .any(|k| found.contains(&format!("{k}{e}")))
         });
+        // A Rust answer's own `main` would clash with the tests' one.
+        let found = if language == "rust" {
+            strip_cpp_main(&found).0
+        } else {
+            found
+        };
         let program = if prefix.is_empty() || defines_entry {
             format!("{found}\n")
         } else {

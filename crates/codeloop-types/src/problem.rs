@@ -35,6 +35,8 @@ pub enum Language {
     /// JavaScript (Node.js).
     #[serde(rename = "javascript")]
     JavaScript,
+    /// Rust (rustc, edition 2021).
+    Rust,
 }
 
 impl Language {
@@ -45,6 +47,7 @@ impl Language {
             Language::Python => "python",
             Language::Cpp => "cpp",
             Language::JavaScript => "javascript",
+            Language::Rust => "rust",
         }
     }
 }
