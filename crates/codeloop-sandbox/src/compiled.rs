@@ -73,9 +73,24 @@ fn toolchain(language: Language) -> Option<Toolchain> {
                 package: "a Rust toolchain (rustup)",
             })
         }
+        Language::Java => Some(Toolchain {
+            file: "Main.java",
+            script: format!(
+                "export MALLOC_ARENA_MAX=2; /usr/bin/javac {JAVAC_FLAGS} -d . Main.java || exit 97; echo compiled >&3; /usr/bin/java {JVM_FLAGS} -cp . Main; rc=$?; if [ $rc -eq 77 ]; then echo passed >&3; exit 0; fi; exit $rc"
+            ),
+            compiler: "/usr/bin/javac".to_owned(),
+            package: "default-jdk-headless",
+        }),
         Language::Python => None,
     }
 }
+
+/// JVM flags that keep its address-space reservations under the run's memory limit.
+const JVM_FLAGS: &str = "-Xmx256m -Xss8m -XX:ReservedCodeCacheSize=32m -XX:MaxMetaspaceSize=128m -XX:CompressedClassSpaceSize=32m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
+const JAVAC_FLAGS: &str = "-J-Xmx256m -J-XX:ReservedCodeCacheSize=32m -J-XX:MaxMetaspaceSize=128m -J-XX:CompressedClassSpaceSize=32m -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -nowarn";
+/// The trusted `main`: the test's, then exit code 77, which the shell turns into "passed" (a JVM
+/// cannot write to an inherited fd without opening its module internals).
+const JAVA_MAIN: &str = "public class Main {\n    public static void main(String[] args) throws Exception {\n        CodeloopTest.main(args);\n        System.exit(77);\n    }\n}\n";
 
 /// JavaScript: `console.assert` only prints in Node, so the tests get a `console` of their own (a
 /// block-scoped constant the solution cannot reach) whose `assert` throws, naming the failing line.
@@ -110,6 +125,17 @@ fn source(language: Language, solution: &str, test: &str) -> String {
             } else {
                 format!(
                     "{solution}\n{test}\nfn main() {{\n    codeloop_passed();\n}}\n{RUST_PASSED}"
+                )
+            }
+        }
+        Language::Java => {
+            let test = test.replacen("public class Main", "class CodeloopTest", 1);
+            if test.contains("CodeloopTest") {
+                format!("{solution}\n{test}\n{JAVA_MAIN}")
+            } else {
+                format!(
+                    "{solution}\n{test}\n{}",
+                    JAVA_MAIN.replace("CodeloopTest.main(args);", "")
                 )
             }
         }
@@ -223,6 +249,30 @@ pub(crate) fn report(
                     expected: None,
                     got: None,
                     detail: Some(message.join("\n")),
+                }
+            }
+            Verdict::RuntimeError { .. } if reply.stderr.contains("java.lang.AssertionError") => {
+                // The line of the test that threw, from the stack trace.
+                let line_no: usize = reply
+                    .stderr
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("at CodeloopTest.main(Main.java:"))
+                    .and_then(|rest| rest.trim_end_matches(')').parse().ok())
+                    .unwrap_or(0);
+                let line = source_text
+                    .lines()
+                    .nth(line_no.saturating_sub(1))
+                    .unwrap_or("")
+                    .trim();
+                Verdict::WrongAnswer {
+                    input: if line.is_empty() {
+                        "the test program".to_owned()
+                    } else {
+                        line.to_owned()
+                    },
+                    expected: None,
+                    got: None,
+                    detail: Some("a check of the tests failed".to_owned()),
                 }
             }
             Verdict::RuntimeError { kind, .. }

@@ -65,7 +65,7 @@ pub(crate) fn signal_name(sig: i32) -> String {
 /// A worker's private view of the machine, set up between fork and exec when running as root: new
 /// network (empty: no interface but a down loopback), mount, IPC and UTS namespaces, and a minimal
 /// root (pivot_root) holding only the runtime read-only (`/usr`, `/bin`, `/lib`, `/lib64`, the
-/// interpreter's prefix, toolchains outside `/usr`), `/etc` with only `alternatives` and
+/// interpreter's prefix, toolchains outside `/usr`), `/etc` with only `alternatives`, `java-*` and
 /// `ld.so.cache`, a fresh `/proc`, `/dev` with null, zero, random and urandom, a size-capped
 /// tmpfs `/tmp`, and a size-capped private tmpfs at the work root. Nothing else of the host (home
 /// directories, `/etc`, datasets, hidden tests, the harness's files) exists in that view. Children of
@@ -128,13 +128,23 @@ impl Confinement {
         }
         // Toolchains find each other through /etc/alternatives (`cc`, `c++`, `java`); the loader
         // reads /etc/ld.so.cache. Both hold nothing private.
-        if Path::new("/etc/alternatives").is_dir() {
-            mkdir_all(Path::new("/etc/alternatives"), &mut dirs);
-            binds.push((
-                c(Path::new("/etc/alternatives")),
-                c(&inside(Path::new("/etc/alternatives"))),
-                true,
-            ));
+        // The JDK's configuration lives in /etc/java-N-openjdk (linked from its conf dir).
+        let mut etc_dirs = vec![std::path::PathBuf::from("/etc/alternatives")];
+        if let Ok(entries) = std::fs::read_dir("/etc") {
+            etc_dirs.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("java-"))
+                    }),
+            );
+        }
+        for dir in etc_dirs.iter().filter(|d| d.is_dir()) {
+            mkdir_all(dir, &mut dirs);
+            binds.push((c(dir), c(&inside(dir)), true));
         }
         mkdir_all(work_root, &mut dirs);
         let mut files = Vec::new();

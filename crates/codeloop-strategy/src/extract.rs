@@ -116,6 +116,7 @@ fn is_language_tag(tag: &str, language: &str) -> bool {
         "cpp" => matches!(first.as_str(), "cpp" | "c++" | "cc" | "cxx"),
         "javascript" => matches!(first.as_str(), "javascript" | "js" | "node"),
         "rust" => matches!(first.as_str(), "rust" | "rs"),
+        "java" => first == "java",
         other => first == other,
     }
 }
@@ -185,12 +186,13 @@ fn strip_cpp_main(code: &str) -> (String, bool) {
     for line in code.lines() {
         if !skipping && depth == 0 {
             let t = line.trim_start();
-            if (t.starts_with("int main")
+            let function_main = (t.starts_with("int main")
                 || t.starts_with("main(")
                 || t.starts_with("void main")
                 || t.starts_with("fn main"))
-                && t.contains('(')
-            {
+                && t.contains('(');
+            let class_main = t.starts_with("public class Main") || t.starts_with("class Main ");
+            if function_main || class_main {
                 skipping = true;
                 seen_open = false;
                 removed = true;
@@ -248,6 +250,42 @@ pub fn extract(answer: &str, language: &str, entry_point: Option<&str>, prefix: 
             removed_main_block: false,
             removed_input_lines: 0,
             body_only: !defines_entry,
+        };
+    }
+    if language == "java" {
+        let (code, removed_main_block) = strip_cpp_main(&found);
+        let defines_class = code.contains("class Solution");
+        let program = if prefix.is_empty() {
+            code.clone()
+        } else if defines_class {
+            let imports: Vec<&str> = prefix
+                .lines()
+                .filter(|l| l.trim_start().starts_with("import "))
+                .collect();
+            // Imports must come first: the prompt's, then the answer's own (repeats are allowed).
+            let (own, rest): (Vec<&str>, Vec<&str>) = code.lines().partition(|l| {
+                l.trim_start().starts_with("import ") || l.trim_start().starts_with("package ")
+            });
+            let own: Vec<&str> = own
+                .into_iter()
+                .filter(|l| !l.trim_start().starts_with("package "))
+                .collect();
+            format!(
+                "{}\n{}\n{}\n",
+                imports.join("\n"),
+                own.join("\n"),
+                rest.join("\n")
+            )
+        } else {
+            format!("{}{}\n", ensure_newline(prefix), code)
+        };
+        return Extracted {
+            code,
+            program,
+            rule,
+            removed_main_block,
+            removed_input_lines: 0,
+            body_only: !defines_class,
         };
     }
     if language == "cpp" {

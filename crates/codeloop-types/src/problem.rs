@@ -37,6 +37,8 @@ pub enum Language {
     JavaScript,
     /// Rust (rustc, edition 2021).
     Rust,
+    /// Java (javac and java, from the JDK).
+    Java,
 }
 
 impl Language {
@@ -48,6 +50,7 @@ impl Language {
             Language::Cpp => "cpp",
             Language::JavaScript => "javascript",
             Language::Rust => "rust",
+            Language::Java => "java",
         }
     }
 }
