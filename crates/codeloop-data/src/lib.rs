@@ -13,6 +13,8 @@ mod source;
 mod stdio;
 
 pub use errors::DataError;
-pub use formats::{Dataset, Format, HumanEvalXRecord, MultiplERecord, RawTask, parse_dataset};
+pub use formats::{
+    Dataset, Format, HumanEvalRecord, HumanEvalXRecord, MultiplERecord, RawTask, parse_dataset,
+};
 pub use source::{KnownDataset, Source, cache_dir, cached_or_download, load, python_package_file};
 pub use stdio::StdioRecord;

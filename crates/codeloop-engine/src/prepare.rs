@@ -128,11 +128,11 @@ pub fn prepare(
     {
         return Ok(prepare_stdio(dataset, options));
     }
-    if dataset
-        .tasks
-        .first()
-        .is_some_and(|t| matches!(t, RawTask::HumanEvalX(_) | RawTask::MultiplE(_)))
-    {
+    if dataset.tasks.first().is_some_and(|t| match t {
+        RawTask::HumanEvalX(r) => r.language() != "Python",
+        RawTask::MultiplE(_) => true,
+        _ => false,
+    }) {
         return prepare_program_tests(dataset);
     }
     let mut judge = PythonJudge::start(executor.interpreter())?;
@@ -519,6 +519,12 @@ fn entry_of(language: Language, declaration: &str) -> Option<String> {
             rest.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
                 .next()?
         }
+        Language::Python => line
+            .trim_start()
+            .strip_prefix("def ")?
+            .split('(')
+            .next()?
+            .trim(),
         _ => line.split('(').next()?.split_whitespace().last()?,
     };
     let name = name.trim_start_matches(['*', '&']);
@@ -712,6 +718,28 @@ fn draft(
         completion_prefix: prefix,
     };
     match task {
+        // HumanEval-X Python is HumanEval with the call of `check` written into the test: the
+        // judge makes that call itself.
+        RawTask::HumanEvalX(r) if r.language() == "Python" => {
+            let entry =
+                entry_of(Language::Python, &r.declaration).ok_or_else(|| EngineError::Prepare {
+                    problem: id.clone(),
+                    message: "field `declaration` holds no function signature".to_owned(),
+                })?;
+            let test: Vec<&str> = r
+                .test
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("check("))
+                .collect();
+            let converted = codeloop_data::RawTask::HumanEval(codeloop_data::HumanEvalRecord {
+                task_id: r.task_id.clone(),
+                prompt: r.prompt.clone(),
+                entry_point: entry,
+                canonical_solution: r.canonical_solution.clone(),
+                test: test.join("\n"),
+            });
+            draft(&converted, Format::HumanEval, judge, notes)
+        }
         RawTask::Stdio(_) | RawTask::HumanEvalX(_) | RawTask::MultiplE(_) => {
             Err(EngineError::Prepare {
                 problem: id,

@@ -366,3 +366,32 @@ fn java_checks_run_and_early_exits_fail() {
         "{r:?}"
     );
 }
+
+#[test]
+fn humaneval_x_python_goes_through_the_function_call_judge() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/humaneval-x/humaneval_python.jsonl.gz");
+    let dataset = load(&Source::Path(path), None).unwrap();
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(prepared.problems.len(), 164);
+    assert!(
+        prepared
+            .problems
+            .iter()
+            .all(|p| p.hidden.0.program_test.is_none())
+    );
+    let checks = evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {});
+    let failed: Vec<_> = checks
+        .iter()
+        .filter(|c| !c.passed())
+        .map(|c| c.problem.clone())
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}
