@@ -4,6 +4,7 @@
 //! `anyhow` for error context at the top level only.
 
 mod bench;
+mod bench_compile;
 mod bench_embedded;
 mod bench_llm;
 mod bench_run;
@@ -71,6 +72,9 @@ enum BenchCommand {
     /// The run loop against a scripted model behind a mock server with a fixed latency: wall time
     /// over the latency-bound ideal.
     Run(bench_run::BenchRunArgs),
+    /// HumanEval-X C++ canonical solutions: compile once per candidate against compile per test
+    /// (SandboxFusion's way), candidates/s and ratio.
+    Compile(bench_compile::BenchCompileArgs),
     /// The embedded backend against llama-cpp-python on the same GGUF: prefill and generation tok/s.
     Embedded(bench_embedded::BenchEmbeddedArgs),
     /// (internal) The mock OpenAI server `bench llm` runs in a process of its own.
@@ -233,6 +237,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Exec(args)) => bench::exec(&args),
         Command::Bench(BenchCommand::Llm(args)) => bench_llm::run(&args),
         Command::Bench(BenchCommand::Run(args)) => bench_run::run(&args),
+        Command::Bench(BenchCommand::Compile(args)) => bench_compile::run(&args),
         Command::Bench(BenchCommand::Embedded(args)) => bench_embedded::run(&args),
         Command::Bench(BenchCommand::MockServer(args)) => bench_llm::mock_server(&args),
     };
