@@ -74,6 +74,7 @@ fn jobs_for(problems: &[Problem], per_test: bool, opts: &ExecOptions) -> Vec<Job
                 program_test: Some(ProgramTest {
                     language: test.language,
                     code,
+                    libraries: test.libraries.clone(),
                 }),
                 ..(*p.hidden.0).clone()
             });

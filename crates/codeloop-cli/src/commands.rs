@@ -48,6 +48,7 @@ pub(crate) fn executor(opts: &ExecOptions) -> Result<Executor> {
         python: opts.python.clone(),
         confine: !opts.no_namespaces,
         strict: opts.strict,
+        library_dir: Some(cache_dir().join("libraries")),
         ..ExecutorConfig::default()
     };
     if let Some(slots) = opts.slots {

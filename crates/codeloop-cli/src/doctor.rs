@@ -17,8 +17,8 @@ const PROBES: &[(&str, &str, &str)] = &[
         "contained",
     ),
     (
-        "host files hidden (/etc/shadow, /home, /root except toolchains)",
-        "import os\nroot = set(os.listdir('/root')) if os.path.isdir('/root') else set()\nprint('reached' if os.path.exists('/etc/shadow') or os.path.exists('/home') or root - {'.rustup', '.pyenv'} else 'contained')\n",
+        "host files hidden (/etc/shadow, /home, /root except toolchains and libraries)",
+        "import os\nroot = set(os.listdir('/root')) if os.path.isdir('/root') else set()\nprint('reached' if os.path.exists('/etc/shadow') or os.path.exists('/home') or root - {'.rustup', '.pyenv', '.cache'} else 'contained')\n",
         "contained",
     ),
     (

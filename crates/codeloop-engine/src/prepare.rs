@@ -365,11 +365,12 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
             "CPP" => Language::Cpp,
             "JavaScript" => Language::JavaScript,
             "Java" => Language::Java,
+            "Rust" => Language::Rust,
             other => {
                 return Err(EngineError::Prepare {
                     problem: r.task_id.clone(),
                     message: format!(
-                        "HumanEval-X {other} is not supported yet (C++ is; Python: use `humaneval`)"
+                        "HumanEval-X {other} is not supported yet (Python, C++, Java, JavaScript and Rust are)"
                     ),
                 });
             }
@@ -379,10 +380,17 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
                 problem: r.task_id.clone(),
                 message: "field `declaration` holds no function signature".to_owned(),
             })?;
+        // HumanEval-X Rust declares `use rand::Rng; use regex::Regex; use md5;`.
+        let libraries: Vec<String> = if language == Language::Rust {
+            ["rand", "regex", "md5"].map(str::to_owned).to_vec()
+        } else {
+            Vec::new()
+        };
         let suite = |which: &str, input: &str, code: &str| {
             let test = ProgramTest {
                 language,
                 code: code.to_owned(),
+                libraries: libraries.clone(),
             };
             let spec = serde_json::to_string(&test).unwrap_or_default();
             TestSuite {
@@ -399,7 +407,7 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
                 ..TestSuite::empty("")
             }
         };
-        let public = if !r.example_test.trim().is_empty() {
+        let public = if !r.example_test.trim().is_empty() && r.example_test.trim() != "None" {
             suite("public", "the examples of the prompt", &r.example_test)
         } else {
             notes.push(PrepNote {
@@ -410,6 +418,7 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
                 program_test: Some(ProgramTest {
                     language,
                     code: String::new(),
+                    libraries: libraries.clone(),
                 }),
                 ..TestSuite::empty(&format!("{id}:public:none"))
             }
@@ -467,6 +476,7 @@ fn multipl_e_problem(
     let hidden_test = ProgramTest {
         language,
         code: r.test.clone(),
+        libraries: Vec::new(),
     };
     let spec = serde_json::to_string(&hidden_test).unwrap_or_default();
     let hidden = TestSuite {
@@ -486,6 +496,7 @@ fn multipl_e_problem(
         program_test: Some(ProgramTest {
             language,
             code: String::new(),
+            libraries: Vec::new(),
         }),
         ..TestSuite::empty(&format!("{id}:public:none"))
     };

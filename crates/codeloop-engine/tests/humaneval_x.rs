@@ -395,3 +395,63 @@ fn humaneval_x_python_goes_through_the_function_call_judge() {
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
 }
+
+#[test]
+fn humaneval_x_rust_links_its_crates() {
+    let libraries = tempfile::tempdir().unwrap();
+    let pool = Executor::start(&ExecutorConfig {
+        slots: 2,
+        library_dir: Some(libraries.path().to_path_buf()),
+        ..ExecutorConfig::default()
+    })
+    .unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/humaneval-x/humaneval_rust.jsonl.gz");
+    let dataset = load(&Source::Path(path), None).unwrap();
+    let prepared = prepare(&dataset, &pool, &PrepareOptions::default(), None, |_| {}).unwrap();
+    assert_eq!(prepared.problems.len(), 164);
+    // Rust/50 uses rand 0.7's API; Rust/162 the md5 crate; Rust/0 plain std.
+    let wanted = ["Rust/0", "Rust/50", "Rust/162"];
+    let problems: Vec<_> = prepared
+        .problems
+        .iter()
+        .filter(|p| wanted.contains(&p.id().0.as_str()))
+        .cloned()
+        .collect();
+    let checks = evaluate::check(&problems, &pool, &Limits::default(), |_| {});
+    for c in &checks {
+        assert!(
+            c.passed(),
+            "{} {:?} {:?}",
+            c.problem,
+            c.public.verdict,
+            c.hidden.verdict
+        );
+    }
+    // A wrong body panics in the tests: a wrong answer naming the failing assert.
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    std::fs::write(
+        &samples,
+        format!(
+            "{}\n",
+            serde_json::json!({"task_id": "Rust/0", "completion": "    false\n}\n"})
+        ),
+    )
+    .unwrap();
+    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
+    let r = evaluate::evaluate(
+        &prepared.problems,
+        read,
+        &pool,
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    match &r[0].report.verdict {
+        Verdict::WrongAnswer { input, .. } => {
+            assert!(input.contains("has_close_elements"), "{input}")
+        }
+        v => panic!("{v:?}"),
+    }
+}

@@ -119,6 +119,39 @@ fn source(language: Language, solution: &str, test: &str) -> String {
                 Some(rest) if braces_balanced(solution) => rest,
                 _ => test,
             };
+            // HumanEval-X: a `#[cfg(test)] mod tests` of `#[test]` functions. They are made plain
+            // public functions that the trusted `main` calls in order.
+            if test.contains("#[test]") {
+                // Block comments go first: a test commented out in the dataset checks nothing.
+                let test = strip_block_comments(test);
+                let mut calls = Vec::new();
+                let mut next_is_test = false;
+                let mut lines = Vec::new();
+                for line in test.lines() {
+                    let t = line.trim();
+                    if t == "#[test]" {
+                        next_is_test = true;
+                        continue;
+                    }
+                    if t == "#[cfg(test)]" {
+                        continue;
+                    }
+                    if next_is_test && t.starts_with("fn ") {
+                        if let Some(name) = t[3..].split('(').next() {
+                            calls.push(format!("    tests::{}();\n", name.trim()));
+                        }
+                        lines.push(line.replacen("fn ", "pub fn ", 1));
+                        next_is_test = false;
+                        continue;
+                    }
+                    lines.push(line.to_owned());
+                }
+                return format!(
+                    "{solution}\n{}\nfn main() {{\n{}    codeloop_passed();\n}}\n{RUST_PASSED}",
+                    lines.join("\n"),
+                    calls.concat()
+                );
+            }
             let test = test.replacen("fn main()", "fn codeloop_test_main()", 1);
             if test.contains("codeloop_test_main") {
                 format!("{solution}\n{test}\n{RUST_MAIN}")
@@ -146,6 +179,24 @@ fn source(language: Language, solution: &str, test: &str) -> String {
 const RUST_PASSED: &str = "fn codeloop_passed() {\n    use std::io::Write;\n    use std::os::unix::io::FromRawFd;\n    let mut f = unsafe { std::fs::File::from_raw_fd(3) };\n    let _ = f.write_all(b\"passed\\n\");\n}\n";
 const RUST_MAIN: &str = "fn main() {\n    codeloop_test_main();\n    codeloop_passed();\n}\nfn codeloop_passed() {\n    use std::io::Write;\n    use std::os::unix::io::FromRawFd;\n    let mut f = unsafe { std::fs::File::from_raw_fd(3) };\n    let _ = f.write_all(b\"passed\\n\");\n}\n";
 
+/// `code` without `/* ... */` comments (not nested; enough for test code).
+fn strip_block_comments(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(start) = rest.find("/*") {
+        out.push_str(&rest[..start]);
+        match rest[start + 2..].find("*/") {
+            Some(end) => rest = &rest[start + 2 + end + 2..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Whether `{` and `}` balance in `code` (string contents counted too: enough for model output).
 fn braces_balanced(code: &str) -> bool {
     let open = code.matches('{').count();
@@ -167,10 +218,81 @@ pub(crate) fn full_source(program: &str, test: &ProgramTest) -> String {
     source(test.language, program, &test.code)
 }
 
+/// The Rust crates programs may link, built once with cargo (trusted, outside the sandbox) under
+/// `dir/rust-crates`: `--extern` flags and the `-L dependency=` dir.
+fn rust_libraries(dir: &std::path::Path, wanted: &[String]) -> Result<String, String> {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let project = dir.join("rust-crates");
+    let deps = project.join("target/release/deps");
+    let find = |name: &str| -> Option<std::path::PathBuf> {
+        std::fs::read_dir(&deps)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("lib{name}-")) && n.ends_with(".rlib"))
+            })
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+    };
+    if wanted.iter().any(|w| find(w).is_none()) {
+        let io = |e: std::io::Error| format!("cannot set up {}: {e}", project.display());
+        std::fs::create_dir_all(project.join("src")).map_err(io)?;
+        std::fs::write(
+            project.join("Cargo.toml"),
+            "[package]\nname = \"codeloop-libraries\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nrand = \"0.7\"\nregex = \"1\"\nmd5 = \"0.7\"\n",
+        )
+        .map_err(io)?;
+        std::fs::write(project.join("src/lib.rs"), "").map_err(io)?;
+        let out = std::process::Command::new("cargo")
+            .args(["build", "--release", "--quiet"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", project.join("target"))
+            .output()
+            .map_err(|e| format!("cannot run cargo to build the Rust crates: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "building the Rust crates (rand, regex, md5) failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    let mut flags = format!("-L dependency={}", deps.display());
+    for name in wanted {
+        let rlib =
+            find(name).ok_or_else(|| format!("no Rust crate `{name}` in {}", deps.display()))?;
+        flags.push_str(&format!(" --extern {name}={}", rlib.display()));
+    }
+    Ok(flags)
+}
+
 /// The worker request's mode-specific fields, or a harness error when the toolchain is missing.
-pub(crate) fn request_fields(program: &str, test: &ProgramTest) -> Result<String, String> {
-    let tc = toolchain(test.language)
+pub(crate) fn request_fields(
+    program: &str,
+    test: &ProgramTest,
+    library_dir: Option<&std::path::Path>,
+) -> Result<String, String> {
+    let mut tc = toolchain(test.language)
         .ok_or_else(|| format!("no program-test toolchain for {}", test.language))?;
+    if !test.libraries.is_empty() {
+        if test.language != Language::Rust {
+            return Err(format!(
+                "libraries are supported for Rust only, not {}",
+                test.language
+            ));
+        }
+        let dir = library_dir.ok_or_else(|| {
+            "this program links libraries, and the executor has no library dir".to_owned()
+        })?;
+        let flags = rust_libraries(dir, &test.libraries)?;
+        tc.script = tc
+            .script
+            .replacen(" -o prog", &format!(" {flags} -o prog"), 1);
+    }
     if !std::path::Path::new(&tc.compiler).exists() {
         return Err(format!(
             "{} needs {} (install the Debian package `{}`)",

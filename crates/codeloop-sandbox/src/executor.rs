@@ -46,6 +46,10 @@ pub struct ExecutorConfig {
     pub confine: bool,
     /// Refuse to start without every isolation layer.
     pub strict: bool,
+    /// Where compiled libraries programs may link live (the Rust crates HumanEval-X uses, built
+    /// once); bound read-only into the sandbox. `None`: programs needing libraries get a harness
+    /// error saying so.
+    pub library_dir: Option<PathBuf>,
 }
 
 impl Default for ExecutorConfig {
@@ -58,6 +62,7 @@ impl Default for ExecutorConfig {
             uid_base: 61_000,
             confine: true,
             strict: false,
+            library_dir: None,
         }
     }
 }
@@ -182,6 +187,14 @@ impl Executor {
             {
                 extra.push(sysroot.to_path_buf());
             }
+            // Compiled libraries programs may link (built once, outside the sandbox).
+            if let Some(dir) = &config.library_dir {
+                std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                extra.push(dir.clone());
+            }
             Some(Arc::new(linux::Confinement::plan(
                 &staging, &work_root, &extra,
             )))
@@ -192,6 +205,7 @@ impl Executor {
                 layers.extend(linux::Confinement::layers());
             }
             let slot = SlotConfig {
+                library_dir: config.library_dir.clone(),
                 confinement,
                 interpreter: interpreter.clone(),
                 isolation: config.isolation,
@@ -433,6 +447,7 @@ fn make_work_root(parent: &Path) -> Result<PathBuf, SandboxError> {
 
 #[derive(Clone)]
 struct SlotConfig {
+    library_dir: Option<PathBuf>,
     confinement: Option<Arc<linux::Confinement>>,
     interpreter: Interpreter,
     isolation: Isolation,
@@ -560,7 +575,11 @@ impl Slot {
         test: &codeloop_types::ProgramTest,
     ) -> ExecReport {
         let limits = crate::compiled::limits(&job.limits);
-        let fields = match crate::compiled::request_fields(&job.program, test) {
+        let fields = match crate::compiled::request_fields(
+            &job.program,
+            test,
+            self.cfg.library_dir.as_deref(),
+        ) {
             Ok(f) => f,
             Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
         };

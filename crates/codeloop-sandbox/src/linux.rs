@@ -241,6 +241,18 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
                 Ok(())
             };
             mkdirs()?;
+            for (dst, options) in &c.tmpfs {
+                check(libc::mount(
+                    c"codeloop-tmp".as_ptr(),
+                    dst.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    options.as_ptr().cast(),
+                ))?;
+                // Mount points inside the new file system (the work root and any bind under /tmp):
+                // file systems first, binds after, so no bind is hidden under a fresh tmpfs.
+                mkdirs()?;
+            }
             for f in &c.files {
                 let fd = libc::open(
                     f.as_ptr(),
@@ -269,17 +281,6 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
                         std::ptr::null(),
                     ))?;
                 }
-            }
-            for (dst, options) in &c.tmpfs {
-                check(libc::mount(
-                    c"codeloop-tmp".as_ptr(),
-                    dst.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV,
-                    options.as_ptr().cast(),
-                ))?;
-                // Mount points inside the new file system (the work root under /tmp).
-                mkdirs()?;
             }
             check(libc::mount(
                 c"proc".as_ptr(),

@@ -490,7 +490,7 @@ fn attack_09_host_secrets_are_not_there() {
         assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
         // The dataset, the hidden tests and this very file are outside the run's view.
         let probe = format!(
-            "import os\nfor p in [{:?}, '/etc/shadow', '/etc/passwd', '/root/.bash_history', '/root/.ssh', '/home', '/work']:\n    if os.path.exists(p):\n        print('SANDBOX-BREACH: sees', p)\nif os.path.isdir('/root') and set(os.listdir('/root')) - {{'.rustup', '.pyenv'}}:\n    print('SANDBOX-BREACH: sees', os.listdir('/root'))\n",
+            "import os\nfor p in [{:?}, '/etc/shadow', '/etc/passwd', '/root/.bash_history', '/root/.ssh', '/home', '/work']:\n    if os.path.exists(p):\n        print('SANDBOX-BREACH: sees', p)\nif os.path.isdir('/root') and set(os.listdir('/root')) - {{'.rustup', '.pyenv', '.cache'}}:\n    print('SANDBOX-BREACH: sees', os.listdir('/root'))\n",
             env!("CARGO_MANIFEST_DIR")
         );
         let r = run_script(&probe);

@@ -69,6 +69,10 @@ pub struct ProgramTest {
     pub language: Language,
     /// The test code, put after the solution.
     pub code: String,
+    /// Libraries the program links from the executor's library set (HumanEval-X Rust: the crates
+    /// `rand`, `regex` and `md5`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libraries: Vec<String>,
 }
 
 /// How a program is exercised by its tests.
