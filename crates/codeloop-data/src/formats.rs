@@ -167,7 +167,18 @@ pub struct HumanEvalXRecord {
     /// The hidden test program.
     pub test: String,
     /// A test program over the prompt's examples.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub example_test: String,
+    /// (Go) the solution's imports.
+    #[serde(default, rename = "import")]
+    pub imports: String,
+    /// (Go) the test file's package clause and imports.
+    #[serde(default)]
+    pub test_setup: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 impl HumanEvalXRecord {

@@ -366,6 +366,7 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
             "JavaScript" => Language::JavaScript,
             "Java" => Language::Java,
             "Rust" => Language::Rust,
+            "Go" => Language::Go,
             other => {
                 return Err(EngineError::Prepare {
                     problem: r.task_id.clone(),
@@ -407,8 +408,28 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
                 ..TestSuite::empty("")
             }
         };
+        // Go keeps the test file's package clause and imports apart (`test_setup`); the solution's
+        // imports are in `import`.
+        let with_setup = |code: &str| {
+            if r.test_setup.trim().is_empty() {
+                code.to_owned()
+            } else {
+                format!("{}\n{code}", r.test_setup)
+            }
+        };
+        // Go's prompt holds the imports, helper functions and the signature; the declaration only
+        // the signature.
+        let prefix = if language == Language::Go {
+            r.prompt.clone()
+        } else {
+            format!("{}{}", r.imports, r.declaration)
+        };
         let public = if !r.example_test.trim().is_empty() && r.example_test.trim() != "None" {
-            suite("public", "the examples of the prompt", &r.example_test)
+            suite(
+                "public",
+                "the examples of the prompt",
+                &with_setup(&r.example_test),
+            )
         } else {
             notes.push(PrepNote {
                 problem: id.clone(),
@@ -431,15 +452,15 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
                 language,
                 interface: Interface::Function { entry_point },
                 public_tests: Arc::new(public),
-                completion_prefix: r.declaration.clone(),
+                completion_prefix: prefix.clone(),
             },
             hidden: HiddenTests(Arc::new(suite(
                 "hidden",
                 "the hidden test program",
-                &r.test,
+                &with_setup(&r.test),
             ))),
             reference: Some(Reference {
-                program: format!("{}{}", r.declaration, r.canonical_solution),
+                program: format!("{prefix}{}", r.canonical_solution),
             }),
         });
     }

@@ -455,3 +455,68 @@ fn humaneval_x_rust_links_its_crates() {
         v => panic!("{v:?}"),
     }
 }
+
+#[test]
+fn humaneval_x_go_runs_go_test_with_testify() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/humaneval-x/humaneval_go.jsonl.gz");
+    let dataset = load(&Source::Path(path), None).unwrap();
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(prepared.problems.len(), 164);
+    let zero: Vec<_> = prepared
+        .problems
+        .iter()
+        .filter(|p| p.id().0 == "Go/0")
+        .cloned()
+        .collect();
+    let c = &evaluate::check(&zero, executor(), &Limits::default(), |_| {})[0];
+    assert!(c.passed(), "{:?} {:?}", c.public.verdict, c.hidden.verdict);
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    let mut f = std::fs::File::create(&samples).unwrap();
+    for completion in [
+        "    return false\n}\n",
+        "    os.Exit(0)\n    return false\n}\n",
+    ] {
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({"task_id": "Go/0", "completion": completion})
+        )
+        .unwrap();
+    }
+    drop(f);
+    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
+    let r = evaluate::evaluate(
+        &prepared.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    match &r[0].report.verdict {
+        Verdict::WrongAnswer { input, detail, .. } => {
+            assert!(input.contains("HasCloseElements"), "{input}");
+            assert!(
+                detail.as_deref().unwrap_or("").contains("expected"),
+                "{detail:?}"
+            );
+        }
+        v => panic!("{v:?}"),
+    }
+    // os.Exit(0) before the tests ran is a wrong answer (the trusted TestMain never reports).
+    assert_eq!(
+        r[1].report.verdict.name(),
+        "wrong_answer",
+        "{:?}",
+        r[1].report
+    );
+}

@@ -81,9 +81,18 @@ fn toolchain(language: Language) -> Option<Toolchain> {
             compiler: "/usr/bin/javac".to_owned(),
             package: "default-jdk-headless",
         }),
+        Language::Go => Some(Toolchain {
+            file: "main_test.go",
+            script: "export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=\"$PWD/.gocache\" GOFLAGS=-buildvcs=false; /usr/bin/go test -c -o prog main_test.go || exit 97; echo compiled >&3; exec ./prog".to_owned(),
+            compiler: "/usr/bin/go".to_owned(),
+            package: "golang-go and golang-github-stretchr-testify-dev",
+        }),
         Language::Python => None,
     }
 }
+
+/// Go: the trusted `TestMain` reports "passed" after every test ran and passed.
+const GO_TEST_MAIN: &str = "\nfunc TestMain(m *testing.M) {\n\tcode := m.Run()\n\tif code == 0 {\n\t\tcodeloopos.NewFile(3, \"result\").Write([]byte(\"passed\\n\"))\n\t}\n\tcodeloopos.Exit(code)\n}\n";
 
 /// JVM flags that keep its address-space reservations under the run's memory limit.
 const JVM_FLAGS: &str = "-Xmx256m -Xss8m -XX:ReservedCodeCacheSize=32m -XX:MaxMetaspaceSize=128m -XX:CompressedClassSpaceSize=32m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
@@ -172,6 +181,7 @@ fn source(language: Language, solution: &str, test: &str) -> String {
                 )
             }
         }
+        Language::Go => go_source(solution, test),
         Language::Python => solution.to_owned(),
     }
 }
@@ -195,6 +205,144 @@ fn strip_block_comments(code: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Standard packages a Go file may use without importing them in the dataset (HumanEval-X Go's
+/// `import` field misses some): name as used, import path.
+const GO_STD: &[(&str, &str)] = &[
+    ("testing", "testing"),
+    ("os", "os"),
+    ("math", "math"),
+    ("strings", "strings"),
+    ("sort", "sort"),
+    ("strconv", "strconv"),
+    ("fmt", "fmt"),
+    ("bytes", "bytes"),
+    ("unicode", "unicode"),
+    ("regexp", "regexp"),
+    ("time", "time"),
+    ("reflect", "reflect"),
+    ("errors", "errors"),
+    ("rand", "math/rand"),
+    ("md5", "crypto/md5"),
+    ("hex", "encoding/hex"),
+    ("big", "math/big"),
+    ("utf8", "unicode/utf8"),
+    ("bits", "math/bits"),
+];
+
+/// Splits Go source into its import specs (`alias "path"` or `"path"`) and the rest, dropping the
+/// package clause.
+fn split_go_imports(text: &str) -> (Vec<String>, String) {
+    let mut specs = Vec::new();
+    let mut rest = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if in_block {
+            if t.starts_with(')') {
+                in_block = false;
+            } else if !t.is_empty() && !t.starts_with("//") {
+                specs.push(t.to_owned());
+            }
+            continue;
+        }
+        if t.starts_with("package ") {
+            continue;
+        }
+        if let Some(after) = t.strip_prefix("import") {
+            let after = after.trim();
+            if after.starts_with('(') {
+                let inner = after.trim_start_matches('(').trim();
+                if let Some(one) = inner.strip_suffix(')') {
+                    specs.extend(
+                        one.split(';')
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty()),
+                    );
+                } else {
+                    in_block = true;
+                    if !inner.is_empty() {
+                        specs.push(inner.to_owned());
+                    }
+                }
+                continue;
+            }
+            if after.contains('"') {
+                specs.push(after.to_owned());
+                continue;
+            }
+        }
+        rest.push(line);
+    }
+    (specs, rest.join("\n"))
+}
+
+/// The name a Go import spec binds (`alias "path"` or the path's last element).
+fn go_import_name(spec: &str) -> (String, String) {
+    let path = spec.rsplit('"').nth(1).unwrap_or("").to_owned();
+    let alias = spec.split('"').next().unwrap_or("").trim();
+    let name = if alias.is_empty() {
+        path.rsplit('/').next().unwrap_or("").to_owned()
+    } else {
+        alias.to_owned()
+    };
+    (name, path)
+}
+
+/// Whether Go `code` (comments aside) refers to package `name` as `name.`.
+fn go_uses(code: &str, name: &str) -> bool {
+    let needle = format!("{name}.");
+    code.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .any(|l| {
+            l.match_indices(&needle).any(|(at, _)| {
+                at == 0
+                    || !l[..at]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            })
+        })
+}
+
+/// One Go test file: package clause, one import block (the test's and the solution's imports,
+/// each once, only those used, plus standard packages used but not imported, as goimports would),
+/// the solution, the tests, the trusted `TestMain`.
+fn go_source(solution: &str, test: &str) -> String {
+    let (test_specs, test_rest) = split_go_imports(test);
+    let (solution_specs, solution_rest) = split_go_imports(solution);
+    let body = format!("{solution_rest}\n{test_rest}\n{GO_TEST_MAIN}");
+    let mut imports: Vec<(String, String)> = Vec::new();
+    for spec in test_specs.iter().chain(&solution_specs) {
+        let (name, path) = go_import_name(spec);
+        if path.is_empty() || imports.iter().any(|(_, p)| *p == path) {
+            continue;
+        }
+        if name == "_" || go_uses(&body, &name) {
+            imports.push((
+                if spec.starts_with('"') {
+                    String::new()
+                } else {
+                    name
+                },
+                path,
+            ));
+        }
+    }
+    for (name, path) in GO_STD {
+        if go_uses(&body, name) && !imports.iter().any(|(n, p)| p == path || n == name) {
+            imports.push((String::new(), (*path).to_owned()));
+        }
+    }
+    let block: Vec<String> = imports
+        .iter()
+        .map(|(alias, path)| format!("\t{alias} \"{path}\""))
+        .collect();
+    format!(
+        "package main\n\nimport (\n{}\n\tcodeloopos \"os\"\n)\n\n{body}",
+        block.join("\n")
+    )
 }
 
 /// Whether `{` and `}` balance in `code` (string contents counted too: enough for model output).
@@ -270,6 +418,49 @@ fn rust_libraries(dir: &std::path::Path, wanted: &[String]) -> Result<String, St
     Ok(flags)
 }
 
+/// A Go build cache with testify compiled, under `dir/gocache` (built once, trusted).
+fn go_cache(dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = dir.join("gocache");
+    let done = dir.join("gocache.done");
+    if done.exists() {
+        return Ok(cache);
+    }
+    let work = dir.join("gocache-build");
+    let io = |e: std::io::Error| format!("cannot set up {}: {e}", work.display());
+    std::fs::create_dir_all(&work).map_err(io)?;
+    std::fs::write(
+        work.join("main_test.go"),
+        "package main\n\nimport (\n\t\"testing\"\n\t\"github.com/stretchr/testify/assert\"\n)\n\nfunc TestWarm(t *testing.T) {\n\tassert.New(t).Equal(1, 1)\n}\n",
+    )
+    .map_err(io)?;
+    let out = std::process::Command::new("/usr/bin/go")
+        .args(["test", "-c", "-o", "prog", "main_test.go"])
+        .current_dir(&work)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", &cache)
+        .env("GOFLAGS", "-buildvcs=false")
+        .output()
+        .map_err(|e| format!("cannot run go: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "warming the Go cache failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // Readable by the runs' uids (they copy it).
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&cache)
+        .status();
+    std::fs::write(&done, "").map_err(io)?;
+    Ok(cache)
+}
+
 /// The worker request's mode-specific fields, or a harness error when the toolchain is missing.
 pub(crate) fn request_fields(
     program: &str,
@@ -278,6 +469,19 @@ pub(crate) fn request_fields(
 ) -> Result<String, String> {
     let mut tc = toolchain(test.language)
         .ok_or_else(|| format!("no program-test toolchain for {}", test.language))?;
+    if test.language == Language::Go {
+        if let Some(dir) = library_dir {
+            // A build cache holding testify, made once outside the sandbox and copied into each
+            // run's work dir (Go needs its cache writable): ~1 s per compile instead of ~5.
+            if let Ok(cache) = go_cache(dir) {
+                tc.script = format!(
+                    "cp -r {} .gocache 2>/dev/null; {}",
+                    cache.display(),
+                    tc.script
+                );
+            }
+        }
+    }
     if !test.libraries.is_empty() {
         if test.language != Language::Rust {
             return Err(format!(
@@ -371,6 +575,42 @@ pub(crate) fn report(
                     expected: None,
                     got: None,
                     detail: Some(message.join("\n")),
+                }
+            }
+            Verdict::RuntimeError { .. } if reply.stdout.contains("--- FAIL:") => {
+                // A failed Go test: the line of the test and testify's message.
+                let line_no: usize = reply
+                    .stdout
+                    .lines()
+                    .find_map(|l| l.split("main_test.go:").nth(1))
+                    .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let line = source_text
+                    .lines()
+                    .nth(line_no.saturating_sub(1))
+                    .unwrap_or("")
+                    .trim();
+                let detail: Vec<&str> = reply
+                    .stdout
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| {
+                        l.starts_with("expected")
+                            || l.starts_with("actual")
+                            || l.starts_with("Error:")
+                    })
+                    .take(3)
+                    .collect();
+                Verdict::WrongAnswer {
+                    input: if line.is_empty() {
+                        "the test program".to_owned()
+                    } else {
+                        line.to_owned()
+                    },
+                    expected: None,
+                    got: None,
+                    detail: Some(detail.join("\n")),
                 }
             }
             Verdict::RuntimeError { .. } if reply.stderr.contains("java.lang.AssertionError") => {

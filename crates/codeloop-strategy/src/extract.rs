@@ -25,6 +25,10 @@
 //! defines the entry function (`const name`, `let`, `var`, `function name`, `fn name`) is the
 //! program (a Rust answer loses its `main`); otherwise it is a body appended to the prefix.
 //!
+//! **Go** (`go`, `golang`): `package` lines and `func main` go; an answer defining the entry
+//! function gets the prompt's imports only when it has no imports of its own (Go rejects a repeated
+//! import); otherwise it is a body appended to the prefix.
+//!
 //! **C++** (tags `cpp`, `c++`, `cc`, `cxx`): a top-level `main` function in the answer is removed
 //! (the tests bring their own). If the answer defines the entry function (`name(` followed by a
 //! `{`), the prefix's `#include`, `#define` and `using` lines are put in front of it (the prefix's own
@@ -117,6 +121,7 @@ fn is_language_tag(tag: &str, language: &str) -> bool {
         "javascript" => matches!(first.as_str(), "javascript" | "js" | "node"),
         "rust" => matches!(first.as_str(), "rust" | "rs"),
         "java" => first == "java",
+        "go" => matches!(first.as_str(), "go" | "golang"),
         other => first == other,
     }
 }
@@ -189,7 +194,8 @@ fn strip_cpp_main(code: &str) -> (String, bool) {
             let function_main = (t.starts_with("int main")
                 || t.starts_with("main(")
                 || t.starts_with("void main")
-                || t.starts_with("fn main"))
+                || t.starts_with("fn main")
+                || t.starts_with("func main("))
                 && t.contains('(');
             let class_main = t.starts_with("public class Main") || t.starts_with("class Main ");
             if function_main || class_main {
@@ -248,6 +254,37 @@ pub fn extract(answer: &str, language: &str, entry_point: Option<&str>, prefix: 
             program,
             rule,
             removed_main_block: false,
+            removed_input_lines: 0,
+            body_only: !defines_entry,
+        };
+    }
+    if language == "go" {
+        let (code, removed_main_block) = strip_cpp_main(&found);
+        let code: String = code
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("package "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let defines_entry = entry_point.is_some_and(|e| code.contains(&format!("func {e}(")));
+        let program = if prefix.is_empty() {
+            code.clone()
+        } else if defines_entry {
+            // Go rejects an import made twice, so the prompt's imports come only when the answer
+            // has none of its own.
+            if code.contains("import") {
+                format!("{code}\n")
+            } else {
+                let imports = prefix.split("\nfunc ").next().unwrap_or("");
+                format!("{imports}\n{code}\n")
+            }
+        } else {
+            format!("{}{}\n", ensure_newline(prefix), code)
+        };
+        return Extracted {
+            code,
+            program,
+            rule,
+            removed_main_block,
             removed_input_lines: 0,
             body_only: !defines_entry,
         };

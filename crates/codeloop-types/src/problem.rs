@@ -39,6 +39,8 @@ pub enum Language {
     Rust,
     /// Java (javac and java, from the JDK).
     Java,
+    /// Go (`go test`, GOPATH mode, testify from Debian's package).
+    Go,
 }
 
 impl Language {
@@ -51,6 +53,7 @@ impl Language {
             Language::JavaScript => "javascript",
             Language::Rust => "rust",
             Language::Java => "java",
+            Language::Go => "go",
         }
     }
 }
