@@ -86,6 +86,13 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
             },
             crate::CompareArg::CaseInsensitive => codeloop_types::OutputCompare::CaseInsensitive,
         },
+        stdio_checker: match &args.checker {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the checker `{}`", path.display()))?,
+            ),
+            None => None,
+        },
         ..PrepareOptions::default()
     };
     let mut prepared = prepare(&dataset, executor, &options, cache.as_deref(), |m| {

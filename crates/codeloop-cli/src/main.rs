@@ -146,6 +146,11 @@ struct DatasetArgs {
     /// Tolerance (absolute and relative) of `--compare float`.
     #[arg(long, default_value_t = 1e-6)]
     float_tolerance: f64,
+    /// Stdin/stdout problems: a checker program (Python) that decides each test instead of
+    /// `--compare`; it reads {"input", "expected", "output"} as JSON and exits 0 to accept, 1 to
+    /// reject (printing why).
+    #[arg(long)]
+    checker: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -170,6 +175,7 @@ impl DatasetArgs {
             no_cache: false,
             compare: CompareArg::Tokens,
             float_tolerance: 1e-6,
+            checker: None,
         }
     }
 }

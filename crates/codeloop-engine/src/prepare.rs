@@ -42,6 +42,8 @@ pub struct PrepareOptions {
     pub stdio_cpu_ms: u32,
     /// How stdio outputs are compared.
     pub stdio_compare: OutputCompare,
+    /// A checker program (Python) deciding stdio tests instead (see [`TestSuite::checker`]).
+    pub stdio_checker: Option<String>,
 }
 
 impl Default for PrepareOptions {
@@ -51,6 +53,7 @@ impl Default for PrepareOptions {
             reference_factor: 4.0,
             stdio_cpu_ms: 2_000,
             stdio_compare: OutputCompare::Tokens,
+            stdio_checker: None,
         }
     }
 }
@@ -285,12 +288,15 @@ fn prepare_stdio(dataset: &Dataset, options: &PrepareOptions) -> PreparedDataset
                     expect: Expect::Stdout,
                 })
                 .collect();
-            let spec = serde_json::to_string(&(&cases, options.stdio_compare)).unwrap_or_default();
+            let spec =
+                serde_json::to_string(&(&cases, options.stdio_compare, &options.stdio_checker))
+                    .unwrap_or_default();
             TestSuite {
                 key: suite_key(&id, which, &[], &spec),
                 call_cpu_ms: vec![cpu; cases.len()],
                 tests: cases,
                 stdio: Some(options.stdio_compare),
+                checker: options.stdio_checker.clone(),
                 ..TestSuite::empty("")
             }
         };
@@ -1040,6 +1046,7 @@ fn build_suite(
                 judge_spec: spec,
                 groups,
                 stdio: None,
+                checker: None,
                 program_test: None,
             })
         }
@@ -1109,6 +1116,7 @@ fn build_suite(
                 judge_spec: spec,
                 groups: Vec::new(),
                 stdio: None,
+                checker: None,
                 program_test: None,
             })
         }

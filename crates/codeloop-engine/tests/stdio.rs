@@ -162,3 +162,77 @@ fn code_contests_layout_checks_its_python_solutions_under_its_time_limit() {
         assert!(c.passed(), "{c:?}");
     }
 }
+
+/// A checker for "print two positive integers whose sum is N": any such pair is right.
+const SUM_CHECKER: &str = "import json, sys\nd = json.load(sys.stdin)\nn = int(d['input'].split()[0])\ntry:\n    a, b = map(int, d['output'].split())\nexcept ValueError:\n    print('expected two integers')\n    sys.exit(1)\nif a > 0 and b > 0 and a + b == n:\n    sys.exit(0)\nprint(f'{a} + {b} is not {n}')\nsys.exit(1)\n";
+
+#[test]
+fn a_checker_accepts_any_valid_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pairs.jsonl");
+    let record = serde_json::json!({
+        "name": "pair", "description": "Print two positive integers whose sum is N.",
+        "public_tests": {"input": ["4\n"], "output": ["1 3\n"]},
+        "private_tests": {"input": ["10\n"], "output": ["1 9\n"]},
+        "generated_tests": {"input": [], "output": []},
+        "solutions": {"language": [3], "solution": ["n = int(input())\nprint(1, n - 1)"]},
+    });
+    std::fs::write(&path, format!("{record}\n")).unwrap();
+    let dataset = load(&Source::Path(path), None).unwrap();
+    let samples = dir.path().join("samples.jsonl");
+    let mut f = std::fs::File::create(&samples).unwrap();
+    let id = "code_contests/pair";
+    for solution in [
+        "n = int(input())\nprint(n // 2, n - n // 2)",
+        "n = int(input())\nprint(n, 0)",
+    ] {
+        writeln!(
+            f,
+            "{}",
+            serde_json::json!({"task_id": id, "solution": solution})
+        )
+        .unwrap();
+    }
+    drop(f);
+    // Compared as tokens, the other valid pair is "wrong"; with the checker it is right.
+    let tokens = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
+    let read = evaluate::read_samples(&samples, &tokens.problems).unwrap();
+    let r = evaluate::evaluate(
+        &tokens.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    assert_eq!(r[0].report.verdict.name(), "wrong_answer");
+    let options = PrepareOptions {
+        stdio_checker: Some(SUM_CHECKER.to_owned()),
+        ..PrepareOptions::default()
+    };
+    let checked = prepare(&dataset, executor(), &options, None, |_| {}).unwrap();
+    let read = evaluate::read_samples(&samples, &checked.problems).unwrap();
+    let r = evaluate::evaluate(
+        &checked.problems,
+        read,
+        executor(),
+        &Limits::default(),
+        false,
+        |_| {},
+    );
+    assert_eq!(r[0].report.outcome, Outcome::Passed, "{:?}", r[0].report);
+    match &r[1].report.verdict {
+        Verdict::WrongAnswer { detail, .. } => {
+            assert_eq!(detail.as_deref(), Some("4 + 0 is not 4"), "{detail:?}");
+        }
+        v => panic!("{v:?}"),
+    }
+    assert!(evaluate::check(&checked.problems, executor(), &Limits::default(), |_| {})[0].passed());
+}

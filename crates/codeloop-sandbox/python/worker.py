@@ -392,7 +392,9 @@ def supervise(req):
     while open_fds or not exited:
         timeout = deadline - time.monotonic()
         if timeout <= 0:
-            if killed is None:
+            # Past the wall limit; or, once the run's process has exited, past the short grace
+            # for pipes its leftover processes hold open (those are swept, not a time limit).
+            if killed is None and not exited:
                 killed = "wall"
             break
         events = poller.poll(timeout * 1000.0)

@@ -610,6 +610,36 @@ impl Slot {
         crate::compiled::report(reply, &source, input, &limits, &self.cfg.layers)
     }
 
+    /// Runs a stdio suite's checker on one output: `Ok(None)` accepts, `Ok(Some(reason))` rejects,
+    /// `Err` when the checker itself failed.
+    fn check_output(
+        &mut self,
+        checker: &str,
+        input: &str,
+        expected: &str,
+        output: &str,
+        limits: &Limits,
+    ) -> Result<Option<String>, String> {
+        let mut job = Job::script(checker, limits.clone());
+        job.stdin = Some(
+            serde_json::json!({"input": input, "expected": expected, "output": output}).to_string(),
+        );
+        let r = self.execute(&job);
+        match (r.status.exit_code, &r.verdict) {
+            (Some(0), codeloop_types::Verdict::Pass) => Ok(None),
+            (Some(1), _) => Ok(Some(if r.stdout.trim().is_empty() {
+                "rejected by the checker".to_owned()
+            } else {
+                r.stdout.trim().to_owned()
+            })),
+            _ => Err(format!(
+                "the checker failed ({}): {}",
+                r.verdict.name(),
+                r.stderr.trim()
+            )),
+        }
+    }
+
     /// A stdio suite: one fresh run per test, its stdout compared outside the sandbox.
     fn execute_stdio(
         &mut self,
@@ -638,7 +668,32 @@ impl Slot {
                 return report;
             }
             let expected = test.expected.as_deref().unwrap_or("");
-            let verdict = crate::stdio::test_verdict(&report, mode, &test.input, expected);
+            let mut verdict = crate::stdio::test_verdict(&report, mode, &test.input, expected);
+            if let Some(checker) = &suite.checker {
+                // The run ended well: the checker, not the comparison, decides.
+                if report.verdict.is_pass() {
+                    match self.check_output(
+                        checker,
+                        &test.input,
+                        expected,
+                        &report.stdout,
+                        &job.limits,
+                    ) {
+                        Ok(None) => verdict = codeloop_types::Verdict::Pass,
+                        Ok(Some(reason)) => {
+                            verdict = codeloop_types::Verdict::WrongAnswer {
+                                input: test.input.clone(),
+                                expected: Some(expected.to_owned()),
+                                got: Some(report.stdout.clone()),
+                                detail: Some(reason),
+                            };
+                        }
+                        Err(e) => {
+                            return verdicts::harness_error(&e, &job.limits, &self.cfg.layers);
+                        }
+                    }
+                }
+            }
             let failed = !verdict.is_pass();
             runs.push((report, verdict));
             if failed && job.fail_fast {

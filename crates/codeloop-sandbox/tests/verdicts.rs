@@ -59,6 +59,7 @@ fn p0_suite() -> Arc<TestSuite> {
         ),
         groups: Vec::new(),
         stdio: None,
+        checker: None,
         program_test: None,
     })
 }
@@ -145,6 +146,7 @@ fn big_integers_travel_exactly_and_fast() {
         ),
         groups: Vec::new(),
         stdio: None,
+        checker: None,
         program_test: None,
     });
     let run = |program: &str| {
@@ -538,4 +540,74 @@ fn attack_11_kill_everything_hurts_no_one_else() {
     assert_eq!(sentinel.stdout, "alive\n");
     // The pool still works.
     assert_eq!(run_script("print(1)").verdict, Verdict::Pass);
+}
+
+/// A one-test program suite in `language`.
+fn program_suite(language: codeloop_types::Language, test: &str) -> Arc<TestSuite> {
+    Arc::new(TestSuite {
+        tests: vec![TestCase {
+            id: TestId(0),
+            calls: (0, 1),
+            input: "the test".to_owned(),
+            expected: None,
+            expect: Expect::Program,
+        }],
+        call_cpu_ms: vec![10_000],
+        program_test: Some(codeloop_types::ProgramTest {
+            language,
+            code: test.to_owned(),
+            libraries: Vec::new(),
+        }),
+        ..TestSuite::empty(&format!("spawn-{language}"))
+    })
+}
+
+#[test]
+fn node_and_go_programs_leave_no_process_behind() {
+    let _alone = MACHINE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A pool of its own, with uids no other test uses, so the census sees only these runs.
+    let pool = Executor::start(&ExecutorConfig {
+        slots: 1,
+        uid_base: 63_000,
+        ..ExecutorConfig::default()
+    })
+    .unwrap();
+    let cases = [
+        (
+            codeloop_types::Language::JavaScript,
+            "const spawnIt = () => { require('child_process').spawn('/bin/sleep', ['30'], { detached: true, stdio: 'ignore' }).unref(); };\n",
+            "spawnIt();\n",
+        ),
+        (
+            codeloop_types::Language::Go,
+            "import \"os/exec\"\n\nfunc SpawnIt() {\n\texec.Command(\"/bin/sleep\", \"30\").Start()\n}\n",
+            "import \"testing\"\n\nfunc TestSpawn(t *testing.T) {\n\tSpawnIt()\n}\n",
+        ),
+    ];
+    for (language, solution, test) in cases {
+        if language == codeloop_types::Language::Go && !std::path::Path::new("/usr/bin/go").exists()
+        {
+            continue;
+        }
+        let r = pool.run(Job::suite(
+            solution.into(),
+            "",
+            program_suite(language, test),
+            Limits::default(),
+        ));
+        assert_eq!(r.outcome, Outcome::Passed, "{language}: {r:?}");
+        if std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        {
+            assert_eq!(
+                slot_processes(63_000),
+                0,
+                "{language}: a process outlived its run"
+            );
+        }
+    }
 }

@@ -177,6 +177,12 @@ pub struct TestSuite {
     /// `input` on standard input, under the CPU limit `call_cpu_ms[test]`; `calls` is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdio: Option<OutputCompare>,
+    /// For stdio suites: a checker program (Python) that decides each test instead of the comparison
+    /// mode, for problems with several valid answers. It runs in the sandbox, reads
+    /// `{"input", "expected", "output"}` as JSON on standard input, and accepts by exiting 0 (1:
+    /// wrong answer, its output the reason; anything else: the checker failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker: Option<String>,
     /// For program-test suites (compiled languages): the test program; the suite has one test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program_test: Option<ProgramTest>,
@@ -194,6 +200,7 @@ impl TestSuite {
             judge_spec: "{\"tests\":[]}".to_owned(),
             groups: Vec::new(),
             stdio: None,
+            checker: None,
             program_test: None,
         }
     }
