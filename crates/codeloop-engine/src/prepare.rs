@@ -129,7 +129,7 @@ pub fn prepare(
         .first()
         .is_some_and(|t| matches!(t, RawTask::Stdio(_)))
     {
-        return Ok(prepare_stdio(dataset, options));
+        return Ok(prepare_stdio(dataset, executor, options));
     }
     if dataset.tasks.first().is_some_and(|t| match t {
         RawTask::HumanEvalX(r) => r.language() != "Python",
@@ -255,11 +255,18 @@ pub fn prepare(
 }
 
 /// Stdin/stdout problems: suites straight from the records (no judge: outputs are compared as text).
-/// Per-test CPU limits are the dataset's time limit when it has one, else
+/// Per-test CPU limits are the dataset's time limit when it has one; else, with a reference
+/// solution, `max(floor, factor x its slowest test)` (see [`scale_stdio_limits`]); else
 /// [`PrepareOptions::stdio_cpu_ms`]. Call-based records are skipped with a note.
-fn prepare_stdio(dataset: &Dataset, options: &PrepareOptions) -> PreparedDataset {
+fn prepare_stdio(
+    dataset: &Dataset,
+    executor: &Executor,
+    options: &PrepareOptions,
+) -> PreparedDataset {
     let mut notes = Vec::new();
     let mut problems = Vec::new();
+    // Problems whose dataset gives no time limit: their limits come from the reference's runs.
+    let mut to_scale: Vec<usize> = Vec::new();
     let mut hidden_is_public = 0;
     let format = dataset.format.to_string();
     for task in &dataset.tasks {
@@ -315,6 +322,9 @@ fn prepare_stdio(dataset: &Dataset, options: &PrepareOptions) -> PreparedDataset
             });
         }
         hidden_is_public += usize::from(r.hidden_is_public);
+        if r.time_limit_ms.is_none() && !r.solutions.is_empty() && !r.hidden.is_empty() {
+            to_scale.push(problems.len());
+        }
         problems.push(Problem {
             public: PublicProblem {
                 id: id.clone(),
@@ -331,6 +341,7 @@ fn prepare_stdio(dataset: &Dataset, options: &PrepareOptions) -> PreparedDataset
             }),
         });
     }
+    scale_stdio_limits(&mut problems, &to_scale, executor, options, &mut notes);
     if hidden_is_public > 0 {
         if let Some(first) = problems.first() {
             notes.push(PrepNote {
@@ -567,6 +578,59 @@ fn entry_of(language: Language, declaration: &str) -> Option<String> {
     };
     let name = name.trim_start_matches(['*', '&']);
     (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Per-test CPU limits from the reference solution, as EvalPlus scales them: each test of a problem
+/// in `which` gets `max(floor, factor x the reference's slowest test)`. A problem whose reference
+/// fails its own tests keeps the default limit, with a note.
+fn scale_stdio_limits(
+    problems: &mut [Problem],
+    which: &[usize],
+    executor: &Executor,
+    options: &PrepareOptions,
+    notes: &mut Vec<PrepNote>,
+) {
+    let jobs: Vec<Job> = which
+        .iter()
+        .map(|&i| {
+            let p = &problems[i];
+            let mut suite = (*p.hidden.0).clone();
+            suite.call_cpu_ms = vec![60_000; suite.tests.len()];
+            Job::suite(
+                p.reference
+                    .as_ref()
+                    .map_or("", |r| r.program.as_str())
+                    .into(),
+                "",
+                Arc::new(suite),
+                reference_limits(),
+            )
+        })
+        .collect();
+    let mut reports: Vec<Option<codeloop_types::ExecReport>> = vec![None; jobs.len()];
+    executor.run_all(jobs, |i, r| reports[i] = Some(r));
+    for (&i, report) in which.iter().zip(reports) {
+        let Some(report) = report else { continue };
+        let p = &mut problems[i];
+        if report.outcome != codeloop_types::Outcome::Passed {
+            notes.push(PrepNote {
+                problem: p.id().clone(),
+                message: format!(
+                    "the reference fails its own tests ({}); default time limits kept",
+                    report.verdict.name()
+                ),
+            });
+            continue;
+        }
+        let slowest = report.tests.iter().map(|t| t.cpu_ms).fold(0.0, f64::max);
+        let limit = (options.reference_factor * slowest)
+            .max(f64::from(options.call_cpu_floor_ms))
+            .min(60_000.0) as u32;
+        for suite in [&mut p.public.public_tests, &mut p.hidden.0] {
+            let s = Arc::make_mut(suite);
+            s.call_cpu_ms = vec![limit; s.tests.len()];
+        }
+    }
 }
 
 fn cache_path(

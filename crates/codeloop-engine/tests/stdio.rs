@@ -236,3 +236,45 @@ fn a_checker_accepts_any_valid_answer() {
     }
     assert!(evaluate::check(&checked.problems, executor(), &Limits::default(), |_| {})[0].passed());
 }
+
+#[test]
+fn time_limits_scale_from_the_reference_when_the_dataset_gives_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("apps.jsonl");
+    let io = serde_json::json!({"inputs": ["3\n", "5\n"], "outputs": ["3\n", "5\n"]}).to_string();
+    // The reference spins for about 0.4 s of CPU per test.
+    let slow = "import time\nn = int(input())\nt = time.process_time()\nwhile time.process_time() - t < 0.4:\n    pass\nprint(n)";
+    let record = |id: u32, solution: &str| {
+        serde_json::json!({"problem_id": id, "question": "Echo N.", "input_output": io,
+                           "solutions": serde_json::json!([solution]).to_string()})
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{}\n",
+            record(1, slow),
+            record(2, "print(int(input()))")
+        ),
+    )
+    .unwrap();
+    let dataset = load(&Source::Path(path), None).unwrap();
+    let prepared = prepare(
+        &dataset,
+        executor(),
+        &PrepareOptions::default(),
+        None,
+        |_| {},
+    )
+    .unwrap();
+    let slow_limit = prepared.problems[0].hidden.0.call_cpu_ms[0];
+    assert!((1_400..6_000).contains(&slow_limit), "{slow_limit}");
+    assert_eq!(
+        prepared.problems[0].public.public_tests.call_cpu_ms,
+        vec![slow_limit]
+    );
+    // A fast reference gets the floor.
+    assert_eq!(
+        prepared.problems[1].hidden.0.call_cpu_ms,
+        vec![1_000, 1_000]
+    );
+}
