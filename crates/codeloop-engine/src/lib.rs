@@ -11,3 +11,15 @@ pub mod report;
 pub mod run;
 
 pub use errors::EngineError;
+
+/// FNV-1a over `bytes`, its offset basis mixed with `seed`: stable across Rust versions and
+/// machines (std's hasher is not promised to be), for seeds, signatures and scripted answers.
+#[must_use]
+pub fn stable_hash(seed: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

@@ -414,13 +414,7 @@ pub fn claim_store(store: &RunStore, config: &RunConfig) -> Result<bool, EngineE
 }
 
 fn derive_seed(seed: u64, problem: &str, trajectory: u32) -> u64 {
-    // FNV-1a: stable across Rust versions (std's hasher is not promised to be).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for b in problem.bytes().chain(trajectory.to_le_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    crate::stable_hash(seed, problem.bytes().chain(trajectory.to_le_bytes()))
 }
 
 /// Runs every (problem, trajectory) not yet finished in the store.

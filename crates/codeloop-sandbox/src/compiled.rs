@@ -155,20 +155,15 @@ fn source(language: Language, solution: &str, test: &str) -> String {
                     }
                     lines.push(line.to_owned());
                 }
-                return format!(
-                    "{solution}\n{}\nfn main() {{\n{}    codeloop_passed();\n}}\n{RUST_PASSED}",
-                    lines.join("\n"),
-                    calls.concat()
-                );
+                return rust_with_main(solution, &lines.join("\n"), &calls.concat());
             }
             let test = test.replacen("fn main()", "fn codeloop_test_main()", 1);
-            if test.contains("codeloop_test_main") {
-                format!("{solution}\n{test}\n{RUST_MAIN}")
+            let calls = if test.contains("codeloop_test_main") {
+                "    codeloop_test_main();\n"
             } else {
-                format!(
-                    "{solution}\n{test}\nfn main() {{\n    codeloop_passed();\n}}\n{RUST_PASSED}"
-                )
-            }
+                ""
+            };
+            rust_with_main(solution, &test, calls)
         }
         Language::Java => {
             let test = test.replacen("public class Main", "class CodeloopTest", 1);
@@ -187,7 +182,11 @@ fn source(language: Language, solution: &str, test: &str) -> String {
 }
 
 const RUST_PASSED: &str = "fn codeloop_passed() {\n    use std::io::Write;\n    use std::os::unix::io::FromRawFd;\n    let mut f = unsafe { std::fs::File::from_raw_fd(3) };\n    let _ = f.write_all(b\"passed\\n\");\n}\n";
-const RUST_MAIN: &str = "fn main() {\n    codeloop_test_main();\n    codeloop_passed();\n}\nfn codeloop_passed() {\n    use std::io::Write;\n    use std::os::unix::io::FromRawFd;\n    let mut f = unsafe { std::fs::File::from_raw_fd(3) };\n    let _ = f.write_all(b\"passed\\n\");\n}\n";
+
+/// Solution, tests, and a trusted `main` that makes `calls` and then reports "passed".
+fn rust_with_main(solution: &str, tests: &str, calls: &str) -> String {
+    format!("{solution}\n{tests}\nfn main() {{\n{calls}    codeloop_passed();\n}}\n{RUST_PASSED}")
+}
 
 /// `code` without `/* ... */` comments (not nested; enough for test code).
 fn strip_block_comments(code: &str) -> String {
@@ -511,6 +510,25 @@ pub(crate) fn request_fields(
     ))
 }
 
+/// A failed test of a program test: what failed, and why.
+fn failed_test(input: &str, detail: &str) -> Verdict {
+    Verdict::WrongAnswer {
+        input: input.trim().to_owned(),
+        expected: None,
+        got: None,
+        detail: Some(detail.to_owned()),
+    }
+}
+
+/// Line `line_no` (1-based) of `source`, trimmed; a neutral label when it is unknown.
+fn source_line(source: &str, line_no: Option<usize>) -> &str {
+    line_no
+        .and_then(|n| source.lines().nth(n.checked_sub(1)?))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or("the test program")
+}
+
 /// The report of a compile-and-run.
 pub(crate) fn report(
     reply: WorkerReply,
@@ -528,69 +546,38 @@ pub(crate) fn report(
     } else {
         match termination(&reply, limits, None) {
             Verdict::Pass if passed_marker => Verdict::Pass,
-            Verdict::Pass => Verdict::WrongAnswer {
-                input: test_input.unwrap_or("").to_owned(),
-                expected: None,
-                got: None,
-                detail: Some("the program ended before the tests finished".to_owned()),
-            },
+            Verdict::Pass => failed_test(
+                test_input.unwrap_or(""),
+                "the program ended before the tests finished",
+            ),
+            // JavaScript: our `console.assert` names the failing line.
             Verdict::RuntimeError { .. } if reply.stderr.contains("codeloop-assert: ") => {
                 let line = reply
                     .stderr
                     .lines()
                     .find_map(|l| l.trim_start().strip_prefix("Error: codeloop-assert: "))
                     .unwrap_or("assertion failed");
-                Verdict::WrongAnswer {
-                    input: line.trim().to_owned(),
-                    expected: None,
-                    got: None,
-                    detail: Some("an assert of the tests failed".to_owned()),
-                }
+                failed_test(line, "an assert of the tests failed")
             }
+            // Rust: the panic's location, and its message (assert_eq!'s left and right).
             Verdict::RuntimeError { .. } if reply.stderr.contains("panicked at main.rs:") => {
-                // A Rust panic: the failing line of the source, and the panic's message.
                 let after = reply
                     .stderr
                     .split("panicked at main.rs:")
                     .nth(1)
                     .unwrap_or("");
-                let line_no: usize = after
-                    .split(':')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                let line = source_text
-                    .lines()
-                    .nth(line_no.saturating_sub(1))
-                    .unwrap_or("")
-                    .trim()
-                    .to_owned();
+                let line_no = after.split(':').next().and_then(|n| n.parse().ok());
                 let message: Vec<&str> = after.lines().skip(1).take(3).collect();
-                Verdict::WrongAnswer {
-                    input: if line.is_empty() {
-                        "a test".to_owned()
-                    } else {
-                        line
-                    },
-                    expected: None,
-                    got: None,
-                    detail: Some(message.join("\n")),
-                }
+                failed_test(source_line(source_text, line_no), &message.join("\n"))
             }
+            // Go: the failing line of the test and testify's message.
             Verdict::RuntimeError { .. } if reply.stdout.contains("--- FAIL:") => {
-                // A failed Go test: the line of the test and testify's message.
-                let line_no: usize = reply
+                let line_no = reply
                     .stdout
                     .lines()
                     .find_map(|l| l.split("main_test.go:").nth(1))
                     .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                let line = source_text
-                    .lines()
-                    .nth(line_no.saturating_sub(1))
-                    .unwrap_or("")
-                    .trim();
+                    .and_then(|n| n.parse().ok());
                 let detail: Vec<&str> = reply
                     .stdout
                     .lines()
@@ -602,41 +589,21 @@ pub(crate) fn report(
                     })
                     .take(3)
                     .collect();
-                Verdict::WrongAnswer {
-                    input: if line.is_empty() {
-                        "the test program".to_owned()
-                    } else {
-                        line.to_owned()
-                    },
-                    expected: None,
-                    got: None,
-                    detail: Some(detail.join("\n")),
-                }
+                failed_test(source_line(source_text, line_no), &detail.join("\n"))
             }
+            // Java: the line of the test that threw, from the stack trace.
             Verdict::RuntimeError { .. } if reply.stderr.contains("java.lang.AssertionError") => {
-                // The line of the test that threw, from the stack trace.
-                let line_no: usize = reply
+                let line_no = reply
                     .stderr
                     .lines()
                     .find_map(|l| l.trim().strip_prefix("at CodeloopTest.main(Main.java:"))
-                    .and_then(|rest| rest.trim_end_matches(')').parse().ok())
-                    .unwrap_or(0);
-                let line = source_text
-                    .lines()
-                    .nth(line_no.saturating_sub(1))
-                    .unwrap_or("")
-                    .trim();
-                Verdict::WrongAnswer {
-                    input: if line.is_empty() {
-                        "the test program".to_owned()
-                    } else {
-                        line.to_owned()
-                    },
-                    expected: None,
-                    got: None,
-                    detail: Some("a check of the tests failed".to_owned()),
-                }
+                    .and_then(|rest| rest.trim_end_matches(')').parse().ok());
+                failed_test(
+                    source_line(source_text, line_no),
+                    "a check of the tests failed",
+                )
             }
+            // C++: assert() aborts after naming the assertion.
             Verdict::RuntimeError { kind, .. }
                 if kind == "SIGABRT" && reply.stderr.contains("Assertion") =>
             {
@@ -645,12 +612,7 @@ pub(crate) fn report(
                     .lines()
                     .find(|l| l.contains("Assertion"))
                     .unwrap_or("assertion failed");
-                Verdict::WrongAnswer {
-                    input: line.trim().to_owned(),
-                    expected: None,
-                    got: None,
-                    detail: Some("an assert of the tests failed".to_owned()),
-                }
+                failed_test(line, "an assert of the tests failed")
             }
             // The error output is the traceback (compiled programs and Node print their own).
             Verdict::RuntimeError {

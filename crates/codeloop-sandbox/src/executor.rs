@@ -537,7 +537,7 @@ impl Slot {
             }
         }
         let limits = effective_limits(job);
-        let request = self.request_json(job, &limits);
+        let request = self.request_json(job, &limits, None);
         let reply = match self.send(&request) {
             Ok(r) => r,
             Err(e) => return verdicts::harness_error(&e.to_string(), &limits, &self.cfg.layers),
@@ -583,14 +583,7 @@ impl Slot {
             Ok(f) => f,
             Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
         };
-        let mut request = self.request_json(&Job::script("", limits.clone()), &limits);
-        // Replace the script mode with the exec fields (the request ends with the mode fields).
-        let cut = request
-            .find(",\"mode\":\"script\"")
-            .expect("script requests name their mode");
-        request.truncate(cut);
-        request.push_str(&fields);
-        request.push('}');
+        let request = self.request_json(&Job::script("", limits.clone()), &limits, Some(&fields));
         let reply = match self.send(&request) {
             Ok(r) => r,
             Err(e) => return verdicts::harness_error(&e.to_string(), &limits, &self.cfg.layers),
@@ -778,7 +771,9 @@ impl Slot {
         })
     }
 
-    fn request_json(&mut self, job: &Job, limits: &Limits) -> String {
+    /// The worker request for `job`; `mode_fields` (a program test's exec fields) replace the mode
+    /// the job would get.
+    fn request_json(&mut self, job: &Job, limits: &Limits, mode_fields: Option<&str>) -> String {
         let wl = WorkerLimits {
             cpu_ms: limits.cpu_ms,
             wall_ms: limits.wall_ms,
@@ -809,9 +804,10 @@ impl Slot {
                 serde_json::to_string(stdin).expect("string")
             );
         }
-        match &job.suite {
-            None => out.push_str(",\"mode\":\"script\",\"filename\":\"main.py\""),
-            Some(suite) => {
+        match (mode_fields, &job.suite) {
+            (Some(fields), _) => out.push_str(fields),
+            (None, None) => out.push_str(",\"mode\":\"script\",\"filename\":\"main.py\""),
+            (None, Some(suite)) => {
                 let _ = write!(
                     out,
                     ",\"mode\":\"calls\",\"entry_point\":{},\"call_cpu_ms\":{},\"calls\":",

@@ -150,11 +150,8 @@ pub(crate) fn fold(mut runs: Vec<(ExecReport, Verdict)>, total_tests: usize) -> 
         .find(|t| !t.verdict.is_pass())
         .map(|t| t.verdict.clone());
     let passed = first_bad.is_none() && total_tests > 0;
-    let mut report = if runs.is_empty() {
-        unreachable!("fold is called with at least one run")
-    } else {
-        runs.swap_remove(show).0
-    };
+    // Callers pass at least one run.
+    let mut report = runs.swap_remove(show).0;
     report.outcome = if passed {
         Outcome::Passed
     } else {
