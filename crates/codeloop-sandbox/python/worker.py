@@ -55,14 +55,202 @@ def _emit(fd, obj):
         view = view[n:]
 
 
-def _apply_limits(lim, workdir, uid, vm_bytes):
+# ----------------------------------------------------------------------------------------------------
+# Hardening, configured by codeloop-sandbox through argv[2] (a JSON object; absent: none of it):
+#   pidns     the worker was started in a new pid namespace: its first child is the slot's init
+#             (pid 1), which mounts the namespace's /proc and, between runs, kills whatever a run
+#             left behind (see `_init_main`);
+#   runns     each run gets new IPC, UTS and cgroup namespaces (nothing it makes in SysV IPC survives it);
+#   cg_procs  fds of the slot's cgroup.procs files: each run joins the slot's cgroup first thing;
+#   cg_pids   fd of the slot's pids.current: nonzero after a run means it left processes behind;
+#   landlock  the kernel's Landlock ABI (0: none): each run restricts itself (see `_landlock`);
+#   seccomp   syscall filters (hex of struct sock_filter arrays) each run installs last;
+#   tmp       /tmp is the slot's own: emptied after any run that touched it.
+_CFG = {}
+_LIBC = []
+_SECCOMP = []
+_INIT = []
+
+
+def _libc():
+    if not _LIBC:
+        import ctypes
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
+def _check(ret, what):
+    if ret != 0:
+        import ctypes
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _configure(cfg):
+    _CFG.update(cfg)
+    if cfg.get("seccomp") or cfg.get("landlock") or cfg.get("runns") or cfg.get("pidns"):
+        import ctypes
+
+        class _Fprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        for text in cfg.get("seccomp", []):
+            raw = bytes.fromhex(text)
+            buf = ctypes.create_string_buffer(raw, len(raw))
+            _SECCOMP.append((buf, _Fprog(len(raw) // 8, ctypes.addressof(buf))))
+        _libc()
+    try:
+        # The worker and the init are never the out-of-memory killer's choice; runs always are.
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-1000")
+        _CFG["oom_adj"] = True
+    except OSError:
+        pass
+
+
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
+
+
+def _init_main(ctl, ack):
+    """pid 1 of the slot's pid namespace. Orphans of runs are re-parented here and reaped at once
+    (SIGCHLD ignored); on each byte from the zygote it kills every other process of the namespace
+    (kill(-1) from pid 1), waits until they are gone and answers. When the zygote goes, so does it,
+    and the kernel kills whatever is left in the namespace."""
+    libc = _libc()
+    _check(libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None), "mount /proc")
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while True:
+        if not os.read(ctl, 1):
+            os._exit(0)
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(-1, 0)  # with SIGCHLD ignored: blocks until every child is gone
+        except ChildProcessError:
+            pass
+        os.write(ack, b"k")
+
+
+def _start_init():
+    ctl_r, ctl_w = os.pipe()
+    ack_r, ack_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.closerange(0, ctl_r)
+            os.closerange(ctl_r + 1, ack_w)
+            os.closerange(ack_w + 1, 65536)
+            _init_main(ctl_r, ack_w)
+        finally:
+            os._exit(1)
+    os.close(ctl_r)
+    os.close(ack_w)
+    # Wait until the init has mounted the namespace's /proc (its first answer).
+    os.write(ctl_w, b"s")
+    if os.read(ack_r, 1) != b"k":
+        raise OSError("the slot's init did not start")
+    _INIT.extend([pid, ctl_w, ack_r])
+
+
+def _sweep():
+    """Kills what a run left in the slot's pid namespace; returns how many were left (-1: unknown)."""
+    left = -1
+    fd = _CFG.get("cg_pids")
+    if fd is not None:
+        left = int(os.pread(fd, 32, 0) or b"0")
+        if left == 0:
+            return 0
+    os.write(_INIT[1], b"s")
+    if os.read(_INIT[2], 1) != b"k":
+        raise OSError("the slot's init is gone")
+    return left
+
+
+# Landlock (include/uapi/linux/landlock.h).
+_LL_EXECUTE, _LL_WRITE_FILE, _LL_READ_FILE, _LL_READ_DIR = 1, 2, 4, 8
+_LL_FS_V1 = (1 << 13) - 1
+_LL_REFER, _LL_TRUNCATE, _LL_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+_LL_NET_BIND_TCP, _LL_NET_CONNECT_TCP = 1, 2
+_LL_SCOPE_ABSTRACT_UNIX_SOCKET, _LL_SCOPE_SIGNAL = 1, 2
+_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+
+
+def _landlock(abi, workdir):
+    """Restricts this process and its descendants: read and execute anywhere in the (already
+    minimal, read-only) root; write only in the work dir, /tmp and device files; no TCP bind or
+    connect (ABI 4); no signals to, and no abstract unix sockets of, processes outside the run
+    (ABI 6)."""
+    import ctypes
+    import struct
+    libc = _libc()
+    fs = _LL_FS_V1
+    if abi >= 2:
+        fs |= _LL_REFER
+    if abi >= 3:
+        fs |= _LL_TRUNCATE
+    if abi >= 5:
+        fs |= _LL_IOCTL_DEV
+    net = (_LL_NET_BIND_TCP | _LL_NET_CONNECT_TCP) if abi >= 4 else 0
+    scoped = (_LL_SCOPE_ABSTRACT_UNIX_SOCKET | _LL_SCOPE_SIGNAL) if abi >= 6 else 0
+    attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    ruleset = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, attr, len(attr), 0)
+    if ruleset < 0:
+        _check(-1, "landlock_create_ruleset")
+    read = _LL_EXECUTE | _LL_READ_FILE | _LL_READ_DIR
+    dev = _LL_READ_FILE | _LL_WRITE_FILE | (fs & (_LL_TRUNCATE | _LL_IOCTL_DEV))
+    try:
+        for path, access in (("/", read), (workdir, fs), ("/tmp", fs), ("/dev", dev)):
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:
+                rule = struct.pack("=Qi", access, fd)
+                _check(libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, 1, rule, 0), f"landlock_add_rule {path}")
+            finally:
+                os.close(fd)
+        _check(libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+
+
+_CLONE_NEWIPC, _CLONE_NEWUTS, _CLONE_NEWCGROUP = 0x08000000, 0x04000000, 0x02000000
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+
+
+def _harden_early():
+    """As root, before the fds are rewired: join the slot's cgroup, become the OOM killer's first
+    choice, take new IPC, UTS and cgroup namespaces."""
+    for fd in _CFG.get("cg_procs", ()):
+        os.write(fd, b"0")
+    if _CFG.get("oom_adj"):
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    if _CFG.get("runns"):
+        _check(_libc().unshare(_CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWCGROUP), "unshare")
+
+
+def _harden_late(workdir):
+    """Last, as the run's uid: Landlock, then the syscall filters."""
+    abi = _CFG.get("landlock", 0)
+    if abi:
+        _landlock(abi, workdir)
+    if _SECCOMP:
+        import ctypes
+        libc = _libc()
+        for _, prog in _SECCOMP:
+            _check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
+def _apply_limits(lim, workdir, uid, vm_bytes, exec_mode=False):
     mib = 1 << 20
     cpu = max(1, -(-lim["cpu_ms"] // 1000))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     fsize = lim["file_size_mib"] * mib
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    if lim.get("memory_mib"):
+    if lim.get("memory_mib") and not (exec_mode and _CFG.get("cg_procs")):
+        # Compiled runtimes (Go, the JVM, V8) reserve large address ranges up front: under a cgroup,
+        # which counts memory actually used, their runs get no address-space cap.
         # Relative to what this process already maps, so a large interpreter (or a forked zygote)
         # does not eat the program's budget.
         cap = vm_bytes + lim["memory_mib"] * mib
@@ -78,17 +266,30 @@ def _apply_limits(lim, workdir, uid, vm_bytes):
         resource.setrlimit(resource.RLIMIT_NPROC, (lim["processes"], lim["processes"]))
 
 
-def _child(req, stdin_fd, out_fd, err_fd, res_fd, workdir, vm_bytes):
+def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes):
     # Every page this child touches is copied from the zygote, and first touches are the main cost
     # of a run: so the environment, signal dispositions and std streams are set up once in the
     # zygote (see `_prepare_zygote`), and the child only rewires fds and applies limits.
-    os.setpgid(0, 0)
-    os.dup2(stdin_fd, 0)
-    os.dup2(out_fd, 1)
-    os.dup2(err_fd, 2)
-    os.dup2(res_fd, 3)
-    os.closerange(4, 65536)
-    _apply_limits(req["limits"], workdir, req.get("uid"), vm_bytes)
+    # The setup pipe (fd 4 until the program starts) tells the zygote that every layer is in place:
+    # a failure there is our fault (a harness error), never the program's verdict.
+    try:
+        os.setpgid(0, 0)
+        _harden_early()
+        os.dup2(stdin_fd, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        os.dup2(res_fd, 3)
+        os.dup2(setup_fd, 4)
+        os.closerange(5, 65536)
+        _apply_limits(req["limits"], workdir, req.get("uid"), vm_bytes, req["mode"] == "exec")
+        _harden_late(workdir)
+    except BaseException as e:
+        try:
+            os.write(4, f"{type(e).__name__}: {e} {traceback.format_exc()}"[:2000].encode())
+        finally:
+            os._exit(75)
+    os.write(4, b"ok")
+    os.close(4)
     if req["mode"] == "exec":
         # A compiled-language run: write the files, then become the given command (a shell line that
         # compiles and runs). Limits, uid, fds and work dir are already in place.
@@ -335,6 +536,30 @@ def _rmtree(path):
         pass
 
 
+_TMP = []  # ctime of the slot's /tmp after the last purge
+
+
+def _purge_tmp():
+    """Empties the slot's private /tmp if the last run touched it (same ctime test as work dirs)."""
+    try:
+        st = os.stat("/tmp")
+    except OSError:
+        return
+    if _TMP and _TMP[0] == st.st_ctime_ns:
+        return
+    for e in os.scandir("/tmp"):
+        if e.is_dir(follow_symlinks=False):
+            if e.stat(follow_symlinks=False).st_dev != st.st_dev:
+                continue  # a mount point (the work root may live under /tmp)
+            _rmtree(e.path)
+        else:
+            try:
+                os.unlink(e.path)
+            except OSError:
+                pass
+    _TMP[:] = [os.stat("/tmp").st_ctime_ns]
+
+
 def supervise(req):
     lim = req["limits"]
     uid = req.get("uid")
@@ -348,20 +573,23 @@ def supervise(req):
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
+    setup_r, setup_w = os.pipe()
+    if _CFG.get("tmp"):
+        _purge_tmp()
     # What the child maps at birth: its memory limit comes on top of this.
     vm_bytes = int(os.pread(_statm(), 64, 0).split()[0]) * resource.getpagesize()
     t_start = time.monotonic()
     pid = os.fork()
     if pid == 0:
         try:
-            for fd in (out_r, err_r, res_r):
+            for fd in (out_r, err_r, res_r, setup_r):
                 os.close(fd)
             if stdin_w is not None:
                 os.close(stdin_w)
-            _child(req, stdin_r, out_w, err_w, res_w, workdir, vm_bytes)
+            _child(req, stdin_r, out_w, err_w, res_w, setup_w, workdir, vm_bytes)
         finally:
             os._exit(71)
-    for fd in (stdin_r, out_w, err_w, res_w):
+    for fd in (stdin_r, out_w, err_w, res_w, setup_w):
         os.close(fd)
     try:
         os.setpgid(pid, pid)  # also done in the child; whichever runs first wins the race
@@ -440,8 +668,17 @@ def supervise(req):
         _, status, ru = os.wait4(pid, 0)
     except ChildProcessError:
         pass
-    hunted = _kill_descendants()
+    hunted = max(_sweep(), 0) if _INIT else _kill_descendants()
     wall_ms = (time.monotonic() - t_start) * 1000.0
+    setup = os.read(setup_r, 4096)
+    os.close(setup_r)
+    if setup != b"ok":
+        for fd in list(bufs) + [pidfd] + ([stdin_w] if stdin_w is not None else []):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        return {"harness_error": "sandbox setup failed in the run's process: " + (setup.decode("utf-8", "replace") or "it died first")}
     for fd in list(bufs) + [pidfd] + ([stdin_w] if stdin_w is not None else []):
         try:
             os.close(fd)
@@ -493,8 +730,12 @@ def _warm_up():
         os.close(sink)
 
 
-def serve(fresh):
+def serve(fresh, cfg):
+    _configure(cfg)
     _prepare_zygote()
+    _statm()  # opened before the init mounts the namespace's /proc, where this process has no entry
+    if _CFG.get("pidns"):
+        _start_init()
     ctl_out = 1
     inp = open(0, "rb", closefd=False)
     if fresh:
@@ -521,4 +762,4 @@ def serve(fresh):
 
 
 if __name__ == "__main__":
-    serve(len(sys.argv) > 1 and sys.argv[1] == "fresh")
+    serve(len(sys.argv) > 1 and sys.argv[1] == "fresh", json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::errors::SandboxError;
 use crate::linux;
-use crate::python::{Interpreter, LineProcess, PythonJudge, WORKER_SRC};
+use crate::python::{Interpreter, LineProcess, PythonJudge, WORKER_SRC, WorkerSetup};
 use crate::verdicts::{self, WorkerReply};
 
 /// How each execution gets its interpreter.
@@ -135,6 +135,8 @@ pub struct Executor {
     work_root: PathBuf,
     layers: Vec<String>,
     missing: Vec<String>,
+    /// The executor's cgroup directories, removed after the slots' own.
+    cgroups: Option<Arc<crate::cgroup::Cgroups>>,
 }
 
 impl Executor {
@@ -169,7 +171,10 @@ impl Executor {
             missing.push("namespaces: turned off".to_owned());
             None
         } else if !linux::is_root() {
-            missing.push("namespaces and minimal root: not running as root".to_owned());
+            missing.push(
+                "namespaces (pid, mount, net, ipc, uts, cgroup) and minimal root: not running as root"
+                    .to_owned(),
+            );
             None
         } else {
             let staging = root_staging(&work_root)?;
@@ -199,11 +204,45 @@ impl Executor {
                 &staging, &work_root, &extra,
             )))
         };
-        let attempt = |confinement: Option<Arc<linux::Confinement>>, layers: &[String]| {
+        // Per-run layers that need no privilege: the syscall filter and Landlock.
+        let seccomp = if config.confine {
+            match crate::seccomp::programs() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    missing.push(format!("seccomp: {e}"));
+                    None
+                }
+            }
+        } else {
+            missing.push("seccomp: turned off".to_owned());
+            None
+        };
+        let landlock = if config.confine {
+            let abi = linux::landlock_abi();
+            if abi == 0 {
+                missing.push(
+                    "landlock: the kernel offers none (Linux 5.13+ with landlock in the LSM list)"
+                        .to_owned(),
+                );
+            }
+            abi
+        } else {
+            missing.push("landlock: turned off".to_owned());
+            0
+        };
+        let mut hardening = Hardening {
+            seccomp,
+            landlock,
+            cgroups: None,
+        };
+        let attempt = |confinement: Option<Arc<linux::Confinement>>,
+                       hardening: &Hardening,
+                       layers: &[String]| {
             let mut layers = layers.to_vec();
             if confinement.is_some() {
                 layers.extend(linux::Confinement::layers());
             }
+            layers.extend(hardening.layers());
             let slot = SlotConfig {
                 library_dir: config.library_dir.clone(),
                 confinement,
@@ -213,44 +252,44 @@ impl Executor {
                 uid: None,
                 layers: layers.clone(),
             };
-            Self::start_slots(config, &slot, own_uids, layers)
+            Self::start_slots(config, &slot, hardening, own_uids, layers)
         };
+        if confinement.is_some() {
+            let name = work_root.file_name().map_or_else(
+                || "codeloop".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            match crate::cgroup::Cgroups::create(&name) {
+                Ok(c) => hardening.cgroups = Some(Arc::new(c)),
+                Err(e) => missing.push(format!("cgroup: {e}")),
+            }
+        } else if config.confine {
+            missing.push("cgroup: not running as root".to_owned());
+        } else {
+            missing.push("cgroup: turned off".to_owned());
+        }
         let started = match confinement {
-            Some(c) => match attempt(Some(c), &layers) {
+            Some(c) => match attempt(Some(c), &hardening, &layers) {
                 Ok(pool) => Ok(pool),
                 Err(e) => {
                     missing.push(format!(
-                        "namespaces and minimal root: the kernel refused ({e})"
+                        "namespaces, minimal root and cgroup: the kernel refused ({e})"
                     ));
                     if config.strict {
                         Err(e)
                     } else {
                         eprintln!(
-                            "warning: the sandbox runs without namespaces and a minimal root: {e} ({:?})",
+                            "warning: the sandbox runs without namespaces, a minimal root and cgroups: {e} ({:?})",
                             std::error::Error::source(&e)
                         );
-                        attempt(None, &layers)
+                        hardening.cgroups = None;
+                        attempt(None, &hardening, &layers)
                     }
                 }
             },
-            None => attempt(None, &layers),
+            None => attempt(None, &hardening, &layers),
         };
         let (queue, threads, layers) = started?;
-        // Layers of the full design (DESIGN section 3) that this version does not build yet.
-        for (layer, instead) in [
-            (
-                "pid-namespace and a tiny init",
-                "runs share the worker's pid namespace; each has its own uid and process group",
-            ),
-            (
-                "cgroup (memory + swap, pids, CPU accounting)",
-                "memory is limited by RLIMIT_AS, processes by RLIMIT_NPROC per uid, CPU per process",
-            ),
-            ("seccomp filter", "none"),
-            ("landlock", "the minimal read-only root"),
-        ] {
-            missing.push(format!("{layer}: not built yet ({instead})"));
-        }
         if config.strict && !missing.is_empty() {
             let mut pool = Executor {
                 queue: Some(queue),
@@ -259,6 +298,7 @@ impl Executor {
                 work_root,
                 layers,
                 missing: missing.clone(),
+                cgroups: hardening.cgroups.clone(),
             };
             pool.shutdown();
             return Err(SandboxError::Worker {
@@ -273,6 +313,7 @@ impl Executor {
             work_root,
             layers,
             missing,
+            cgroups: hardening.cgroups,
         })
     }
 
@@ -280,6 +321,7 @@ impl Executor {
     fn start_slots(
         config: &ExecutorConfig,
         slot: &SlotConfig,
+        hardening: &Hardening,
         own_uids: bool,
         layers: Vec<String>,
     ) -> Result<(Sender<Task>, Vec<JoinHandle<()>>, Vec<String>), SandboxError> {
@@ -289,12 +331,13 @@ impl Executor {
         for i in 0..config.slots.max(1) {
             let mut slot = slot.clone();
             slot.uid = own_uids.then_some(config.uid_base + i as u32);
+            let (setup, cgroup) = hardening.worker_setup(&slot, i)?;
             let rx = rx.clone();
             let ready = ready_tx.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("codeloop-slot-{i}"))
-                    .spawn(move || slot_main(slot, &rx, &ready))
+                    .spawn(move || slot_main(slot, setup, cgroup, &rx, &ready))
                     .map_err(|source| SandboxError::Io {
                         path: PathBuf::from("<thread>"),
                         source,
@@ -399,6 +442,7 @@ impl Executor {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        self.cgroups.take();
         let _ = std::fs::remove_dir_all(&self.work_root);
         let _ = std::fs::remove_dir(staging_path(&self.work_root));
     }
@@ -445,6 +489,93 @@ fn make_work_root(parent: &Path) -> Result<PathBuf, SandboxError> {
     Ok(dir)
 }
 
+/// The per-run layers a pool's workers apply (see `python/worker.py`, "Hardening").
+struct Hardening {
+    /// The syscall filters (`None`: off or unavailable).
+    seccomp: Option<Vec<Vec<u8>>>,
+    /// The kernel's Landlock ABI (0: none or off).
+    landlock: i64,
+    /// The executor's cgroup (only with the namespaces: the runs' view hides the host's groups).
+    cgroups: Option<Arc<crate::cgroup::Cgroups>>,
+}
+
+impl Hardening {
+    fn layers(&self) -> Vec<String> {
+        let mut layers = Vec::new();
+        if let Some(c) = &self.cgroups {
+            layers.push(c.description());
+        }
+        if self.landlock > 0 {
+            layers.push(format!(
+                "landlock ABI {} (writes only to the work dir, /tmp and devices{}{})",
+                self.landlock,
+                if self.landlock >= 4 { "; no TCP" } else { "" },
+                if self.landlock >= 6 {
+                    "; signals and abstract sockets scoped to the run"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if self.seccomp.is_some() {
+            layers.push(crate::seccomp::description());
+        }
+        layers
+    }
+
+    /// How slot `i`'s workers start, and the slot's cgroup.
+    fn worker_setup(
+        &self,
+        slot: &SlotConfig,
+        i: usize,
+    ) -> Result<(WorkerSetup, Option<crate::cgroup::SlotCgroup>), SandboxError> {
+        use std::os::fd::AsRawFd;
+        let confined = slot.confinement.is_some();
+        let cgroup = match (&self.cgroups, confined) {
+            (Some(c), true) => Some(c.slot(i).map_err(|message| SandboxError::Worker {
+                what: "cgroup",
+                message,
+            })?),
+            _ => None,
+        };
+        let mut fds = Vec::new();
+        let mut cg_procs = Vec::new();
+        let mut cg_pids = None;
+        if let Some(cg) = &cgroup {
+            for f in cg.procs_files() {
+                cg_procs.push(crate::python::WORKER_FIRST_FD + fds.len() as i32);
+                fds.push(f.as_raw_fd());
+            }
+            cg_pids = Some(crate::python::WORKER_FIRST_FD + fds.len() as i32);
+            fds.push(cg.pids_current().as_raw_fd());
+        }
+        let hex = |bytes: &Vec<u8>| {
+            bytes.iter().fold(String::new(), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+        };
+        let config = serde_json::json!({
+            "pidns": confined,
+            "runns": confined,
+            "tmp": confined,
+            "landlock": self.landlock,
+            "seccomp": self.seccomp.iter().flatten().map(hex).collect::<Vec<_>>(),
+            "cg_procs": cg_procs,
+            "cg_pids": cg_pids,
+        })
+        .to_string();
+        Ok((
+            WorkerSetup {
+                confinement: slot.confinement.clone(),
+                config,
+                fds,
+            },
+            cgroup,
+        ))
+    }
+}
+
 #[derive(Clone)]
 struct SlotConfig {
     library_dir: Option<PathBuf>,
@@ -458,15 +589,26 @@ struct SlotConfig {
 
 struct Slot {
     cfg: SlotConfig,
+    setup: WorkerSetup,
     zygote: Option<LineProcess>,
+    /// After the zygote: dropped once it is gone.
+    cgroup: Option<crate::cgroup::SlotCgroup>,
     judge: Option<PythonJudge>,
     loaded: HashSet<String>,
     calls_json: Option<(String, Arc<str>)>,
 }
 
-fn slot_main(cfg: SlotConfig, rx: &Receiver<Task>, ready: &Sender<Result<(), SandboxError>>) {
+fn slot_main(
+    cfg: SlotConfig,
+    setup: WorkerSetup,
+    cgroup: Option<crate::cgroup::SlotCgroup>,
+    rx: &Receiver<Task>,
+    ready: &Sender<Result<(), SandboxError>>,
+) {
     let mut slot = Slot {
         cfg,
+        setup,
+        cgroup,
         zygote: None,
         judge: None,
         loaded: HashSet::new(),
@@ -511,7 +653,7 @@ impl Slot {
                 "zygote",
                 "zygote",
                 true,
-                self.cfg.confinement.as_ref(),
+                Some(&self.setup),
             )?;
             z.read_line()?; // the ready line
             self.zygote = Some(z);
@@ -538,19 +680,9 @@ impl Slot {
         }
         let limits = effective_limits(job);
         let request = self.request_json(job, &limits, None);
-        let reply = match self.send(&request) {
+        let reply = match self.run_request(&request, &limits) {
             Ok(r) => r,
-            Err(e) => return verdicts::harness_error(&e.to_string(), &limits, &self.cfg.layers),
-        };
-        let reply: WorkerReply = match serde_json::from_str(&reply) {
-            Ok(r) => r,
-            Err(e) => {
-                return verdicts::harness_error(
-                    &format!("unreadable worker reply: {e}"),
-                    &limits,
-                    &self.cfg.layers,
-                );
-            }
+            Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
         };
         let layers = self.cfg.layers.clone();
         match &job.suite {
@@ -584,19 +716,9 @@ impl Slot {
             Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
         };
         let request = self.request_json(&Job::script("", limits.clone()), &limits, Some(&fields));
-        let reply = match self.send(&request) {
+        let reply = match self.run_request(&request, &limits) {
             Ok(r) => r,
-            Err(e) => return verdicts::harness_error(&e.to_string(), &limits, &self.cfg.layers),
-        };
-        let reply: WorkerReply = match serde_json::from_str(&reply) {
-            Ok(r) => r,
-            Err(e) => {
-                return verdicts::harness_error(
-                    &format!("unreadable worker reply: {e}"),
-                    &limits,
-                    &self.cfg.layers,
-                );
-            }
+            Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
         };
         let input = suite.tests.first().map(|t| t.input.as_str());
         let source = crate::compiled::full_source(&job.program, test);
@@ -706,6 +828,29 @@ impl Slot {
         crate::stdio::fold(runs, suite.tests.len())
     }
 
+    /// Runs one request under the slot's cgroup (caps set from `limits`) and reads the reply,
+    /// completed with what the cgroup saw: an out-of-memory kill, and the CPU of every process of
+    /// the run, orphans included.
+    fn run_request(&mut self, request: &str, limits: &Limits) -> Result<WorkerReply, String> {
+        if let Some(cg) = &mut self.cgroup {
+            // The run's own memory plus the interpreter pages it may copy from the zygote.
+            let memory = limits
+                .memory_mib
+                .map_or(u64::MAX, |m| (m + CGROUP_HEADROOM_MIB) << 20);
+            cg.set_limits(memory, limits.processes.unwrap_or(u64::MAX))?;
+            cg.begin_run();
+        }
+        let reply = self.send(request).map_err(|e| e.to_string())?;
+        let mut reply: WorkerReply =
+            serde_json::from_str(&reply).map_err(|e| format!("unreadable worker reply: {e}"))?;
+        if let Some(cg) = &mut self.cgroup {
+            let usage = cg.end_run();
+            reply.oom_killed = usage.oom_killed;
+            reply.cpu_ms = reply.cpu_ms.max(usage.cpu_ms);
+        }
+        Ok(reply)
+    }
+
     /// Runs one request through the zygote (or a fresh interpreter); restarts a dead zygote once.
     fn send(&mut self, request: &str) -> Result<String, SandboxError> {
         if self.cfg.isolation == Isolation::Fresh {
@@ -715,7 +860,7 @@ impl Slot {
                 "fresh",
                 "fresh interpreter",
                 true,
-                self.cfg.confinement.as_ref(),
+                Some(&self.setup),
             )?;
             return p.request(request).map(str::to_owned);
         }
@@ -852,6 +997,10 @@ impl Slot {
         json
     }
 }
+
+/// Memory a run's cgroup allows on top of the run's limit: interpreter pages the run may copy from
+/// the zygote, and the files it writes in its private file systems (tmpfs pages are memory).
+const CGROUP_HEADROOM_MIB: u64 = 64;
 
 /// Whole-run limits for a job: a suite run gets CPU for all its calls (each call is also held to its
 /// own limit inside), capped at ten minutes; the wall backstop is twice the CPU plus a second.

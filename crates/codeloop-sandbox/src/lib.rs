@@ -13,11 +13,13 @@
 //! is single-consumer); `libc` for the few `prctl` calls made before exec; `serde_json` (with
 //! `raw_value`) to relay wire values between worker and judge without re-parsing them.
 
+mod cgroup;
 mod compiled;
 mod errors;
 mod executor;
 mod linux;
 mod python;
+mod seccomp;
 mod stdio;
 mod verdicts;
 

@@ -185,8 +185,9 @@ impl Confinement {
         vec![
             "net-namespace (no network)".to_owned(),
             "mount-namespace (minimal read-only root)".to_owned(),
-            "ipc-namespace".to_owned(),
-            "uts-namespace".to_owned(),
+            "pid-namespace per slot (an init is pid 1 and kills what a run leaves behind)"
+                .to_owned(),
+            "ipc, uts and cgroup namespaces per run".to_owned(),
             format!("private-tmp ({TMP_MIB} MiB tmpfs)"),
             format!("private-work-root ({WORK_MIB} MiB tmpfs)"),
         ]
@@ -212,8 +213,14 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
                     Err(std::io::Error::last_os_error())
                 }
             };
+            // CLONE_NEWPID: the worker stays where it is; its first child (the slot's init) is
+            // pid 1 of a new namespace, and every run after it is a process of that namespace.
             check(libc::unshare(
-                libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
+                libc::CLONE_NEWNS
+                    | libc::CLONE_NEWNET
+                    | libc::CLONE_NEWIPC
+                    | libc::CLONE_NEWUTS
+                    | libc::CLONE_NEWPID,
             ))?;
             let none = std::ptr::null::<libc::c_char>();
             check(libc::mount(
@@ -313,4 +320,51 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
             Ok(())
         });
     }
+}
+
+/// Gives the worker `cmd` starts the open files `fds` as descriptors `first`, `first + 1`, ...
+/// (without close-on-exec), for it to hand on to its runs.
+pub(crate) fn pass_fds(cmd: &mut Command, fds: Vec<std::os::fd::RawFd>, first: std::os::fd::RawFd) {
+    assert!(fds.len() <= 8, "at most 8 descriptors are passed");
+    #[expect(unsafe_code, reason = "dup2 between fork and exec")]
+    // SAFETY: the closure only calls fcntl and dup2, which are async-signal-safe, allocates nothing, on descriptors that stay open
+    // in the parent for the child's whole start (the slot owns them).
+    unsafe {
+        cmd.pre_exec(move || {
+            // Through copies above every target first, so that no source is overwritten by an
+            // earlier target (the copies are close-on-exec).
+            let mut copies = [0; 8];
+            for (copy, &fd) in copies.iter_mut().zip(&fds) {
+                *copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first + 8);
+                if *copy < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (i, &copy) in copies.iter().take(fds.len()).enumerate() {
+                if libc::dup2(copy, first + i as std::os::fd::RawFd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The Landlock ABI this kernel offers (0: none).
+pub(crate) fn landlock_abi() -> i64 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    #[expect(
+        unsafe_code,
+        reason = "a raw syscall that only reads its integer arguments"
+    )]
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag, the kernel reads no memory.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    abi.max(0)
 }

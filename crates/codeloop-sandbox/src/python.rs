@@ -118,6 +118,19 @@ impl Interpreter {
     }
 }
 
+/// Where the descriptors a worker is given start (see [`WorkerSetup::fds`]).
+pub(crate) const WORKER_FIRST_FD: std::os::fd::RawFd = 10;
+
+/// How a worker (zygote or fresh runner) is started: its view of the machine and its per-run
+/// hardening (the JSON object `python/worker.py` reads from its second argument).
+#[derive(Clone, Default)]
+pub(crate) struct WorkerSetup {
+    pub(crate) confinement: Option<std::sync::Arc<linux::Confinement>>,
+    pub(crate) config: String,
+    /// Descriptors handed to the worker as 10, 11, ... (the slot's cgroup files).
+    pub(crate) fds: Vec<std::os::fd::RawFd>,
+}
+
 /// A long-lived child speaking one JSON line per request and per reply.
 pub(crate) struct LineProcess {
     what: &'static str,
@@ -134,14 +147,20 @@ impl LineProcess {
         role: &str,
         what: &'static str,
         harden: bool,
-        confinement: Option<&std::sync::Arc<linux::Confinement>>,
+        setup: Option<&WorkerSetup>,
     ) -> Result<Self, SandboxError> {
         let mut cmd = interp.command(source, role);
         if harden {
             linux::harden_worker(&mut cmd);
         }
-        if let Some(c) = confinement {
-            linux::confine_worker(&mut cmd, c.clone());
+        if let Some(setup) = setup {
+            cmd.arg(&setup.config);
+            if let Some(c) = &setup.confinement {
+                linux::confine_worker(&mut cmd, c.clone());
+            }
+            if !setup.fds.is_empty() {
+                linux::pass_fds(&mut cmd, setup.fds.clone(), WORKER_FIRST_FD);
+            }
         }
         let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
             path: interp.path.clone(),

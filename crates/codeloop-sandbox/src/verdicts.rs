@@ -45,6 +45,10 @@ pub(crate) struct WorkerReply {
     pub(crate) results: String,
     #[serde(default)]
     pub(crate) results_truncated: bool,
+    /// Set from the slot's cgroup, not by the worker: the kernel killed a process of the run for
+    /// memory.
+    #[serde(skip)]
+    pub(crate) oom_killed: bool,
 }
 
 /// One line the driver wrote on the result channel.
@@ -150,6 +154,9 @@ pub(crate) fn termination(
     }
     if reply.killed.as_deref() == Some("result") {
         return Verdict::OutputLimit;
+    }
+    if reply.oom_killed && reply.signal == Some(libc::SIGKILL) {
+        return Verdict::MemoryLimit;
     }
     if let Some(sig) = reply.signal {
         let cpu_out = reply.cpu_ms + 50.0 >= limits.cpu_ms as f64;
