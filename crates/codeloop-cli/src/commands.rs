@@ -340,8 +340,20 @@ fn format_scores(scores: &[(u64, f64)]) -> String {
 }
 
 pub(crate) fn exec(args: &ExecArgs) -> Result<ExitCode> {
-    let program = std::fs::read_to_string(&args.file)
+    let bytes = std::fs::read(&args.file)
         .with_context(|| format!("failed to read `{}`", args.file.display()))?;
+    // An executable (ELF) runs as it is; anything else is a Python program.
+    let binary = bytes.starts_with(b"\x7fELF");
+    let program = if binary {
+        String::new()
+    } else {
+        String::from_utf8(bytes.clone()).with_context(|| {
+            format!(
+                "`{}` is neither UTF-8 text nor an ELF executable",
+                args.file.display()
+            )
+        })?
+    };
     let stdin = match &args.stdin {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -361,6 +373,9 @@ pub(crate) fn exec(args: &ExecArgs) -> Result<ExitCode> {
         },
     );
     job.stdin = stdin;
+    if binary {
+        job.binary = Some(bytes.into());
+    }
     let report = executor.run(job);
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -27,8 +27,28 @@ const PROBES: &[(&str, &str, &str)] = &[
         "contained",
     ),
     (
-        "unprivileged uid",
-        "import os\nprint('contained' if os.getuid() != 0 else 'reached')\n",
+        "unprivileged (a uid of its own, or root of a user namespace mapped to the user; no capabilities)",
+        "import os\nm = open('/proc/self/uid_map').read().split()\ncaps = int([l for l in open('/proc/self/status') if l.startswith('CapEff')][0].split()[1], 16)\nprint('contained' if (os.getuid() != 0 or m[1] != '0') and caps == 0 else f'reached uid={os.getuid()} map={m} caps={caps:x}')\n",
+        "contained",
+    ),
+    (
+        "own pid namespace (parent outside, only the init and itself visible)",
+        "import os\npids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\nprint('contained' if os.getppid() == 0 and pids == sorted({1, os.getpid()}) else f'reached ppid={os.getppid()} pids={pids[:10]}')\n",
+        "contained",
+    ),
+    (
+        "cgroup of its own (cgroup namespace root)",
+        "lines = open('/proc/self/cgroup').read().split()\nprint('contained' if lines and all(l.endswith(':/') for l in lines) else 'reached ' + ' '.join(lines))\n",
+        "contained",
+    ),
+    (
+        "syscall filter (unshare refused)",
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.syscall(272, 0x10000000)\nmode = open('/proc/self/status').read().split('Seccomp:')[1].split()[0]\nprint('contained' if r == -1 and ctypes.get_errno() == 1 and mode == '2' else f'reached unshare={r} seccomp={mode}')\n",
+        "contained",
+    ),
+    (
+        "landlock (no write to its own /proc/self/comm, no TCP)",
+        "import socket\ntry:\n    open('/proc/self/comm', 'w').write('x')\n    print('reached')\nexcept PermissionError:\n    try:\n        socket.socket().bind(('127.0.0.1', 0))\n        print('reached bind')\n    except PermissionError:\n        print('contained')\n",
         "contained",
     ),
     (

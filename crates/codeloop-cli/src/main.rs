@@ -97,8 +97,9 @@ struct ExecOptions {
     /// Memory limit per run in MiB, on top of the interpreter's own.
     #[arg(long, default_value_t = 256)]
     memory_mib: u64,
-    /// Run without the namespaces and minimal root (they need root).
-    #[arg(long)]
+    /// Run without the hardening layers (namespaces, minimal root, cgroups, Landlock, seccomp):
+    /// rlimits, process group, uid per slot and no-new-privs only. For measuring what they cost.
+    #[arg(long, alias = "no-hardening")]
     no_namespaces: bool,
     /// Refuse to run without every isolation layer.
     #[arg(long)]
@@ -210,7 +211,7 @@ struct EvalArgs {
 
 #[derive(Args, Debug)]
 struct ExecArgs {
-    /// The program (Python).
+    /// The program: a Python file, or an executable (ELF) compiled outside, run as it is.
     file: PathBuf,
     /// Feed this file on standard input (default: /dev/null).
     #[arg(long)]

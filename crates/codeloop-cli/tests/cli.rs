@@ -130,24 +130,91 @@ fn sandbox_doctor_lists_layers_and_probes_them() {
         text.contains("layers in force:") && text.contains("missing layers:"),
         "{text}"
     );
-    assert!(text.contains("seccomp filter: not built yet"), "{text}");
     let root = std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
     if root {
-        // As root every probe must find the run contained.
+        // As root every layer is in force and every probe must find the run contained.
         assert!(out.status.success(), "{text}");
+        assert!(text.contains("missing layers: none"), "{text}");
+        for layer in [
+            "pid-namespace",
+            "cgroup",
+            "landlock",
+            "seccomp",
+            "uid-per-slot",
+        ] {
+            assert!(text.contains(&format!("  + {layer}")), "{layer}: {text}");
+        }
         assert!(
             text.contains("net-namespace") && !text.contains("FAIL"),
             "{text}"
         );
     }
-    // --strict refuses while layers are missing.
-    let out = codeloop()
+    // --strict runs where every layer is in force, and refuses where any is missing (here: turned
+    // off).
+    let strict = codeloop()
         .args(["sandbox", "doctor", "--strict"])
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.success(), root, "{strict:?}");
+    let out = codeloop()
+        .args(["sandbox", "doctor", "--strict", "--no-hardening"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing layers"));
+}
+
+#[test]
+fn sandbox_doctor_without_root_builds_the_view_in_a_user_namespace() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !root || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipping: needs root (to become another user) and setpriv");
+        return;
+    }
+    // A developer without root: an unprivileged uid with its own cache and temp dirs.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=61500", "--regid=61500", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_codeloop"))
+        .args(["sandbox", "doctor"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .env("TMPDIR", home.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if text.contains("no user namespace") {
+        eprintln!("skipping: this kernel gives unprivileged users no user namespace: {text}");
+        return;
+    }
+    // Every probe contained; the layers that need no root are all there, and the two that do
+    // (a uid per slot, cgroups) are reported missing with the reason.
+    assert!(out.status.success(), "{text}\n{err}");
+    for layer in [
+        "user-namespace",
+        "pid-namespace",
+        "mount-namespace",
+        "net-namespace",
+        "landlock",
+        "seccomp",
+    ] {
+        assert!(text.contains(&format!("  + {layer}")), "{layer}: {text}");
+    }
+    assert!(
+        text.contains("  - uid-per-slot: not running as root"),
+        "{text}"
+    );
+    assert!(text.contains("  - cgroup:"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
 }

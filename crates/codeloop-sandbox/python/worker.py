@@ -229,8 +229,17 @@ def _harden_early():
         _check(_libc().unshare(_CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWCGROUP), "unshare")
 
 
+def _drop_caps():
+    """A run still root here is root of a user namespace (rootless mode): it keeps no capability."""
+    import struct
+    hdr = struct.pack("=Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    _check(_libc().syscall(126, hdr, bytes(24)), "capset")  # SYS_capset: empty sets
+
+
 def _harden_late(workdir):
-    """Last, as the run's uid: Landlock, then the syscall filters."""
+    """Last, as the run's uid: capabilities dropped, Landlock, then the syscall filters."""
+    if _LIBC and os.geteuid() == 0:
+        _drop_caps()
     abi = _CFG.get("landlock", 0)
     if abi:
         _landlock(abi, workdir)
@@ -297,6 +306,10 @@ def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes):
             for name, text in req.get("files", {}).items():
                 with open(name, "w") as f:
                     f.write(text)
+            if "binary" in req:
+                fd = os.open("prog", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
+                os.write(fd, bytes.fromhex(req["binary"]))
+                os.close(fd)
             argv = req["argv"]
             os.execve(argv[0], argv, dict(os.environ))
         except BaseException:
@@ -515,8 +528,9 @@ def _reap_all():
             return
 
 
-def _rmtree(path):
+def _rmtree(path, dev=None):
     # The run may have left read-only dirs; fix modes as we go. No shutil import in the zygote.
+    # With `dev`, nothing on another file system is entered (the work root may be mounted below).
     try:
         entries = list(os.scandir(path))
     except OSError:
@@ -524,8 +538,10 @@ def _rmtree(path):
     for e in entries:
         try:
             if e.is_dir(follow_symlinks=False):
+                if dev is not None and e.stat(follow_symlinks=False).st_dev != dev:
+                    continue
                 os.chmod(e.path, 0o700)
-                _rmtree(e.path)
+                _rmtree(e.path, dev)
             else:
                 os.unlink(e.path)
         except OSError:
@@ -549,9 +565,9 @@ def _purge_tmp():
         return
     for e in os.scandir("/tmp"):
         if e.is_dir(follow_symlinks=False):
-            if e.stat(follow_symlinks=False).st_dev != st.st_dev:
-                continue  # a mount point (the work root may live under /tmp)
-            _rmtree(e.path)
+            # Never into the work root, which may be mounted at or below a directory of /tmp.
+            if e.stat(follow_symlinks=False).st_dev == st.st_dev:
+                _rmtree(e.path, st.st_dev)
         else:
             try:
                 os.unlink(e.path)

@@ -75,6 +75,7 @@ impl Cgroups {
         };
         let mut dirs = Vec::new();
         for root in &roots {
+            remove_stale(root);
             let dir = root.join(name);
             std::fs::create_dir_all(&dir).map_err(|e| {
                 format!(
@@ -173,6 +174,25 @@ impl Drop for Cgroups {
     fn drop(&mut self) {
         for d in &self.dirs {
             let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Removes the (empty) groups of executors whose process is gone: one that never dropped its
+/// executor (a test binary's static pool, a killed run) leaves its directories behind.
+fn remove_stale(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if crate::executor::owner_is_gone(&entry.file_name().to_string_lossy()) {
+            if let Ok(slots) = std::fs::read_dir(&path) {
+                for slot in slots.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
+                    let _ = std::fs::remove_dir(slot.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&path);
         }
     }
 }

@@ -84,6 +84,10 @@ pub struct Job {
     pub limits: Limits,
     /// Return the wire values the calls returned in [`ExecReport::returned`] (reference runs).
     pub collect_values: bool,
+    /// A compiled program (an executable file's bytes) to run instead of `program` as a script:
+    /// written into the run's work dir and executed there, with no address-space cap where the
+    /// cgroup limits memory (compile outside, run inside).
+    pub binary: Option<Arc<[u8]>>,
 }
 
 impl Job {
@@ -98,6 +102,16 @@ impl Job {
             fail_fast: false,
             limits,
             collect_values: false,
+            binary: None,
+        }
+    }
+
+    /// A job running the executable `binary` (its bytes).
+    #[must_use]
+    pub fn binary(binary: Arc<[u8]>, limits: Limits) -> Self {
+        Job {
+            binary: Some(binary),
+            ..Job::script("", limits)
         }
     }
 
@@ -117,6 +131,7 @@ impl Job {
             fail_fast: false,
             limits,
             collect_values: false,
+            binary: None,
         }
     }
 }
@@ -165,16 +180,22 @@ impl Executor {
         }
         let mut missing = Vec::new();
         if !own_uids {
-            missing.push("uid-per-slot: not running as root".to_owned());
+            missing.push(if linux::is_root() {
+                "uid-per-slot: the interpreter is not usable by other users".to_owned()
+            } else {
+                "uid-per-slot: not running as root (runs share one uid; in a user namespace they are its root with every capability dropped)".to_owned()
+            });
         }
         let confinement = if !config.confine {
             missing.push("namespaces: turned off".to_owned());
             None
-        } else if !linux::is_root() {
-            missing.push(
-                "namespaces (pid, mount, net, ipc, uts, cgroup) and minimal root: not running as root"
-                    .to_owned(),
-            );
+        } else if let Err(why) = linux::is_root()
+            .then_some(Ok(()))
+            .unwrap_or_else(linux::user_namespaces_allowed)
+        {
+            missing.push(format!(
+                "namespaces (pid, mount, net, ipc, uts, cgroup) and minimal root: not running as root, and no user namespace ({why})"
+            ));
             None
         } else {
             let staging = root_staging(&work_root)?;
@@ -201,7 +222,10 @@ impl Executor {
                 extra.push(dir.clone());
             }
             Some(Arc::new(linux::Confinement::plan(
-                &staging, &work_root, &extra,
+                &staging,
+                &work_root,
+                &extra,
+                !linux::is_root(),
             )))
         };
         // Per-run layers that need no privilege: the syscall filter and Landlock.
@@ -239,8 +263,8 @@ impl Executor {
                        hardening: &Hardening,
                        layers: &[String]| {
             let mut layers = layers.to_vec();
-            if confinement.is_some() {
-                layers.extend(linux::Confinement::layers());
+            if let Some(c) = &confinement {
+                layers.extend(c.layers());
             }
             layers.extend(hardening.layers());
             let slot = SlotConfig {
@@ -470,8 +494,41 @@ impl Drop for Executor {
     }
 }
 
+/// Whether `name` is that of an executor's work root or cgroup (`codeloop-<pid>-<nonce>`) whose
+/// process no longer exists.
+pub(crate) fn owner_is_gone(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("codeloop-") else {
+        return false;
+    };
+    let mut parts = rest.splitn(2, '-');
+    match (
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+        parts.next(),
+    ) {
+        (Some(pid), Some(nonce)) if nonce.bytes().all(|b| b.is_ascii_digit()) => {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
+}
+
 fn make_work_root(parent: &Path) -> Result<PathBuf, SandboxError> {
     use std::os::unix::fs::PermissionsExt;
+    // Work roots of executors that died without cleaning up (killed runs, test binaries' static
+    // pools), with their empty staging dirs.
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let base = name.strip_suffix("-root").unwrap_or(&name);
+            if owner_is_gone(base) {
+                if name.ends_with("-root") {
+                    let _ = std::fs::remove_dir(entry.path());
+                } else {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
     let dir = parent.join(format!(
         "codeloop-{}-{}",
         std::process::id(),
@@ -777,6 +834,7 @@ impl Slot {
                 fail_fast: false,
                 limits,
                 collect_values: false,
+                binary: job.binary.clone(),
             };
             let report = self.execute(&run);
             if report.outcome == codeloop_types::Outcome::HarnessError {
@@ -951,6 +1009,14 @@ impl Slot {
         }
         match (mode_fields, &job.suite) {
             (Some(fields), _) => out.push_str(fields),
+            (None, _) if job.binary.is_some() => {
+                let binary = job.binary.as_deref().unwrap_or_default();
+                out.push_str(",\"mode\":\"exec\",\"argv\":[\"./prog\"],\"binary\":\"");
+                for b in binary {
+                    let _ = write!(out, "{b:02x}");
+                }
+                out.push('"');
+            }
             (None, None) => out.push_str(",\"mode\":\"script\",\"filename\":\"main.py\""),
             (None, Some(suite)) => {
                 let _ = write!(

@@ -75,8 +75,11 @@ pub(crate) struct Confinement {
     old: std::ffi::CString,
     dirs: Vec<std::ffi::CString>,
     files: Vec<std::ffi::CString>,
-    /// (source, target, read-only)
-    binds: Vec<(std::ffi::CString, std::ffi::CString, bool)>,
+    /// (source, target, read-only, flags the source mount has that a remount must keep)
+    binds: Vec<(std::ffi::CString, std::ffi::CString, bool, libc::c_ulong)>,
+    /// Without root: the worker first makes a user namespace in which it is root, mapped to the
+    /// user that started us (`0 <uid> 1`, `0 <gid> 1`), and builds the view from there.
+    rootless: Option<(std::ffi::CString, std::ffi::CString)>,
     /// (target, options)
     tmpfs: Vec<(std::ffi::CString, std::ffi::CString)>,
     proc_dir: std::ffi::CString,
@@ -95,6 +98,7 @@ impl Confinement {
         staging: &std::path::Path,
         work_root: &std::path::Path,
         extra_ro: &[std::path::PathBuf],
+        rootless: bool,
     ) -> Self {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
@@ -121,7 +125,7 @@ impl Confinement {
         runtime.extend(extra_ro.iter().cloned());
         for dir in &runtime {
             mkdir_all(dir, &mut dirs);
-            binds.push((c(dir), c(&inside(dir)), true));
+            binds.push((c(dir), c(&inside(dir)), true, locked_flags(dir)));
         }
         for d in ["/proc", "/dev", "/tmp", "/etc"] {
             mkdir_all(Path::new(d), &mut dirs);
@@ -144,20 +148,25 @@ impl Confinement {
         }
         for dir in etc_dirs.iter().filter(|d| d.is_dir()) {
             mkdir_all(dir, &mut dirs);
-            binds.push((c(dir), c(&inside(dir)), true));
+            binds.push((c(dir), c(&inside(dir)), true, locked_flags(dir)));
         }
         mkdir_all(work_root, &mut dirs);
         let mut files = Vec::new();
         if Path::new("/etc/ld.so.cache").is_file() {
             let target = inside(Path::new("/etc/ld.so.cache"));
             files.push(c(&target));
-            binds.push((c(Path::new("/etc/ld.so.cache")), c(&target), true));
+            binds.push((
+                c(Path::new("/etc/ld.so.cache")),
+                c(&target),
+                true,
+                locked_flags(Path::new("/etc/ld.so.cache")),
+            ));
         }
         for dev in ["null", "zero", "random", "urandom"] {
             let host = Path::new("/dev").join(dev);
             let target = inside(&host);
             files.push(c(&target));
-            binds.push((c(&host), c(&target), false));
+            binds.push((c(&host), c(&target), false, 0));
         }
         let tmpfs = vec![
             (
@@ -169,7 +178,16 @@ impl Confinement {
                 CString::new(format!("size={WORK_MIB}m,mode=0711")).expect("no NUL"),
             ),
         ];
+        #[expect(unsafe_code, reason = "getuid and getgid have no preconditions")]
+        // SAFETY: getuid and getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         Confinement {
+            rootless: rootless.then(|| {
+                (
+                    CString::new(format!("0 {uid} 1")).expect("no NUL"),
+                    CString::new(format!("0 {gid} 1")).expect("no NUL"),
+                )
+            }),
             staging: c(staging),
             old: c(&staging.join(".old")),
             dirs,
@@ -181,8 +199,13 @@ impl Confinement {
     }
 
     /// The layers this view adds, as reports name them.
-    pub(crate) fn layers() -> Vec<String> {
-        vec![
+    pub(crate) fn layers(&self) -> Vec<String> {
+        let mut layers = Vec::new();
+        if self.rootless.is_some() {
+            layers
+                .push("user-namespace (rootless: the user's uid mapped to root inside)".to_owned());
+        }
+        layers.extend([
             "net-namespace (no network)".to_owned(),
             "mount-namespace (minimal read-only root)".to_owned(),
             "pid-namespace per slot (an init is pid 1 and kills what a run leaves behind)"
@@ -190,8 +213,56 @@ impl Confinement {
             "ipc, uts and cgroup namespaces per run".to_owned(),
             format!("private-tmp ({TMP_MIB} MiB tmpfs)"),
             format!("private-work-root ({WORK_MIB} MiB tmpfs)"),
-        ]
+        ]);
+        layers
     }
+}
+
+/// The flags of the mount holding `path` that a read-only remount of a bind of it must repeat
+/// (nodev, noexec and the access-time mode, which a user namespace cannot drop).
+fn locked_flags(path: &std::path::Path) -> libc::c_ulong {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return 0;
+    };
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    #[expect(unsafe_code, reason = "statvfs fills the struct we pass")]
+    // SAFETY: cpath is a valid C string and st points to writable memory of the right size.
+    let ok = unsafe { libc::statvfs(cpath.as_ptr(), st.as_mut_ptr()) } == 0;
+    if !ok {
+        return 0;
+    }
+    #[expect(unsafe_code, reason = "initialised by the successful statvfs")]
+    // SAFETY: statvfs returned 0, so it filled st.
+    let flags = unsafe { st.assume_init() }.f_flag;
+    let mut keep = 0;
+    for (st_flag, ms_flag) in [
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if flags & st_flag != 0 {
+            keep |= ms_flag;
+        }
+    }
+    keep
+}
+
+/// Whether this kernel lets an unprivileged user make user namespaces.
+pub(crate) fn user_namespaces_allowed() -> Result<(), String> {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Err("kernel.unprivileged_userns_clone is 0".to_owned());
+    }
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Err("user.max_user_namespaces is 0".to_owned());
+    }
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        return Err("AppArmor restricts unprivileged user namespaces".to_owned());
+    }
+    Ok(())
 }
 
 /// Puts the worker `cmd` starts into `confinement`'s view (see [`Confinement`]).
@@ -213,6 +284,25 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
                     Err(std::io::Error::last_os_error())
                 }
             };
+            if let Some((uid_map, gid_map)) = &c.rootless {
+                check(libc::unshare(libc::CLONE_NEWUSER))?;
+                let write_file = |path: &std::ffi::CStr, text: &std::ffi::CStr| {
+                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let bytes = text.to_bytes();
+                    let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+                    libc::close(fd);
+                    if n != bytes.len() as isize {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                };
+                write_file(c"/proc/self/setgroups", c"deny")?;
+                write_file(c"/proc/self/uid_map", uid_map)?;
+                write_file(c"/proc/self/gid_map", gid_map)?;
+            }
             // CLONE_NEWPID: the worker stays where it is; its first child (the slot's init) is
             // pid 1 of a new namespace, and every run after it is a process of that namespace.
             check(libc::unshare(
@@ -271,7 +361,7 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
                 }
                 libc::close(fd);
             }
-            for (src, dst, ro) in &c.binds {
+            for (src, dst, ro, keep) in &c.binds {
                 check(libc::mount(
                     src.as_ptr(),
                     dst.as_ptr(),
@@ -280,22 +370,37 @@ pub(crate) fn confine_worker(cmd: &mut Command, confinement: std::sync::Arc<Conf
                     std::ptr::null(),
                 ))?;
                 if *ro {
+                    // In a user namespace the source's nodev/noexec/atime flags are locked: a
+                    // remount that drops them is refused, so they are repeated.
                     check(libc::mount(
                         none,
                         dst.as_ptr(),
                         none,
-                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID,
+                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | keep,
                         std::ptr::null(),
                     ))?;
                 }
             }
-            check(libc::mount(
-                c"proc".as_ptr(),
-                c.proc_dir.as_ptr(),
-                c"proc".as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                std::ptr::null(),
-            ))?;
+            if c.rootless.is_some() {
+                // A user namespace may mount a proc only from inside the pid namespace it shows,
+                // and only while a fully visible one exists: the host's is bound here for the
+                // slot's init to mount the namespace's own over (before any run starts).
+                check(libc::mount(
+                    c"/proc".as_ptr(),
+                    c.proc_dir.as_ptr(),
+                    none,
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ))?;
+            } else {
+                check(libc::mount(
+                    c"proc".as_ptr(),
+                    c.proc_dir.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ))?;
+            }
             if libc::mkdir(c.old.as_ptr(), 0o700) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
