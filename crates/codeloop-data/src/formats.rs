@@ -198,9 +198,12 @@ pub struct MultiplERecord {
     pub language: String,
     /// Doc comment and signature, ending inside the function.
     pub prompt: String,
-    /// The function under test.
+    /// The function under test (absent from the Hugging Face layout; the prompt names it).
+    #[serde(default)]
     pub entry_point: String,
-    /// The test program (a `main` with asserts), put after prompt + completion.
+    /// The test program (a `main` with asserts), put after prompt + completion (`tests` in the
+    /// Hugging Face layout).
+    #[serde(alias = "tests")]
     pub test: String,
 }
 
@@ -263,14 +266,12 @@ pub fn parse_dataset(
     format: Option<Format>,
 ) -> Result<Dataset, DataError> {
     let sha256 = hex(&Sha256::digest(bytes));
-    if bytes.starts_with(b"PAR1") {
-        return Err(DataError::UnknownFormat {
-            file: origin.to_owned(),
-            message: "it is a Parquet file, which this version does not read".to_owned(),
-        });
-    }
-    let text = decompress(bytes, origin)?;
-    let records = split_records(&text, origin)?;
+    let records = if bytes.starts_with(b"PAR1") {
+        parquet_records(bytes, origin)?
+    } else {
+        let text = decompress(bytes, origin)?;
+        split_records(&text, origin)?
+    };
     let Some((_, first)) = records.first() else {
         return Err(DataError::UnknownFormat {
             file: origin.to_owned(),
@@ -342,6 +343,32 @@ fn decompress(bytes: &[u8], origin: &str) -> Result<String, DataError> {
 }
 
 /// Splits into `(line or record number, record JSON text)`: JSON Lines, or one JSON array.
+/// The rows of a Parquet file (the Hugging Face hub's format) as JSON records, numbered from 1:
+/// structs become objects and lists arrays, as the hub's JSON exports of the same data have them.
+fn parquet_records(bytes: &[u8], origin: &str) -> Result<Vec<(usize, String)>, DataError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let bad = |line: usize, e: parquet::errors::ParquetError| DataError::Record {
+        file: origin.to_owned(),
+        line,
+        message: format!("Parquet: {e}"),
+    };
+    let unreadable = |e: parquet::errors::ParquetError| DataError::UnknownFormat {
+        file: origin.to_owned(),
+        message: format!("it is an unreadable Parquet file: {e}"),
+    };
+    let reader =
+        SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)).map_err(unreadable)?;
+    let rows = reader.get_row_iter(None).map_err(unreadable)?;
+    let mut records = Vec::with_capacity(
+        usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0),
+    );
+    for (i, row) in rows.enumerate() {
+        let row = row.map_err(|e| bad(i + 1, e))?;
+        records.push((i + 1, row.to_json_value().to_string()));
+    }
+    Ok(records)
+}
+
 fn split_records(text: &str, origin: &str) -> Result<Vec<(usize, String)>, DataError> {
     if text.trim_start().starts_with('[') {
         let items: Vec<Box<RawValue>> =
@@ -416,7 +443,7 @@ fn detect(record: &str) -> Option<Format> {
     if has("test_list") && has("prompt") && has("code") {
         return Some(Format::MbppSanitized);
     }
-    if has("stop_tokens") && has("entry_point") && has("test") && has("name") {
+    if has("stop_tokens") && has("name") && (has("test") || has("tests")) {
         return Some(Format::MultiplE);
     }
     if has("declaration") && has("example_test") && has("canonical_solution") {
@@ -455,6 +482,94 @@ fn record_of<T: DeserializeOwned>(record: &str, origin: &str, line: usize) -> Re
 mod tests {
     use super::*;
 
+    /// A Parquet file in the Hugging Face MultiPL-E layout (no `entry_point`, `tests`, a list
+    /// column), written with the parquet crate's own writer, snappy-compressed as the hub's are.
+    fn multipl_e_parquet(rows: &[(&str, &str, &[&str])]) -> Vec<u8> {
+        use parquet::basic::Compression;
+        use parquet::data_type::{ByteArray, ByteArrayType};
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::parser::parse_message_type;
+        let schema = parse_message_type(
+            "message schema {
+                required binary name (UTF8);
+                required binary language (UTF8);
+                required binary prompt (UTF8);
+                required binary tests (UTF8);
+                optional group stop_tokens (LIST) {
+                    repeated group list { optional binary element (UTF8); }
+                }
+            }",
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let mut out = Vec::new();
+        let mut writer =
+            SerializedFileWriter::new(&mut out, std::sync::Arc::new(schema), props.into()).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        let strings = |f: &dyn Fn(&(&str, &str, &[&str])) -> String| -> Vec<ByteArray> {
+            rows.iter().map(|r| ByteArray::from(f(r).as_str())).collect()
+        };
+        let columns: [Vec<ByteArray>; 4] = [
+            strings(&|r| r.0.to_owned()),
+            strings(&|_| "rs".to_owned()),
+            strings(&|r| r.1.to_owned()),
+            strings(&|r| format!("\nfn main() {{ assert_eq!({}(1), 2); }}\n", r.0)),
+        ];
+        for values in &columns {
+            let mut col = group.next_column().unwrap().unwrap();
+            col.typed::<ByteArrayType>()
+                .write_batch(values, None, None)
+                .unwrap();
+            col.close().unwrap();
+        }
+        // The list: one value per token; repetition 0 starts a row, definition 3 is a present element.
+        let (mut values, mut def, mut rep) = (Vec::new(), Vec::new(), Vec::new());
+        for r in rows {
+            for (i, t) in r.2.iter().enumerate() {
+                values.push(ByteArray::from(*t));
+                def.push(3);
+                rep.push(i16::from(i > 0));
+            }
+        }
+        let mut col = group.next_column().unwrap().unwrap();
+        col.typed::<ByteArrayType>()
+            .write_batch(&values, Some(&def), Some(&rep))
+            .unwrap();
+        col.close().unwrap();
+        group.close().unwrap();
+        writer.close().unwrap();
+        out
+    }
+
+    #[test]
+    fn parquet_rows_become_records_with_lists_as_arrays() {
+        let bytes = multipl_e_parquet(&[
+            ("HumanEval_0_f", "/// doc\nfn f(x: i64) -> i64 {\n", &["\n}", "\nfn"]),
+            ("HumanEval_1_g", "fn g(x: i64) -> i64 {\n", &["\n}"]),
+        ]);
+        let records = parquet_records(&bytes, "t.parquet").unwrap();
+        assert_eq!(records.len(), 2);
+        let first: serde_json::Value = serde_json::from_str(&records[0].1).unwrap();
+        assert_eq!(first["stop_tokens"], serde_json::json!(["\n}", "\nfn"]));
+        assert_eq!(first["name"], "HumanEval_0_f");
+        // The format is detected from the Hugging Face layout, `tests` read as the test program.
+        let dataset = parse_dataset(&bytes, "t.parquet", None).unwrap();
+        assert_eq!(dataset.format, Format::MultiplE);
+        let RawTask::MultiplE(r) = &dataset.tasks[1] else {
+            panic!("{:?}", dataset.tasks[1]);
+        };
+        assert_eq!(r.name, "HumanEval_1_g");
+        assert!(r.test.contains("assert_eq!(HumanEval_1_g(1), 2)"), "{}", r.test);
+        // A damaged file is an error naming it.
+        let err = parse_dataset(&bytes[..bytes.len() / 2], "t.parquet", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.parquet") && err.contains("Parquet"), "{err}");
+    }
+
     #[test]
     fn infinity_outside_strings_becomes_a_big_exponent() {
         let line = r#"{"a": [Infinity, -Infinity], "b": "Infinity \" Infinity"}"#;
@@ -474,14 +589,6 @@ mod tests {
             err,
             "failed to read dataset `he.jsonl` at line 2: missing field `canonical_solution`"
         );
-    }
-
-    #[test]
-    fn parquet_is_named_as_such() {
-        let err = parse_dataset(b"PAR1\0\0", "x.parquet", None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("Parquet"), "{err}");
     }
 
     #[test]

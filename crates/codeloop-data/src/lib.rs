@@ -5,7 +5,10 @@
 //! hidden test suites needs the sandbox (reference solutions are run) and lives in `codeloop-engine`.
 //!
 //! Dependencies: `ureq` (small blocking HTTP client; downloads are rare and sequential, so an async
-//! stack would be weight for nothing), `flate2` for `.gz`, `sha2` for the content hash.
+//! stack would be weight for nothing), `flate2` for `.gz`, `sha2` for the content hash, `parquet`
+//! (Apache Arrow's reader, without its Arrow layer: rows are read as records and turned into the
+//! same JSON the other layouts are, so each format has one parser) for the hub's Parquet files, with
+//! the codecs the hub uses (snappy, zstd, lz4, gzip).
 
 mod errors;
 mod formats;

@@ -53,6 +53,60 @@ pub const KNOWN: &[KnownDataset] = &[
         file: "MbppPlus-v0.2.0.jsonl.gz",
         url: "https://github.com/evalplus/mbppplus_release/releases/download/v0.2.0/MbppPlus-v0.2.0.jsonl.gz",
     },
+    KnownDataset {
+        name: "humaneval-x-python",
+        format: Format::HumanEvalX,
+        file: "humaneval_python.jsonl.gz",
+        url: "https://github.com/THUDM/CodeGeeX/raw/main/codegeex/benchmark/humaneval-x/python/data/humaneval_python.jsonl.gz",
+    },
+    KnownDataset {
+        name: "humaneval-x-cpp",
+        format: Format::HumanEvalX,
+        file: "humaneval_cpp.jsonl.gz",
+        url: "https://github.com/THUDM/CodeGeeX/raw/main/codegeex/benchmark/humaneval-x/cpp/data/humaneval_cpp.jsonl.gz",
+    },
+    KnownDataset {
+        name: "humaneval-x-java",
+        format: Format::HumanEvalX,
+        file: "humaneval_java.jsonl.gz",
+        url: "https://github.com/THUDM/CodeGeeX/raw/main/codegeex/benchmark/humaneval-x/java/data/humaneval_java.jsonl.gz",
+    },
+    KnownDataset {
+        name: "humaneval-x-js",
+        format: Format::HumanEvalX,
+        file: "humaneval_js.jsonl.gz",
+        url: "https://github.com/THUDM/CodeGeeX/raw/main/codegeex/benchmark/humaneval-x/js/data/humaneval_js.jsonl.gz",
+    },
+    KnownDataset {
+        name: "humaneval-x-go",
+        format: Format::HumanEvalX,
+        file: "humaneval_go.jsonl.gz",
+        url: "https://github.com/THUDM/CodeGeeX/raw/main/codegeex/benchmark/humaneval-x/go/data/humaneval_go.jsonl.gz",
+    },
+    KnownDataset {
+        name: "humaneval-x-rust",
+        format: Format::HumanEvalX,
+        file: "humaneval_rust.jsonl.gz",
+        url: "https://github.com/THUDM/CodeGeeX/raw/main/codegeex/benchmark/humaneval-x/rust/data/humaneval_rust.jsonl.gz",
+    },
+    KnownDataset {
+        name: "multipl-e-rs",
+        format: Format::MultiplE,
+        file: "multipl-e-humaneval-rs.parquet",
+        url: "hf://datasets/nuprl/MultiPL-E/humaneval-rs/test-00000-of-00001.parquet",
+    },
+    KnownDataset {
+        name: "multipl-e-mbpp-rs",
+        format: Format::MultiplE,
+        file: "multipl-e-mbpp-rs.parquet",
+        url: "hf://datasets/nuprl/MultiPL-E/mbpp-rs/test-00000-of-00001.parquet",
+    },
+    KnownDataset {
+        name: "apps",
+        format: Format::Apps,
+        file: "apps-test.jsonl",
+        url: "hf://datasets/codeparrot/apps/test.jsonl",
+    },
 ];
 
 /// Where to load a dataset from.
@@ -172,7 +226,20 @@ pub fn load(source: &Source, format: Option<Format>) -> Result<Dataset, DataErro
                     return parse_dataset(&bytes, &path.display().to_string(), Some(known.format));
                 }
             }
-            let bytes = cached_or_download(&cached, known.url).map_err(|e| match e {
+            // Hub sources go through the hub's endpoint and token like any `hf://` spec.
+            let url = match known.url.strip_prefix("hf://datasets/") {
+                Some(rest) => {
+                    let mut parts = rest.splitn(3, '/');
+                    let (owner, name, file) = (
+                        parts.next().unwrap_or_default(),
+                        parts.next().unwrap_or_default(),
+                        parts.next().unwrap_or_default(),
+                    );
+                    hub_url(&format!("{owner}/{name}"), "main", file)
+                }
+                None => known.url.to_owned(),
+            };
+            let bytes = cached_or_download(&cached, &url).map_err(|e| match e {
                 DataError::Download { url, message } => DataError::Download {
                     url,
                     message: format!(
@@ -187,7 +254,7 @@ pub fn load(source: &Source, format: Option<Format>) -> Result<Dataset, DataErro
                 },
                 other => other,
             })?;
-            parse_dataset(&bytes, known.url, Some(known.format))
+            parse_dataset(&bytes, &url, Some(known.format))
         }
     }
 }
