@@ -49,6 +49,11 @@ pub(crate) fn executor(opts: &ExecOptions) -> Result<Executor> {
         confine: !opts.no_namespaces,
         strict: opts.strict,
         library_dir: Some(cache_dir().join("libraries")),
+        compile: codeloop_sandbox::CompileLimits {
+            cpu_ms: opts.compile_cpu_ms,
+            wall_ms: opts.compile_cpu_ms.saturating_mul(3),
+            memory_mib: opts.compile_memory_mib,
+        },
         ..ExecutorConfig::default()
     };
     if let Some(slots) = opts.slots {

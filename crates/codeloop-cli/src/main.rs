@@ -104,6 +104,13 @@ struct ExecOptions {
     /// Refuse to run without every isolation layer.
     #[arg(long)]
     strict: bool,
+    /// CPU limit of each compiler process of a compiled language, in ms (the wall-clock limit of
+    /// the compile step is three times this); the program then runs under the run's limits.
+    #[arg(long, default_value_t = 10_000)]
+    compile_cpu_ms: u64,
+    /// Memory limit of the compile step in MiB.
+    #[arg(long, default_value_t = 1024)]
+    compile_memory_mib: u64,
 }
 
 impl ExecOptions {
@@ -116,6 +123,8 @@ impl ExecOptions {
             memory_mib: 256,
             no_namespaces: false,
             strict: false,
+            compile_cpu_ms: 10_000,
+            compile_memory_mib: 1024,
         }
     }
 }

@@ -510,7 +510,9 @@ mod tests {
             SerializedFileWriter::new(&mut out, std::sync::Arc::new(schema), props.into()).unwrap();
         let mut group = writer.next_row_group().unwrap();
         let strings = |f: &dyn Fn(&(&str, &str, &[&str])) -> String| -> Vec<ByteArray> {
-            rows.iter().map(|r| ByteArray::from(f(r).as_str())).collect()
+            rows.iter()
+                .map(|r| ByteArray::from(f(r).as_str()))
+                .collect()
         };
         let columns: [Vec<ByteArray>; 4] = [
             strings(&|r| r.0.to_owned()),
@@ -547,7 +549,11 @@ mod tests {
     #[test]
     fn parquet_rows_become_records_with_lists_as_arrays() {
         let bytes = multipl_e_parquet(&[
-            ("HumanEval_0_f", "/// doc\nfn f(x: i64) -> i64 {\n", &["\n}", "\nfn"]),
+            (
+                "HumanEval_0_f",
+                "/// doc\nfn f(x: i64) -> i64 {\n",
+                &["\n}", "\nfn"],
+            ),
             ("HumanEval_1_g", "fn g(x: i64) -> i64 {\n", &["\n}"]),
         ]);
         let records = parquet_records(&bytes, "t.parquet").unwrap();
@@ -562,12 +568,19 @@ mod tests {
             panic!("{:?}", dataset.tasks[1]);
         };
         assert_eq!(r.name, "HumanEval_1_g");
-        assert!(r.test.contains("assert_eq!(HumanEval_1_g(1), 2)"), "{}", r.test);
+        assert!(
+            r.test.contains("assert_eq!(HumanEval_1_g(1), 2)"),
+            "{}",
+            r.test
+        );
         // A damaged file is an error naming it.
         let err = parse_dataset(&bytes[..bytes.len() / 2], "t.parquet", None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("t.parquet") && err.contains("Parquet"), "{err}");
+        assert!(
+            err.contains("t.parquet") && err.contains("Parquet"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -361,6 +361,17 @@ mod tests {
             Source::parse("https://x/y.jsonl").unwrap(),
             Source::Url(_)
         ));
+        for (name, format) in [
+            ("humaneval-x-cpp", Format::HumanEvalX),
+            ("humaneval-x-rust", Format::HumanEvalX),
+            ("multipl-e-rs", Format::MultiplE),
+            ("apps", Format::Apps),
+        ] {
+            assert!(
+                matches!(Source::parse(name).unwrap(), Source::Known(k) if k.format == format),
+                "{name}"
+            );
+        }
         let err = Source::parse("no-such-dataset").unwrap_err().to_string();
         assert!(err.contains("known names: humaneval"), "{err}");
     }

@@ -63,6 +63,8 @@ def _emit(fd, obj):
 #   runns     each run gets new IPC, UTS and cgroup namespaces (nothing it makes in SysV IPC survives it);
 #   cg_procs  fds of the slot's cgroup.procs files: each run joins the slot's cgroup first thing;
 #   cg_pids   fd of the slot's pids.current: nonzero after a run means it left processes behind;
+#   cg_mem    fds of the slot's memory caps (v1: memory, then memory+swap; v2: memory.max), lowered
+#             when a compiled program's compile step is done (see `_enter_run_phase`);
 #   landlock  the kernel's Landlock ABI (0: none): each run restricts itself (see `_landlock`);
 #   seccomp   syscall filters (hex of struct sock_filter arrays) each run installs last;
 #   tmp       /tmp is the slot's own: emptied after any run that touched it.
@@ -152,6 +154,21 @@ def _start_init():
     if os.read(ack_r, 1) != b"k":
         raise OSError("the slot's init did not start")
     _INIT.extend([pid, ctl_w, ack_r])
+
+
+def _enter_run_phase(phase):
+    """The compiler is done (it wrote `compiled` on the result channel): the program runs under its
+    own memory cap (the shell already lowered CPU and address space). Returns the new wall
+    deadline."""
+    mib = phase.get("memory_mib")
+    if mib is not None:
+        value = str((mib + 64) << 20).encode()
+        for fd in _CFG.get("cg_mem", ()):
+            try:
+                os.pwrite(fd, value, 0)
+            except OSError:
+                pass  # the compile step's leftovers still hold more: the compile cap stays
+    return time.monotonic() + phase["wall_ms"] / 1000.0
 
 
 def _sweep():
@@ -631,6 +648,8 @@ def supervise(req):
             os.close(stdin_w)
             stdin_w = None
     deadline = t_start + lim["wall_ms"] / 1000.0
+    run_phase = req.get("run_phase")
+    compile_ms = None
     killed = None
     exited = False
     while open_fds or not exited:
@@ -666,6 +685,10 @@ def supervise(req):
                 room = caps[fd] - len(bufs[fd])
                 if room > 0:
                     bufs[fd] += chunk[:room]
+                if run_phase is not None and fd == res_r and bufs[res_r].startswith(b"compiled\n"):
+                    compile_ms = (time.monotonic() - t_start) * 1000.0
+                    deadline = _enter_run_phase(run_phase)
+                    run_phase = None
                 if totals[fd] > caps[fd]:
                     killed = "output" if fd != res_r else "result"
                     break
@@ -714,6 +737,7 @@ def supervise(req):
         "stderr_bytes": totals[err_r],
         "results": bufs[res_r].decode("utf-8", "replace"),
         "results_truncated": totals[res_r] > res_cap,
+        "compile_ms": None if compile_ms is None else round(compile_ms, 3),
     }
     return reply
 

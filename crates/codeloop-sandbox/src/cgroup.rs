@@ -144,7 +144,17 @@ impl Cgroups {
             procs.push(open(d.join("cgroup.procs"), true)?);
         }
         let v1 = self.version == Version::V1;
+        let mut memory_caps = Vec::new();
+        if v1 {
+            memory_caps.push(open(memory.join("memory.limit_in_bytes"), true)?);
+            if self.swap {
+                memory_caps.push(open(memory.join("memory.memsw.limit_in_bytes"), true)?);
+            }
+        } else {
+            memory_caps.push(open(memory.join("memory.max"), true)?);
+        }
         Ok(SlotCgroup {
+            memory_caps,
             version: self.version,
             swap: self.swap,
             pids_current: open(pids.join("pids.current"), false)?,
@@ -217,6 +227,7 @@ pub(crate) struct SlotCgroup {
     /// `cgroup.procs` of each directory, opened for writing: the worker gets these, and each run
     /// writes `0` (itself) into them.
     procs: Vec<File>,
+    memory_caps: Vec<File>,
     pids_current: File,
     oom: File,
     cpu: File,
@@ -256,6 +267,12 @@ impl SlotCgroup {
         &self.procs
     }
 
+    /// The files that cap the group's memory, for the worker to lower at the run phase of a
+    /// compiled program, in the order it writes them (v1: memory, then memory+swap; v2: memory).
+    pub(crate) fn memory_files(&self) -> &[File] {
+        &self.memory_caps
+    }
+
     /// The file whose content counts the group's tasks (the worker reads it to know whether a run
     /// left processes behind).
     pub(crate) fn pids_current(&self) -> &File {
@@ -273,16 +290,14 @@ impl SlotCgroup {
                 let mem = self.memory.join("memory.limit_in_bytes");
                 let memsw = self.memory.join("memory.memsw.limit_in_bytes");
                 let value = unlimited_or(memory_bytes, "-1");
-                // memory <= memory+swap must hold after each write (both start unlimited).
-                let growing = self.limits.is_some_and(|(old, _)| memory_bytes > old);
-                if self.swap && growing {
+                // memory <= memory+swap must hold after each write: memory+swap is lifted first,
+                // then memory set, then memory+swap.
+                if self.swap {
+                    write(&memsw, "-1")?;
+                }
+                write(&mem, &value)?;
+                if self.swap {
                     write(&memsw, &value)?;
-                    write(&mem, &value)?;
-                } else {
-                    write(&mem, &value)?;
-                    if self.swap {
-                        write(&memsw, &value)?;
-                    }
                 }
             }
             Version::V2 => {
@@ -296,6 +311,12 @@ impl SlotCgroup {
         write(&self.pids.join("pids.max"), &unlimited_or(tasks, "max"))?;
         self.limits = Some((memory_bytes, tasks));
         Ok(())
+    }
+
+    /// Forgets the caps written last (someone else changed them: the worker lowers memory for the
+    /// run phase of a compiled program), so the next `set_limits` writes them all again.
+    pub(crate) fn forget_limits(&mut self) {
+        self.limits = None;
     }
 
     fn counters(&self) -> (u64, u64) {

@@ -15,6 +15,8 @@
 //! codeloop could forge the "passed" line; the judged-values design of the Python path does not
 //! have this hole.
 
+use std::fmt::Write as _;
+
 use codeloop_types::{
     ExecReport, Language, Limits, Outcome, ProgramTest, TestId, TestResult, Verdict,
 };
@@ -49,13 +51,13 @@ fn toolchain(language: Language) -> Option<Toolchain> {
     match language {
         Language::Cpp => Some(Toolchain {
             file: "main.cpp",
-            script: "g++ -std=c++17 -O0 -o prog main.cpp -lcrypto || exit 97; echo compiled >&3; exec ./prog".to_owned(),
+            script: "g++ -std=c++17 -O0 -o prog main.cpp -lcrypto || {COMPILE_FAILED} echo compiled >&3; {RUN_LIMITS} exec ./prog".to_owned(),
             compiler: "/usr/bin/g++".to_owned(),
             package: "g++",
         }),
         Language::JavaScript => Some(Toolchain {
             file: "main.js",
-            script: "echo compiled >&3; NODE_PATH=/usr/lib/node_modules:/usr/local/lib/node_modules exec /usr/bin/node main.js".to_owned(),
+            script: "echo compiled >&3; {RUN_LIMITS} NODE_PATH=/usr/lib/node_modules:/usr/local/lib/node_modules exec /usr/bin/node main.js".to_owned(),
             compiler: "/usr/bin/node".to_owned(),
             package: "nodejs",
         }),
@@ -67,7 +69,7 @@ fn toolchain(language: Language) -> Option<Toolchain> {
             Some(Toolchain {
                 file: "main.rs",
                 script: format!(
-                    "{rustc} --edition 2021 -C opt-level=0 -A warnings -o prog main.rs || exit 97; echo compiled >&3; exec ./prog"
+                    "{rustc} --edition 2021 -C opt-level=0 -A warnings -o prog main.rs || {{COMPILE_FAILED}} echo compiled >&3; {{RUN_LIMITS}} exec ./prog"
                 ),
                 compiler: rustc,
                 package: "a Rust toolchain (rustup)",
@@ -76,20 +78,24 @@ fn toolchain(language: Language) -> Option<Toolchain> {
         Language::Java => Some(Toolchain {
             file: "Main.java",
             script: format!(
-                "export MALLOC_ARENA_MAX=2; /usr/bin/javac {JAVAC_FLAGS} -d . Main.java || exit 97; echo compiled >&3; /usr/bin/java {JVM_FLAGS} -cp . Main; rc=$?; if [ $rc -eq 77 ]; then echo passed >&3; exit 0; fi; exit $rc"
+                "export MALLOC_ARENA_MAX=2; /usr/bin/javac {JAVAC_FLAGS} -d . Main.java || {{COMPILE_FAILED}} echo compiled >&3; {{RUN_LIMITS}} /usr/bin/java {JVM_FLAGS} -cp . Main; rc=$?; if [ $rc -eq 77 ]; then echo passed >&3; exit 0; fi; exit $rc"
             ),
             compiler: "/usr/bin/javac".to_owned(),
             package: "default-jdk-headless",
         }),
         Language::Go => Some(Toolchain {
             file: "main_test.go",
-            script: "export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=\"$PWD/.gocache\" GOFLAGS=-buildvcs=false; /usr/bin/go test -c -o prog main_test.go || exit 97; echo compiled >&3; exec ./prog".to_owned(),
+            script: "export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=\"$PWD/.gocache\" GOFLAGS=-buildvcs=false; /usr/bin/go test -c -o prog main_test.go || {COMPILE_FAILED} echo compiled >&3; {RUN_LIMITS} exec ./prog".to_owned(),
             compiler: "/usr/bin/go".to_owned(),
             package: "golang-go and golang-github-stretchr-testify-dev",
         }),
         Language::Python => None,
     }
 }
+
+/// What the shell does when the compiler fails: exit 97 (a compile error), first saying so on
+/// stderr when a signal (a limit of the compile step) killed the compiler.
+const COMPILE_FAILED: &str = "{ rc=$?; [ $rc -gt 128 ] && echo \"codeloop: the compiler was killed by signal $((rc - 128))\" >&2; exit 97; };";
 
 /// Go: the trusted `TestMain` reports "passed" after every test ran and passed.
 const GO_TEST_MAIN: &str = "\nfunc TestMain(m *testing.M) {\n\tcode := m.Run()\n\tif code == 0 {\n\t\tcodeloopos.NewFile(3, \"result\").Write([]byte(\"passed\\n\"))\n\t}\n\tcodeloopos.Exit(code)\n}\n";
@@ -350,14 +356,38 @@ fn braces_balanced(code: &str) -> bool {
     open > 0 && open == code.matches('}').count()
 }
 
-/// Limits of a compile-and-run: the compiler needs more memory and time than the tests allow the
-/// program, and CPU time is counted per process.
-pub(crate) fn limits(job_limits: &Limits) -> Limits {
-    let mut l = job_limits.clone();
-    l.cpu_ms = l.cpu_ms.max(10_000);
-    l.wall_ms = l.wall_ms.max(30_000);
-    l.memory_mib = Some(l.memory_mib.unwrap_or(1024).max(1024));
-    l
+/// Limits of the compile step, separate from the program's: compilers need more time and memory
+/// than tests allow programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileLimits {
+    /// CPU time of each compiler process, in milliseconds.
+    pub cpu_ms: u64,
+    /// Wall-clock time of the whole compile step, in milliseconds.
+    pub wall_ms: u64,
+    /// Memory of the compile step, in MiB.
+    pub memory_mib: u64,
+}
+
+impl Default for CompileLimits {
+    /// 10 s of CPU, 30 s of wall time, 1 GiB (javac and rustc with the HumanEval-X crates fit).
+    fn default() -> Self {
+        CompileLimits {
+            cpu_ms: 10_000,
+            wall_ms: 30_000,
+            memory_mib: 1024,
+        }
+    }
+}
+
+/// The limits a compile-and-run starts under (the compile step's, with the program's output
+/// caps), which the run then lowers to `run`'s when the compiler is done (see `request_fields`).
+pub(crate) fn start_limits(run: &Limits, compile: CompileLimits) -> Limits {
+    Limits {
+        cpu_ms: compile.cpu_ms,
+        wall_ms: compile.wall_ms,
+        memory_mib: Some(compile.memory_mib),
+        ..run.clone()
+    }
 }
 
 /// The whole source a program test compiles.
@@ -465,6 +495,8 @@ pub(crate) fn request_fields(
     program: &str,
     test: &ProgramTest,
     library_dir: Option<&std::path::Path>,
+    run: &Limits,
+    cgroup_memory: bool,
 ) -> Result<String, String> {
     let mut tc = toolchain(test.language)
         .ok_or_else(|| format!("no program-test toolchain for {}", test.language))?;
@@ -502,11 +534,27 @@ pub(crate) fn request_fields(
             test.language, tc.compiler, tc.package
         ));
     }
+    // Once compiled, the shell lowers its limits to the program's before it starts it: CPU, and,
+    // where no cgroup caps memory (the worker lowers the cgroup's at the same moment), a native
+    // program's address space (not for the JVM, Go and V8, which reserve large ranges up front).
+    let mut run_limits = format!("ulimit -t {};", run.cpu_ms.div_ceil(1000).max(1));
+    if let (Some(mib), Language::Cpp | Language::Rust, false) =
+        (run.memory_mib, test.language, cgroup_memory)
+    {
+        let _ = write!(run_limits, " ulimit -v {};", (mib + 64) * 1024);
+    }
+    let script = tc
+        .script
+        .replace("{RUN_LIMITS}", &run_limits)
+        .replace("{COMPILE_FAILED}", COMPILE_FAILED);
     let files = serde_json::json!({ tc.file: source(test.language, program, &test.code) });
-    let _ = &tc.script;
+    let run_phase = serde_json::json!({
+        "wall_ms": run.wall_ms,
+        "memory_mib": run.memory_mib,
+    });
     Ok(format!(
-        ",\"mode\":\"exec\",\"files\":{files},\"argv\":{}",
-        serde_json::json!(["/bin/sh", "-c", tc.script.as_str()])
+        ",\"mode\":\"exec\",\"files\":{files},\"argv\":{},\"run_phase\":{run_phase}",
+        serde_json::json!(["/bin/sh", "-c", script])
     ))
 }
 
@@ -539,9 +587,33 @@ pub(crate) fn report(
 ) -> ExecReport {
     let compiled = reply.results.lines().any(|l| l == "compiled");
     let passed_marker = reply.results.lines().any(|l| l == "passed");
-    let verdict = if reply.killed.is_none() && reply.signal.is_none() && !compiled {
+    let verdict = if !compiled {
+        // The compile step failed, or was stopped at its own limits.
+        let killed_by = reply
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("codeloop: the compiler was killed by signal "))
+            .and_then(|n| n.trim().parse::<i32>().ok());
+        // Compiler drivers (g++) report a killed subprocess themselves, with the signal's name.
+        let killed_by = killed_by.or_else(|| {
+            reply
+                .stderr
+                .contains("CPU time limit exceeded")
+                .then_some(libc::SIGXCPU)
+        });
+        let stopped = match (&reply.killed, killed_by.or(reply.signal)) {
+            (Some(k), _) if k == "wall" => Some("its wall-clock limit".to_owned()),
+            (Some(_), _) => Some("its output limit".to_owned()),
+            (None, Some(libc::SIGXCPU)) => Some("its CPU limit".to_owned()),
+            (None, Some(_)) if reply.oom_killed => Some("its memory limit".to_owned()),
+            (None, Some(sig)) => Some(crate::linux::signal_name(sig)),
+            (None, None) => None,
+        };
         Verdict::CompileError {
-            message: reply.stderr.clone(),
+            message: match stopped {
+                Some(why) => format!("the compile step was stopped by {why}\n{}", reply.stderr),
+                None => reply.stderr.clone(),
+            },
         }
     } else {
         match termination(&reply, limits, None) {

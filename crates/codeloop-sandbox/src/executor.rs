@@ -50,6 +50,8 @@ pub struct ExecutorConfig {
     /// once); bound read-only into the sandbox. `None`: programs needing libraries get a harness
     /// error saying so.
     pub library_dir: Option<PathBuf>,
+    /// Limits of the compile step of compiled languages (the program then runs under the job's).
+    pub compile: crate::compiled::CompileLimits,
 }
 
 impl Default for ExecutorConfig {
@@ -63,6 +65,7 @@ impl Default for ExecutorConfig {
             confine: true,
             strict: false,
             library_dir: None,
+            compile: crate::compiled::CompileLimits::default(),
         }
     }
 }
@@ -268,6 +271,7 @@ impl Executor {
             }
             layers.extend(hardening.layers());
             let slot = SlotConfig {
+                compile: config.compile,
                 library_dir: config.library_dir.clone(),
                 confinement,
                 interpreter: interpreter.clone(),
@@ -598,6 +602,7 @@ impl Hardening {
         let mut fds = Vec::new();
         let mut cg_procs = Vec::new();
         let mut cg_pids = None;
+        let mut cg_mem = Vec::new();
         if let Some(cg) = &cgroup {
             for f in cg.procs_files() {
                 cg_procs.push(crate::python::WORKER_FIRST_FD + fds.len() as i32);
@@ -605,6 +610,10 @@ impl Hardening {
             }
             cg_pids = Some(crate::python::WORKER_FIRST_FD + fds.len() as i32);
             fds.push(cg.pids_current().as_raw_fd());
+            for f in cg.memory_files() {
+                cg_mem.push(crate::python::WORKER_FIRST_FD + fds.len() as i32);
+                fds.push(f.as_raw_fd());
+            }
         }
         let hex = |bytes: &Vec<u8>| {
             bytes.iter().fold(String::new(), |mut s, b| {
@@ -620,6 +629,7 @@ impl Hardening {
             "seccomp": self.seccomp.iter().flatten().map(hex).collect::<Vec<_>>(),
             "cg_procs": cg_procs,
             "cg_pids": cg_pids,
+            "cg_mem": cg_mem,
         })
         .to_string();
         Ok((
@@ -635,6 +645,7 @@ impl Hardening {
 
 #[derive(Clone)]
 struct SlotConfig {
+    compile: crate::compiled::CompileLimits,
     library_dir: Option<PathBuf>,
     confinement: Option<Arc<linux::Confinement>>,
     interpreter: Interpreter,
@@ -763,23 +774,33 @@ impl Slot {
         suite: &TestSuite,
         test: &codeloop_types::ProgramTest,
     ) -> ExecReport {
-        let limits = crate::compiled::limits(&job.limits);
+        // The run starts under the compile step's limits and lowers them to the job's once the
+        // compiler is done (the shell its CPU and address space, the worker its wall clock and
+        // the cgroup's memory).
+        let run = effective_limits(job);
+        let start = crate::compiled::start_limits(&run, self.cfg.compile);
         let fields = match crate::compiled::request_fields(
             &job.program,
             test,
             self.cfg.library_dir.as_deref(),
+            &run,
+            self.cgroup.is_some(),
         ) {
             Ok(f) => f,
-            Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
+            Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
         };
-        let request = self.request_json(&Job::script("", limits.clone()), &limits, Some(&fields));
-        let reply = match self.run_request(&request, &limits) {
+        let request = self.request_json(&Job::script("", start.clone()), &start, Some(&fields));
+        let reply = self.run_request(&request, &start);
+        if let Some(cg) = &mut self.cgroup {
+            cg.forget_limits(); // the worker lowered them for the run phase
+        }
+        let reply = match reply {
             Ok(r) => r,
-            Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
+            Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
         };
         let input = suite.tests.first().map(|t| t.input.as_str());
         let source = crate::compiled::full_source(&job.program, test);
-        crate::compiled::report(reply, &source, input, &limits, &self.cfg.layers)
+        crate::compiled::report(reply, &source, input, &run, &self.cfg.layers)
     }
 
     /// Runs a stdio suite's checker on one output: `Ok(None)` accepts, `Ok(Some(reason))` rejects,

@@ -23,6 +23,7 @@ mod seccomp;
 mod stdio;
 mod verdicts;
 
+pub use compiled::CompileLimits;
 pub use errors::SandboxError;
 pub use executor::{Executor, ExecutorConfig, Isolation, Job};
 pub use python::{Interpreter, PythonJudge};
