@@ -365,3 +365,83 @@ fn every_layer_is_in_force_here_and_strict_mode_starts() {
         "3\n"
     );
 }
+
+// Threats of the threat model (reference/sandbox.md section 2) that the public corpus lacks.
+
+#[test]
+fn memory_in_a_memfd_counts_against_the_cgroup() {
+    let _one = serial();
+    if !has_layer("cgroup") {
+        return;
+    }
+    // Anonymous shared memory is no heap allocation: RLIMIT_AS misses it, the cgroup does not.
+    // Each memfd stays under the 16 MiB file-size limit; together they hold 1 GiB.
+    let r = run_script(
+        "import os\nchunk = b'x' * (1 << 20)\nfds = []\nfor i in range(68):\n    fd = os.memfd_create('x')\n    fds.append(fd)\n    for j in range(15):\n        os.write(fd, chunk)\nprint('SANDBOX-BREACH: 1 GiB in memfds')\n",
+    );
+    no_breach(&r);
+    assert_eq!(r.verdict, Verdict::MemoryLimit, "{r:?}");
+}
+
+#[test]
+fn a_program_that_stops_itself_is_a_time_limit_and_is_gone() {
+    let _one = serial();
+    let r = executor().run(Job::script(
+        "import os, signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('stopping', flush=True)\nos.kill(os.getpid(), signal.SIGSTOP)\nprint('SANDBOX-BREACH: resumed')\n",
+        Limits {
+            wall_ms: 1_000,
+            ..Limits::default()
+        },
+    ));
+    no_breach(&r);
+    assert_eq!(r.verdict, Verdict::TimeLimit, "{r:?}");
+    assert_eq!(run_script("print(4)").stdout, "4\n");
+}
+
+#[test]
+fn an_orphan_burning_cpu_after_its_parent_exits_is_swept() {
+    let _one = serial();
+    if !has_layer("pid-namespace") {
+        return;
+    }
+    let r = run_script(
+        "import os\nif os.fork() == 0:\n    os.setsid()\n    while True:\n        pass\nprint('parent done')\n",
+    );
+    assert_eq!(r.stdout, "parent done\n", "{r:?}");
+    let next = run_script(
+        "import os\nprint(sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()))",
+    );
+    assert_eq!(next.stdout.trim(), "[1]", "the orphan survived: {next:?}");
+}
+
+#[test]
+fn the_i386_entry_point_kills_the_process() {
+    let _one = serial();
+    if !has_layer("seccomp") || !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    // getpid through `int 0x80` (i386 syscall 20): the filter's architecture check kills it.
+    let bin = compile_c_text(
+        "int80",
+        "#include <stdio.h>\nint main(void) {\n  long r;\n  __asm__ volatile (\"int $0x80\" : \"=a\"(r) : \"a\"(20L) : \"memory\");\n  printf(\"SANDBOX-BREACH: int 0x80 returned %ld\\n\", r);\n  return 0;\n}\n",
+    );
+    let r = executor().run(Job::binary(bin, Limits::default()));
+    no_breach(&r);
+    assert_eq!(r.status.signal, Some(libc::SIGSYS), "{r:?}");
+}
+
+#[test]
+fn no_shared_memory_dir_no_home_no_userfaultfd() {
+    let _one = serial();
+    if !has_layer("mount-namespace") {
+        return;
+    }
+    let r = run_script(
+        "import ctypes, os\nprint(os.path.exists('/dev/shm'), os.environ.get('HOME'))\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.syscall(323, 0), ctypes.get_errno())\n",
+    );
+    assert_eq!(
+        r.stdout,
+        format!("False None\n-1 {}\n", libc::EPERM),
+        "{r:?}"
+    );
+}
