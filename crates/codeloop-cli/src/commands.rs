@@ -163,7 +163,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
     let mut progress = Progress::new("check", prepared.problems.len() as u64 * 2);
     let limits = limits(&args.exec);
     let results = evaluate::check(&prepared.problems, &executor, &limits, |d| {
-        progress.set(d as u64)
+        progress.set(d as u64);
     });
     progress.finish();
     let mut out = std::io::stdout().lock();
@@ -284,11 +284,10 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
         .clone()
         .or_else(|| args.samples.parent().map(PathBuf::from))
         .unwrap_or_default();
-    let stem = args
-        .samples
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "samples.jsonl".to_owned());
+    let stem = args.samples.file_name().map_or_else(
+        || "samples.jsonl".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     let he_path = out_dir.join(format!("{stem}_results.jsonl"));
     let ep_path = out_dir.join("eval_results.json");
     evaluate::write_human_eval_results(&he_path, &results)?;
@@ -339,7 +338,7 @@ fn format_scores(scores: &[(u64, f64)]) -> String {
     }
     scores
         .iter()
-        .map(|(k, s)| format!("pass@{k}: {:.4}", s))
+        .map(|(k, s)| format!("pass@{k}: {s:.4}"))
         .collect::<Vec<_>>()
         .join("  ")
 }

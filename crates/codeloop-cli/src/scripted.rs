@@ -1,6 +1,6 @@
 //! A scripted model for the run loop's benchmark and its kill/resume test: answers come from the
 //! dataset's reference solutions and a fixed script, never from a real model. It is served by the
-//! mock OpenAI server (`codeloop bench mock-server --dataset ...`) and never answers a real run
+//! mock `OpenAI` server (`codeloop bench mock-server --dataset ...`) and never answers a real run
 //! unless a user points a registry at it.
 
 use std::sync::Arc;
@@ -54,7 +54,7 @@ pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
         };
         let correct = match policy {
             Policy::Turn3 => turn >= 3,
-            Policy::Hash => h % 3 == 0,
+            Policy::Hash => h.is_multiple_of(3),
         };
         if correct {
             format!("Here is the solution.\n\n```python\n{reference}\n```\n")

@@ -1,5 +1,5 @@
 //! The `codeloop` binary end to end: `exec --json`, and `generate` against a real HTTP server on
-//! loopback (the mock OpenAI server, started here).
+//! loopback (the mock `OpenAI` server, started here).
 
 use std::process::Command;
 

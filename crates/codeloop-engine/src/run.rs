@@ -490,11 +490,11 @@ async fn execute(
     suite: &Arc<TestSuite>,
     fail_fast: bool,
 ) -> Result<ExecReport, EngineError> {
-    if let Some(text) = ctx.store.execution(program_hash, &suite.key)? {
-        if let Ok(report) = serde_json::from_str::<ExecReport>(&text) {
-            ctx.stats.execution_reuses.fetch_add(1, Ordering::Relaxed);
-            return Ok(report);
-        }
+    if let Some(text) = ctx.store.execution(program_hash, &suite.key)?
+        && let Ok(report) = serde_json::from_str::<ExecReport>(&text)
+    {
+        ctx.stats.execution_reuses.fetch_add(1, Ordering::Relaxed);
+        return Ok(report);
     }
     let mut job = Job::suite(
         program.into(),

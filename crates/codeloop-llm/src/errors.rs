@@ -39,7 +39,7 @@ pub enum LlmError {
         /// The timeout.
         seconds: f64,
     },
-    /// The answer is not what the OpenAI API promises.
+    /// The answer is not what the `OpenAI` API promises.
     #[error("`{endpoint}`: malformed response: {message}")]
     Protocol {
         /// Endpoint name.

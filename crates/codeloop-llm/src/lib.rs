@@ -8,7 +8,7 @@
 //! Endpoints come from a TOML [`Registry`]. [`mock::MockServer`] is a local OpenAI-speaking server
 //! with fault injection, for the tests and `codeloop bench llm`; it never serves a real run.
 //!
-//! [`CachedBackend`] puts the SQLite response cache of `codeloop-store` in front of any backend.
+//! [`CachedBackend`] puts the `SQLite` response cache of `codeloop-store` in front of any backend.
 //! [`EmbeddedBackend`] (cargo feature `embedded`, on by default) runs a GGUF model in-process with
 //! llama.cpp, so codeloop works with no server at all.
 //!

@@ -120,7 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn halves_on_overload_once_per_cooldown_and_grows_back() {
-        let l = AimdLimiter::new(64, Duration::from_secs(3600));
+        let l = AimdLimiter::new(64, Duration::from_hours(1));
         let a = l.acquire().await;
         let b = l.acquire().await;
         l.release(a, Some(false));

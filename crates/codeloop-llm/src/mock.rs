@@ -1,4 +1,4 @@
-//! A local server speaking the OpenAI completions API, with scripted faults: the test fixture of
+//! A local server speaking the `OpenAI` completions API, with scripted faults: the test fixture of
 //! the HTTP backend and the far end of `codeloop bench llm`. It is never used to answer a real run.
 //!
 //! Every request gets a sequence number (0, 1, ... in arrival order); a [`Script`] maps it to a

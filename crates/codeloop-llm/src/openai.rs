@@ -1,4 +1,4 @@
-//! The OpenAI-compatible HTTP backend (`/v1/chat/completions`, `/v1/completions`): vLLM, SGLang,
+//! The OpenAI-compatible HTTP backend (`/v1/chat/completions`, `/v1/completions`): vLLM, `SGLang`,
 //! llama.cpp's server, Ollama and hosted APIs.
 
 use std::sync::Arc;
@@ -30,7 +30,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             max_attempts: 8,
             base_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(60),
+            max_backoff: Duration::from_mins(1),
         }
     }
 }
@@ -67,7 +67,7 @@ impl OpenAiConfig {
             api_key: None,
             max_concurrency: 256,
             supports_n: true,
-            request_timeout: Duration::from_secs(600),
+            request_timeout: Duration::from_mins(10),
             retry: RetryPolicy::default(),
         }
     }
@@ -402,10 +402,10 @@ fn backoff(policy: &RetryPolicy, attempt: u32, error: &LlmError) -> Duration {
         retry_after: Some(seconds),
         ..
     } = error
+        && seconds.is_finite()
+        && *seconds >= 0.0
     {
-        if seconds.is_finite() && *seconds >= 0.0 {
-            return Duration::from_secs_f64(seconds.min(policy.max_backoff.as_secs_f64()));
-        }
+        return Duration::from_secs_f64(seconds.min(policy.max_backoff.as_secs_f64()));
     }
     let ceiling = policy
         .base_backoff

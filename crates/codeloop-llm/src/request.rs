@@ -45,7 +45,7 @@ pub struct GenerationRequest {
 }
 
 impl GenerationRequest {
-    /// A chat request with defaults: n 1, temperature 0, top_p 1, 512 tokens.
+    /// A chat request with defaults: n 1, temperature 0, `top_p` 1, 512 tokens.
     #[must_use]
     pub fn chat(messages: Vec<Message>) -> Self {
         GenerationRequest {

@@ -50,9 +50,10 @@ impl Cgroups {
                 })
                 .map(|(path, _, _)| PathBuf::from(path))
         };
-        let (version, roots) = match (v1("memory"), v1("pids"), v1("cpuacct")) {
-            (Some(m), Some(p), Some(c)) => (Version::V1, vec![m, p, c]),
-            _ => {
+        let (version, roots) =
+            if let (Some(m), Some(p), Some(c)) = (v1("memory"), v1("pids"), v1("cpuacct")) {
+                (Version::V1, vec![m, p, c])
+            } else {
                 let Some((root, _, _)) = mounts.iter().find(|(_, t, _)| t == "cgroup2") else {
                     return Err(
                         "no cgroup hierarchy with the memory and pids controllers is mounted"
@@ -71,8 +72,7 @@ impl Cgroups {
                     }
                 }
                 (Version::V2, vec![root])
-            }
-        };
+            };
         let mut dirs = Vec::new();
         for root in &roots {
             remove_stale(root);

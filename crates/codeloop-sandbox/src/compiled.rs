@@ -200,12 +200,11 @@ fn strip_block_comments(code: &str) -> String {
     let mut rest = code;
     while let Some(start) = rest.find("/*") {
         out.push_str(&rest[..start]);
-        match rest[start + 2..].find("*/") {
-            Some(end) => rest = &rest[start + 2 + end + 2..],
-            None => {
-                rest = "";
-                break;
-            }
+        if let Some(end) = rest[start + 2..].find("*/") {
+            rest = &rest[start + 2 + end + 2..];
+        } else {
+            rest = "";
+            break;
         }
     }
     out.push_str(rest);
@@ -442,7 +441,7 @@ fn rust_libraries(dir: &std::path::Path, wanted: &[String]) -> Result<String, St
     for name in wanted {
         let rlib =
             find(name).ok_or_else(|| format!("no Rust crate `{name}` in {}", deps.display()))?;
-        flags.push_str(&format!(" --extern {name}={}", rlib.display()));
+        let _ = write!(flags, " --extern {name}={}", rlib.display());
     }
     Ok(flags)
 }
@@ -500,17 +499,17 @@ pub(crate) fn request_fields(
 ) -> Result<String, String> {
     let mut tc = toolchain(test.language)
         .ok_or_else(|| format!("no program-test toolchain for {}", test.language))?;
-    if test.language == Language::Go {
-        if let Some(dir) = library_dir {
-            // A build cache holding testify, made once outside the sandbox and copied into each
-            // run's work dir (Go needs its cache writable): ~1 s per compile instead of ~5.
-            if let Ok(cache) = go_cache(dir) {
-                tc.script = format!(
-                    "cp -r {} .gocache 2>/dev/null; {}",
-                    cache.display(),
-                    tc.script
-                );
-            }
+    if test.language == Language::Go
+        && let Some(dir) = library_dir
+    {
+        // A build cache holding testify, made once outside the sandbox and copied into each
+        // run's work dir (Go needs its cache writable): ~1 s per compile instead of ~5.
+        if let Ok(cache) = go_cache(dir) {
+            tc.script = format!(
+                "cp -r {} .gocache 2>/dev/null; {}",
+                cache.display(),
+                tc.script
+            );
         }
     }
     if !test.libraries.is_empty() {
@@ -587,35 +586,7 @@ pub(crate) fn report(
 ) -> ExecReport {
     let compiled = reply.results.lines().any(|l| l == "compiled");
     let passed_marker = reply.results.lines().any(|l| l == "passed");
-    let verdict = if !compiled {
-        // The compile step failed, or was stopped at its own limits.
-        let killed_by = reply
-            .stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("codeloop: the compiler was killed by signal "))
-            .and_then(|n| n.trim().parse::<i32>().ok());
-        // Compiler drivers (g++) report a killed subprocess themselves, with the signal's name.
-        let killed_by = killed_by.or_else(|| {
-            reply
-                .stderr
-                .contains("CPU time limit exceeded")
-                .then_some(libc::SIGXCPU)
-        });
-        let stopped = match (&reply.killed, killed_by.or(reply.signal)) {
-            (Some(k), _) if k == "wall" => Some("its wall-clock limit".to_owned()),
-            (Some(_), _) => Some("its output limit".to_owned()),
-            (None, Some(libc::SIGXCPU)) => Some("its CPU limit".to_owned()),
-            (None, Some(_)) if reply.oom_killed => Some("its memory limit".to_owned()),
-            (None, Some(sig)) => Some(crate::linux::signal_name(sig)),
-            (None, None) => None,
-        };
-        Verdict::CompileError {
-            message: match stopped {
-                Some(why) => format!("the compile step was stopped by {why}\n{}", reply.stderr),
-                None => reply.stderr.clone(),
-            },
-        }
-    } else {
+    let verdict = if compiled {
         match termination(&reply, limits, None) {
             Verdict::Pass if passed_marker => Verdict::Pass,
             Verdict::Pass => failed_test(
@@ -697,6 +668,34 @@ pub(crate) fn report(
                 traceback: Some(reply.stderr.clone()),
             },
             other => other,
+        }
+    } else {
+        // The compile step failed, or was stopped at its own limits.
+        let killed_by = reply
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("codeloop: the compiler was killed by signal "))
+            .and_then(|n| n.trim().parse::<i32>().ok());
+        // Compiler drivers (g++) report a killed subprocess themselves, with the signal's name.
+        let killed_by = killed_by.or_else(|| {
+            reply
+                .stderr
+                .contains("CPU time limit exceeded")
+                .then_some(libc::SIGXCPU)
+        });
+        let stopped = match (&reply.killed, killed_by.or(reply.signal)) {
+            (Some(k), _) if k == "wall" => Some("its wall-clock limit".to_owned()),
+            (Some(_), _) => Some("its output limit".to_owned()),
+            (None, Some(libc::SIGXCPU)) => Some("its CPU limit".to_owned()),
+            (None, Some(_)) if reply.oom_killed => Some("its memory limit".to_owned()),
+            (None, Some(sig)) => Some(crate::linux::signal_name(sig)),
+            (None, None) => None,
+        };
+        Verdict::CompileError {
+            message: match stopped {
+                Some(why) => format!("the compile step was stopped by {why}\n{}", reply.stderr),
+                None => reply.stderr.clone(),
+            },
         }
     };
     let mut report = base_report(reply, limits, layers);

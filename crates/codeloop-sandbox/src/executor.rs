@@ -30,7 +30,7 @@ pub enum Isolation {
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
     /// Concurrent executions (slots); default: the number of CPUs plus one, because each run also
-    /// waits on its zygote, judge and our thread in turn (measured: 3 slots on 2 cores run HumanEval
+    /// waits on its zygote, judge and our thread in turn (measured: 3 slots on 2 cores run `HumanEval`
     /// samples about 8% faster than 2).
     pub slots: usize,
     /// Warm fork server or fresh interpreter per execution.
@@ -192,10 +192,11 @@ impl Executor {
         let confinement = if !config.confine {
             missing.push("namespaces: turned off".to_owned());
             None
-        } else if let Err(why) = linux::is_root()
-            .then_some(Ok(()))
-            .unwrap_or_else(linux::user_namespaces_allowed)
-        {
+        } else if let Err(why) = if linux::is_root() {
+            Ok(())
+        } else {
+            linux::user_namespaces_allowed()
+        } {
             missing.push(format!(
                 "namespaces (pid, mount, net, ipc, uts, cgroup) and minimal root: not running as root, and no user namespace ({why})"
             ));
@@ -943,14 +944,13 @@ impl Slot {
             )?;
             return p.request(request).map(str::to_owned);
         }
-        match self.zygote()?.request(request) {
-            Ok(r) => Ok(r.to_owned()),
-            Err(_) => {
-                // The zygote died (it never runs candidate code itself, so this is rare): start a new
-                // one and try once more.
-                self.zygote = None;
-                self.zygote()?.request(request).map(str::to_owned)
-            }
+        if let Ok(r) = self.zygote()?.request(request) {
+            Ok(r.to_owned())
+        } else {
+            // The zygote died (it never runs candidate code itself, so this is rare): start a new
+            // one and try once more.
+            self.zygote = None;
+            self.zygote()?.request(request).map(str::to_owned)
         }
     }
 
@@ -1057,10 +1057,10 @@ impl Slot {
     /// The suite's calls as one JSON array, built once per suite and reused while the same suite
     /// keeps coming (samples of one problem arrive together).
     fn calls_json(&mut self, suite: &TestSuite) -> Arc<str> {
-        if let Some((key, json)) = &self.calls_json {
-            if *key == suite.key {
-                return json.clone();
-            }
+        if let Some((key, json)) = &self.calls_json
+            && *key == suite.key
+        {
+            return json.clone();
         }
         let mut s = String::from("[");
         for (i, call) in suite.calls.iter().enumerate() {

@@ -64,7 +64,7 @@ pub(crate) fn signal_name(sig: i32) -> String {
 
 /// A worker's private view of the machine, set up between fork and exec when running as root: new
 /// network (empty: no interface but a down loopback), mount, IPC and UTS namespaces, and a minimal
-/// root (pivot_root) holding only the runtime read-only (`/usr`, `/bin`, `/lib`, `/lib64`, the
+/// root (`pivot_root`) holding only the runtime read-only (`/usr`, `/bin`, `/lib`, `/lib64`, the
 /// interpreter's prefix, toolchains outside `/usr`), `/etc` with only `alternatives`, `java-*` and
 /// `ld.so.cache`, a fresh `/proc`, `/dev` with null, zero, random and urandom, a size-capped
 /// tmpfs `/tmp`, and a size-capped private tmpfs at the work root. Nothing else of the host (home

@@ -110,6 +110,10 @@ pub(crate) fn description() -> String {
 
 /// The filters in installation order, each as raw `struct sock_filter` bytes.
 pub(crate) fn programs() -> Result<Vec<Vec<u8>>, String> {
+    // BPF_LD | BPF_W | BPF_ABS, BPF_JMP | BPF_JGE | BPF_K, BPF_RET | BPF_K.
+    const LD_W_ABS: u16 = 0x20;
+    const JMP_JGE_K: u16 = 0x35;
+    const RET_K: u16 = 0x06;
     if !cfg!(target_arch = "x86_64") {
         return Err(format!(
             "the syscall filter is written for x86-64, not {}",
@@ -164,9 +168,6 @@ pub(crate) fn programs() -> Result<Vec<Vec<u8>>, String> {
     let allow = x32
         .pop()
         .expect("an empty filter ends with its default action");
-    const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-    const JMP_JGE_K: u16 = 0x05 | 0x30 | 0x00;
-    const RET_K: u16 = 0x06;
     x32.extend([
         // seccomp_data.nr is at offset 0.
         sock_filter {

@@ -303,45 +303,42 @@ where
         let mut values = Vec::with_capacity(end - start);
         let mut verdict = None;
         for ci in start..end {
-            match &calls[ci] {
-                Some((outcome, c)) => {
-                    cpu[ti] += c;
-                    match outcome {
-                        CallOutcome::Returned(v) => values.push(*v),
-                        CallOutcome::Raised {
+            if let Some((outcome, c)) = &calls[ci] {
+                cpu[ti] += c;
+                match outcome {
+                    CallOutcome::Returned(v) => values.push(*v),
+                    CallOutcome::Raised {
+                        kind,
+                        message,
+                        traceback,
+                    } => {
+                        verdict = Some(raised_verdict(
+                            test,
+                            &suite.calls[ci],
                             kind,
                             message,
-                            traceback,
-                        } => {
-                            verdict = Some(raised_verdict(
-                                test,
-                                &suite.calls[ci],
-                                kind,
-                                message,
-                                traceback.as_ref(),
-                            ));
-                        }
-                        CallOutcome::TimeLimit => verdict = Some(Verdict::TimeLimit),
-                        CallOutcome::MemoryLimit => verdict = Some(Verdict::MemoryLimit),
-                        CallOutcome::Exited(code) => verdict = Some(exited_verdict(test, *code)),
+                            traceback.as_ref(),
+                        ));
                     }
+                    CallOutcome::TimeLimit => verdict = Some(Verdict::TimeLimit),
+                    CallOutcome::MemoryLimit => verdict = Some(Verdict::MemoryLimit),
+                    CallOutcome::Exited(code) => verdict = Some(exited_verdict(test, *code)),
                 }
-                None => {
-                    // The run ended before this call answered.
-                    verdict = Some(if truncated {
-                        Verdict::OutputLimit
-                    } else if ended.is_pass() {
-                        Verdict::WrongAnswer {
-                            input: test.input.clone(),
-                            expected: test.expected.clone(),
-                            got: None,
-                            detail: Some("the program ended without returning a value".to_owned()),
-                        }
-                    } else {
-                        ended.clone()
-                    });
-                    stopped = true;
-                }
+            } else {
+                // The run ended before this call answered.
+                verdict = Some(if truncated {
+                    Verdict::OutputLimit
+                } else if ended.is_pass() {
+                    Verdict::WrongAnswer {
+                        input: test.input.clone(),
+                        expected: test.expected.clone(),
+                        got: None,
+                        detail: Some("the program ended without returning a value".to_owned()),
+                    }
+                } else {
+                    ended.clone()
+                });
+                stopped = true;
             }
             if verdict.is_some() {
                 break;

@@ -1,10 +1,11 @@
-//! The LLM response cache: one SQLite file (WAL) of completions keyed on what produced them.
+//! The LLM response cache: one `SQLite` file (WAL) of completions keyed on what produced them.
 //!
 //! Format (version 1), table `completion`: `key` (hex SHA-256 of the backend identity and the full
 //! request, as the caller serialises it, without `n`), `sample` (the completion's index among the
 //! samples of that request), `value` (the caller's serialised completion), `created` (unix seconds).
 //! Asking for `n` samples of a request reads samples `0..n`; only the missing ones are generated.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +30,14 @@ impl CacheKey {
         h.update(backend_identity.as_bytes());
         h.update([0]);
         h.update(request.as_bytes());
-        CacheKey(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        CacheKey(
+            h.finalize()
+                .iter()
+                .fold(String::with_capacity(64), |mut s, b| {
+                    let _ = write!(s, "{b:02x}");
+                    s
+                }),
+        )
     }
 
     /// The hex digest.
@@ -39,7 +47,7 @@ impl CacheKey {
     }
 }
 
-/// A response cache in one SQLite file.
+/// A response cache in one `SQLite` file.
 pub struct ResponseCache {
     path: PathBuf,
     conn: Mutex<Connection>,

@@ -10,7 +10,7 @@ pub enum StoreError {
     Sqlite {
         /// The database file.
         path: PathBuf,
-        /// SQLite's error.
+        /// `SQLite`'s error.
         #[source]
         source: rusqlite::Error,
     },

@@ -1,7 +1,7 @@
-//! codeloop's SQLite stores. The LLM response cache ([`ResponseCache`], shared by runs) and the
+//! codeloop's `SQLite` stores. The LLM response cache ([`ResponseCache`], shared by runs) and the
 //! crash-safe run store ([`RunStore`], one per run directory).
 //!
-//! Dependency: `rusqlite` with the `bundled` SQLite, so every machine gets the same SQLite (WAL,
+//! Dependency: `rusqlite` with the `bundled` `SQLite`, so every machine gets the same `SQLite` (WAL,
 //! upserts) without a system library.
 
 mod cache;

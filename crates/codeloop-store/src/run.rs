@@ -1,4 +1,4 @@
-//! The run store: one SQLite file (`run.sqlite`, WAL) per run directory.
+//! The run store: one `SQLite` file (`run.sqlite`, WAL) per run directory.
 //!
 //! Tables (format version [`RUN_STORE_VERSION`], in `PRAGMA user_version`):
 //! - `manifest(key, value)`: the run's configuration and identity (JSON values, written once);
@@ -13,6 +13,7 @@
 //! at most the work in flight. Writes are idempotent (`INSERT OR REPLACE`), so a resumed run that
 //! redoes in-flight work writes the same rows.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -45,7 +46,10 @@ pub struct RunStore {
 #[must_use]
 pub fn content_hash(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 impl RunStore {

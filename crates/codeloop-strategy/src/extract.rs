@@ -16,7 +16,7 @@
 //! - a top-level `if __name__ == "__main__":` block is removed, with everything indented under it;
 //! - a top-level line that calls `input(` is removed;
 //!
-//! **Assembly** with the problem's completion prefix (HumanEval's prompt: imports, helpers, the
+//! **Assembly** with the problem's completion prefix (`HumanEval`'s prompt: imports, helpers, the
 //! signature and docstring): if the code starts indented it is a function body and is appended to the
 //! prefix; otherwise the prefix is put in front of it, so imports and helper functions the prompt
 //! gives are there even when the answer drops them, and the answer's own `def` replaces the stub.

@@ -3,6 +3,7 @@
 
 use codeloop_types::{ExecReport, TestSuite, Verdict};
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 
 use crate::prompts::{PromptLibrary, render};
 
@@ -25,6 +26,7 @@ pub enum Granularity {
 
 impl Granularity {
     /// Parses `F1`, `F2`, `F2-all` or `F3`.
+    #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "F1" => Granularity::Binary,
@@ -104,7 +106,7 @@ fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> Str
                 (None, None) => out.push_str("Got: nothing (the program returned no value)\n"),
             }
             if let Some(d) = detail {
-                out.push_str(&format!("Note: {}\n", cut(d)));
+                let _ = writeln!(out, "Note: {}", cut(d));
             }
         }
         Verdict::RuntimeError {
@@ -112,24 +114,23 @@ fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> Str
             message,
             traceback,
         } => {
-            out.push_str(&format!("Error: {kind}: {}\n", cut(message)));
+            let _ = writeln!(out, "Error: {kind}: {}", cut(message));
             if let Some(t) = traceback.as_deref().filter(|t| !t.trim().is_empty()) {
-                out.push_str(&format!("Traceback:\n{}\n", tail(t)));
+                let _ = writeln!(out, "Traceback:\n{}", tail(t));
             }
         }
         Verdict::CompileError { message } => {
-            out.push_str(&format!(
-                "Compile error:\n{}\n",
-                cut_long(message).trim_end()
-            ));
+            let _ = writeln!(out, "Compile error:\n{}", cut_long(message).trim_end());
         }
         Verdict::TimeLimit => out.push_str("Error: time limit exceeded\n"),
         Verdict::MemoryLimit => out.push_str("Error: memory limit exceeded\n"),
         Verdict::OutputLimit => out.push_str("Error: too much output\n"),
         Verdict::NotRun => {
-            out.push_str("Error: not run (an earlier failure stopped the program)\n")
+            out.push_str("Error: not run (an earlier failure stopped the program)\n");
         }
-        Verdict::HarnessError { message } => out.push_str(&format!("Error: {}\n", cut(message))),
+        Verdict::HarnessError { message } => {
+            let _ = writeln!(out, "Error: {}", cut(message));
+        }
         Verdict::Pass => {}
     }
     out.trim_end().to_owned()

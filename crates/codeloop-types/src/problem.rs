@@ -170,7 +170,7 @@ pub struct TestSuite {
     pub tests: Vec<TestCase>,
     /// The judge's spec for this suite (JSON text, opaque to everyone but the judge).
     pub judge_spec: String,
-    /// Named ranges of tests, e.g. `base` and `plus` for the EvalPlus datasets: `(name, start, end)`.
+    /// Named ranges of tests, e.g. `base` and `plus` for the `EvalPlus` datasets: `(name, start, end)`.
     #[serde(default)]
     pub groups: Vec<(String, u32, u32)>,
     /// For stdio suites: how outputs are compared. Each test then runs the program afresh with its
@@ -226,7 +226,7 @@ pub struct PublicProblem {
     pub id: ProblemId,
     /// The dataset it came from, e.g. `humaneval`.
     pub dataset: String,
-    /// The statement shown to a model (for HumanEval: signature plus docstring).
+    /// The statement shown to a model (for `HumanEval`: signature plus docstring).
     pub prompt: String,
     /// The language of solutions.
     pub language: Language,
@@ -234,7 +234,7 @@ pub struct PublicProblem {
     pub interface: Interface,
     /// Tests a strategy may run and show in feedback.
     pub public_tests: Arc<TestSuite>,
-    /// Code the harness puts in front of a completion to make a program (HumanEval: the prompt).
+    /// Code the harness puts in front of a completion to make a program (`HumanEval`: the prompt).
     pub completion_prefix: String,
 }
 
