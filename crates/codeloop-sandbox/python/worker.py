@@ -485,7 +485,9 @@ def _workdir(base, uid):
         del _WORKDIRS[key]
         _rmtree(path)
     _WORK_SEQ[0] += 1
-    path = os.path.join(base, f"run-{os.getpid()}-{_WORK_SEQ[0]}")
+    # A confined slot's work root is its own: the name need not (and does not) carry a host pid.
+    name = f"run-{_WORK_SEQ[0]}" if _CFG.get("pidns") else f"run-{os.getpid()}-{_WORK_SEQ[0]}"
+    path = os.path.join(base, name)
     os.mkdir(path, 0o700)
     if uid is not None:
         os.chown(path, uid, uid)

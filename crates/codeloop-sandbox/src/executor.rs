@@ -227,7 +227,7 @@ impl Executor {
             }
             Some(Arc::new(linux::Confinement::plan(
                 &staging,
-                &work_root,
+                Path::new(SANDBOX_WORK_ROOT),
                 &extra,
                 !linux::is_root(),
             )))
@@ -271,13 +271,19 @@ impl Executor {
                 layers.extend(c.layers());
             }
             layers.extend(hardening.layers());
+            // Inside the view, the work root is a neutral path (nothing of the host's layout).
+            let slot_work_root = if confinement.is_some() {
+                PathBuf::from(SANDBOX_WORK_ROOT)
+            } else {
+                work_root.clone()
+            };
             let slot = SlotConfig {
                 compile: config.compile,
                 library_dir: config.library_dir.clone(),
                 confinement,
                 interpreter: interpreter.clone(),
                 isolation: config.isolation,
-                work_root: work_root.clone(),
+                work_root: slot_work_root,
                 uid: None,
                 layers: layers.clone(),
             };
@@ -476,6 +482,9 @@ impl Executor {
         let _ = std::fs::remove_dir(staging_path(&self.work_root));
     }
 }
+
+/// Where the runs' work dirs live inside a confined worker's view.
+const SANDBOX_WORK_ROOT: &str = "/sandbox";
 
 fn staging_path(work_root: &Path) -> PathBuf {
     let mut name = work_root.file_name().unwrap_or_default().to_os_string();

@@ -352,6 +352,15 @@ fn every_layer_is_in_force_here_and_strict_mode_starts() {
     // Every report names the layers it ran under.
     let r = run_script("print(1)");
     assert_eq!(r.layers, executor().layers());
+    // The run's work dir has a neutral path: nothing of the host's layout (temp dir, pids).
+    let cwd = run_script("import os\nprint(os.getcwd())");
+    assert!(
+        cwd.stdout
+            .trim()
+            .strip_prefix("/sandbox/run-")
+            .is_some_and(|n| n.parse::<u64>().is_ok()),
+        "{cwd:?}"
+    );
     let strict = Executor::start(&ExecutorConfig {
         slots: 1,
         strict: true,
