@@ -22,8 +22,8 @@ pub(crate) struct BenchEmbeddedArgs {
     /// Tokens to generate per measurement.
     #[arg(long, default_value_t = 128)]
     gen_tokens: u32,
-    /// Repetitions (the best is kept).
-    #[arg(long, default_value_t = 3)]
+    /// Repetitions (medians are kept).
+    #[arg(long, default_value_t = 5)]
     repeat: usize,
     /// Skip the llama-cpp-python baseline.
     #[arg(long)]
@@ -64,21 +64,38 @@ fn measure_ours(
             g.usage.completion_tokens,
         ))
     };
-    let mut best = Rates {
-        prompt_tokens: 0,
-        prefill: 0.0,
-        generation: 0.0,
-    };
+    let (mut t1s, mut t2s, mut gs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut prompt_tokens = 0;
     for _ in 0..repeat {
         let (t1, p, _) = run(1)?;
         let (t2, _, g) = run(gen_tokens)?;
-        best.prompt_tokens = p;
-        best.prefill = best.prefill.max(p as f64 / t1);
-        if g > 1 && t2 > t1 {
-            best.generation = best.generation.max((g - 1) as f64 / (t2 - t1));
-        }
+        prompt_tokens = p;
+        t1s.push(t1);
+        t2s.push(t2);
+        gs.push(g as f64);
     }
-    Ok(best)
+    Ok(rates(prompt_tokens, &mut t1s, &mut t2s, &mut gs))
+}
+
+/// Prefill from the median time of a 1-token completion, generation from the difference of the
+/// medians of a long and a 1-token one. At a long context both include the same several-second
+/// prefill, whose run-to-run noise would dominate a difference of single runs (or of the best of
+/// each), so medians it is, for both engines alike.
+fn rates(prompt_tokens: u64, t1s: &mut [f64], t2s: &mut [f64], gs: &mut [f64]) -> Rates {
+    fn median(xs: &mut [f64]) -> f64 {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    }
+    let (t1, t2, g) = (median(t1s), median(t2s), median(gs));
+    Rates {
+        prompt_tokens,
+        prefill: prompt_tokens as f64 / t1,
+        generation: if g > 1.0 && t2 > t1 {
+            (g - 1.0) / (t2 - t1)
+        } else {
+            0.0
+        },
+    }
 }
 
 pub(crate) fn run(args: &BenchEmbeddedArgs) -> Result<ExitCode> {
@@ -189,8 +206,8 @@ fn llama_cpp_python() -> Result<PathBuf> {
     Ok(python)
 }
 
-/// The same measurement with llama-cpp-python: prefill from a 1-token completion, generation from
-/// the extra time of a longer one; `reset()` first so that no prompt prefix is reused.
+/// The same measurement with llama-cpp-python (medians, as `rates`); `reset()` first so that no
+/// prompt prefix is reused.
 const BASELINE_SCRIPT: &str = r#"
 import sys, time
 from llama_cpp import Llama
@@ -201,12 +218,12 @@ def run(n):
     t = time.perf_counter()
     out = llm.create_completion(prompt, max_tokens=n, temperature=0.0)
     return time.perf_counter() - t, out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"]
-best_p = best_g = 0.0
+t1s, t2s, gs = [], [], []
 for _ in range(repeat):
     t1, p, _ = run(1)
     t2, _, g = run(gen)
-    best_p = max(best_p, p / t1)
-    if g > 1 and t2 > t1:
-        best_g = max(best_g, (g - 1) / (t2 - t1))
-print(f"prefill={best_p:.1f} generation={best_g:.2f}")
+    t1s.append(t1); t2s.append(t2); gs.append(g)
+med = lambda xs: sorted(xs)[len(xs) // 2]
+t1, t2, g = med(t1s), med(t2s), med(gs)
+print(f"prefill={p / t1:.1f} generation={((g - 1) / (t2 - t1)) if g > 1 and t2 > t1 else 0.0:.2f}")
 "#;
