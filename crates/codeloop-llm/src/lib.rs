@@ -12,7 +12,9 @@
 //! [`EmbeddedBackend`] (cargo feature `embedded`, on by default) runs a GGUF model in-process with
 //! llama.cpp, so codeloop works with no server at all.
 //!
-//! Dependencies: `llama-cpp-2` (llama.cpp, chosen over candle by measurement: see `embedded.rs`),
+//! Dependencies: `llama-cpp-2` (llama.cpp, chosen over candle by measurement: see `embedded.rs`)
+//! and `llama-cpp-sys-2` for the one setting the former does not name (the flash-attention
+//! policy),
 //! `tokio` (the async runtime), `reqwest` with rustls on `ring` (a pooled keep-alive
 //! HTTP client that builds with cargo alone; TLS for hosted APIs), `toml` for the registry,
 //! `fastrand` for backoff jitter.
