@@ -137,6 +137,7 @@ fn time_codeloop(
     let samples = evaluate::read_samples(&path, &prepared.problems)?;
     let n = samples.len();
     let busy = machine_busy_ms();
+    let split = cpu_split();
     let start = Instant::now();
     let results = evaluate::evaluate(
         &prepared.problems,
@@ -148,6 +149,7 @@ fn time_codeloop(
     );
     let secs = start.elapsed().as_secs_f64();
     let cpu_per_run = (machine_busy_ms() - busy) / n.max(1) as f64;
+    let split_after = cpu_split();
     let passed = results
         .iter()
         .filter(|r| r.report.outcome == codeloop_types::Outcome::Passed)
@@ -156,7 +158,62 @@ fn time_codeloop(
     println!(
         "codeloop {label} {n} samples in {secs:.2} s = {rate:.1} samples/s, {cpu_per_run:.3} ms CPU per run ({passed} passed)"
     );
+    let per = |i: usize| (split_after[i] - split[i]) / n.max(1) as f64;
+    println!(
+        "  per run: codeloop {:.3} ms, workers {:.3} ms, runs {:.3} ms, judges {:.3} ms (CPU)",
+        per(0),
+        per(1),
+        per(2),
+        per(3)
+    );
     Ok((rate, cpu_per_run))
+}
+
+/// CPU so far of this process, of its worker processes (their own, and that of the runs they
+/// reaped) and of its judges, in milliseconds: `[codeloop, workers, runs, judges]`. Read from
+/// `/proc` (utime, stime, cutime, cstime of each child of each of our threads).
+fn cpu_split() -> [f64; 4] {
+    #[expect(unsafe_code, reason = "sysconf has no preconditions")]
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks = |pid: &str| -> Option<[f64; 4]> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces) start at state (field 3).
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .map(|v| v.parse().unwrap_or(0.0))
+            .collect();
+        // utime, stime, cutime, cstime are fields 14-17, i.e. 11-14 after the state.
+        Some([f[11], f[12], f[13], f[14]].map(|t| t * 1000.0 / hz))
+    };
+    let mut out = [0.0; 4];
+    if let Some(me) = ticks("self") {
+        out[0] = me[0] + me[1];
+    }
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.filter_map(Result::ok) {
+        let children =
+            std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let role = cmdline
+                .split(|&b| b == 0)
+                .find(|a| *a == b"zygote" || *a == b"fresh" || *a == b"judge");
+            let Some(t) = ticks(pid) else { continue };
+            match role {
+                Some(b"judge") => out[3] += t[0] + t[1],
+                Some(_) => {
+                    out[1] += t[0] + t[1];
+                    out[2] += t[2] + t[3];
+                }
+                None => {}
+            }
+        }
+    }
+    out
 }
 
 /// CPU time the whole machine has spent busy (every process: ours, the workers, the runs, the
