@@ -195,8 +195,7 @@ fn cpu_split() -> [f64; 4] {
         return out;
     };
     for task in tasks.filter_map(Result::ok) {
-        let children =
-            std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
         for pid in children.split_whitespace() {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let role = cmdline

