@@ -288,8 +288,11 @@ def _apply_limits(lim, workdir, uid, vm_bytes, exec_mode=False):
         os.setgid(uid)
         os.setuid(uid)
     if lim.get("processes"):
-        # Counted per uid: it bounds a fork bomb only when the run has a uid of its own (root mode).
-        resource.setrlimit(resource.RLIMIT_NPROC, (lim["processes"], lim["processes"]))
+        # Counted per uid and user namespace (threads included): the limit comes on top of the
+        # tasks that are not the run's (`nproc_base`: none with a uid of its own, the worker and
+        # its init rootless, every task of the user otherwise, counted when the pool started).
+        nproc = lim["processes"] + (0 if uid is not None else _CFG.get("nproc_base", 0))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
 def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes):

@@ -636,6 +636,14 @@ impl Hardening {
             "runns": confined,
             "tmp": confined,
             "landlock": self.landlock,
+            // RLIMIT_NPROC counts the tasks of the run's uid in its user namespace: with a uid of
+            // its own, only the run's; rootless, the run's plus the worker and its init; otherwise
+            // every task of the user.
+            "nproc_base": match (slot.uid, confined) {
+                (Some(_), _) => 0,
+                (None, true) => 2,
+                (None, false) => linux::tasks_of_this_uid(),
+            },
             "seccomp": self.seccomp.iter().flatten().map(hex).collect::<Vec<_>>(),
             "cg_procs": cg_procs,
             "cg_pids": cg_pids,

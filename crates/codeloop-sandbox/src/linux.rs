@@ -455,6 +455,34 @@ pub(crate) fn pass_fds(cmd: &mut Command, fds: Vec<std::os::fd::RawFd>, first: s
     }
 }
 
+/// How many tasks (threads) the real uid of this process has now: what RLIMIT_NPROC counts.
+pub(crate) fn tasks_of_this_uid() -> usize {
+    #[expect(unsafe_code, reason = "getuid has no preconditions")]
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() }.to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    procs
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("status")).is_ok_and(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|v| v.split_whitespace().next().map(|r| r == uid))
+                    .unwrap_or(false)
+            })
+        })
+        .map(|e| std::fs::read_dir(e.path().join("task")).map_or(1, Iterator::count))
+        .sum()
+}
+
 /// The Landlock ABI this kernel offers (0: none).
 pub(crate) fn landlock_abi() -> i64 {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
