@@ -25,6 +25,20 @@ struct MockModel {
 }
 
 impl MockModel {
+    /// An endpoint registry in `dir` naming this server `mock`.
+    fn registry(&self, dir: &Path) -> std::path::PathBuf {
+        let registry = dir.join("endpoints.toml");
+        std::fs::write(
+            &registry,
+            format!(
+                "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
+                self.url
+            ),
+        )
+        .unwrap();
+        registry
+    }
+
     fn start(cache: &Path) -> Self {
         let mut child = codeloop()
             .args([
@@ -126,15 +140,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let model = MockModel::start(&cache);
-    let registry = tmp.path().join("endpoints.toml");
-    std::fs::write(
-        &registry,
-        format!(
-            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
-            model.url
-        ),
-    )
-    .unwrap();
+    let registry = model.registry(tmp.path());
 
     // The uninterrupted run.
     let reference = tmp.path().join("reference");
@@ -296,15 +302,7 @@ fn a_run_directory_refuses_another_configuration() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let model = MockModel::start(&cache);
-    let registry = tmp.path().join("endpoints.toml");
-    std::fs::write(
-        &registry,
-        format!(
-            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
-            model.url
-        ),
-    )
-    .unwrap();
+    let registry = model.registry(tmp.path());
     let dir = tmp.path().join("run");
     let mut first = run_command(&registry, &cache, &dir);
     first.args(["--strategy", "single"]);
@@ -361,15 +359,7 @@ fn sweep_compares_strategies_and_budgets_stop_trajectories() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let model = MockModel::start(&cache);
-    let registry = tmp.path().join("endpoints.toml");
-    std::fs::write(
-        &registry,
-        format!(
-            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
-            model.url
-        ),
-    )
-    .unwrap();
+    let registry = model.registry(tmp.path());
     let out = codeloop()
         .arg("sweep")
         .arg(humaneval())
