@@ -173,9 +173,7 @@ fn time_codeloop(
 /// reaped) and of its judges, in milliseconds: `[codeloop, workers, runs, judges]`. Read from
 /// `/proc` (utime, stime, cutime, cstime of each child of each of our threads).
 fn cpu_split() -> [f64; 4] {
-    #[expect(unsafe_code, reason = "sysconf has no preconditions")]
-    // SAFETY: sysconf only reads a constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let hz = clock_ticks_per_second();
     let ticks = |pid: &str| -> Option<[f64; 4]> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields after the command name (which may hold spaces) start at state (field 3).
@@ -215,6 +213,14 @@ fn cpu_split() -> [f64; 4] {
     out
 }
 
+/// The unit of `/proc`'s CPU times.
+fn clock_ticks_per_second() -> f64 {
+    #[expect(unsafe_code, reason = "sysconf has no preconditions")]
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    hz.max(1) as f64
+}
+
 /// CPU time the whole machine has spent busy (every process: ours, the workers, the runs, the
 /// kernel on their behalf), in milliseconds, from `/proc/stat`. A run's cost is spread over
 /// processes that no single `getrusage` sees, so the bench takes the difference of this around a
@@ -236,9 +242,7 @@ fn machine_busy_ms() -> f64 {
         .filter(|&(i, _)| i != 3 && i != 4 && i < 8)
         .map(|(_, v)| v)
         .sum();
-    #[expect(unsafe_code, reason = "sysconf has no preconditions")]
-    // SAFETY: sysconf only reads a constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let hz = clock_ticks_per_second();
     busy as f64 * 1000.0 / hz
 }
 

@@ -96,6 +96,8 @@ def _configure(cfg):
         class _Fprog(ctypes.Structure):
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
+        if cfg.get("landlock"):
+            _landlock_plan(cfg["landlock"])
         for text in cfg.get("seccomp", []):
             raw = bytes.fromhex(text)
             buf = ctypes.create_string_buffer(raw, len(raw))
@@ -194,14 +196,13 @@ _LL_SCOPE_ABSTRACT_UNIX_SOCKET, _LL_SCOPE_SIGNAL = 1, 2
 _SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
 
 
-def _landlock(abi, workdir):
-    """Restricts this process and its descendants: read and execute anywhere in the (already
-    minimal, read-only) root; write only in the work dir, /tmp and device files; no TCP bind or
-    connect (ABI 4); no signals to, and no abstract unix sockets of, processes outside the run
-    (ABI 6)."""
-    import ctypes
+_LANDLOCK = []  # (ruleset attr, access for reads, for the work dir and /tmp, for devices)
+
+
+def _landlock_plan(abi):
+    """What each run's Landlock domain handles and grants on this kernel's ABI, worked out once
+    by the zygote."""
     import struct
-    libc = _libc()
     fs = _LL_FS_V1
     if abi >= 2:
         fs |= _LL_REFER
@@ -212,13 +213,24 @@ def _landlock(abi, workdir):
     net = (_LL_NET_BIND_TCP | _LL_NET_CONNECT_TCP) if abi >= 4 else 0
     scoped = (_LL_SCOPE_ABSTRACT_UNIX_SOCKET | _LL_SCOPE_SIGNAL) if abi >= 6 else 0
     attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    read = _LL_EXECUTE | _LL_READ_FILE | _LL_READ_DIR
+    dev = _LL_READ_FILE | _LL_WRITE_FILE | (fs & (_LL_TRUNCATE | _LL_IOCTL_DEV))
+    _LANDLOCK[:] = [attr, read, fs, dev]
+
+
+def _landlock(workdir):
+    """Restricts this process and its descendants: read and execute anywhere in the (already
+    minimal, read-only) root; write only in the work dir, /tmp and device files; no TCP bind or
+    connect (ABI 4); no signals to, and no abstract unix sockets of, processes outside the run
+    (ABI 6)."""
+    import struct
+    libc = _libc()
+    attr, read, full, dev = _LANDLOCK
     ruleset = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, attr, len(attr), 0)
     if ruleset < 0:
         _check(-1, "landlock_create_ruleset")
-    read = _LL_EXECUTE | _LL_READ_FILE | _LL_READ_DIR
-    dev = _LL_READ_FILE | _LL_WRITE_FILE | (fs & (_LL_TRUNCATE | _LL_IOCTL_DEV))
     try:
-        for path, access in (("/", read), (workdir, fs), ("/tmp", fs), ("/dev", dev)):
+        for path, access in (("/", read), (workdir, full), ("/tmp", full), ("/dev", dev)):
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             try:
                 rule = struct.pack("=Qi", access, fd)
@@ -257,9 +269,8 @@ def _harden_late(workdir):
     """Last, as the run's uid: capabilities dropped, Landlock, then the syscall filters."""
     if _LIBC and os.geteuid() == 0:
         _drop_caps()
-    abi = _CFG.get("landlock", 0)
-    if abi:
-        _landlock(abi, workdir)
+    if _LANDLOCK:
+        _landlock(workdir)
     if _SECCOMP:
         import ctypes
         libc = _libc()

@@ -122,7 +122,7 @@ pub(crate) fn programs() -> Result<Vec<Vec<u8>>, String> {
     }
     let arch = TargetArch::x86_64;
     let compile = |filter: SeccompFilter| -> Result<BpfProgram, String> {
-        filter.try_into().map_err(|e| format!("seccompiler: {e}"))
+        filter.try_into().map_err(compiler_error)
     };
     let mut deny: std::collections::BTreeMap<i64, Vec<SeccompRule>> =
         DENIED.iter().map(|&(_, nr)| (nr, Vec::new())).collect();
@@ -135,8 +135,8 @@ pub(crate) fn programs() -> Result<Vec<Vec<u8>>, String> {
                 SeccompCmpOp::MaskedEq(flag as u64),
                 flag as u64,
             )
-            .map_err(|e| format!("seccompiler: {e}"))?;
-            SeccompRule::new(vec![cond]).map_err(|e| format!("seccompiler: {e}"))
+            .map_err(compiler_error)?;
+            SeccompRule::new(vec![cond]).map_err(compiler_error)
         })
         .collect::<Result<Vec<_>, String>>()?;
     deny.insert(libc::SYS_clone, clone_rules);
@@ -146,14 +146,14 @@ pub(crate) fn programs() -> Result<Vec<Vec<u8>>, String> {
         SeccompAction::Errno(libc::EPERM as u32),
         arch,
     )
-    .map_err(|e| format!("seccompiler: {e}"))?;
+    .map_err(compiler_error)?;
     let fallback = SeccompFilter::new(
         FALLBACK.iter().map(|&(_, nr)| (nr, Vec::new())).collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
         arch,
     )
-    .map_err(|e| format!("seccompiler: {e}"))?;
+    .map_err(compiler_error)?;
     // The x32 check: seccompiler compares syscall numbers for equality only, so this one is written
     // out: the architecture check, then `nr >= X32_SYSCALL_BIT` kills.
     let mut x32: BpfProgram = compile(
@@ -163,7 +163,7 @@ pub(crate) fn programs() -> Result<Vec<Vec<u8>>, String> {
             SeccompAction::KillProcess,
             arch,
         )
-        .map_err(|e| format!("seccompiler: {e}"))?,
+        .map_err(compiler_error)?,
     )?;
     let allow = x32
         .pop()
@@ -194,6 +194,11 @@ pub(crate) fn programs() -> Result<Vec<Vec<u8>>, String> {
         .iter()
         .map(|program| to_bytes(program))
         .collect())
+}
+
+#[expect(clippy::needless_pass_by_value, reason = "the shape `map_err` takes")]
+fn compiler_error(e: seccompiler::BackendError) -> String {
+    format!("seccompiler: {e}")
 }
 
 fn to_bytes(program: &[sock_filter]) -> Vec<u8> {

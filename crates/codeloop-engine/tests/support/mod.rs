@@ -82,7 +82,11 @@ pub fn score(
 ) -> Vec<SampleResult> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("samples.jsonl");
-    let text = samples.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    let text = samples
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     std::fs::write(&path, text).unwrap();
     let read = evaluate::read_samples(&path, &prepared.problems).unwrap();
     evaluate::evaluate(
