@@ -118,7 +118,7 @@ _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 def _init_main(ctl, ack):
     """pid 1 of the slot's pid namespace. Orphans of runs are re-parented here and reaped at once
     (SIGCHLD ignored); on each byte from the zygote it kills every other process of the namespace
-    (kill(-1) from pid 1), waits until they are gone and answers. When the zygote goes, so does it,
+    (kill(-1) from pid 1), waits until none is left, not even one still exiting, and answers. When the zygote goes, so does it,
     and the kernel kills whatever is left in the namespace."""
     libc = _libc()
     _check(libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None), "mount /proc")
@@ -126,14 +126,20 @@ def _init_main(ctl, ack):
     while True:
         if not os.read(ctl, 1):
             os._exit(0)
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            os.waitpid(-1, 0)  # with SIGCHLD ignored: blocks until every child is gone
-        except ChildProcessError:
-            pass
+        # Until this namespace's /proc shows nothing but us: a process whose parent was killed
+        # with it is still exiting when our own children are gone.
+        for _ in range(2000):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.waitpid(-1, 0)  # with SIGCHLD ignored: blocks until every child is gone
+            except ChildProcessError:
+                pass
+            if not any(p.isdigit() and p != "1" for p in os.listdir("/proc")):
+                break
+            time.sleep(0.001)
         os.write(ack, b"k")
 
 
