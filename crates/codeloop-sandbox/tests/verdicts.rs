@@ -124,6 +124,24 @@ fn slot_processes(base: u32) -> usize {
 }
 
 #[test]
+fn unseeded_random_numbers_are_the_same_in_every_run() {
+    // Every run starts from the zygote's one seeding, whichever slot it lands on, so a program that
+    // draws without seeding gets reproducible verdicts; seeding still works as usual.
+    let draw = "import random\nprint(random.random(), random.randrange(10**9))\n";
+    let runs: Vec<String> = (0..6)
+        .map(|_| {
+            let r = run_script(draw);
+            assert_eq!(r.outcome, Outcome::Passed, "{r:?}");
+            r.stdout
+        })
+        .collect();
+    assert!(runs.iter().all(|s| *s == runs[0]), "{runs:?}");
+    let seeded = run_script("import random\nrandom.seed(7)\nprint(random.random())\n");
+    // random.Random(7).random(), as CPython computes it (Mersenne Twister, version 2 seeding).
+    assert_eq!(seeded.stdout, "0.32383276483316237\n");
+}
+
+#[test]
 fn big_integers_travel_exactly_and_fast() {
     // 2**20000 travels in hex (decimal conversion is quadratic in CPython); off by one must fail and
     // the feedback must describe the number rather than print 6,000 digits.
