@@ -27,7 +27,7 @@ use codeloop_types::Role;
 use serde_json::{Value, json};
 
 use crate::errors::EngineError;
-use crate::run::{LlmStep, RunConfig, TrajectoryRecord};
+use crate::run::{LlmStep, RunConfig, TrajectoryRecord, stored_config};
 
 /// Version of the export format.
 pub const SFT_VERSION: u32 = 1;
@@ -204,17 +204,7 @@ pub fn export_sft(
     options: &ExportOptions,
     out: &mut dyn Write,
 ) -> Result<ExportCounts, EngineError> {
-    let config: RunConfig = serde_json::from_str(
-        &store
-            .manifest("config")?
-            .ok_or_else(|| EngineError::Run(format!("{} holds no run", store.path().display())))?,
-    )
-    .map_err(|e| {
-        EngineError::Run(format!(
-            "{}: manifest `config`: {e}",
-            store.path().display()
-        ))
-    })?;
+    let config = stored_config(store)?;
     let mut counts = ExportCounts::default();
     for problem in store.finished_problems()? {
         let mut group = Vec::new();

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::errors::EngineError;
 use crate::metrics::{Bootstrap, bootstrap_n_at_k, mean_pass_at_k, pass_n_at_k};
-use crate::run::{RunConfig, TrajectoryRecord};
+use crate::run::{TrajectoryRecord, stored_config};
 
 /// Version of the results layout.
 pub const RESULTS_VERSION: u32 = 1;
@@ -115,17 +115,7 @@ pub struct RunResults {
 
 /// Computes a run's results from its store. `resamples` and `seed` drive the bootstrap.
 pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults, EngineError> {
-    let config: RunConfig = serde_json::from_str(
-        &store
-            .manifest("config")?
-            .ok_or_else(|| EngineError::Run(format!("{} holds no run", store.path().display())))?,
-    )
-    .map_err(|e| {
-        EngineError::Run(format!(
-            "{}: manifest `config`: {e}",
-            store.path().display()
-        ))
-    })?;
+    let config = stored_config(store)?;
     let max_turns = config.strategy.max_turns;
     // Per problem: per trajectory, solved-after-t for t = 1..=T, and the final answer.
     let mut pools: BTreeMap<String, Vec<Vec<bool>>> = BTreeMap::new();

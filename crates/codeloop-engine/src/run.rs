@@ -378,6 +378,19 @@ pub struct RunOutcome {
     pub failed: Vec<(String, u32, String)>,
 }
 
+/// The configuration of the run `store` holds (an error if it holds none).
+pub fn stored_config(store: &RunStore) -> Result<RunConfig, EngineError> {
+    let text = store
+        .manifest("config")?
+        .ok_or_else(|| EngineError::Run(format!("{} holds no run", store.path().display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        EngineError::Run(format!(
+            "{}: manifest `config`: {e}",
+            store.path().display()
+        ))
+    })
+}
+
 /// Opens `store`'s manifest for `config`: writes it on a fresh store, or checks it matches.
 pub fn claim_store(store: &RunStore, config: &RunConfig) -> Result<bool, EngineError> {
     let mine = serde_json::to_value(config).expect("configs serialise");
