@@ -323,8 +323,8 @@ fn ceiling(tool: &Path, samples: &Path) -> Result<Ceiling> {
             String::from_utf8_lossy(&out.stderr).trim_end()
         );
     }
-    let reply: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .context("the ceiling measurement printed no result")?;
+    let reply: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("the ceiling measurement printed no result")?;
     let count = |key: &str| reply[key].as_u64().map_or(0, |v| v as usize);
     Ok(Ceiling {
         workers,

@@ -232,9 +232,14 @@ impl Executor {
                 !linux::is_root(),
             )))
         };
-        // Per-run layers that need no privilege: the syscall filter and Landlock.
+        // Layers that need no privilege: the syscall filter and Landlock.
         let seccomp = if config.confine {
-            match crate::seccomp::programs() {
+            match crate::seccomp::programs(false).and_then(|plain| {
+                Ok(SyscallFilters {
+                    plain,
+                    run_namespaces: crate::seccomp::programs(true)?,
+                })
+            }) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     missing.push(format!("seccomp: {e}"));
@@ -560,10 +565,16 @@ fn make_work_root(parent: &Path) -> Result<PathBuf, SandboxError> {
     Ok(dir)
 }
 
-/// The per-run layers a pool's workers apply (see `python/worker.py`, "Hardening").
+/// The syscall filters (see `seccomp.rs`), for workers whose runs make namespaces and for the others.
+struct SyscallFilters {
+    plain: Vec<Vec<u8>>,
+    run_namespaces: Vec<Vec<u8>>,
+}
+
+/// The layers a pool's workers apply (see `python/worker.py`, "Hardening").
 struct Hardening {
     /// The syscall filters (`None`: off or unavailable).
-    seccomp: Option<Vec<Vec<u8>>>,
+    seccomp: Option<SyscallFilters>,
     /// The kernel's Landlock ABI (0: none or off).
     landlock: i64,
     /// The executor's cgroup (only with the namespaces: the runs' view hides the host's groups).
@@ -644,7 +655,13 @@ impl Hardening {
                 (None, true) => 2,
                 (None, false) => linux::tasks_of_this_uid(),
             },
-            "seccomp": self.seccomp.iter().flatten().map(hex).collect::<Vec<_>>(),
+            // "runns" above: each run unshares its own namespaces, which the filter lets through.
+            "seccomp": self
+                .seccomp
+                .iter()
+                .flat_map(|f| if confined { &f.run_namespaces } else { &f.plain })
+                .map(hex)
+                .collect::<Vec<_>>(),
             "cg_procs": cg_procs,
             "cg_pids": cg_pids,
             "cg_mem": cg_mem,
