@@ -22,13 +22,6 @@ import signal
 import sys
 import time
 
-# Modules that tests and solutions commonly import (counted over HumanEval, MBPP and MBPP+: re, math,
-# collections, heapq, typing, itertools, cmath, operator, bisect, random, copy, array, functools,
-# string, hashlib): importing them here, before gc.freeze(), makes each forked child start with them
-# loaded (6-7x cheaper per execution than importing them again). Rarely used heavy modules (decimal,
-# statistics, fractions, datetime) stay out: every MiB the zygote maps adds to the cost of each fork.
-import array, bisect, cmath, collections, copy, functools, hashlib, heapq, itertools  # noqa: E401,F401
-import math, operator, re, string, traceback, typing  # noqa: E401,F401
 import builtins
 
 # `random` registers an at-fork hook that reseeds it from os.urandom in every forked child: 0.12 ms
@@ -360,6 +353,7 @@ def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes):
         _harden_late(workdir)
     except BaseException as e:
         try:
+            import traceback
             os.write(4, f"{type(e).__name__}: {e} {traceback.format_exc()}"[:2000].encode())
         finally:
             os._exit(75)
@@ -420,6 +414,7 @@ def _describe(e):
     tb = e.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
         tb = tb.tb_next
+    import traceback  # the zygote's is loaded already (see `_preimport`)
     text = "".join(traceback.format_exception(type(e), e, tb))
     return {"type": type(e).__name__, "msg": str(e)[:2000], "tb": text[-4000:]}
 
@@ -445,6 +440,7 @@ def _drive(req, res):
     except BaseException as e:
         _emit(res, dict(_describe(e), k="load_error"))
         if script:
+            import traceback
             traceback.print_exception(type(e), e, e.__traceback__)
         return 1
     _emit(res, {"k": "loaded"})
@@ -808,6 +804,19 @@ def f(xs: List[float], t: float) -> Tuple[bool, int]:
 """
 
 
+def _preimport():
+    """The zygote's share of the programs' imports. Modules that tests and solutions commonly import
+    (counted over HumanEval, MBPP and MBPP+: re, math, collections, heapq, typing, itertools, cmath,
+    operator, bisect, random, copy, array, functools, string, hashlib), imported here, before
+    gc.freeze(), are loaded in each forked child already: 6-7x cheaper per execution than importing
+    them again. traceback is the driver's, for exceptions. Rarely used heavy modules (decimal,
+    statistics, fractions, datetime) stay out: every MiB the zygote maps adds to the cost of each
+    fork. A fresh runner imports none of them: it would pay for all of them in every run (12 ms of
+    its ~35), and its program imports what it uses."""
+    import array, bisect, cmath, collections, copy, functools, hashlib, heapq, itertools  # noqa: E401,F401
+    import math, operator, re, string, traceback, typing  # noqa: E401,F401
+
+
 def _warm_up():
     """Runs a trusted program through the driver once, so that what the interpreter initialises
     lazily (compiler state, import paths, the adaptive interpreter's specialised bytecode of this
@@ -836,6 +845,7 @@ def serve(fresh, cfg):
         _release_workdirs()
         _emit(ctl_out, reply)
         return
+    _preimport()
     _warm_up()
     gc.collect()
     gc.freeze()

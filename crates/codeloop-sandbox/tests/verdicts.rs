@@ -445,6 +445,28 @@ fn fresh_interpreter_mode_gives_the_same_verdicts() {
         ),
         "{bad:?}"
     );
+    // A fresh runner pre-imports nothing for the program; the driver's traceback still works.
+    let raised = fresh.run(Job::suite(
+        "def solve(a, b):\n    raise ValueError('boom')\n".into(),
+        "solve",
+        p0_suite(),
+        Limits::default(),
+    ));
+    match &raised.tests[0].verdict {
+        Verdict::RuntimeError {
+            kind,
+            message,
+            traceback: Some(tb),
+        } => {
+            assert_eq!((kind.as_str(), message.as_str()), ("ValueError", "boom"));
+            assert!(tb.contains("in solve"), "{tb}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Unseeded random numbers are the warm pool's.
+    let draw = "import random\nprint(random.random())\n";
+    let fresh_draw = fresh.run(Job::script(draw, Limits::default()));
+    assert_eq!(fresh_draw.stdout, run_script(draw).stdout, "{fresh_draw:?}");
     assert!(fresh.layers().iter().any(|l| l == "fresh-interpreter"));
 }
 
