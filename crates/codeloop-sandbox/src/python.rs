@@ -315,6 +315,8 @@ mod tests {
             &code,
             &interp.precompiled(&JUDGE_SRC).expect("cached")
         ));
+        // What the interpreter cannot compile has no code: such a process starts from the source.
+        assert!(interp.precompiled("this is not python").is_none());
         // A judge started from them answers.
         let mut judge = PythonJudge::start(&interp).expect("judge starts");
         assert_eq!(judge.request("{\"op\":\"ping\"}").unwrap(), "{\"ok\":true}");
