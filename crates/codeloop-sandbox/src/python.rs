@@ -316,7 +316,7 @@ mod tests {
             &interp.precompiled(&JUDGE_SRC).expect("cached")
         ));
         // What the interpreter cannot compile has no code: such a process starts from the source.
-        assert!(interp.precompiled("this is not python").is_none());
+        assert!(interp.precompiled("def broken(:").is_none());
         // A judge started from them answers.
         let mut judge = PythonJudge::start(&interp).expect("judge starts");
         assert_eq!(judge.request("{\"op\":\"ping\"}").unwrap(), "{\"ok\":true}");
