@@ -268,7 +268,8 @@ def _harden_early():
     for fd in _CFG.get("cg_procs", ()):
         os.write(fd, b"0")
     if _CFG.get("oom_adj"):
-        # os.open, not open(): the io stack's objects cost 0.2 ms of page copies per run.
+        # os.open, not open(): the io stack's objects cost page copies in every run (0.2 ms in a
+        # bare fork here).
         fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
         try:
             os.write(fd, b"1000")
@@ -811,8 +812,8 @@ def _preimport():
     gc.freeze(), are loaded in each forked child already: 6-7x cheaper per execution than importing
     them again. traceback is the driver's, for exceptions. Rarely used heavy modules (decimal,
     statistics, fractions, datetime) stay out: every MiB the zygote maps adds to the cost of each
-    fork. A fresh runner imports none of them: it would pay for all of them in every run (12 ms of
-    its ~35), and its program imports what it uses."""
+    fork. A fresh runner imports none of them: it would pay for all of them in every run (12 ms
+    here), and its program imports what it uses."""
     import array, bisect, cmath, collections, copy, functools, hashlib, heapq, itertools  # noqa: E401,F401
     import math, operator, re, string, traceback, typing  # noqa: E401,F401
 
