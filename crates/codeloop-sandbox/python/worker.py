@@ -335,7 +335,7 @@ def _apply_limits(lim, workdir, uid, vm_bytes, exec_mode=False):
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
-def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes):
+def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes, payload_fd=None):
     # Every page this child touches is copied from the zygote, and first touches are the main cost
     # of a run: so the environment, signal dispositions and std streams are set up once in the
     # zygote (see `_prepare_zygote`), and the child only rewires fds and applies limits.
@@ -349,9 +349,16 @@ def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes):
         os.dup2(err_fd, 2)
         os.dup2(res_fd, 3)
         os.dup2(setup_fd, 4)
-        os.closerange(5, 65536)
+        if payload_fd is not None:
+            os.dup2(payload_fd, 5)
+        os.closerange(5 if payload_fd is None else 6, 65536)
         _apply_limits(req["limits"], workdir, req.get("uid"), vm_bytes, req["mode"] == "exec")
         _harden_late(workdir)
+        if payload_fd is not None:
+            # A fresh interpreter for the driver, in this process with every layer in place: it
+            # reads its code and the request from fd 5 and says "ok" on the setup pipe itself.
+            exe = sys.executable
+            os.execve(exe, [exe, "-s", "-S", "-c", _DRIVER_LOADER, str(len(_CODE)), "driver"], dict(os.environ))
     except BaseException as e:
         try:
             import traceback
@@ -360,6 +367,12 @@ def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes):
             os._exit(75)
     os.write(4, b"ok")
     os.close(4)
+    _run_driver(req)
+
+
+def _run_driver(req):
+    """The run's own part, in the process that will become (or already is) the program: the
+    driver, then a prompt exit."""
     if req["mode"] == "exec":
         # A compiled-language run: write the files, then become the given command (a shell line that
         # compiles and runs). Limits, uid, fds and work dir are already in place.
@@ -388,6 +401,47 @@ def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes):
     except BaseException:
         pass
     os._exit(code)
+
+
+# The worker's own marshalled code (see `LOADER` in python.rs; None when it was started from source),
+# handed on to the fresh interpreters it execs.
+_CODE = globals().get("__codeloop_code__")
+
+# What a fresh interpreter exec'd for one run starts with: the worker's code and the request, from
+# the memfd on fd 5 (code first, its length in argv); it runs as role "driver".
+_DRIVER_LOADER = """import marshal, os, sys
+n = int(sys.argv.pop(1))
+data = bytearray()
+while True:
+    chunk = os.read(5, 1 << 20)
+    if not chunk:
+        break
+    data += chunk
+os.close(5)
+code, request = marshal.loads(bytes(data[:n])), bytes(data[n:])
+del data, chunk
+exec(code, {"__name__": "__main__", "__codeloop_request__": request})
+"""
+
+
+def _serve_driver():
+    """Role "driver": one run's driver in a fresh interpreter (see `_DRIVER_LOADER`)."""
+    req = json.loads(globals().pop("__codeloop_request__"))
+    _prepare_zygote()  # the exec reset the signal dispositions the driver relies on
+    os.write(4, b"ok")
+    os.close(4)
+    _run_driver(req)
+
+
+def _payload(req):
+    """A memfd with the worker's code and `req`, for a fresh interpreter: written here, before the
+    run's file-size limit applies."""
+    fd = os.memfd_create("codeloop-run")
+    data = memoryview(_CODE + _ENCODE(req).encode())
+    while data:
+        data = data[os.write(fd, data):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 _STATM = []
@@ -655,6 +709,7 @@ def supervise(req):
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
     setup_r, setup_w = os.pipe()
+    payload_fd = _payload(req) if req.get("fresh") and req["mode"] != "exec" else None
     if _CFG.get("tmp"):
         _purge_tmp()
     # What the child maps at birth: its memory limit comes on top of this.
@@ -667,10 +722,10 @@ def supervise(req):
                 os.close(fd)
             if stdin_w is not None:
                 os.close(stdin_w)
-            _child(req, stdin_r, out_w, err_w, res_w, setup_w, workdir, vm_bytes)
+            _child(req, stdin_r, out_w, err_w, res_w, setup_w, workdir, vm_bytes, payload_fd)
         finally:
             os._exit(71)
-    for fd in (stdin_r, out_w, err_w, res_w, setup_w):
+    for fd in (stdin_r, out_w, err_w, res_w, setup_w) + (() if payload_fd is None else (payload_fd,)):
         os.close(fd)
     try:
         os.setpgid(pid, pid)  # also done in the child; whichever runs first wins the race
@@ -865,4 +920,7 @@ def serve(fresh, cfg):
 
 
 if __name__ == "__main__":
-    serve(len(sys.argv) > 1 and sys.argv[1] == "fresh", json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
+    if len(sys.argv) > 1 and sys.argv[1] == "driver":
+        _serve_driver()
+    else:
+        serve(len(sys.argv) > 1 and sys.argv[1] == "fresh", json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

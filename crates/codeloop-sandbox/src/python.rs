@@ -104,7 +104,7 @@ impl Interpreter {
     /// interpreter and source: the processes below start from it instead of compiling their 40 KB
     /// of source every time (5 ms of the ~20 a fresh runner takes to start here). `None` if this
     /// interpreter cannot make it; they then start from the source.
-    fn precompiled(&self, source: &'static str) -> Option<Arc<[u8]>> {
+    pub(crate) fn precompiled(&self, source: &'static str) -> Option<Arc<[u8]>> {
         type Cache = Mutex<HashMap<(PathBuf, usize), Option<Arc<[u8]>>>>;
         static CACHE: LazyLock<Cache> = LazyLock::new(Cache::default);
         let key = (self.path.clone(), source.as_ptr() as usize);
@@ -164,7 +164,8 @@ impl Interpreter {
 }
 
 /// Starts a process from marshalled code: reads exactly as many bytes as its first argument says
-/// from stdin (before any request), drops that argument and runs the code as `__main__`.
+/// from stdin (before any request), drops that argument and runs the code as `__main__`, with the
+/// bytes at hand as `__codeloop_code__` (a worker hands them on to the fresh interpreters it execs).
 const LOADER: &str = "import marshal, os, sys
 n = int(sys.argv.pop(1))
 b = bytearray()
@@ -173,7 +174,7 @@ while len(b) < n:
     if not c:
         raise SystemExit('codeloop: the code ended early')
     b += c
-exec(marshal.loads(b))
+exec(marshal.loads(b), {'__name__': '__main__', '__codeloop_code__': bytes(b)})
 ";
 
 /// Where the descriptors a worker is given start (see [`WorkerSetup::fds`]).

@@ -463,6 +463,13 @@ fn fresh_interpreter_mode_gives_the_same_verdicts() {
         }
         other => panic!("{other:?}"),
     }
+    // The program's interpreter is a new one: nothing of the warm pool's imports.
+    let modules = "import sys\nprint('typing' in sys.modules)\n";
+    assert_eq!(
+        fresh.run(Job::script(modules, Limits::default())).stdout,
+        "False\n"
+    );
+    assert_eq!(run_script(modules).stdout, "True\n");
     // Unseeded random numbers are the warm pool's.
     let draw = "import random\nprint(random.random())\n";
     let fresh_draw = fresh.run(Job::script(draw, Limits::default()));
