@@ -1,7 +1,7 @@
 //! Runs untrusted programs against tests and turns what happened into verdicts.
 //!
 //! The hot path is the warm Python pool ([`Executor`]): one zygote interpreter per slot with common
-//! modules pre-imported and the GC frozen forks a fresh child per execution (a HumanEval sample costs
+//! modules pre-imported and the GC frozen forks a fresh child per execution (a `HumanEval` sample costs
 //! about 3 ms of CPU here, every process and hardening layer included, against 25-35 ms for the
 //! harnesses our users know; `codeloop bench exec` measures it). The child gets the program and the call
 //! arguments, never the expected values; it streams typed values back over a pipe, and the trusted
