@@ -455,7 +455,7 @@ pub(crate) fn pass_fds(cmd: &mut Command, fds: Vec<std::os::fd::RawFd>, first: s
     }
 }
 
-/// How many tasks (threads) the real uid of this process has now: what RLIMIT_NPROC counts.
+/// How many tasks (threads) the real uid of this process has now: what `RLIMIT_NPROC` counts.
 pub(crate) fn tasks_of_this_uid() -> usize {
     #[expect(unsafe_code, reason = "getuid has no preconditions")]
     // SAFETY: getuid cannot fail.

@@ -6,7 +6,7 @@
 //! to the worker as raw `sock_filter` bytes; the worker installs them with `prctl(PR_SET_SECCOMP)`
 //! after starting its slot's init, because it is a Python process and not a Rust one. Installing
 //! them per run instead cost 0.3 ms of CPU per run here (the kernel checks and JIT-compiles each
-//! program and frees it at exit): a tenth of a whole HumanEval sample.
+//! program and frees it at exit): a tenth of a whole `HumanEval` sample.
 //! Three filters, since a `seccompiler` filter has one action on match:
 //!
 //! 1. **deny** (`EPERM`): tracing and other processes' memory (`ptrace`, `process_vm_*`,
