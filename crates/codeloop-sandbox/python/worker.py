@@ -433,13 +433,14 @@ def _serve_driver():
     _run_driver(req)
 
 
-def _payload(req):
-    """A memfd with the worker's code and `req`, for a fresh interpreter: written here, before the
-    run's file-size limit applies."""
+def _payload(line):
+    """A memfd with the worker's code and the request as it came (`line`), for a fresh interpreter:
+    written here, before the run's file-size limit applies."""
     fd = os.memfd_create("codeloop-run")
-    data = memoryview(_CODE + _ENCODE(req).encode())
-    while data:
-        data = data[os.write(fd, data):]
+    for part in (_CODE, line):
+        data = memoryview(part)
+        while data:
+            data = data[os.write(fd, data):]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 
@@ -695,7 +696,7 @@ def _purge_tmp():
     _TMP[:] = [os.stat("/tmp").st_ctime_ns]
 
 
-def supervise(req):
+def supervise(req, line=None):
     lim = req["limits"]
     uid = req.get("uid")
     workdir = _workdir(req["work_root"], uid)
@@ -709,7 +710,7 @@ def supervise(req):
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
     setup_r, setup_w = os.pipe()
-    payload_fd = _payload(req) if req.get("fresh") and req["mode"] != "exec" else None
+    payload_fd = _payload(line) if req.get("fresh") and req["mode"] != "exec" else None
     if _CFG.get("tmp"):
         _purge_tmp()
     # What the child maps at birth: its memory limit comes on top of this.
@@ -913,7 +914,7 @@ def serve(fresh, cfg):
             return
         try:
             req = json.loads(line)
-            reply = supervise(req)
+            reply = supervise(req, line)
         except Exception as e:  # our own fault: report, keep serving
             reply = {"harness_error": f"{type(e).__name__}: {e}"}
         _emit(ctl_out, reply)

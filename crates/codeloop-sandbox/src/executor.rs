@@ -716,6 +716,8 @@ fn slot_main(
     rx: &Receiver<Task>,
     ready: &Sender<Result<(), SandboxError>>,
 ) {
+    let uses_zygote =
+        cfg.isolation == Isolation::Warm || cfg.interpreter.precompiled(&WORKER_SRC).is_some();
     let mut slot = Slot {
         cfg,
         setup,
@@ -724,10 +726,8 @@ fn slot_main(
         judge: None,
         loaded: HashSet::new(),
         calls_json: None,
-        uses_zygote: false,
+        uses_zygote,
     };
-    slot.uses_zygote = slot.cfg.isolation == Isolation::Warm
-        || slot.cfg.interpreter.precompiled(&WORKER_SRC).is_some();
     let started = (if slot.uses_zygote {
         slot.zygote().map(|_| ())
     } else {
