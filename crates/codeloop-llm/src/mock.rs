@@ -235,9 +235,16 @@ async fn serve(
                     body.len()
                 );
                 stream.write_all(head.as_bytes()).await?;
-                stream.write_all(body.as_bytes()).await?;
+                // Counted before the body goes out: once the client has the whole answer, the
+                // counts must already include it (counting after the write raced the client's
+                // accounting checks). A write that fails takes it back.
                 counters.answered.fetch_add(1, Ordering::SeqCst);
                 counters.choices.fetch_add(n, Ordering::SeqCst);
+                if let Err(e) = stream.write_all(body.as_bytes()).await {
+                    counters.answered.fetch_sub(1, Ordering::SeqCst);
+                    counters.choices.fetch_sub(n, Ordering::SeqCst);
+                    return Err(e);
+                }
             }
         }
     }
