@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what codeloop needs to build and run on a fresh Debian/Ubuntu machine with Rust and
-# Python 3 (idempotent; installs only what is missing):
-#   - cmake and libclang-dev: the embedded model backend builds llama.cpp (cmake) through bindgen;
+# Python 3, the one assumption about the base machine (idempotent; installs only what is missing):
+#   - cmake and libclang-dev: the embedded model backend builds llama.cpp (cmake) through bindgen
+#     (find-libclang.sh looks for libclang as bindgen does: libclang-cpp does not count);
 #   - Debian's python3: the executor prefers it (world-readable, so runs can drop to a per-slot uid);
 #   - g++, libssl-dev and libboost-dev: C++ programs (HumanEval-X C++ uses OpenSSL's MD5 and Boost);
 #   - nodejs and npm, and the npm package js-md5 (HumanEval-X JavaScript/162 requires it);
@@ -14,7 +15,7 @@ set -euo pipefail
 need_apt=()
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+"$(dirname "$0")"/find-libclang.sh >/dev/null || need_apt+=(libclang-dev)
 [ -x /usr/bin/g++ ] || need_apt+=(g++)
 [ -e /usr/include/openssl/md5.h ] || need_apt+=(libssl-dev)
 [ -e /usr/include/boost/any.hpp ] || need_apt+=(libboost-dev)

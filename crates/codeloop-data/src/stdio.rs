@@ -4,7 +4,7 @@
 //!   `{"inputs": [...], "outputs": [...], "fn_name"?}`), `solutions` (a JSON string of a list),
 //!   `starter_code`, `difficulty`. Neither has a public/private split: **the first test is public**
 //!   (as Zheng et al. do for TACO), every test is hidden. A `fn_name` marks a call-based problem.
-//! - **`MapCoder`'s APPS subset** (`apps-subset`, `../shared/data/apps-subset`): `id`, `description`,
+//! - **`MapCoder`'s APPS subset** (`apps-subset`, `testdata/datasets/apps-subset` in this repository): `id`, `description`,
 //!   `io_mode`, `starter_code`, `public_tests` = `[{input, output: [str]}]`. It holds the public
 //!   sample tests only, so **hidden = public** for it (documented in the results as such).
 //! - **`CodeContests`** (`code-contests`): `name`, `description`, `public_tests`, `private_tests`,

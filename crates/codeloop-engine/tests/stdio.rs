@@ -1,4 +1,4 @@
-//! Stdin/stdout datasets: `MapCoder`'s APPS subset from `../shared/data` (public tests only) and a
+//! Stdin/stdout datasets: `MapCoder`'s APPS subset from `testdata/datasets` (public tests only) and a
 //! CodeContests-layout file written here, prepared, checked and evaluated with real execution.
 
 use std::io::Write;

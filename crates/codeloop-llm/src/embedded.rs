@@ -1,8 +1,8 @@
 //! The embedded backend: a GGUF model run in-process by llama.cpp (crate `llama-cpp-2`) on a
 //! dedicated thread behind a channel, so no server is needed.
 //!
-//! Why llama.cpp and not candle: measured on this project's 2-core machine for SmolLM2-135M
-//! (`shared/reference/embedded-model.md`), llama.cpp generates at 89–92 tok/s short and 47–50 at 1.5k
+//! Why llama.cpp and not candle: measured on this project's 2-core machine for SmolLM2-135M,
+//! llama.cpp generates at 89–92 tok/s short and 47–50 at 1.5k
 //! context against candle's 67–87 and 21–32, and the target is parity with `llama-cpp-python`, which
 //! is llama.cpp. The price is cmake and libclang at build time.
 //!

@@ -1,5 +1,5 @@
 //! The hardening layers, each checked by what a program inside can and cannot do, and from outside
-//! where the program could lie: the C programs of `../shared/attacks` (compiled outside, run
+//! where the program could lie: the C programs of `testdata/attacks` (compiled outside, run
 //! inside), the cgroup's memory and task caps, the syscall filter, Landlock, the pid namespace and
 //! its init, and what one run can leave for the next. Where the machine cannot give a layer (not
 //! root, an old kernel), its checks are skipped with the reason, and `missing_layers` says so.
@@ -43,7 +43,7 @@ fn has_layer(prefix: &str) -> bool {
 
 fn attack(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/attacks")
+        .join("../../testdata/attacks")
         .join(name)
 }
 

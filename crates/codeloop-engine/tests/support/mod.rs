@@ -1,5 +1,5 @@
 //! What the engine's integration tests share: one executor per test binary, the datasets of
-//! `../shared/data` prepared once each, and scoring samples the way `codeloop eval` does.
+//! `testdata/datasets` prepared once each, and scoring samples the way `codeloop eval` does.
 // Each test binary compiles this module and uses part of it.
 #![allow(dead_code)]
 
@@ -17,10 +17,10 @@ pub fn executor() -> &'static Executor {
     EXECUTOR.get_or_init(|| Executor::start(&ExecutorConfig::default()).expect("executor starts"))
 }
 
-/// A file of `../shared/data`.
+/// A file of `testdata/datasets`.
 pub fn data(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
+        .join("../../testdata/datasets")
         .join(relative)
 }
 
@@ -30,12 +30,12 @@ pub fn prepare_path(pool: &Executor, path: &Path) -> PreparedDataset {
     prepare(&dataset, pool, &PrepareOptions::default(), None, |_| {}).unwrap()
 }
 
-/// A dataset of `../shared/data`, prepared with `pool`.
+/// A dataset of `testdata/datasets`, prepared with `pool`.
 pub fn prepare_with(pool: &Executor, relative: &str) -> PreparedDataset {
     prepare_path(pool, &data(relative))
 }
 
-/// A dataset of `../shared/data`, prepared once per test binary with the shared pool.
+/// A dataset of `testdata/datasets`, prepared once per test binary with the shared pool.
 pub fn prepared(relative: &'static str) -> &'static PreparedDataset {
     static PREPARED: Mutex<Vec<(&str, &'static PreparedDataset)>> = Mutex::new(Vec::new());
     let mut done = PREPARED
