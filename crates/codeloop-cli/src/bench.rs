@@ -13,7 +13,7 @@ use clap::Args;
 use codeloop_data::cache_dir;
 use codeloop_engine::evaluate;
 
-use crate::commands::{executor, limits, load_problems};
+use crate::commands::{limits, load_problems};
 use crate::{DatasetArgs, ExecOptions, IsolationArg};
 
 #[derive(Args, Debug)]
@@ -154,8 +154,7 @@ fn time_codeloop(
     copies: usize,
     file: &str,
 ) -> Result<(f64, f64)> {
-    let executor = executor(opts)?;
-    let prepared = load_problems(data, &executor)?;
+    let (executor, prepared) = load_problems(data, opts)?;
     let path = dir.join(file);
     write_samples(&path, &prepared, copies)?;
     let samples = evaluate::read_samples(&path, &prepared.problems)?;

@@ -90,10 +90,9 @@ fn jobs_for(problems: &[Problem], per_test: bool, opts: &ExecOptions) -> Vec<Job
 }
 
 pub(crate) fn run(args: &BenchCompileArgs) -> Result<ExitCode> {
-    let executor = crate::commands::executor(&args.exec)?;
     let mut data = DatasetArgs::named(&args.dataset);
     data.limit = Some(args.limit);
-    let prepared = crate::commands::load_problems(&data, &executor)?;
+    let (executor, prepared) = crate::commands::load_problems(&data, &args.exec)?;
     if prepared.format != "humaneval-x"
         || prepared
             .problems

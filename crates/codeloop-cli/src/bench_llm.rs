@@ -58,9 +58,9 @@ pub(crate) fn mock_server(args: &MockServerArgs) -> Result<ExitCode> {
         .build()?;
     let responder = match &args.dataset {
         Some(dataset) => {
-            let executor = crate::commands::executor(&crate::ExecOptions::quiet())?;
             let data = crate::DatasetArgs::named(dataset);
-            let prepared = crate::commands::load_problems(&data, &executor)?;
+            let (_, prepared) =
+                crate::commands::load_problems(&data, &crate::ExecOptions::quiet())?;
             Some(crate::scripted::responder(&prepared.problems, args.policy))
         }
         None => None,

@@ -45,10 +45,9 @@ pub(crate) struct BenchRunArgs {
 }
 
 pub(crate) fn run(args: &BenchRunArgs) -> Result<ExitCode> {
-    let executor = crate::commands::executor(&args.exec)?;
     let mut data = DatasetArgs::named(&args.dataset);
     data.limit = args.limit;
-    let prepared = crate::commands::load_problems(&data, &executor)?;
+    let (executor, prepared) = crate::commands::load_problems(&data, &args.exec)?;
     let library = PromptLibrary::builtin();
     let spec = StrategySpec::resolve("cot-retry", &library)?;
     let turns = spec.max_turns;

@@ -9,7 +9,7 @@ use codeloop_data::{Source, cache_dir};
 use codeloop_engine::evaluate::{self, CheckResult};
 use codeloop_engine::prepare::{PrepareOptions, PreparedDataset, prepare};
 use codeloop_sandbox::{Executor, ExecutorConfig, Isolation, Job};
-use codeloop_types::{ExecReport, Limits, Verdict};
+use codeloop_types::{ExecReport, Language, Limits, Verdict};
 
 use crate::progress::Progress;
 use crate::{CheckArgs, DatasetArgs, EvalArgs, ExecArgs, ExecOptions, IsolationArg};
@@ -39,8 +39,11 @@ pub(crate) const KNOWN_BROKEN: &[(&str, &str, &str)] = &[
     ),
 ];
 
-pub(crate) fn executor(opts: &ExecOptions) -> Result<Executor> {
+/// An executor for programs in `languages` (its slots' views hold what those need; see
+/// `ExecutorConfig::languages`).
+pub(crate) fn executor(opts: &ExecOptions, languages: &[Language]) -> Result<Executor> {
     let mut config = ExecutorConfig {
+        languages: languages.to_vec(),
         isolation: match opts.isolation {
             IsolationArg::Warm => Isolation::Warm,
             IsolationArg::Fresh => Isolation::Fresh,
@@ -69,7 +72,11 @@ pub(crate) fn limits(opts: &ExecOptions) -> Limits {
     }
 }
 
-pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<PreparedDataset> {
+/// Loads the dataset, starts an executor for its languages, and prepares the problems with it.
+pub(crate) fn load_problems(
+    args: &DatasetArgs,
+    opts: &ExecOptions,
+) -> Result<(Executor, PreparedDataset)> {
     let source = Source::parse(&args.dataset)?;
     let dataset = codeloop_data::load(&source, None)?;
     eprintln!(
@@ -79,6 +86,17 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
         dataset.tasks.len(),
         &dataset.sha256[..16]
     );
+    let mut languages = vec![Language::Python];
+    for language in dataset
+        .tasks
+        .iter()
+        .filter_map(codeloop_data::RawTask::language)
+    {
+        if !languages.contains(&language) {
+            languages.push(language);
+        }
+    }
+    let executor = executor(opts, &languages)?;
     let cache = (!args.no_cache).then(cache_dir);
     let mut progress = Progress::new("prepare", dataset.tasks.len() as u64);
     let options = PrepareOptions {
@@ -100,7 +118,7 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
         },
         ..PrepareOptions::default()
     };
-    let mut prepared = prepare(&dataset, executor, &options, cache.as_deref(), |m| {
+    let mut prepared = prepare(&dataset, &executor, &options, cache.as_deref(), |m| {
         progress.message(m);
     })?;
     progress.finish();
@@ -117,7 +135,7 @@ pub(crate) fn load_problems(args: &DatasetArgs, executor: &Executor) -> Result<P
     if let Some(limit) = args.limit {
         prepared.problems.truncate(limit);
     }
-    Ok(prepared)
+    Ok((executor, prepared))
 }
 
 fn describe(v: &Verdict) -> String {
@@ -143,8 +161,7 @@ fn describe(v: &Verdict) -> String {
 }
 
 pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let executor = executor(&args.exec)?;
-    let prepared = load_problems(&args.data, &executor)?;
+    let (executor, prepared) = load_problems(&args.data, &args.exec)?;
     if !prepared.problems.is_empty() && prepared.problems.iter().all(|p| p.reference.is_none()) {
         bail!(
             "dataset `{}` ships no reference solutions, so there is nothing to check ({} problems loaded; `codeloop eval` and `codeloop run` work on it)",
@@ -256,8 +273,7 @@ fn check_json(r: &CheckResult) -> serde_json::Value {
 }
 
 pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
-    let executor = executor(&args.exec)?;
-    let prepared = load_problems(&args.data, &executor)?;
+    let (executor, prepared) = load_problems(&args.data, &args.exec)?;
     let samples = evaluate::read_samples(&args.samples, &prepared.problems)?;
     let mut progress = Progress::new("eval", samples.len() as u64);
     let mut done = 0;
@@ -367,7 +383,7 @@ pub(crate) fn exec(args: &ExecArgs) -> Result<ExitCode> {
     };
     let mut opts = args.exec.clone();
     opts.slots = Some(1);
-    let executor = executor(&opts)?;
+    let executor = executor(&opts, &[Language::Python])?;
     let mut job = Job::script(
         &program,
         Limits {

@@ -17,8 +17,8 @@ const PROBES: &[(&str, &str, &str)] = &[
         "contained",
     ),
     (
-        "host files hidden (/etc/shadow, /home, /root except toolchains and libraries)",
-        "import os\nroot = set(os.listdir('/root')) if os.path.isdir('/root') else set()\nprint('reached' if os.path.exists('/etc/shadow') or os.path.exists('/home') or root - {'.rustup', '.pyenv', '.cache'} else 'contained')\n",
+        "host files hidden (/etc/shadow, /home, /root, and in mountinfo no path under /home or /root)",
+        "import os\nroot = set(os.listdir('/root')) if os.path.isdir('/root') else set()\nmounts = [l.split()[3:5] for l in open('/proc/self/mountinfo')]\nhome = [p for m in mounts for p in m if p.startswith(('/home', '/root'))]\nprint('reached ' + ' '.join(home) if os.path.exists('/etc/shadow') or os.path.exists('/home') or root or home else 'contained')\n",
         "contained",
     ),
     (
@@ -47,6 +47,11 @@ const PROBES: &[(&str, &str, &str)] = &[
         "contained",
     ),
     (
+        "socket families (vsock, netlink, packet and all but unix/inet/inet6 refused)",
+        "import socket\nrefused = []\nfor family in (socket.AF_VSOCK, socket.AF_NETLINK, socket.AF_PACKET, socket.AF_ALG):\n    try:\n        socket.socket(family, socket.SOCK_DGRAM if family != socket.AF_ALG else socket.SOCK_SEQPACKET).close()\n    except OSError as e:\n        refused.append(e.errno == 97)\n    else:\n        refused.append(False)\na, b = socket.socketpair()\nprint('contained' if all(refused) else f'reached {refused}')\n",
+        "contained",
+    ),
+    (
         "landlock (no write to its own /proc/self/comm, no TCP)",
         "import socket\ntry:\n    open('/proc/self/comm', 'w').write('x')\n    print('reached')\nexcept PermissionError:\n    try:\n        socket.socket().bind(('127.0.0.1', 0))\n        print('reached bind')\n    except PermissionError:\n        print('contained')\n",
         "contained",
@@ -59,7 +64,7 @@ const PROBES: &[(&str, &str, &str)] = &[
 ];
 
 pub(crate) fn doctor(opts: &ExecOptions) -> Result<ExitCode> {
-    let executor = crate::commands::executor(opts)?;
+    let executor = crate::commands::executor(opts, &[codeloop_types::Language::Python])?;
     println!(
         "interpreter: {} (Python {})",
         executor.interpreter().path.display(),

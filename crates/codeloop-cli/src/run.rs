@@ -148,8 +148,7 @@ fn setup(data: &DatasetArgs, model: &ModelArgs, exec: &ExecOptions) -> Result<Se
         Some(path) => PromptLibrary::with_overrides(path)?,
         None => PromptLibrary::builtin(),
     };
-    let executor = crate::commands::executor(exec)?;
-    let prepared = crate::commands::load_problems(data, &executor)?;
+    let (executor, prepared) = crate::commands::load_problems(data, exec)?;
     let mut backend = crate::model::backend(&model.model, model.registry.as_deref())?;
     if !model.no_response_cache {
         let cache = Arc::new(ResponseCache::open(

@@ -243,6 +243,31 @@ impl RawTask {
             RawTask::MultiplE(r) => r.name.clone(),
         }
     }
+
+    /// The language of the task's programs (`None`: one codeloop does not know; preparing the
+    /// task says so).
+    #[must_use]
+    pub fn language(&self) -> Option<codeloop_types::Language> {
+        use codeloop_types::Language;
+        match self {
+            RawTask::HumanEvalX(r) => match r.language() {
+                "CPP" => Some(Language::Cpp),
+                "JavaScript" => Some(Language::JavaScript),
+                "Java" => Some(Language::Java),
+                "Rust" => Some(Language::Rust),
+                "Go" => Some(Language::Go),
+                "Python" => Some(Language::Python),
+                _ => None,
+            },
+            RawTask::MultiplE(r) => match r.language.as_str() {
+                "rs" | "rust" => Some(Language::Rust),
+                "cpp" => Some(Language::Cpp),
+                "js" => Some(Language::JavaScript),
+                _ => None,
+            },
+            _ => Some(Language::Python),
+        }
+    }
 }
 
 /// A loaded dataset.

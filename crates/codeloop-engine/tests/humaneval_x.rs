@@ -194,6 +194,7 @@ fn humaneval_x_rust_links_its_crates() {
     let pool = Executor::start(&ExecutorConfig {
         slots: 2,
         library_dir: Some(libraries.path().to_path_buf()),
+        languages: vec![codeloop_types::Language::Rust],
         ..ExecutorConfig::default()
     })
     .unwrap();

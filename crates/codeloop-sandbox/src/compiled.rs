@@ -47,7 +47,76 @@ pub(crate) fn rust_sysroot() -> Option<&'static std::path::Path> {
         .as_deref()
 }
 
-fn toolchain(language: Language) -> Option<Toolchain> {
+/// Where a slot's runs find what lives outside `/usr`, for the languages its executor runs: in a
+/// view of their own, at neutral mount points (`/opt/codeloop/...`), so that nothing of the
+/// host's layout shows in the paths they use; the kernel still shows each bind's source path in
+/// `/proc/self/mountinfo` (its `root` field), so a toolchain in a home directory (rustup's) names
+/// that directory there, in the views of executors that run Rust. Without a view, the host's paths.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RunPaths {
+    /// The Rust sysroot as (host path, path runs use), when the executor runs Rust.
+    rust_sysroot: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The library dir as (host path, path runs use), when the executor runs Rust or Go.
+    pub(crate) library_dir: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Where the view binds the Rust toolchain and the library dir.
+const VIEW_RUST: &str = "/opt/codeloop/rust";
+const VIEW_LIBRARIES: &str = "/opt/codeloop/libraries";
+
+impl RunPaths {
+    /// The paths for `languages`; `view`: runs have a view of their own (else they see the host).
+    pub(crate) fn plan(
+        languages: &[Language],
+        library_dir: Option<&std::path::Path>,
+        view: bool,
+    ) -> Self {
+        let place = |host: &std::path::Path, neutral: &str| {
+            let inside = if view {
+                std::path::PathBuf::from(neutral)
+            } else {
+                host.to_path_buf()
+            };
+            (host.to_path_buf(), inside)
+        };
+        let rust = languages.contains(&Language::Rust);
+        RunPaths {
+            // Under /usr (a distribution's rustc), the view has it already, at its own path.
+            rust_sysroot: rust_sysroot().filter(|_| rust).map(|s| {
+                if s.starts_with("/usr") {
+                    (s.to_path_buf(), s.to_path_buf())
+                } else {
+                    place(s, VIEW_RUST)
+                }
+            }),
+            library_dir: library_dir
+                .filter(|_| rust || languages.contains(&Language::Go))
+                .map(|d| place(d, VIEW_LIBRARIES)),
+        }
+    }
+
+    /// The read-only binds a view needs for these paths (host, target), beyond `/usr`.
+    pub(crate) fn binds(&self) -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
+        self.rust_sysroot
+            .iter()
+            .chain(&self.library_dir)
+            .filter(|(host, inside)| host != inside || !host.starts_with("/usr"))
+            .cloned()
+            .collect()
+    }
+
+    /// `path`, a path under the host's library dir, as runs see it.
+    fn inside(&self, path: &std::path::Path) -> std::path::PathBuf {
+        match &self.library_dir {
+            Some((host, inside)) => path
+                .strip_prefix(host)
+                .map_or_else(|_| path.to_path_buf(), |rest| inside.join(rest)),
+            None => path.to_path_buf(),
+        }
+    }
+}
+
+fn toolchain(language: Language, paths: &RunPaths) -> Option<Toolchain> {
     match language {
         Language::Cpp => Some(Toolchain {
             file: "main.cpp",
@@ -62,16 +131,21 @@ fn toolchain(language: Language) -> Option<Toolchain> {
             package: "nodejs",
         }),
         Language::Rust => {
-            let rustc = rust_sysroot().map_or_else(
-                || "rustc".to_owned(),
-                |s| s.join("bin/rustc").display().to_string(),
+            let (host, inside) = paths.rust_sysroot.as_ref().map_or_else(
+                || ("rustc".to_owned(), "rustc".to_owned()),
+                |(host, inside)| {
+                    (
+                        host.join("bin/rustc").display().to_string(),
+                        inside.join("bin/rustc").display().to_string(),
+                    )
+                },
             );
             Some(Toolchain {
                 file: "main.rs",
                 script: format!(
-                    "{rustc} --edition 2021 -C opt-level=0 -A warnings -o prog main.rs || {{COMPILE_FAILED}} echo compiled >&3; {{RUN_LIMITS}} exec ./prog"
+                    "{inside} --edition 2021 -C opt-level=0 -A warnings -o prog main.rs || {{COMPILE_FAILED}} echo compiled >&3; {{RUN_LIMITS}} exec ./prog"
                 ),
-                compiler: rustc,
+                compiler: host,
                 package: "a Rust toolchain (rustup)",
             })
         }
@@ -396,7 +470,11 @@ pub(crate) fn full_source(program: &str, test: &ProgramTest) -> String {
 
 /// The Rust crates programs may link, built once with cargo (trusted, outside the sandbox) under
 /// `dir/rust-crates`: `--extern` flags and the `-L dependency=` dir.
-fn rust_libraries(dir: &std::path::Path, wanted: &[String]) -> Result<String, String> {
+fn rust_libraries(
+    dir: &std::path::Path,
+    wanted: &[String],
+    inside: impl Fn(&std::path::Path) -> std::path::PathBuf,
+) -> Result<String, String> {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILD
         .lock()
@@ -411,7 +489,10 @@ fn rust_libraries(dir: &std::path::Path, wanted: &[String]) -> Result<String, St
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("lib{name}-")) && n.ends_with(".rlib"))
+                    .is_some_and(|n| {
+                        n.starts_with(&format!("lib{name}-"))
+                            && std::path::Path::new(n).extension().is_some_and(|e| e == "rlib")
+                    })
             })
             .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
     };
@@ -437,11 +518,11 @@ fn rust_libraries(dir: &std::path::Path, wanted: &[String]) -> Result<String, St
             ));
         }
     }
-    let mut flags = format!("-L dependency={}", deps.display());
+    let mut flags = format!("-L dependency={}", inside(&deps).display());
     for name in wanted {
         let rlib =
             find(name).ok_or_else(|| format!("no Rust crate `{name}` in {}", deps.display()))?;
-        let _ = write!(flags, " --extern {name}={}", rlib.display());
+        let _ = write!(flags, " --extern {name}={}", inside(&rlib).display());
     }
     Ok(flags)
 }
@@ -493,11 +574,18 @@ fn go_cache(dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
 pub(crate) fn request_fields(
     program: &str,
     test: &ProgramTest,
-    library_dir: Option<&std::path::Path>,
+    paths: &RunPaths,
     run: &Limits,
     cgroup_memory: bool,
 ) -> Result<String, String> {
-    let mut tc = toolchain(test.language)
+    if test.language == Language::Rust && paths.rust_sysroot.is_none() && rust_sysroot().is_some() {
+        return Err(
+            "this executor was started without Rust (its slots' views hold only what their languages need beyond /usr; list Rust in `ExecutorConfig::languages`)"
+                .to_owned(),
+        );
+    }
+    let library_dir = paths.library_dir.as_ref().map(|(host, _)| host.as_path());
+    let mut tc = toolchain(test.language, paths)
         .ok_or_else(|| format!("no program-test toolchain for {}", test.language))?;
     if test.language == Language::Go
         && let Some(dir) = library_dir
@@ -507,7 +595,7 @@ pub(crate) fn request_fields(
         if let Ok(cache) = go_cache(dir) {
             tc.script = format!(
                 "cp -r {} .gocache 2>/dev/null; {}",
-                cache.display(),
+                paths.inside(&cache).display(),
                 tc.script
             );
         }
@@ -520,9 +608,9 @@ pub(crate) fn request_fields(
             ));
         }
         let dir = library_dir.ok_or_else(|| {
-            "this program links libraries, and the executor has no library dir".to_owned()
+            "this program links libraries, and the executor has no library dir (`ExecutorConfig::library_dir`, with Rust among its languages)".to_owned()
         })?;
-        let flags = rust_libraries(dir, &test.libraries)?;
+        let flags = rust_libraries(dir, &test.libraries, |p| paths.inside(p))?;
         tc.script = tc
             .script
             .replacen(" -o prog", &format!(" {flags} -o prog"), 1);

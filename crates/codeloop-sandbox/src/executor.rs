@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use codeloop_types::{Call, ExecReport, Limits, TestSuite};
+use codeloop_types::{Call, ExecReport, Language, Limits, TestSuite};
 use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
 
@@ -55,6 +55,12 @@ pub struct ExecutorConfig {
     pub library_dir: Option<PathBuf>,
     /// Limits of the compile step of compiled languages (the program then runs under the job's).
     pub compile: crate::compiled::CompileLimits,
+    /// The languages this executor runs. A slot's view is made once, when it starts, and holds
+    /// only what these need beyond `/usr` (where everything Python, C++, Java and JavaScript need
+    /// is): for Rust the rustup toolchain and the library dir, for Go the library dir (its testify
+    /// build cache, without which Go compiles about 5x slower). A Rust job on an executor started
+    /// without Rust is a harness error saying so. Default: Python only.
+    pub languages: Vec<Language>,
 }
 
 impl Default for ExecutorConfig {
@@ -69,6 +75,7 @@ impl Default for ExecutorConfig {
             strict: false,
             library_dir: None,
             compile: crate::compiled::CompileLimits::default(),
+            languages: vec![Language::Python],
         }
     }
 }
@@ -168,6 +175,9 @@ impl Executor {
         let parent = config.work_root.clone().unwrap_or_else(std::env::temp_dir);
         let work_root = make_work_root(&parent)?;
         let own_uids = linux::is_root() && interpreter.usable_by_others();
+        // What a confined view binds, at neutral mount points.
+        let run_paths =
+            crate::compiled::RunPaths::plan(&config.languages, config.library_dir.as_deref(), true);
         let mut layers = vec![
             match config.isolation {
                 Isolation::Warm => "fork-server",
@@ -213,20 +223,16 @@ impl Executor {
                 .and_then(Path::parent)
                 .filter(|p| !p.starts_with("/usr"))
                 .map(Path::to_path_buf);
-            let mut extra: Vec<PathBuf> = prefix.into_iter().collect();
-            // The Rust toolchain, when there is one outside /usr (rustup).
-            if let Some(sysroot) =
-                crate::compiled::rust_sysroot().filter(|p| !p.starts_with("/usr"))
-            {
-                extra.push(sysroot.to_path_buf());
-            }
-            // Compiled libraries programs may link (built once, outside the sandbox).
-            if let Some(dir) = &config.library_dir {
+            let mut extra: Vec<(PathBuf, PathBuf)> =
+                prefix.into_iter().map(|p| (p.clone(), p)).collect();
+            // The Rust toolchain (rustup's, outside /usr) and the compiled libraries, where the
+            // executor's languages need them, at neutral mount points.
+            extra.extend(run_paths.binds());
+            if let Some((dir, _)) = &run_paths.library_dir {
                 std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
                     path: dir.clone(),
                     source,
                 })?;
-                extra.push(dir.clone());
             }
             Some(Arc::new(linux::Confinement::plan(
                 &staging,
@@ -285,9 +291,19 @@ impl Executor {
             } else {
                 work_root.clone()
             };
+            // Outside a view of their own, runs find toolchains and libraries at the host's paths.
+            let paths = if confinement.is_some() {
+                run_paths.clone()
+            } else {
+                crate::compiled::RunPaths::plan(
+                    &config.languages,
+                    config.library_dir.as_deref(),
+                    false,
+                )
+            };
             let slot = SlotConfig {
                 compile: config.compile,
-                library_dir: config.library_dir.clone(),
+                paths,
                 confinement,
                 interpreter: interpreter.clone(),
                 isolation: config.isolation,
@@ -684,7 +700,7 @@ impl Hardening {
 #[derive(Clone)]
 struct SlotConfig {
     compile: crate::compiled::CompileLimits,
-    library_dir: Option<PathBuf>,
+    paths: crate::compiled::RunPaths,
     confinement: Option<Arc<linux::Confinement>>,
     interpreter: Interpreter,
     isolation: Isolation,
@@ -827,7 +843,7 @@ impl Slot {
         let fields = match crate::compiled::request_fields(
             &job.program,
             test,
-            self.cfg.library_dir.as_deref(),
+            &self.cfg.paths,
             &run,
             self.cgroup.is_some(),
         ) {

@@ -92,12 +92,14 @@ pub(crate) const WORK_MIB: u64 = 64;
 
 impl Confinement {
     /// Plans the view: `staging` is an empty host directory (the new root's mount point), `work_root`
-    /// the runs' work root, `extra_ro` more runtime directories (the interpreter's prefix when it is
-    /// not under `/usr`).
+    /// the runs' work root, `extra_ro` more runtime directories bound read-only, each as (host path,
+    /// path in the view): the interpreter's prefix when it is not under `/usr` (at its own path: the
+    /// interpreter finds its library from where it runs), toolchains and libraries at neutral
+    /// mount points (see `RunPaths`).
     pub(crate) fn plan(
         staging: &std::path::Path,
         work_root: &std::path::Path,
-        extra_ro: &[std::path::PathBuf],
+        extra_ro: &[(std::path::PathBuf, std::path::PathBuf)],
         rootless: bool,
     ) -> Self {
         use std::ffi::CString;
@@ -117,15 +119,17 @@ impl Confinement {
             }
         };
         let mut binds = Vec::new();
-        let mut runtime: Vec<std::path::PathBuf> = ["/usr", "/bin", "/lib", "/lib64", "/sbin"]
-            .iter()
-            .map(std::path::PathBuf::from)
-            .filter(|p| p.exists())
-            .collect();
+        let mut runtime: Vec<(std::path::PathBuf, std::path::PathBuf)> =
+            ["/usr", "/bin", "/lib", "/lib64", "/sbin"]
+                .iter()
+                .map(std::path::PathBuf::from)
+                .filter(|p| p.exists())
+                .map(|p| (p.clone(), p))
+                .collect();
         runtime.extend(extra_ro.iter().cloned());
-        for dir in &runtime {
-            mkdir_all(dir, &mut dirs);
-            binds.push((c(dir), c(&inside(dir)), true, locked_flags(dir)));
+        for (host, target) in &runtime {
+            mkdir_all(target, &mut dirs);
+            binds.push((c(host), c(&inside(target)), true, locked_flags(host)));
         }
         for d in ["/proc", "/dev", "/tmp", "/etc"] {
             mkdir_all(Path::new(d), &mut dirs);

@@ -7,7 +7,7 @@
 //! after starting its slot's init, because it is a Python process and not a Rust one. Installing
 //! them per run instead cost 0.3 ms of CPU per run here (the kernel checks and JIT-compiles each
 //! program and frees it at exit): a tenth of a whole `HumanEval` sample.
-//! Three filters, since a `seccompiler` filter has one action on match:
+//! Four filters, since a `seccompiler` filter has one action on match:
 //!
 //! 1. **deny** (`EPERM`): tracing and other processes' memory (`ptrace`, `process_vm_*`,
 //!    `pidfd_getfd`), everything that mounts or changes root, namespaces (`unshare`, `setns`, and
@@ -20,7 +20,14 @@
 //! 2. **fallback** (`ENOSYS`): `clone3` (its flags sit in memory a filter cannot read) and the
 //!    `io_uring` calls (a second syscall interface the filter would not see); runtimes (glibc,
 //!    libuv, Go, the JVM) fall back to `clone` and plain syscalls on `ENOSYS`;
-//! 3. **x32** (kill): system call numbers with the x32 bit set.
+//! 3. **socket families** (`EAFNOSUPPORT`): `socket` and `socketpair` for any family but
+//!    `AF_UNIX`, `AF_INET` and `AF_INET6`. The network namespace confines IP, but not `AF_VSOCK` (on
+//!    a VM, a channel to the hypervisor host's services), `AF_NETLINK` (the kernel's own
+//!    interfaces), `AF_PACKET`, `AF_ALG`, `AF_KEY`, `AF_XDP`, `AF_BLUETOOTH`, `AF_TIPC`, `AF_RDS` and
+//!    the rest, each a piece of kernel code no program under test needs; `EAFNOSUPPORT` is what a
+//!    kernel built without the family answers, so libraries take their usual fallback (glibc's
+//!    `getaddrinfo` without netlink, for one);
+//! 4. **x32** (kill): system call numbers with the x32 bit set.
 //!
 //! Each filter starts with `seccompiler`'s architecture check, which kills the process for any
 //! architecture but x86-64 (the `int 0x80` i386 entry included).
@@ -101,6 +108,10 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
     libc::CLONE_NEWNET,
 ];
 
+/// The socket families a program may open: local sockets and IP (which the empty network
+/// namespace confines).
+const ALLOWED_FAMILIES: &[libc::c_int] = &[libc::AF_UNIX, libc::AF_INET, libc::AF_INET6];
+
 /// The x32 ABI's bit in the syscall number.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
@@ -108,7 +119,7 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 #[must_use]
 pub(crate) fn description() -> String {
     format!(
-        "seccomp ({} syscalls and namespace-making clone refused, {} answered ENOSYS, x32 and non-x86-64 killed)",
+        "seccomp ({} syscalls and namespace-making clone refused, {} answered ENOSYS, sockets of families other than unix/inet/inet6 answered EAFNOSUPPORT, x32 and non-x86-64 killed)",
         DENIED.len(),
         FALLBACK.len()
     )
@@ -178,6 +189,29 @@ pub(crate) fn programs(run_namespaces: bool) -> Result<Vec<Vec<u8>>, String> {
         arch,
     )
     .map_err(compiler_error)?;
+    // One rule per call: the domain (an `int`, so the low 32 bits) is none of the allowed ones.
+    let other_family = || -> Result<Vec<SeccompRule>, String> {
+        let conditions = ALLOWED_FAMILIES
+            .iter()
+            .map(|&family| {
+                SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, family as u64)
+                    .map_err(compiler_error)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(vec![SeccompRule::new(conditions).map_err(compiler_error)?])
+    };
+    let families = SeccompFilter::new(
+        [
+            (libc::SYS_socket, other_family()?),
+            (libc::SYS_socketpair, other_family()?),
+        ]
+        .into_iter()
+        .collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EAFNOSUPPORT as u32),
+        arch,
+    )
+    .map_err(compiler_error)?;
     // The x32 check: seccompiler compares syscall numbers for equality only, so this one is written
     // out: the architecture check, then `nr >= X32_SYSCALL_BIT` kills.
     let mut x32: BpfProgram = compile(
@@ -214,10 +248,12 @@ pub(crate) fn programs(run_namespaces: bool) -> Result<Vec<Vec<u8>>, String> {
         },
         allow,
     ]);
-    Ok([compile(fallback)?, compile(deny)?, x32]
-        .iter()
-        .map(|program| to_bytes(program))
-        .collect())
+    Ok(
+        [compile(fallback)?, compile(deny)?, compile(families)?, x32]
+            .iter()
+            .map(|program| to_bytes(program))
+            .collect(),
+    )
 }
 
 #[expect(clippy::needless_pass_by_value, reason = "the shape `map_err` takes")]
@@ -244,11 +280,11 @@ mod tests {
     fn filters_compile_to_whole_instructions_within_the_kernel_limit() {
         let plain = programs(false).unwrap();
         let with_run_namespaces = programs(true).unwrap();
-        assert_eq!(plain.len(), 3);
+        assert_eq!(plain.len(), 4);
         // Only the deny filter differs: unshare gets a condition.
         assert_eq!(plain[0], with_run_namespaces[0]);
         assert_ne!(plain[1], with_run_namespaces[1]);
-        assert_eq!(plain[2], with_run_namespaces[2]);
+        assert_eq!(plain[2..], with_run_namespaces[2..]);
         for p in plain.iter().chain(&with_run_namespaces) {
             assert_eq!(p.len() % 8, 0);
             assert!(p.len() / 8 < 4096);

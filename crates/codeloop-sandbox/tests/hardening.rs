@@ -268,6 +268,64 @@ fn the_syscall_filter_refuses_what_it_names_and_lets_runtimes_fall_back() {
     assert_eq!(x32.status.signal, Some(libc::SIGSYS), "{x32:?}");
 }
 
+/// Every address family (0 to 63), with each socket type, through `socket` and `socketpair`: the
+/// errno, or 0 when the call succeeded.
+const SOCKET_FAMILIES: &str = r#"
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+fds = (ctypes.c_int * 2)()
+for family in range(64):
+    results = []
+    for kind in (1, 2, 3, 5):  # SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET
+        fd = libc.socket(family, kind, 0)
+        results.append(0 if fd >= 0 else ctypes.get_errno())
+        if fd >= 0:
+            libc.close(fd)
+        r = libc.socketpair(family, kind, 0, fds)
+        results.append(0 if r == 0 else ctypes.get_errno())
+        if r == 0:
+            libc.close(fds[0]); libc.close(fds[1])
+    print(family, *results)
+"#;
+
+#[test]
+fn sockets_of_families_other_than_unix_and_ip_are_refused() {
+    let _one = serial();
+    if !has_layer("seccomp") {
+        return;
+    }
+    // The check can fail: outside the sandbox, this kernel opens netlink sockets.
+    #[expect(unsafe_code, reason = "socket and close on plain integers")]
+    // SAFETY: socket takes integers and returns an fd we own; close takes that fd.
+    unsafe {
+        let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, 0);
+        assert!(fd >= 0, "netlink sockets open on the host");
+        libc::close(fd);
+    }
+    let r = run_script(SOCKET_FAMILIES);
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    let mut seen = 0;
+    for line in r.stdout.lines() {
+        let mut fields = line.split_whitespace().map(|f| f.parse::<i32>().unwrap());
+        let family = fields.next().unwrap();
+        let errnos: Vec<i32> = fields.collect();
+        seen += 1;
+        if [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6].contains(&family) {
+            assert!(
+                !errnos.contains(&libc::EAFNOSUPPORT),
+                "family {family} is allowed: {errnos:?}"
+            );
+            assert!(errnos.contains(&0), "family {family} opens: {errnos:?}");
+        } else {
+            assert!(
+                errnos.iter().all(|&e| e == libc::EAFNOSUPPORT),
+                "family {family} (vsock is 40, netlink 16, packet 17, alg 38, xdp 44) must get EAFNOSUPPORT: {errnos:?}"
+            );
+        }
+    }
+    assert_eq!(seen, 64, "{r:?}");
+}
+
 #[test]
 fn landlock_confines_writes_network_and_signals() {
     let _one = serial();
@@ -458,5 +516,67 @@ fn no_shared_memory_dir_no_home_no_userfaultfd() {
         r.stdout,
         format!("False None\n-1 {}\n", libc::EPERM),
         "{r:?}"
+    );
+}
+
+/// The mount points and bind sources (`root`) of a run's `/proc/self/mountinfo`.
+fn mounts(pool: &Executor) -> Vec<(String, String)> {
+    let r = pool.run(Job::script(
+        "print(open('/proc/self/mountinfo').read())",
+        Limits::default(),
+    ));
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    r.stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[3].to_owned(), f[4].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_python_run_mounts_nothing_from_home_directories() {
+    let _one = serial();
+    if !has_layer("mount-namespace") {
+        return;
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
+    // A library dir in the home directory, as the CLI's cache is (`~/.cache/codeloop/libraries`);
+    // and on this machine the Rust toolchain is rustup's, in the home directory too.
+    let libraries = tempfile::Builder::new()
+        .prefix(".codeloop-test-libraries")
+        .tempdir_in(&home)
+        .unwrap();
+    let under_home = |p: &str| {
+        Path::new(p).starts_with(&home) || p.starts_with("/home") || p.starts_with("/root")
+    };
+    let python = Executor::start(&ExecutorConfig {
+        slots: 1,
+        library_dir: Some(libraries.path().to_path_buf()),
+        ..ExecutorConfig::default()
+    })
+    .unwrap();
+    for (root, point) in mounts(&python) {
+        assert!(
+            !under_home(&root) && !under_home(&point),
+            "a Python run sees {root} mounted at {point}"
+        );
+    }
+    // An executor that runs Rust binds the toolchain and the libraries at neutral mount points
+    // (mountinfo still names their sources: the kernel shows each bind's root).
+    let rust = Executor::start(&ExecutorConfig {
+        slots: 1,
+        library_dir: Some(libraries.path().to_path_buf()),
+        languages: vec![codeloop_types::Language::Rust],
+        ..ExecutorConfig::default()
+    })
+    .unwrap();
+    let points: Vec<String> = mounts(&rust).into_iter().map(|(_, p)| p).collect();
+    assert!(points.iter().all(|p| !under_home(p)), "{points:?}");
+    assert!(
+        points.iter().any(|p| p == "/opt/codeloop/libraries"),
+        "{points:?}"
     );
 }

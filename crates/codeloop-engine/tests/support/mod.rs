@@ -10,11 +10,27 @@ use codeloop_data::{Source, load};
 use codeloop_engine::evaluate::{self, CheckResult, SampleResult};
 use codeloop_engine::prepare::{PrepareOptions, PreparedDataset, prepare};
 use codeloop_sandbox::{Executor, ExecutorConfig};
-use codeloop_types::{Limits, Verdict};
+use codeloop_types::{Language, Limits, Verdict};
+
+/// Every language these tests read.
+pub const LANGUAGES: [Language; 6] = [
+    Language::Python,
+    Language::Cpp,
+    Language::Java,
+    Language::JavaScript,
+    Language::Go,
+    Language::Rust,
+];
 
 pub fn executor() -> &'static Executor {
     static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| Executor::start(&ExecutorConfig::default()).expect("executor starts"))
+    EXECUTOR.get_or_init(|| {
+        Executor::start(&ExecutorConfig {
+            languages: LANGUAGES.to_vec(),
+            ..ExecutorConfig::default()
+        })
+        .expect("executor starts")
+    })
 }
 
 /// A file of `testdata/datasets`.
