@@ -8,8 +8,10 @@
 #           zygote does, answers on fd 1 and exits. Same code path, no warm state.
 #
 # The child never sees expected values: it gets the program and the call arguments, and streams back
-# typed values (wire encoding below) over a pipe that only its supervisor reads. Its exit code and its
-# stdout count for nothing. This file holds no secret, and nothing a child does can reach the zygote:
+# typed values (wire encoding below) over a channel that only its supervisor reads, which takes
+# only what the run's own process sent (the kernel names the sender; see `_result_channel`). Its
+# exit code and its stdout count for nothing. This file holds no secret, and nothing a child does
+# can reach the zygote:
 # the zygote reads only bounded bytes from the child and parses them as JSON without evaluating them.
 #
 # Values travel in the wire encoding of wire.py, which codeloop-sandbox puts in front of this file.
@@ -48,11 +50,34 @@ def _on_prof(signum, frame):
     raise _TimeLimit()
 
 
+# The driver's process: set when the driver starts. A program may fork, and its children run on in
+# copies of the driver's frames: an exception or a return that reaches the driver there must not
+# report anything (the supervisor ignores result lines from any other process anyway; see
+# `_read_results`), so such a child prints its traceback, if any, and ends.
+_DRIVER_PID = [0]
+
+
+def _driver_only(error=None, code=1):
+    """Returns in the driver's own process; ends any other (a forked child of the program) with
+    `code`, printing `error`'s traceback to stderr first."""
+    if os.getpid() == _DRIVER_PID[0]:
+        return
+    if error is not None:
+        try:
+            import traceback
+            traceback.print_exception(type(error), error, error.__traceback__)
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    os._exit(code)
+
+
 # One encoder for the process's life: json.dumps with options builds a new one per call.
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _emit(fd, obj):
+    _driver_only()
     data = (_ENCODE(obj) + "\n").encode()
     view = memoryview(data)
     while view:
@@ -464,6 +489,10 @@ def _prepare_zygote():
     signal.signal(signal.SIGALRM, _on_prof)
 
 
+def _exit_code(e):
+    return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+
+
 def _describe(e):
     # Drop the driver's own frames (this file runs as `-c`, so its frames are `<string>`):
     # feedback shows the program's.
@@ -476,6 +505,7 @@ def _describe(e):
 
 
 def _drive(req, res):
+    _DRIVER_PID[0] = os.getpid()
     source = req["source"]
     filename = req.get("filename", "solution.py")
     script = req["mode"] == "script"
@@ -488,17 +518,21 @@ def _drive(req, res):
     try:
         exec(code, glb)
     except SystemExit as e:
-        _emit(res, {"k": "exit", "code": e.code if isinstance(e.code, int) else (0 if e.code is None else 1)})
+        _driver_only(code=_exit_code(e))
+        _emit(res, {"k": "exit", "code": _exit_code(e)})
         raise
-    except MemoryError:
+    except MemoryError as e:
+        _driver_only(e)
         _emit(res, {"k": "load_error", "type": "MemoryError", "msg": "", "tb": "", "mle": True})
         return 1
     except BaseException as e:
+        _driver_only(e)
         _emit(res, dict(_describe(e), k="load_error"))
         if script:
             import traceback
             traceback.print_exception(type(e), e, e.__traceback__)
         return 1
+    _driver_only(code=0)
     _emit(res, {"k": "loaded"})
     if script:
         return 0
@@ -532,22 +566,24 @@ def _drive(req, res):
             finally:
                 signal.setitimer(signal.ITIMER_PROF, 0)
                 signal.setitimer(signal.ITIMER_REAL, 0)
+            _driver_only(code=0)
             cpu = (time.process_time() - t0) * 1000.0
             if cpu > limit:
                 kind = "tle"
             else:
                 out = {"k": "ret", "i": i, "v": wire_encode(value), "cpu": round(cpu, 3)}
-        except _TimeLimit:
+        except _TimeLimit as e:
+            _driver_only(e)
             kind = "tle"
-        except MemoryError:
+        except MemoryError as e:
+            _driver_only(e)
             kind = "mle"
         except SystemExit as e:
-            _emit(res, {"k": "exit", "i": i, "code": e.code if isinstance(e.code, int) else (0 if e.code is None else 1)})
+            _driver_only(code=_exit_code(e))
+            _emit(res, {"k": "exit", "i": i, "code": _exit_code(e)})
             raise
-        except RecursionError as e:
-            kind = "exc"
-            out = dict(_describe(e), k="exc", i=i)
         except BaseException as e:
+            _driver_only(e)
             kind = "exc"
             out = dict(_describe(e), k="exc", i=i)
         cpu = round((time.process_time() - t0) * 1000.0, 3)
@@ -696,6 +732,37 @@ def _purge_tmp():
     _TMP[:] = [os.stat("/tmp").st_ctime_ns]
 
 
+_UCRED = None
+
+
+def _result_channel():
+    """The run's result channel: a Unix stream socket pair (the child writes fd 3, as to a pipe) with
+    SO_PASSCRED on our end, so the kernel tells us which process sent each piece (a process can
+    name another pid only with CAP_SYS_ADMIN, which no run has), and pieces of different senders
+    never come in one read. Returns (our socket, its fd, the child's fd)."""
+    import socket  # the zygote's, loaded once; a fresh driver never needs it
+    global _UCRED
+    if _UCRED is None:
+        _UCRED = (socket, socket.CMSG_SPACE(12))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    return ours, ours.fileno(), theirs.detach()
+
+
+def _read_results(sock, pid):
+    """What the run's own process (`pid`, the driver) sent: bytes (empty at the end), or None for a
+    piece sent by any other process (a child the program forked, which inherited fd 3 and could
+    write result lines of its own), which is dropped."""
+    socket, space = _UCRED
+    data, anc, _, _ = sock.recvmsg(65536, space)
+    if not data:
+        return data
+    for level, kind, cred in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return data if int.from_bytes(cred[:4], sys.byteorder, signed=True) == pid else None
+    return None
+
+
 def supervise(req, line=None):
     lim = req["limits"]
     uid = req.get("uid")
@@ -708,7 +775,7 @@ def supervise(req, line=None):
         stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    res_r, res_w = os.pipe()
+    res_sock, res_r, res_w = _result_channel()
     setup_r, setup_w = os.pipe()
     payload_fd = _payload(line) if req.get("fresh") and req["mode"] != "exec" else None
     if _CFG.get("tmp"):
@@ -780,7 +847,9 @@ def supervise(req, line=None):
                     os.close(stdin_w)
                     stdin_w = None
             else:
-                chunk = os.read(fd, 65536)
+                chunk = _read_results(res_sock, pid) if fd == res_r else os.read(fd, 65536)
+                if chunk is None:
+                    continue  # sent by another process than the run's own: ignored
                 if not chunk:
                     poller.unregister(fd)
                     open_fds.discard(fd)
@@ -805,6 +874,7 @@ def supervise(req, line=None):
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
+    res_sock.detach()  # res_r is closed with the other fds below
     status = 0
     ru = None
     try:
