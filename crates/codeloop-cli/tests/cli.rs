@@ -218,3 +218,71 @@ fn sandbox_doctor_without_root_builds_the_view_in_a_user_namespace() {
     assert!(text.contains("  - cgroup:"), "{text}");
     assert!(!text.contains("FAIL"), "{text}");
 }
+
+/// Runs `scripts/find-libclang.sh` over a fake root holding `files` (relative paths), with
+/// `LIBCLANG_PATH` set or not; its exit code and what it printed.
+fn find_libclang(files: &[&str], libclang_path: Option<&str>) -> (i32, String) {
+    let root = tempfile::tempdir().unwrap();
+    for f in files {
+        let path = root.path().join(f);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "").unwrap();
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/find-libclang.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(script).arg(root.path()).env_remove("LIBCLANG_PATH");
+    if let Some(p) = libclang_path {
+        cmd.env("LIBCLANG_PATH", p);
+    }
+    let out = cmd.output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let relative = printed
+        .strip_prefix(root.path().to_str().unwrap())
+        .unwrap_or(&printed)
+        .to_owned();
+    (out.status.code().unwrap(), relative)
+}
+
+#[test]
+fn setup_finds_libclang_as_bindgen_does_and_libclang_cpp_does_not_count() {
+    const HEADERS: &str = "usr/lib/llvm-14/lib/clang/14.0.6/include/stddef.h";
+    // A fresh Debian 12 with clang's C++ library only (what the outside check found): not enough.
+    assert_eq!(
+        find_libclang(
+            &[
+                "usr/lib/llvm-14/lib/libclang-cpp.so.14",
+                "usr/lib/x86_64-linux-gnu/libclang-cpp.so.14",
+            ],
+            None
+        )
+        .0,
+        1
+    );
+    // The library without clang's resource headers: bindgen could not parse llama.cpp's headers.
+    assert_eq!(
+        find_libclang(&["usr/lib/llvm-14/lib/libclang.so.1"], None).0,
+        1
+    );
+    // libclang-dev's layout, in each name bindgen accepts.
+    for lib in [
+        "usr/lib/llvm-14/lib/libclang.so",
+        "usr/lib/llvm-14/lib/libclang-14.so",
+        "usr/lib/llvm-14/lib/libclang.so.1",
+        "usr/lib/x86_64-linux-gnu/libclang-14.so.1",
+    ] {
+        assert_eq!(
+            find_libclang(&["usr/lib/llvm-14/lib/libclang-cpp.so.14", lib, HEADERS], None),
+            (0, format!("/{lib}")),
+            "{lib}"
+        );
+    }
+    // LIBCLANG_PATH first, with the headers beside it.
+    assert_eq!(
+        find_libclang(
+            &["opt/llvm/lib/libclang.so", "opt/llvm/lib/clang/17/include/stddef.h"],
+            Some("/opt/llvm/lib")
+        ),
+        (0, "/opt/llvm/lib/libclang.so".to_owned())
+    );
+}
