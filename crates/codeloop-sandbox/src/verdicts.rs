@@ -91,12 +91,15 @@ enum CallOutcome<'a> {
     Exited(i64),
 }
 
-/// A report for a run that says nothing about the program.
+/// A report for a run that says nothing about the program. Every harness error names its fault: an
+/// empty `message` is replaced by one saying that it was empty.
 pub(crate) fn harness_error(message: &str, limits: &Limits, layers: &[String]) -> ExecReport {
     ExecReport {
         outcome: Outcome::HarnessError,
         verdict: Verdict::HarnessError {
-            message: message.to_owned(),
+            message: named(message, || {
+                "the sandbox reported a harness error without saying what failed".to_owned()
+            }),
         },
         tests: Vec::new(),
         status: ProgramStatus::default(),
@@ -111,6 +114,15 @@ pub(crate) fn harness_error(message: &str, limits: &Limits, layers: &[String]) -
         limits: limits.clone(),
         layers: layers.to_vec(),
         returned: None,
+    }
+}
+
+/// `message`, or `fallback()` when it is empty: a harness error always says what failed.
+fn named(message: &str, fallback: impl FnOnce() -> String) -> String {
+    if message.trim().is_empty() {
+        fallback()
+    } else {
+        message.to_owned()
     }
 }
 
@@ -379,7 +391,12 @@ where
                     verdicts[ti] = Some(match judged.get(&ti) {
                         Some(j) if j.pass => Verdict::Pass,
                         Some(j) if j.harness.is_some() => Verdict::HarnessError {
-                            message: j.harness.clone().unwrap_or_default(),
+                            message: format!(
+                                "the judge could not judge test {ti}: {}",
+                                named(j.harness.as_deref().unwrap_or_default(), || {
+                                    "it gave no reason".to_owned()
+                                })
+                            ),
                         },
                         Some(j) => Verdict::WrongAnswer {
                             input: suite.tests[ti].input.clone(),
@@ -388,7 +405,7 @@ where
                             detail: j.detail.clone(),
                         },
                         None => Verdict::HarnessError {
-                            message: "the judge gave no verdict".to_owned(),
+                            message: format!("the judge gave no verdict for test {ti}"),
                         },
                     });
                 }
@@ -396,7 +413,7 @@ where
             Err(e) => {
                 for (ti, _) in to_judge {
                     verdicts[ti] = Some(Verdict::HarnessError {
-                        message: e.to_string(),
+                        message: format!("the judge could not judge test {ti}: {e}"),
                     });
                 }
             }
@@ -527,4 +544,80 @@ fn parse_judgement(reply: &str) -> Result<BTreeMap<usize, Judged>, SandboxError>
         .into_iter()
         .filter_map(|(k, v)| k.parse().ok().map(|k| (k, v)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codeloop_types::TestId;
+
+    fn one_call_suite() -> TestSuite {
+        TestSuite {
+            calls: vec![Call::Args("[1]".to_owned())],
+            call_cpu_ms: vec![1_000],
+            tests: vec![TestCase {
+                id: TestId(0),
+                calls: (0, 1),
+                input: "assert candidate(1) == 2".to_owned(),
+                expected: Some("2".to_owned()),
+                expect: Expect::Replay,
+            }],
+            ..TestSuite::empty("test:one-call")
+        }
+    }
+
+    fn reply(json: &str) -> WorkerReply {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn message(verdict: &Verdict) -> &str {
+        match verdict {
+            Verdict::HarnessError { message } => message,
+            other => panic!("not a harness error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_harness_error_says_what_failed_even_when_told_nothing() {
+        let limits = Limits::default();
+        let empty = harness_error("", &limits, &[]);
+        assert!(message(&empty.verdict).contains("without saying what failed"));
+        let worker = suite_report(
+            reply(r#"{"harness_error": ""}"#),
+            &one_call_suite(),
+            false,
+            false,
+            &limits,
+            &[],
+            |_| unreachable!("nothing to judge"),
+        );
+        assert!(message(&worker.verdict).contains("without saying what failed"));
+        let returned = r#"{"exit_code": 0, "results": "{\"k\":\"ret\",\"i\":0,\"v\":1}\n"}"#;
+        let judged = |answer: &'static str| {
+            suite_report(
+                reply(returned),
+                &one_call_suite(),
+                false,
+                false,
+                &limits,
+                &[],
+                move |_| Ok(answer.to_owned()),
+            )
+        };
+        let silent = judged(r#"{"results": {"0": {"pass": false, "harness": ""}}}"#);
+        assert_eq!(
+            message(&silent.tests[0].verdict),
+            "the judge could not judge test 0: it gave no reason"
+        );
+        let missing = judged(r#"{"results": {}}"#);
+        assert_eq!(
+            message(&missing.tests[0].verdict),
+            "the judge gave no verdict for test 0"
+        );
+        let failed = judged(r#"{"error": "KeyError: 'spec'"}"#);
+        assert_eq!(
+            message(&failed.tests[0].verdict),
+            "the judge could not judge test 0: the judge process failed: KeyError: 'spec'"
+        );
+    }
 }
