@@ -6,6 +6,8 @@
 #     makes, by running it once against the canonical solution;
 #   - compares the values a candidate returned (wire-encoded, see wire.py) with expected values, with
 #     Python's own semantics, or by replaying the recorded test statement with the candidate's values.
+# Test statements are recorded and replayed without their assert messages (see "Assert messages").
+# Test code's prints go nowhere: the judge's stdout is its protocol channel.
 # Protocol: one JSON request per line on stdin, one JSON reply per line on stdout. Ops: doc_calls,
 # record, load, judge. A failing request answers {"error": "..."} and the judge keeps serving.
 import ast
@@ -117,6 +119,39 @@ def doc_calls(prompt, entry_point):
 
 
 # ----------------------------------------------------------------------------------------------------
+# Assert messages. Python evaluates an assert's message only when the assert fails, and a message may
+# call the entry point again (HumanEval/77: `assert candidate(1) == True, "..." + str(candidate(1))`),
+# raise, or print. Recorded against the reference, such a message never runs; replayed with a wrong
+# answer, it would make calls the recording does not hold. Its value never decides anything (a failing
+# assert fails its test whatever the message does), so every assert of a test statement loses its
+# message before the statement is recorded, replayed, or run inline in the sandbox: the calls recorded
+# and the calls replayed are then the same by construction.
+
+
+class _DropAssertMessages(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        self.generic_visit(node)
+        node.msg = None
+        return node
+
+
+def _has_assert_message(tree):
+    return any(isinstance(n, ast.Assert) and n.msg is not None for n in ast.walk(tree))
+
+
+def without_assert_messages(src):
+    """`src` with no assert message; the same text when it has none (or does not parse: compiling it
+    reports that)."""
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return src
+    if not _has_assert_message(tree):
+        return src
+    return ast.unparse(_DropAssertMessages().visit(tree))
+
+
+# ----------------------------------------------------------------------------------------------------
 # record: run a trusted test script against the canonical solution, logging the calls it makes.
 
 
@@ -141,7 +176,8 @@ def _split_check(test_source):
     param = tree.body and [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"][0].args.args
     if not param:
         raise ValueError("`check` takes no parameter")
-    return ast.unparse(ast.Module(prelude, [])), [ast.unparse(s) for s in body], param[0].arg
+    stmts = [ast.unparse(_DropAssertMessages().visit(s)) for s in body]
+    return ast.unparse(ast.Module(prelude, [])), stmts, param[0].arg
 
 
 def _namespace(program, prelude):
@@ -156,7 +192,7 @@ def record(req):
     style = req["style"]
     entry = req["entry_point"]
     if style == "asserts":
-        prelude, stmts = req.get("prelude", ""), list(req["statements"])
+        prelude, stmts = req.get("prelude", ""), [without_assert_messages(t) for t in req["statements"]]
         bind = entry
     else:
         prelude, stmts, bind = _split_check(req["test"])
@@ -287,14 +323,47 @@ def load(req):
     if spec.get("replay"):
         r = spec["replay"]
         suite["base"] = _namespace(r["program"], r["prelude"])
+        # Suites recorded before assert messages were dropped (a cached preparation) hold them still.
+        suite["src"] = [without_assert_messages(stmt) for stmt in r["statements"]]
         # Compiled once here, not per candidate: judging runs once per sample.
-        suite["code"] = [compile(stmt, "<test>", "exec") for stmt in r["statements"]]
+        suite["code"] = [compile(stmt, "<test>", "exec") for stmt in suite["src"]]
     SUITES[req["key"]] = suite
     return {"ok": True}
 
 
-class _Mismatch(Exception):
-    pass
+class _Diverged(BaseException):
+    """The replayed statement left its recording. A BaseException, so that test code catching
+    `Exception` cannot swallow it; the proxy also notes it, for bare `except:`."""
+
+
+def _failed_line(e, src):
+    """The line of a multi-line test statement (a loop of asserts) that raised `e`, else None."""
+    if "\n" not in src.strip():
+        return None
+    line = None
+    for frame, lineno in traceback.walk_tb(e.__traceback__):
+        if frame.f_code.co_filename == "<test>":
+            line = lineno
+    lines = src.splitlines()
+    if line is None or not 1 <= line <= len(lines):
+        return None
+    return lines[line - 1].strip()
+
+
+def _failure(got, e, src):
+    """The judgement of a statement that raised `e` (a failing assert, or the test's own code choking on
+    a returned value): a wrong answer."""
+    res = {"pass": False, "got": [short_repr(g) for g in got]}
+    if isinstance(e, AssertionError):
+        detail = str(e)
+        where = _failed_line(e, src)
+        if not detail and where is not None:
+            detail = f"failed: {where}"
+    else:
+        detail = f"{type(e).__name__}: {e}"
+    if detail:
+        res["detail"] = detail[:500]
+    return res
 
 
 def _replay(suite, values):
@@ -310,9 +379,10 @@ def _replay(suite, values):
     for idx, stmt in enumerate(suite["code"]):
         ti = by_stmt.get(idx)
         if ti is None:
-            # Setup statement (no call to the entry point): run it; a failure here is the reference's problem.
+            # Setup statement (no call to the entry point when recorded): run it; a failure here is
+            # the reference's problem, and a call now reaches no one.
             def no_call(*a):
-                raise _Mismatch("statement called the entry point during replay but not when recorded")
+                raise _Diverged
 
             ns[bind] = no_call
             try:
@@ -330,28 +400,42 @@ def _replay(suite, values):
             continue
         got = [decode(w) for w in values[ti]]
         recorded = tests[ti]["calls"]
-        pos = [0]
+        state = {"next": 0, "diverged": None}
 
-        def proxy(*args, _got=got, _rec=recorded):
-            j = pos[0]
-            pos[0] += 1
+        def proxy(*args, _got=got, _rec=recorded, _state=state, _idx=idx):
+            j = _state["next"]
+            _state["next"] += 1
             if j >= len(_got):
-                raise _Mismatch("more calls than recorded")
+                _state["diverged"] = (
+                    f"test statement {_idx} made call {j + 1} to `{bind}({args_repr(args)[:200]})`, but only "
+                    f"{len(_rec)} when recorded against the reference: its calls depend on the values "
+                    "returned, which replay cannot follow"
+                )
+                raise _Diverged
             wire, _ = encode(list(args))
             if wire != _rec[j]:
-                raise _Mismatch(f"call {j} arguments differ from the recorded ones")
+                shown = args_repr(decode(_rec[j]))[:200] if _rec[j] is not None else "<unencodable>"
+                _state["diverged"] = (
+                    f"test statement {_idx} called `{bind}({args_repr(args)[:200]})` as call {j + 1}, where the "
+                    f"recording has `{bind}({shown})`: its calls depend on the values returned, which replay "
+                    "cannot follow"
+                )
+                raise _Diverged
             return _got[j]
 
         ns[bind] = proxy
+        src = suite["src"][idx]
         try:
             exec(stmt, ns)
+            err = None
+        except BaseException as e:  # noqa: BLE001 - a failing test is a verdict
+            err = e
+        if state["diverged"] is not None:
+            out[ti] = {"pass": False, "harness": state["diverged"]}
+        elif err is None:
             out[ti] = {"pass": True}
-        except _Mismatch as e:
-            out[ti] = {"pass": False, "harness": str(e)}
-        except AssertionError as e:
-            out[ti] = {"pass": False, "got": [short_repr(g) for g in got], "detail": str(e)[:500]}
-        except BaseException as e:  # the test's own code choked on the returned value
-            out[ti] = {"pass": False, "got": [short_repr(g) for g in got], "detail": f"{type(e).__name__}: {e}"[:500]}
+        else:
+            out[ti] = _failure(got, err, src)
     return out
 
 
@@ -442,10 +526,21 @@ def mbpp_entry(req):
     raise ValueError("the first test calls no function the reference defines")
 
 
+class _Discard:
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
 def main():
     sys.setrecursionlimit(10000)
     inp = sys.stdin.buffer
     out = sys.stdout
+    # Test code that prints (a test's own `print`, a helper's debugging output) must not write into
+    # the protocol channel: whatever it prints is dropped.
+    sys.stdout = _Discard()
     ops = {"doc_calls": lambda r: doc_calls(r["prompt"], r["entry_point"]), "record": record, "load": load, "judge": judge, "ping": lambda r: {"ok": True},
            "inputs_to_wire": inputs_to_wire, "reprs": reprs, "mbpp_entry": mbpp_entry}
     while True:

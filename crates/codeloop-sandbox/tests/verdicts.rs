@@ -730,3 +730,154 @@ fn a_compiled_program_past_the_run_memory_is_a_memory_limit() {
     ));
     assert_eq!(r.verdict, Verdict::MemoryLimit, "{r:?}");
 }
+
+/// A replay suite as the engine prepares one from a `check(candidate)` script: each statement's
+/// calls as recorded against `x + 1`, the reference, which passes every assert (so no message ran).
+/// `tests`: (statement index, the calls' arguments as wire lists, the reference's outputs).
+fn replay_suite(
+    key: &str,
+    statements: &[&str],
+    tests: &[(usize, &[&str], &str)],
+) -> Arc<TestSuite> {
+    let mut calls = Vec::new();
+    let mut cases = Vec::new();
+    let mut spec_tests = Vec::new();
+    for (ti, (stmt, args, outputs)) in tests.iter().enumerate() {
+        let start = calls.len() as u32;
+        calls.extend(args.iter().map(|a| Call::Args((*a).to_owned())));
+        cases.push(TestCase {
+            id: TestId(ti as u32),
+            calls: (start, calls.len() as u32),
+            input: statements[*stmt].to_owned(),
+            expected: Some((*outputs).to_owned()),
+            expect: Expect::Replay,
+        });
+        let wire: Vec<serde_json::Value> = args
+            .iter()
+            .map(|a| serde_json::from_str(a).unwrap())
+            .collect();
+        spec_tests.push(serde_json::json!({"stmt": stmt, "calls": wire}));
+    }
+    let spec = serde_json::json!({
+        "replay": {
+            "program": "def solve(x):\n    return x + 1\n",
+            "prelude": "",
+            "statements": statements,
+            "bind": "candidate",
+        },
+        "tests": spec_tests,
+    });
+    Arc::new(TestSuite {
+        key: key.to_owned(),
+        call_cpu_ms: vec![1_000; calls.len()],
+        calls,
+        tests: cases,
+        judge_spec: spec.to_string(),
+        groups: Vec::new(),
+        stdio: None,
+        checker: None,
+        program_test: None,
+    })
+}
+
+/// Asserts whose message calls the candidate again, raises, prints, or formats an f-string with a
+/// call in it (HumanEval/77, /78, /95, /97, /117 and /148 have the first kind).
+fn assert_message_suite() -> Arc<TestSuite> {
+    replay_suite(
+        "test:assert-messages",
+        &[
+            "assert candidate(1) == 2, 'First test error: ' + str(candidate(1))",
+            "assert candidate(2) == 3, 1 / 0",
+            "assert candidate(3) == 4, print('debugging', candidate(3)) or 'printed'",
+            "assert candidate(4) == 5, f'got {candidate(4)!r} for {4}'",
+            "for x in [5, 6]:\n    assert candidate(x) == x + 1, f'x={x}: {candidate(x)}'",
+            "print('the test prints', candidate(7))\nassert candidate(7) == 8",
+        ],
+        &[
+            (0, &["[1]"], "2"),
+            (1, &["[2]"], "3"),
+            (2, &["[3]"], "4"),
+            (3, &["[4]"], "5"),
+            (4, &["[5]", "[6]"], "6, 7"),
+            (5, &["[7]", "[7]"], "8, 8"),
+        ],
+    )
+}
+
+#[test]
+fn failing_assert_whose_message_calls_the_candidate_is_a_wrong_answer_not_a_harness_error() {
+    let suite = assert_message_suite();
+    let run = |program: &str| {
+        executor().run(Job::suite(
+            program.into(),
+            "solve",
+            suite.clone(),
+            Limits::default(),
+        ))
+    };
+    let good = run("def solve(x):\n    return x + 1\n");
+    assert_eq!(good.outcome, Outcome::Passed, "{good:?}");
+    // Wrong everywhere: every test is a wrong answer with its input, expected and got, whatever its
+    // assert's message would have done (called the candidate, raised, printed).
+    let bad = run("def solve(x):\n    return x\n");
+    assert_eq!(bad.outcome, Outcome::Failed, "{bad:?}");
+    let got = ["1", "2", "3", "4", "5, 6", "7, 7"];
+    for (t, got) in bad.tests.iter().zip(got) {
+        let case = &suite.tests[t.id.0 as usize];
+        match &t.verdict {
+            Verdict::WrongAnswer {
+                input,
+                expected,
+                got: Some(g),
+                detail,
+            } => {
+                assert_eq!(input, &case.input);
+                assert_eq!(expected, &case.expected);
+                assert_eq!(g, got);
+                // A statement of several lines names the line that failed.
+                let line = match t.id.0 {
+                    4 => Some("failed: assert candidate(x) == x + 1"),
+                    5 => Some("failed: assert candidate(7) == 8"),
+                    _ => None,
+                };
+                assert_eq!(detail.as_deref(), line, "{t:?}");
+            }
+            other => panic!("test {}: {other:?}", t.id.0),
+        }
+    }
+    // Wrong only in the loop's second call: the first statements pass, the loop fails.
+    let late = run("def solve(x):\n    return x + 1 if x != 6 else 0\n");
+    let names: Vec<_> = late.tests.iter().map(|t| t.verdict.name()).collect();
+    assert_eq!(
+        names,
+        ["pass", "pass", "pass", "pass", "wrong_answer", "pass"],
+        "{late:?}"
+    );
+}
+
+#[test]
+fn replay_that_leaves_its_recording_is_a_harness_error_naming_the_call() {
+    // The second call's argument is the first call's answer: a different answer makes a call the
+    // recording does not hold, which replay cannot judge (and must say so).
+    let suite = replay_suite(
+        "test:dependent-calls",
+        &["assert candidate(candidate(1)) == 3"],
+        &[(0, &["[1]", "[2]"], "2, 3")],
+    );
+    let r = executor().run(Job::suite(
+        "def solve(x):\n    return x\n".into(),
+        "solve",
+        suite,
+        Limits::default(),
+    ));
+    assert_eq!(r.outcome, Outcome::HarnessError, "{r:?}");
+    match &r.tests[0].verdict {
+        Verdict::HarnessError { message } => assert!(
+            message.contains("test 0")
+                && message.contains("called `candidate(1)` as call 2")
+                && message.contains("`candidate(2)`"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
