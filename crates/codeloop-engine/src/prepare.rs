@@ -29,7 +29,8 @@ use sha2::{Digest, Sha256};
 use crate::errors::EngineError;
 
 /// Version of the prepared-dataset cache format; bump when suites change shape or meaning.
-pub const PREPARED_VERSION: u32 = 2;
+/// 3: recorded test statements hold no assert message (the judge drops them before recording).
+pub const PREPARED_VERSION: u32 = 3;
 
 /// Options of preparation.
 #[derive(Debug, Clone, Serialize)]
