@@ -14,7 +14,8 @@ fn codeloop() -> Command {
 }
 
 fn humaneval() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz")
 }
 
 struct MockModel {

@@ -295,6 +295,75 @@ fn forged_eq_cannot_pass() {
     assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
 }
 
+/// The program forks in its first call; in the child an exception escapes (a grandchild's fork
+/// fails with `EAGAIN` under the task cap), while the parent waits and returns the right value.
+const FORK_CHILD_FAILS: &str = r#"
+import os, time
+forked = []
+def solve(a, b):
+    if forked:
+        return a + b
+    forked.append(1)
+    pid = os.fork()
+    if pid == 0:
+        while True:  # BlockingIOError escapes here once the task cap is reached
+            if os.fork() == 0:
+                time.sleep(3)
+                os._exit(0)
+    os.waitpid(pid, 0)
+    return a + b
+"#;
+
+#[test]
+fn an_exception_escaping_a_forked_child_does_not_decide_the_verdict() {
+    let _shared = MACHINE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for run in 0..20 {
+        let r = run_p0(FORK_CHILD_FAILS);
+        assert_eq!(r.verdict, Verdict::Pass, "run {run}: {r:?}");
+        assert!(
+            r.tests.iter().all(|t| t.verdict == Verdict::Pass),
+            "run {run}: {r:?}"
+        );
+    }
+    // The child's traceback reaches stderr; only the driver's process reports.
+    let r = run_p0(
+        "import os\ndef solve(a, b):\n    if os.fork() == 0:\n        raise ValueError('in the child')\n    os.wait()\n    return a + b\n",
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    assert!(r.stderr.contains("ValueError: in the child"), "{r:?}");
+}
+
+#[test]
+fn result_lines_forged_by_a_forked_child_change_nothing() {
+    // The child writes what a pass of every test would look like (and an early end), straight to
+    // the result channel; the parent returns wrong values.
+    let forger = r#"
+import os
+def solve(a, b):
+    if os.fork() == 0:
+        for i, v in enumerate([5, 0, 1000000000001]):
+            os.write(3, ('{"k":"ret","i":%d,"v":%d,"cpu":0.1}\n' % (i, v)).encode())
+        os.write(3, b'{"k":"done"}\n')
+        os._exit(0)
+    os.wait()
+    return a - b
+"#;
+    let r = run_p0(forger);
+    assert!(matches!(r.verdict, Verdict::WrongAnswer { .. }), "{r:?}");
+    assert!(
+        r.tests
+            .iter()
+            .all(|t| matches!(t.verdict, Verdict::WrongAnswer { .. })),
+        "{r:?}"
+    );
+    // A child that returns into the driver (and so would go on with the next calls) ends there.
+    let returner = "import os\ndef solve(a, b):\n    if os.fork() == 0:\n        return a + b\n    os.wait()\n    return a * b\n";
+    let r = run_p0(returner);
+    assert!(matches!(r.verdict, Verdict::WrongAnswer { .. }), "{r:?}");
+}
+
 #[test]
 fn huge_output_is_an_output_limit() {
     let r = run_p0("def solve(a, b):\n    while True:\n        print('x' * 100000)\n");
