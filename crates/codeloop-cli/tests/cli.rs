@@ -272,7 +272,10 @@ fn setup_finds_libclang_as_bindgen_does_and_libclang_cpp_does_not_count() {
         "usr/lib/x86_64-linux-gnu/libclang-14.so.1",
     ] {
         assert_eq!(
-            find_libclang(&["usr/lib/llvm-14/lib/libclang-cpp.so.14", lib, HEADERS], None),
+            find_libclang(
+                &["usr/lib/llvm-14/lib/libclang-cpp.so.14", lib, HEADERS],
+                None
+            ),
             (0, format!("/{lib}")),
             "{lib}"
         );
@@ -280,7 +283,10 @@ fn setup_finds_libclang_as_bindgen_does_and_libclang_cpp_does_not_count() {
     // LIBCLANG_PATH first, with the headers beside it.
     assert_eq!(
         find_libclang(
-            &["opt/llvm/lib/libclang.so", "opt/llvm/lib/clang/17/include/stddef.h"],
+            &[
+                "opt/llvm/lib/libclang.so",
+                "opt/llvm/lib/clang/17/include/stddef.h"
+            ],
             Some("/opt/llvm/lib")
         ),
         (0, "/opt/llvm/lib/libclang.so".to_owned())

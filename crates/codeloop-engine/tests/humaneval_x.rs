@@ -189,6 +189,7 @@ fn humaneval_x_python_goes_through_the_function_call_judge() {
 }
 
 #[test]
+#[ignore = "slow (builds rand, regex and md5 with cargo; about a minute): run by scripts/slow-tests.sh"]
 fn humaneval_x_rust_links_its_crates() {
     let libraries = tempfile::tempdir().unwrap();
     let pool = Executor::start(&ExecutorConfig {
@@ -244,4 +245,42 @@ fn humaneval_x_go_runs_go_test_with_testify() {
         "{:?}",
         r[1].report
     );
+}
+
+/// Busy loops on every core, stopped when dropped.
+struct BusyLoops(Vec<std::process::Child>);
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+#[ignore = "slow (about 5 minutes on 2 cores): run by scripts/slow-tests.sh"]
+fn every_java_reference_passes_on_a_machine_busy_with_other_work() {
+    // Issue 12: `codeloop check` on HumanEval-X Java failed while another job shared the cores.
+    let prepared = prepared("humaneval-x/humaneval_java.jsonl.gz");
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let _load = BusyLoops(
+        (0..cores)
+            .map(|_| {
+                std::process::Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect(),
+    );
+    let results = evaluate::check(&prepared.problems, executor(), &Limits::default(), |_| {});
+    let failing: Vec<_> = results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| format!("{}: {:?}", r.problem, r.hidden.verdict))
+        .collect();
+    assert_eq!(results.len(), 164);
+    assert!(failing.is_empty(), "{failing:?}");
 }

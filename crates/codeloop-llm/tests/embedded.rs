@@ -63,6 +63,7 @@ fn ask(
 }
 
 #[test]
+#[ignore = "slow (loads and runs the embedded model): run by scripts/slow-tests.sh"]
 fn greedy_answers_are_real_text_and_repeatable() {
     let a = ask(1, 0.0, None, 48, &[]);
     let b = ask(1, 0.0, None, 48, &[]);
@@ -81,6 +82,7 @@ fn greedy_answers_are_real_text_and_repeatable() {
 }
 
 #[test]
+#[ignore = "slow (loads and runs the embedded model): run by scripts/slow-tests.sh"]
 fn n_samples_with_a_seed_are_reproducible_and_differ() {
     let a = ask(3, 0.9, Some(7), 24, &[]);
     let b = ask(3, 0.9, Some(7), 24, &[]);
@@ -97,6 +99,7 @@ fn n_samples_with_a_seed_are_reproducible_and_differ() {
 }
 
 #[test]
+#[ignore = "slow (loads and runs the embedded model): run by scripts/slow-tests.sh"]
 fn stop_strings_end_the_completion() {
     let full = ask(1, 0.0, None, 64, &[]);
     let text = &full.choices[0].text;

@@ -50,6 +50,23 @@ def _on_prof(signum, frame):
     raise _TimeLimit()
 
 
+# The call in progress: (wall clock at its start, its CPU time then, its wall limit in s).
+_CALL = [0.0, 0.0, 0.0]
+
+
+def _on_alarm(signum, frame):
+    """A call's wall-clock limit: it stops calls that wait. A computing call reaches its CPU limit
+    first unless other work starves it of CPU: one that computed at >= 10% of a core goes on, a
+    window at a time, up to 3x its wall limit (as the supervisor does for whole runs; see
+    `_starved`)."""
+    start, cpu0, limit = _CALL
+    elapsed = time.monotonic() - start
+    if elapsed < 3 * limit and time.process_time() - cpu0 >= _STARVED_RUN_SHARE * elapsed:
+        signal.setitimer(signal.ITIMER_REAL, _STARVED_WINDOW_S)
+        return
+    raise _TimeLimit()
+
+
 # The driver's process: set when the driver starts. A program may fork, and its children run on in
 # copies of the driver's frames: an exception or a return that reaches the driver there must not
 # report anything (the supervisor ignores result lines from any other process anyway; see
@@ -93,6 +110,8 @@ def _emit(fd, obj):
 #   runns     each run gets new IPC, UTS and cgroup namespaces (nothing it makes in SysV IPC survives it);
 #   cg_procs  fds of the slot's cgroup.procs files: each run joins the slot's cgroup first thing;
 #   cg_pids   fd of the slot's pids.current: nonzero after a run means it left processes behind;
+#   cg_cpu    [fd, v2] of the slot's CPU counter (v1 cpuacct.usage, v2 cpu.stat): read when a run
+#             reaches its wall-clock limit, to tell a starved run from an idle one (see `_starved`);
 #   cg_mem    fds of the slot's memory caps (v1: memory, then memory+swap; v2: memory.max), lowered
 #             when a compiled program's compile step is done (see `_enter_run_phase`);
 #   landlock  the kernel's Landlock ABI (0: none): each run restricts itself (see `_landlock`);
@@ -486,7 +505,7 @@ def _prepare_zygote():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGPROF, _on_prof)
-    signal.signal(signal.SIGALRM, _on_prof)
+    signal.signal(signal.SIGALRM, _on_alarm)
 
 
 def _exit_code(e):
@@ -560,7 +579,8 @@ def _drive(req, res):
         try:
             signal.setitimer(signal.ITIMER_PROF, limit / 1000.0)
             # A call that sleeps uses no CPU: a wall-clock timer stops it too.
-            signal.setitimer(signal.ITIMER_REAL, (2 * limit + 500) / 1000.0)
+            _CALL[0], _CALL[1], _CALL[2] = time.monotonic(), t0, (2 * limit + 500) / 1000.0
+            signal.setitimer(signal.ITIMER_REAL, _CALL[2])
             try:
                 value = fn_call(*args)
             finally:
@@ -734,6 +754,47 @@ def _purge_tmp():
 
 _UCRED = None
 
+# The wall-clock limit is a backstop for runs that wait (sleep, block) instead of computing: CPU
+# limits stop the ones that compute. On a machine busy with other work, a computing run gets less
+# than a core and reaches the wall limit with CPU to spare (a JVM compiling under two busy loops
+# used 0.4 of a core here). When a run reaches its wall limit, it is watched for a short window:
+# if it computed at >= 10% of a core while other work used >= half a core, it was starved, not
+# idle, and its deadline moves on by a window at a time, up to 3x the wall limit (the CPU limits
+# still hold). A run alone on the machine (a fork bomb included) or an idle one is stopped as
+# before, one window late. Needs the slot's cgroup (the run's CPU, its children included).
+_STARVED_WINDOW_S = 0.5
+_STARVED_RUN_SHARE = 0.10
+_STARVED_OTHERS_SHARE = 0.5
+
+
+def _run_cpu_s():
+    fd, v2 = _CFG["cg_cpu"]
+    data = os.pread(fd, 4096, 0)
+    if v2:
+        return int(data.split(b"usage_usec", 1)[1].split()[0]) / 1e6
+    return int(data) / 1e9
+
+
+def _machine_busy_s():
+    """CPU seconds the whole machine has spent busy (every core, since boot)."""
+    with open("/proc/stat", "rb") as f:
+        fields = f.readline().split()[1:9]
+    ticks = [int(x) for x in fields]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # minus idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _starved(mark):
+    """A (time, run CPU, machine busy) mark now; with the previous `mark`, also whether the run
+    was starved since it (see above)."""
+    now = (time.monotonic(), _run_cpu_s(), _machine_busy_s())
+    if mark is None:
+        return now, False
+    elapsed = now[0] - mark[0]
+    run = now[1] - mark[1]
+    others = (now[2] - mark[2]) - run
+    return now, run >= _STARVED_RUN_SHARE * elapsed and others >= _STARVED_OTHERS_SHARE * elapsed
+
 
 def _result_channel():
     """The run's result channel: a Unix stream socket pair (the child writes fd 3, as to a pipe) with
@@ -819,12 +880,29 @@ def supervise(req, line=None):
             os.close(stdin_w)
             stdin_w = None
     deadline = t_start + lim["wall_ms"] / 1000.0
+    hard_deadline = t_start + 3 * lim["wall_ms"] / 1000.0
+    starved_mark = None
     run_phase = req.get("run_phase")
     compile_ms = None
     killed = None
     exited = False
+    watch_load = bool(_CFG.get("cg_cpu"))
     while open_fds or not exited:
-        timeout = deadline - time.monotonic()
+        now = time.monotonic()
+        timeout = deadline - now
+        if watch_load and not exited and now < hard_deadline:
+            # One window before the wall limit, the run's CPU and the machine's are marked; at
+            # the limit, a run starved in that window gets another (see `_starved`).
+            if starved_mark is None:
+                if timeout <= _STARVED_WINDOW_S:
+                    starved_mark, _ = _starved(None)
+                else:
+                    timeout -= _STARVED_WINDOW_S
+            elif timeout <= 0:
+                starved_mark, starved = _starved(starved_mark)
+                if starved:
+                    deadline = min(now + _STARVED_WINDOW_S, hard_deadline)
+                    continue
         if timeout <= 0:
             # Past the wall limit; or, once the run's process has exited, past the short grace
             # for pipes its leftover processes hold open (those are swept, not a time limit).
@@ -861,6 +939,8 @@ def supervise(req, line=None):
                 if run_phase is not None and fd == res_r and bufs[res_r].startswith(b"compiled\n"):
                     compile_ms = (time.monotonic() - t_start) * 1000.0
                     deadline = _enter_run_phase(run_phase)
+                    hard_deadline = deadline + 2 * (deadline - time.monotonic())
+                    starved_mark = None
                     run_phase = None
                 if totals[fd] > caps[fd]:
                     killed = "output" if fd != res_r else "result"

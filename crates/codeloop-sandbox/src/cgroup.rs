@@ -279,6 +279,12 @@ impl SlotCgroup {
         &self.pids_current
     }
 
+    /// The file that counts the group's CPU time (v1 `cpuacct.usage`, ns; v2 `cpu.stat`,
+    /// `usage_usec`), which the worker reads when a run reaches its wall-clock limit.
+    pub(crate) fn cpu_usage(&self) -> (&File, bool) {
+        (&self.cpu, matches!(self.version, Version::V2))
+    }
+
     /// Sets the caps for the next runs (written only when they change): memory (swap included)
     /// and tasks; `u64::MAX` for no cap.
     pub(crate) fn set_limits(&mut self, memory_bytes: u64, tasks: u64) -> Result<(), String> {

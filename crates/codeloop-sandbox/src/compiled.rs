@@ -487,12 +487,12 @@ fn rust_libraries(
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| {
-                        n.starts_with(&format!("lib{name}-"))
-                            && std::path::Path::new(n).extension().is_some_and(|e| e == "rlib")
-                    })
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(&format!("lib{name}-"))
+                        && std::path::Path::new(n)
+                            .extension()
+                            .is_some_and(|e| e == "rlib")
+                })
             })
             .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
     };

@@ -643,7 +643,11 @@ impl Hardening {
         let mut cg_procs = Vec::new();
         let mut cg_pids = None;
         let mut cg_mem = Vec::new();
+        let mut cg_cpu = None;
         if let Some(cg) = &cgroup {
+            let (cpu, v2) = cg.cpu_usage();
+            cg_cpu = Some((crate::python::WORKER_FIRST_FD + fds.len() as i32, v2));
+            fds.push(cpu.as_raw_fd());
             for f in cg.procs_files() {
                 cg_procs.push(crate::python::WORKER_FIRST_FD + fds.len() as i32);
                 fds.push(f.as_raw_fd());
@@ -684,6 +688,7 @@ impl Hardening {
             "cg_procs": cg_procs,
             "cg_pids": cg_pids,
             "cg_mem": cg_mem,
+            "cg_cpu": cg_cpu,
         })
         .to_string();
         Ok((

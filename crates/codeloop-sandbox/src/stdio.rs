@@ -22,7 +22,10 @@ fn keep(s: &str) -> String {
 fn numbers_close(a: &str, b: &str, abs: f64, rel: f64) -> bool {
     match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) => {
-            #[expect(clippy::float_cmp, reason = "equal values (infinities included) match exactly")]
+            #[expect(
+                clippy::float_cmp,
+                reason = "equal values (infinities included) match exactly"
+            )]
             if x == y {
                 return true;
             }

@@ -950,3 +950,72 @@ fn replay_that_leaves_its_recording_is_a_harness_error_naming_the_call() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Busy loops that keep every core of the machine busy until dropped.
+pub struct BusyLoops(Vec<std::process::Child>);
+
+impl BusyLoops {
+    fn start(n: usize) -> Self {
+        BusyLoops(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+#[ignore = "slow: loads the machine; run by scripts/slow-tests.sh"]
+fn a_run_starved_by_other_work_is_not_stopped_by_the_wall_clock() {
+    let _alone = MACHINE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !confined() {
+        return;
+    }
+    // 0.6 s of CPU in 1 s of wall clock: alone it passes; with twice as many busy loops as
+    // cores it gets about a third of a core and reaches the wall limit with CPU to spare.
+    let program = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6:\n    pass\nprint('done')\n";
+    let limits = Limits {
+        cpu_ms: 4_000,
+        wall_ms: 1_000,
+        ..Limits::default()
+    };
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let _load = BusyLoops::start(2 * cores);
+    for _ in 0..3 {
+        let r = executor().run(Job::script(program, limits.clone()));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(r.stdout, "done\n", "{r:?}");
+    }
+    // The same within a call: 0.9 s of CPU against a call limit of 1 s (and its wall clock of
+    // 2.5 s, which a third of a core does not meet).
+    let mut suite = (*p0_suite()).clone();
+    suite.calls.truncate(1);
+    suite.tests.truncate(1);
+    suite.call_cpu_ms = vec![1_000];
+    let r = executor().run(Job::suite(
+        "import time\ndef solve(a, b):\n    t = time.process_time()\n    while time.process_time() - t < 0.9:\n        pass\n    return a + b\n".into(),
+        "solve",
+        Arc::new(suite),
+        Limits::default(),
+    ));
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    // An idle program is still stopped by the wall clock, loaded machine or not.
+    let r = run_p0("import time\ndef solve(a, b):\n    time.sleep(60)\n");
+    assert_eq!(r.verdict, Verdict::TimeLimit, "{r:?}");
+}
