@@ -1,12 +1,12 @@
 //! The `check`, `eval` and `exec` commands.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use codeloop_data::{Source, cache_dir};
-use codeloop_engine::evaluate::{self, CheckResult};
+use codeloop_engine::evaluate::{self, CheckResult, evalplus};
 use codeloop_engine::prepare::{PrepareOptions, PreparedDataset, prepare};
 use codeloop_sandbox::{Executor, ExecutorConfig, Isolation, Job};
 use codeloop_types::{ExecReport, Language, Limits, Verdict};
@@ -275,6 +275,8 @@ fn check_json(r: &CheckResult) -> serde_json::Value {
 pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
     let (executor, prepared) = load_problems(&args.data, &args.exec)?;
     let samples = evaluate::read_samples(&args.samples, &prepared.problems)?;
+    // EvalPlus's `hash`: the MD5 of the dataset file as read.
+    let dataset_hash = evalplus::md5_hex(&dataset_file(&args.data.dataset, &prepared.origin)?);
     let mut progress = Progress::new("eval", samples.len() as u64);
     let mut done = 0;
     let results = evaluate::evaluate(
@@ -305,9 +307,9 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
         |s| s.to_string_lossy().into_owned(),
     );
     let he_path = out_dir.join(format!("{stem}_results.jsonl"));
-    let ep_path = out_dir.join("eval_results.json");
+    let ep_path = evalplus::results_path(&args.samples, args.out_dir.as_deref());
     evaluate::write_human_eval_results(&he_path, &results)?;
-    evaluate::write_evalplus_results(&ep_path, &prepared.sha256, &results)?;
+    evalplus::write(&ep_path, &local_date(), &dataset_hash, &results)?;
     let mut out = std::io::stdout().lock();
     let harness = results
         .iter()
@@ -320,13 +322,16 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
         counts.len(),
         missing
     )?;
-    let has_groups = results.iter().any(|r| !r.groups.is_empty());
+    let has_plus = results
+        .iter()
+        .any(|r| r.groups.iter().any(|g| g.name == "plus"));
     let ks = [1, 10, 100];
-    if has_groups {
-        for (label, group) in [("base", Some("base")), ("base + extra", Some("plus"))] {
-            let scores = evaluate::pass_at_ks(&counts, &ks, group);
-            writeln!(out, "{label}: {}", format_scores(&scores))?;
-        }
+    if has_plus {
+        // What EvalPlus prints, as it prints it (`humaneval`/`mbpp` are its dataset names).
+        let dataset = prepared.format.trim_end_matches('+');
+        let base = evaluate::pass_at_ks(&counts, &ks, Some("base"));
+        let plus = evaluate::pass_at_ks(&counts, &ks, Some("plus"));
+        write!(out, "{}", evalplus::summary(dataset, &base, &plus))?;
     } else {
         writeln!(
             out,
@@ -346,6 +351,64 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The bytes of the dataset file `codeloop eval` loaded from `origin` (a path, or the URL behind a
+/// cached file), for `EvalPlus`'s hash. Only a plain URL is downloaded again (nothing caches it).
+fn dataset_file(spec: &str, origin: &str) -> Result<Vec<u8>> {
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))
+    };
+    if Path::new(origin).is_file() {
+        return read(Path::new(origin));
+    }
+    match Source::parse(spec)? {
+        Source::Path(path) => read(&path),
+        Source::Known(known) => read(&cache_dir().join("datasets").join(known.file)),
+        Source::Hub {
+            repo,
+            revision,
+            file,
+        } => read(&cache_dir().join("hub").join(repo).join(revision).join(file)),
+        Source::Url(url) => {
+            let dir = tempfile::tempdir()?;
+            Ok(codeloop_data::cached_or_download(
+                &dir.path().join("dataset"),
+                &url,
+            )?)
+        }
+    }
+}
+
+/// Now as `EvalPlus` dates its results: `datetime.now().strftime("%Y-%m-%d %H:%M")`, local time.
+fn local_date() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let Ok(now) = libc::time_t::try_from(now) else {
+        return evalplus::utc_date();
+    };
+    #[expect(
+        unsafe_code,
+        reason = "localtime_r is the only way to the local time zone"
+    )]
+    // SAFETY: `tm` is plain data (all-zero is a valid value) and both pointers are valid for the
+    // call; localtime_r is the reentrant form and keeps no pointer.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (!libc::localtime_r(&raw const now, &raw mut tm).is_null()).then_some(tm)
+    };
+    match tm {
+        Some(tm) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min
+        ),
+        None => evalplus::utc_date(),
+    }
 }
 
 fn format_scores(scores: &[(u64, f64)]) -> String {
