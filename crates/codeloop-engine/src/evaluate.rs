@@ -301,6 +301,9 @@ pub fn human_eval_result(report: &ExecReport) -> String {
             s
         }
         Verdict::RuntimeError { kind, message, .. } => format!("failed: {kind}: {message}"),
+        // Our fault, never the program's: the message says what went wrong.
+        Verdict::HarnessError { message } => format!("failed: harness_error: {message}"),
+        Verdict::CompileError { message } => format!("failed: compile_error: {message}"),
         other => format!("failed: {}", other.name()),
     }
 }

@@ -1,6 +1,9 @@
 //! The engine: turns raw dataset records into problems with public and hidden test suites
 //! ([`prepare`]), scores samples against hidden tests ([`evaluate`]), and computes metrics
 //! ([`metrics`]).
+//!
+//! Dependencies: `sha2` and `md-5` (RustCrypto, the well-kept digest crates) for the hashes in
+//! result files (`EvalPlus` writes the MD5 of its dataset file, so ours must be MD5 too).
 
 mod errors;
 pub mod evaluate;
