@@ -507,9 +507,12 @@ fn record_of<T: DeserializeOwned>(record: &str, origin: &str, line: usize) -> Re
 mod tests {
     use super::*;
 
+    /// A Parquet test row: task id, text, and a list of strings.
+    type ParquetRow<'a> = (&'a str, &'a str, &'a [&'a str]);
+
     /// A Parquet file in the Hugging Face MultiPL-E layout (no `entry_point`, `tests`, a list
     /// column), written with the parquet crate's own writer, snappy-compressed as the hub's are.
-    fn multipl_e_parquet(rows: &[(&str, &str, &[&str])]) -> Vec<u8> {
+    fn multipl_e_parquet(rows: &[ParquetRow]) -> Vec<u8> {
         use parquet::basic::Compression;
         use parquet::data_type::{ByteArray, ByteArrayType};
         use parquet::file::properties::WriterProperties;
@@ -534,7 +537,7 @@ mod tests {
         let mut writer =
             SerializedFileWriter::new(&mut out, std::sync::Arc::new(schema), props.into()).unwrap();
         let mut group = writer.next_row_group().unwrap();
-        let strings = |f: &dyn Fn(&(&str, &str, &[&str])) -> String| -> Vec<ByteArray> {
+        let strings = |f: &dyn Fn(&ParquetRow) -> String| -> Vec<ByteArray> {
             rows.iter()
                 .map(|r| ByteArray::from(f(r).as_str()))
                 .collect()

@@ -2,7 +2,7 @@
 //! ([`prepare`]), scores samples against hidden tests ([`evaluate`]), and computes metrics
 //! ([`metrics`]).
 //!
-//! Dependencies: `sha2` and `md-5` (RustCrypto, the well-kept digest crates) for the hashes in
+//! Dependencies: `sha2` and `md-5` (`RustCrypto`, the well-kept digest crates) for the hashes in
 //! result files (`EvalPlus` writes the MD5 of its dataset file, so ours must be MD5 too).
 
 mod errors;

@@ -766,10 +766,10 @@ fn special_oracle(id: &str, entry: &str) -> Option<&'static str> {
 fn record_plan(
     judge: &mut PythonJudge,
     id: &str,
-    request: Value,
+    request: &Value,
     notes: &mut Vec<PrepNote>,
 ) -> Result<Plan, EngineError> {
-    let mut reply = ask(judge, id, &request)?;
+    let mut reply = ask(judge, id, request)?;
     reply["program"] = request["program"].clone();
     reply["entry_point"] = request["entry_point"].clone();
     for failure in reply["failures"].as_array().into_iter().flatten() {
@@ -856,7 +856,7 @@ fn draft(
                 hidden_plan: record_plan(
                     judge,
                     &id,
-                    json!({"op": "record", "style": "check", "test": r.test, "entry_point": r.entry_point, "program": program}),
+                    &json!({"op": "record", "style": "check", "test": r.test, "entry_point": r.entry_point, "program": program}),
                     notes,
                 )?,
                 reference: Reference { program },
@@ -925,7 +925,7 @@ fn draft(
             let public_plan = record_plan(
                 judge,
                 &id,
-                json!({"op": "record", "style": "asserts", "statements": &stmts[..1.min(stmts.len())], "prelude": prelude, "entry_point": r.entry_point, "program": r.canonical_solution}),
+                &json!({"op": "record", "style": "asserts", "statements": &stmts[..1.min(stmts.len())], "prelude": prelude, "entry_point": r.entry_point, "program": r.canonical_solution}),
                 notes,
             )?;
             Ok(Draft {
@@ -981,8 +981,8 @@ fn mbpp_draft(
     let record = |prelude: String, stmts: Vec<String>| json!({"op": "record", "style": "asserts", "statements": stmts, "prelude": format!("{setup}\n{prelude}"), "entry_point": entry, "program": code});
     Ok(Draft {
         public,
-        public_plan: record_plan(judge, id, record(p_prelude, p_stmts), notes)?,
-        hidden_plan: record_plan(judge, id, record(h_prelude, h_stmts), notes)?,
+        public_plan: record_plan(judge, id, &record(p_prelude, p_stmts), notes)?,
+        hidden_plan: record_plan(judge, id, &record(h_prelude, h_stmts), notes)?,
         reference: Reference {
             program: code.to_owned(),
         },

@@ -541,6 +541,10 @@ fn parse_step<T: serde::de::DeserializeOwned>(
     })
 }
 
+#[expect(
+    clippy::similar_names,
+    reason = "`journal` and the entry `journaled` from it are the clearest names"
+)]
 async fn trajectory(
     ctx: &RunContext,
     problem: &Arc<Problem>,

@@ -77,6 +77,10 @@ impl AimdLimiter {
 
     /// Returns a slot, telling how the request went: `Some(true)` success, `Some(false)` overload,
     /// `None` neither (a fatal error says nothing about load).
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the slot is a token: taking it by value is what gives it back"
+    )]
     pub fn release(&self, slot: Slot, outcome: Option<bool>) {
         let Slot(()) = slot;
         let mut s = self.state.lock().expect("limiter lock");
@@ -119,6 +123,10 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    #[expect(
+        clippy::float_cmp,
+        reason = "halving 64 and adding whole steps are exact"
+    )]
     async fn halves_on_overload_once_per_cooldown_and_grows_back() {
         let l = AimdLimiter::new(64, Duration::from_hours(1));
         let a = l.acquire().await;

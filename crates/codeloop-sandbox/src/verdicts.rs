@@ -314,8 +314,8 @@ where
         let (start, end) = (test.calls.0 as usize, test.calls.1 as usize);
         let mut values = Vec::with_capacity(end - start);
         let mut verdict = None;
-        for ci in start..end {
-            if let Some((outcome, c)) = &calls[ci] {
+        for (ci, call) in calls.iter().enumerate().take(end).skip(start) {
+            if let Some((outcome, c)) = call {
                 cpu[ti] += c;
                 match outcome {
                     CallOutcome::Returned(v) => values.push(*v),

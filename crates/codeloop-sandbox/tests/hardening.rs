@@ -270,7 +270,7 @@ fn the_syscall_filter_refuses_what_it_names_and_lets_runtimes_fall_back() {
 
 /// Every address family (0 to 63), with each socket type, through `socket` and `socketpair`: the
 /// errno, or 0 when the call succeeded.
-const SOCKET_FAMILIES: &str = r#"
+const SOCKET_FAMILIES: &str = r"
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 fds = (ctypes.c_int * 2)()
@@ -286,7 +286,7 @@ for family in range(64):
         if r == 0:
             libc.close(fds[0]); libc.close(fds[1])
     print(family, *results)
-"#;
+";
 
 #[test]
 fn sockets_of_families_other_than_unix_and_ip_are_refused() {

@@ -297,7 +297,7 @@ fn forged_eq_cannot_pass() {
 
 /// The program forks in its first call; in the child an exception escapes (a grandchild's fork
 /// fails with `EAGAIN` under the task cap), while the parent waits and returns the right value.
-const FORK_CHILD_FAILS: &str = r#"
+const FORK_CHILD_FAILS: &str = r"
 import os, time
 forked = []
 def solve(a, b):
@@ -312,7 +312,7 @@ def solve(a, b):
                 os._exit(0)
     os.waitpid(pid, 0)
     return a + b
-"#;
+";
 
 #[test]
 fn an_exception_escaping_a_forked_child_does_not_decide_the_verdict() {

@@ -491,7 +491,11 @@ mod tests {
 
         #[test]
         fn the_last_of_several_blocks_wins(codes in proptest::collection::vec("[a-z =0-9]{1,30}", 1..5)) {
-            let answer: String = codes.iter().map(|c| format!("text\n```python\n{c}\n```\n")).collect();
+            let answer: String = codes.iter().fold(String::new(), |mut a, c| {
+                use std::fmt::Write as _;
+                let _ = write!(a, "text\n```python\n{c}\n```\n");
+                a
+            });
             let (found, _) = find_code(&answer, "python");
             prop_assert_eq!(found, codes.last().unwrap().clone());
         }
