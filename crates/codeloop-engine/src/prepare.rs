@@ -371,24 +371,25 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
     let mut notes = Vec::new();
     for task in &dataset.tasks {
         if let RawTask::MultiplE(r) = task {
-            problems.push(multipl_e_problem(r, &dataset.format.to_string())?);
+            problems.push(multipl_e_problem(
+                r,
+                task.language(),
+                &dataset.format.to_string(),
+            )?);
             continue;
         }
         let RawTask::HumanEvalX(r) = task else {
             continue;
         };
         let id = ProblemId(r.task_id.clone());
-        let language = match r.language() {
-            "CPP" => Language::Cpp,
-            "JavaScript" => Language::JavaScript,
-            "Java" => Language::Java,
-            "Rust" => Language::Rust,
-            "Go" => Language::Go,
-            other => {
+        let language = match task.language() {
+            Some(language) if language != Language::Python => language,
+            _ => {
                 return Err(EngineError::Prepare {
                     problem: r.task_id.clone(),
                     message: format!(
-                        "HumanEval-X {other} is not supported yet (Python, C++, Java, JavaScript and Rust are)"
+                        "HumanEval-X {} is not supported yet (Python, C++, Java, JavaScript, Go and Rust are)",
+                        r.language()
                     ),
                 });
             }
@@ -495,21 +496,16 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
 /// that the program compiles and starts) and no reference solution.
 fn multipl_e_problem(
     r: &codeloop_data::MultiplERecord,
+    language: Option<Language>,
     format: &str,
 ) -> Result<Problem, EngineError> {
-    let language = match r.language.as_str() {
-        "rs" | "rust" => Language::Rust,
-        "cpp" => Language::Cpp,
-        "js" => Language::JavaScript,
-        other => {
-            return Err(EngineError::Prepare {
-                problem: r.name.clone(),
-                message: format!(
-                    "MultiPL-E language `{other}` is not supported yet (rs, cpp and js are)"
-                ),
-            });
-        }
-    };
+    let language = language.ok_or_else(|| EngineError::Prepare {
+        problem: r.name.clone(),
+        message: format!(
+            "MultiPL-E language `{}` is not supported yet (rs, cpp and js are)",
+            r.language
+        ),
+    })?;
     let id = ProblemId(r.name.clone());
     let hidden_test = ProgramTest {
         language,

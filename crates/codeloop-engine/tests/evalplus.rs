@@ -15,9 +15,8 @@ use std::process::Command;
 mod support;
 
 use codeloop_data::{Source, load};
-use codeloop_engine::evaluate::{self, evalplus};
+use codeloop_engine::evaluate::evalplus;
 use codeloop_engine::prepare::{PrepareOptions, prepare};
-use codeloop_types::Limits;
 use serde_json::Value;
 use support::{data, executor};
 
@@ -220,17 +219,7 @@ fn compare_with_golden(dataset: &str, prefix: &str, keep: impl Fn(u64) -> bool) 
             .or_default()
             .push(v["mutation"].as_str().unwrap());
     }
-    let lines: Vec<String> = subset.iter().map(Value::to_string).collect();
-    std::fs::write(&samples_path, lines.join("\n")).unwrap();
-    let samples = evaluate::read_samples(&samples_path, &prepared.problems).unwrap();
-    let results = evaluate::evaluate(
-        &prepared.problems,
-        samples,
-        executor(),
-        &Limits::default(),
-        true,
-        |_| {},
-    );
+    let results = support::score_with(&prepared, executor(), &subset, true);
     let out = evalplus::results_path(&samples_path, None);
     assert_eq!(out, dir.path().join("samples_eval_results.json"));
     let hash = evalplus::md5_hex(&std::fs::read(&path).unwrap());
@@ -339,19 +328,11 @@ fn plus_status_is_over_the_plus_inputs_alone() {
     let dir = tempfile::tempdir().unwrap();
     let samples = dir.path().join("samples.jsonl");
     let wrong_for_one = "def starts_one_ends(n):\n    if n == 1:\n        return 2\n    return 18 * 10 ** (n - 2)\n";
-    std::fs::write(
-        &samples,
-        serde_json::json!({"task_id": "HumanEval/83", "solution": wrong_for_one}).to_string(),
-    )
-    .unwrap();
-    let read = evaluate::read_samples(&samples, &prepared.problems).unwrap();
-    let results = evaluate::evaluate(
-        &prepared.problems,
-        read,
+    let results = support::score_with(
+        &prepared,
         executor(),
-        &Limits::default(),
+        &[serde_json::json!({"task_id": "HumanEval/83", "solution": wrong_for_one})],
         true,
-        |_| {},
     );
     let out = evalplus::results_path(&samples, None);
     evalplus::write(&out, "2025-01-01 00:00", "hash", &results).unwrap();

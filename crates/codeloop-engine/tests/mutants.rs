@@ -13,7 +13,7 @@ use std::process::Command;
 
 use codeloop_engine::evaluate::{self, SampleResult};
 use codeloop_engine::prepare::PreparedDataset;
-use codeloop_types::{Limits, Outcome, Verdict};
+use codeloop_types::{Outcome, Verdict};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::{completions, executor, prepare_path, prepared, score};
@@ -56,19 +56,7 @@ fn read_jsonl_gz(path: &Path) -> Vec<Value> {
 /// Scores `samples` exactly as `codeloop eval` does: through a samples file, with the default
 /// limits, stopping at a sample's first failing test.
 fn eval(prepared: &PreparedDataset, samples: &[Value]) -> Vec<SampleResult> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("samples.jsonl");
-    let text: Vec<String> = samples.iter().map(ToString::to_string).collect();
-    std::fs::write(&path, text.join("\n")).unwrap();
-    let read = evaluate::read_samples(&path, &prepared.problems).unwrap();
-    evaluate::evaluate(
-        &prepared.problems,
-        read,
-        executor(),
-        &Limits::default(),
-        true,
-        |_| {},
-    )
+    support::score_with(prepared, executor(), samples, true)
 }
 
 fn sha16(text: &str) -> String {

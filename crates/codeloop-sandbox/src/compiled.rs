@@ -100,7 +100,8 @@ impl RunPaths {
         self.rust_sysroot
             .iter()
             .chain(&self.library_dir)
-            .filter(|(host, inside)| host != inside || !host.starts_with("/usr"))
+            // A distribution's toolchain is in the view's /usr already, at its own path.
+            .filter(|(host, inside)| !(host == inside && host.starts_with("/usr")))
             .cloned()
             .collect()
     }

@@ -96,6 +96,17 @@ pub fn score(
     pool: &Executor,
     samples: &[serde_json::Value],
 ) -> Vec<SampleResult> {
+    score_with(prepared, pool, samples, false)
+}
+
+/// Scores samples as [`score`] does; `fail_fast`: stop at a sample's first failing test, as
+/// `codeloop eval` does by default.
+pub fn score_with(
+    prepared: &PreparedDataset,
+    pool: &Executor,
+    samples: &[serde_json::Value],
+    fail_fast: bool,
+) -> Vec<SampleResult> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("samples.jsonl");
     let text = samples
@@ -110,7 +121,7 @@ pub fn score(
         read,
         pool,
         &Limits::default(),
-        false,
+        fail_fast,
         |_| {},
     )
 }
