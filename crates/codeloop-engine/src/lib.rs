@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod prepare;
 pub mod report;
 pub mod run;
+pub mod split;
 
 pub use errors::EngineError;
 

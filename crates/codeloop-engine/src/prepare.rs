@@ -30,7 +30,7 @@ use crate::errors::EngineError;
 
 /// Version of the prepared-dataset cache format; bump when suites change shape or meaning.
 /// 3: recorded test statements hold no assert message (the judge drops them before recording).
-pub const PREPARED_VERSION: u32 = 3;
+pub const PREPARED_VERSION: u32 = 4;
 
 /// Options of preparation.
 #[derive(Debug, Clone, Serialize)]
@@ -406,25 +406,7 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
             Vec::new()
         };
         let suite = |which: &str, input: &str, code: &str| {
-            let test = ProgramTest {
-                language,
-                code: code.to_owned(),
-                libraries: libraries.clone(),
-            };
-            let spec = serde_json::to_string(&test).unwrap_or_default();
-            TestSuite {
-                key: suite_key(&id, which, &[], &spec),
-                tests: vec![TestCase {
-                    id: TestId(0),
-                    calls: (0, 1),
-                    input: input.to_owned(),
-                    expected: None,
-                    expect: Expect::Program,
-                }],
-                call_cpu_ms: vec![10_000],
-                program_test: Some(test),
-                ..TestSuite::empty("")
-            }
+            program_suite(&id, which, language, code, &libraries, input)
         };
         // Go keeps the test file's package clause and imports apart (`test_setup`); the solution's
         // imports are in `import`.
@@ -492,6 +474,62 @@ fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineErr
     })
 }
 
+/// A program-test suite over `code` in `language`: its asserts split into judged values and
+/// checks (see [`crate::split`]), and a last whole-program test when asserts remain that could
+/// not be split (`whole` names it).
+fn program_suite(
+    id: &ProblemId,
+    which: &str,
+    language: Language,
+    code: &str,
+    libraries: &[String],
+    whole: &str,
+) -> TestSuite {
+    let split = crate::split::split(language, code);
+    let mut tests: Vec<TestCase> = split
+        .tests
+        .iter()
+        .enumerate()
+        .map(|(i, t)| TestCase {
+            id: TestId(i as u32),
+            calls: (i as u32, i as u32 + 1),
+            input: t.input.clone(),
+            expected: t.expected.clone(),
+            expect: t.expect.clone(),
+        })
+        .collect();
+    if split.remaining > 0 {
+        let i = tests.len() as u32;
+        tests.push(TestCase {
+            id: TestId(i),
+            calls: (i, i + 1),
+            input: if tests.is_empty() {
+                whole.to_owned()
+            } else {
+                format!(
+                    "{whole}: the {} assert(s) it runs in loops or helpers",
+                    split.remaining
+                )
+            },
+            expected: None,
+            expect: Expect::Program,
+        });
+    }
+    let test = ProgramTest {
+        language,
+        code: split.code,
+        libraries: libraries.to_vec(),
+    };
+    let spec = serde_json::to_string(&(&test, &tests)).unwrap_or_default();
+    TestSuite {
+        key: suite_key(id, which, &[], &spec),
+        tests,
+        call_cpu_ms: vec![10_000],
+        program_test: Some(test),
+        ..TestSuite::empty("")
+    }
+}
+
 /// A MultiPL-E problem: the test program is hidden; there is no public test (the suite only checks
 /// that the program compiles and starts) and no reference solution.
 fn multipl_e_problem(
@@ -507,25 +545,14 @@ fn multipl_e_problem(
         ),
     })?;
     let id = ProblemId(r.name.clone());
-    let hidden_test = ProgramTest {
+    let hidden = program_suite(
+        &id,
+        "hidden",
         language,
-        code: r.test.clone(),
-        libraries: Vec::new(),
-    };
-    let spec = serde_json::to_string(&hidden_test).unwrap_or_default();
-    let hidden = TestSuite {
-        key: suite_key(&id, "hidden", &[], &spec),
-        tests: vec![TestCase {
-            id: TestId(0),
-            calls: (0, 1),
-            input: "the hidden test program".to_owned(),
-            expected: None,
-            expect: Expect::Program,
-        }],
-        call_cpu_ms: vec![10_000],
-        program_test: Some(hidden_test),
-        ..TestSuite::empty("")
-    };
+        &r.test,
+        &[],
+        "the hidden test program",
+    );
     let public = TestSuite {
         program_test: Some(ProgramTest {
             language,

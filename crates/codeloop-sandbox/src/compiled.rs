@@ -1,24 +1,36 @@
-//! Program tests in compiled languages (HumanEval-X C++): the solution and the trusted test code are
-//! compiled and run in one sandboxed run. The worker writes the source into the run's work dir and
-//! execs a shell line that compiles, reports "compiled" on the result channel (fd 3), closes it,
-//! and runs the program. The test's `main` is renamed and called from a trusted `main` that reports
-//! "passed" only when the test returns, so a solution that exits early (`exit(0)` inside the
-//! function) fails instead of passing. A compile failure is a `compile_error` verdict with the
-//! compiler's message; a failed `assert` is a wrong answer naming the assertion.
+//! Program tests in compiled languages (C++, Java, JavaScript, Go, Rust): the solution, a trusted
+//! harness and the dataset's test code are compiled and run in one sandboxed run. The worker
+//! writes the sources into the run's work dir and execs a shell line that compiles, reports
+//! "compiled" on the result channel (fd 3) and runs the program.
+//!
+//! **The program never decides its verdict.** Test code comes prepared (engine `split`): each
+//! assert that compares a call with a constant is a *hook* that reports the call's value, and the
+//! expected constant stays outside the sandbox ([`Expect::Judged`], compared in [`report`] by
+//! [`crate::values`]). Asserts that cannot be split report their own boolean ([`Expect::Check`],
+//! weaker), and test code with no split at all needs the trusted `main` to report that it
+//! returned ([`Expect::Program`], weakest). Every record carries the run's *framing*, a random word
+//! chosen here for each run and handed to the harness in `.codeloop-frame`, which the harness
+//! reads and removes before any code of the solution runs (where the language lets it go
+//! first: C++ static initializers of one file run in order, Go package variables likewise, Java
+//! and Rust in `main`, JavaScript at the top of the script). Lines without the framing are
+//! ignored; a test reported twice means the records were forged, and every test fails. A solution
+//! written against codeloop can still read the harness's memory in C++, Rust and Go, so checks and
+//! whole programs are weaker than judged values, whose expected values it never sees.
+//!
+//! The harness sources are in `harness/` (one per language). Java writes its records to standard
+//! output (a JVM cannot write to an inherited fd 3 without opening its internals) and points
+//! `System.out` at standard error.
 //!
 //! JavaScript runs under Node.js with a `console` whose `assert` throws (Node's only prints), with
 //! global npm modules on `NODE_PATH` (HumanEval-X JavaScript/162 needs `js-md5`).
 //!
 //! C++ links `-lcrypto` (HumanEval-X CPP/162 uses OpenSSL's MD5) and some tasks include Boost
 //! headers (CPP/22, CPP/137): the Debian packages `g++`, `libssl-dev` and `libboost-dev`.
-//! Limitation: the program can write to the result channel, so a solution written to attack
-//! codeloop could forge the "passed" line; the judged-values design of the Python path does not
-//! have this hole.
 
 use std::fmt::Write as _;
 
 use codeloop_types::{
-    ExecReport, Language, Limits, Outcome, ProgramTest, TestId, TestResult, Verdict,
+    ExecReport, Expect, Language, Limits, Outcome, ProgramTest, TestResult, TestSuite, Verdict,
 };
 
 use crate::verdicts::{WorkerReply, base_report, termination};
@@ -153,7 +165,7 @@ fn toolchain(language: Language, paths: &RunPaths) -> Option<Toolchain> {
         Language::Java => Some(Toolchain {
             file: "Main.java",
             script: format!(
-                "export MALLOC_ARENA_MAX=2; /usr/bin/javac {JAVAC_FLAGS} -d . Main.java || {{COMPILE_FAILED}} echo compiled >&3; {{RUN_LIMITS}} /usr/bin/java {JVM_FLAGS} -cp . Main; rc=$?; if [ $rc -eq 77 ]; then echo passed >&3; exit 0; fi; exit $rc"
+                "export MALLOC_ARENA_MAX=2; /usr/bin/javac {JAVAC_FLAGS} -d . Main.java || {{COMPILE_FAILED}} echo compiled >&3; {{RUN_LIMITS}} exec /usr/bin/java {JVM_FLAGS} -cp . Main"
             ),
             compiler: "/usr/bin/javac".to_owned(),
             package: "default-jdk-headless",
@@ -172,35 +184,56 @@ fn toolchain(language: Language, paths: &RunPaths) -> Option<Toolchain> {
 /// stderr when a signal (a limit of the compile step) killed the compiler.
 const COMPILE_FAILED: &str = "{ rc=$?; [ $rc -gt 128 ] && echo \"codeloop: the compiler was killed by signal $((rc - 128))\" >&2; exit 97; };";
 
-/// Go: the trusted `TestMain` reports "passed" after every test ran and passed.
-const GO_TEST_MAIN: &str = "\nfunc TestMain(m *testing.M) {\n\tcode := m.Run()\n\tif code == 0 {\n\t\tcodeloopos.NewFile(3, \"result\").Write([]byte(\"passed\\n\"))\n\t}\n\tcodeloopos.Exit(code)\n}\n";
+/// The harness of each language (see `harness/`).
+const CPP_HARNESS: &str = include_str!("../harness/codeloop.hpp");
+const JS_HARNESS: &str = include_str!("../harness/codeloop.js");
+const JAVA_HARNESS: &str = include_str!("../harness/Codeloop.java");
+const GO_HARNESS: &str = include_str!("../harness/codeloop.go");
+const RUST_HARNESS: &str = include_str!("../harness/codeloop.rs");
+
+/// Where the harness gets the run's framing.
+const FRAME_FILE: &str = ".codeloop-frame";
+
+/// Go: the trusted `TestMain` reports the end after every test ran and passed.
+const GO_TEST_MAIN: &str = "\nfunc TestMain(m *testing.M) {\n\tcode := m.Run()\n\tif code == 0 {\n\t\tcodeloopEmit(\"end\")\n\t}\n\tcodeloopos.Exit(code)\n}\n";
+
+/// The packages the Go harness uses, under names the solution does not use.
+const GO_HARNESS_IMPORTS: &[(&str, &str)] = &[
+    ("codeloopos", "os"),
+    ("codeloopstrings", "strings"),
+    ("codeloopmath", "math"),
+    ("codeloopstrconv", "strconv"),
+    ("codeloopreflect", "reflect"),
+    ("codeloopjson", "encoding/json"),
+    ("codeloopfmt", "fmt"),
+];
 
 /// JVM flags that keep its address-space reservations under the run's memory limit.
 const JVM_FLAGS: &str = "-Xmx256m -Xss8m -XX:ReservedCodeCacheSize=32m -XX:MaxMetaspaceSize=128m -XX:CompressedClassSpaceSize=32m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
 const JAVAC_FLAGS: &str = "-J-Xmx256m -J-XX:ReservedCodeCacheSize=32m -J-XX:MaxMetaspaceSize=128m -J-XX:CompressedClassSpaceSize=32m -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -nowarn";
-/// The trusted `main`: the test's, then exit code 77, which the shell turns into "passed" (a JVM
-/// cannot write to an inherited fd without opening its module internals).
-const JAVA_MAIN: &str = "public class Main {\n    public static void main(String[] args) throws Exception {\n        CodeloopTest.main(args);\n        System.exit(77);\n    }\n}\n";
+/// The trusted `main`: the harness starts before any class of the solution is initialized, then
+/// the test's `main`, then the end.
+const JAVA_MAIN: &str = "public class Main {\n    public static void main(String[] args) throws Throwable {\n        Codeloop.start();\n        CodeloopTest.main(args);\n        Codeloop.end();\n    }\n}\n";
 
 /// JavaScript: `console.assert` only prints in Node, so the tests get a `console` of their own (a
 /// block-scoped constant the solution cannot reach) whose `assert` throws, naming the failing line.
-/// `fs.writeSync` and the source are captured before the solution runs.
-const JS_PROLOGUE: &str = "const __codeloopWrite = require('fs').writeSync;\nconst __codeloopSource = require('fs').readFileSync(__filename, 'utf8').split('\\n');\n";
+/// The source is captured before the solution runs.
+const JS_PROLOGUE: &str = "const __codeloopSource = require('fs').readFileSync(__filename, 'utf8').split('\\n');\n";
 const JS_TEST_OPEN: &str = "\n;{\nconst console = Object.assign({}, globalThis.console, { assert: (ok, ...message) => { if (!ok) { const at = /main\\.js:(\\d+)/.exec(new Error().stack.split('\\n')[2] || ''); const line = at ? __codeloopSource[Number(at[1]) - 1].trim() : message.join(' '); throw new Error('codeloop-assert: ' + line); } } });\n";
-const JS_TEST_CLOSE: &str = "\n}\n__codeloopWrite(3, 'passed\\n');\n";
+const JS_TEST_CLOSE: &str = "\n}\n__codeloop.end();\n";
 
-/// The whole source: solution, then the test with its `main` renamed, then the trusted `main`.
+/// The whole source: harness, solution, the test with its `main` renamed, the trusted `main`.
 fn source(language: Language, solution: &str, test: &str) -> String {
     match language {
-        // No test code (a suite with no test): the program only has to compile and start.
+        // `#line` keeps the compiler's line numbers the solution's own.
         Language::Cpp if test.trim().is_empty() => format!(
-            "{solution}\n#include <unistd.h>\nint main() {{\n    ::write(3, \"passed\\n\", 7);\n    return 0;\n}}\n"
+            "{CPP_HARNESS}#line 1 \"main.cpp\"\n{solution}\nint main() {{\n    codeloop::end();\n    return 0;\n}}\n"
         ),
         Language::Cpp => format!(
-            "{solution}\n#define main codeloop_test_main\n{test}\n#undef main\n#include <unistd.h>\nint main() {{\n    codeloop_test_main();\n    ::write(3, \"passed\\n\", 7);\n    return 0;\n}}\n"
+            "{CPP_HARNESS}#line 1 \"main.cpp\"\n{solution}\n#define main codeloop_test_main\n{test}\n#undef main\nint main() {{\n    codeloop_test_main();\n    codeloop::end();\n    return 0;\n}}\n"
         ),
         Language::JavaScript => {
-            format!("{JS_PROLOGUE}{solution}{JS_TEST_OPEN}{test}{JS_TEST_CLOSE}")
+            format!("{JS_HARNESS}{JS_PROLOGUE}{solution}{JS_TEST_OPEN}{test}{JS_TEST_CLOSE}")
         }
         Language::Rust => {
             // MultiPL-E's MBPP tests start with the `}` that closes a completion cut at its stop
@@ -249,10 +282,10 @@ fn source(language: Language, solution: &str, test: &str) -> String {
         Language::Java => {
             let test = test.replacen("public class Main", "class CodeloopTest", 1);
             if test.contains("CodeloopTest") {
-                format!("{solution}\n{test}\n{JAVA_MAIN}")
+                format!("{solution}\n{test}\n{JAVA_HARNESS}\n{JAVA_MAIN}")
             } else {
                 format!(
-                    "{solution}\n{test}\n{}",
+                    "{solution}\n{test}\n{JAVA_HARNESS}\n{}",
                     JAVA_MAIN.replace("CodeloopTest.main(args);", "")
                 )
             }
@@ -262,11 +295,12 @@ fn source(language: Language, solution: &str, test: &str) -> String {
     }
 }
 
-const RUST_PASSED: &str = "fn codeloop_passed() {\n    use std::io::Write;\n    use std::os::unix::io::FromRawFd;\n    let mut f = unsafe { std::fs::File::from_raw_fd(3) };\n    let _ = f.write_all(b\"passed\\n\");\n}\n";
-
-/// Solution, tests, and a trusted `main` that makes `calls` and then reports "passed".
+/// Solution, tests, the harness and a trusted `main` that starts it, makes `calls` and reports
+/// the end.
 fn rust_with_main(solution: &str, tests: &str, calls: &str) -> String {
-    format!("{solution}\n{tests}\nfn main() {{\n{calls}    codeloop_passed();\n}}\n{RUST_PASSED}")
+    format!(
+        "{solution}\n{tests}\nfn main() {{\n    codeloop::start();\n{calls}    codeloop::end();\n}}\n{RUST_HARNESS}"
+    )
 }
 
 /// `code` without `/* ... */` comments (not nested; enough for test code).
@@ -418,9 +452,16 @@ fn go_source(solution: &str, test: &str) -> String {
         .iter()
         .map(|(alias, path)| format!("\t{alias} \"{path}\""))
         .collect();
+    let harness_imports: Vec<String> = GO_HARNESS_IMPORTS
+        .iter()
+        .map(|(alias, path)| format!("\t{alias} \"{path}\""))
+        .collect();
+    // The harness goes first: its package variable (the framing) is initialized before the
+    // solution's.
     format!(
-        "package main\n\nimport (\n{}\n\tcodeloopos \"os\"\n)\n\n{body}",
-        block.join("\n")
+        "package main\n\nimport (\n{}\n{}\n)\n\n{GO_HARNESS}\n{body}",
+        block.join("\n"),
+        harness_imports.join("\n")
     )
 }
 
@@ -578,6 +619,7 @@ pub(crate) fn request_fields(
     paths: &RunPaths,
     run: &Limits,
     cgroup_memory: bool,
+    frame: &str,
 ) -> Result<String, String> {
     if test.language == Language::Rust && paths.rust_sysroot.is_none() && rust_sysroot().is_some() {
         return Err(
@@ -635,7 +677,10 @@ pub(crate) fn request_fields(
         .script
         .replace("{RUN_LIMITS}", &run_limits)
         .replace("{COMPILE_FAILED}", COMPILE_FAILED);
-    let files = serde_json::json!({ tc.file: source(test.language, program, &test.code) });
+    let files = serde_json::json!({
+        tc.file: source(test.language, program, &test.code),
+        FRAME_FILE: frame,
+    });
     let run_phase = serde_json::json!({
         "wall_ms": run.wall_ms,
         "memory_mib": run.memory_mib,
@@ -644,6 +689,104 @@ pub(crate) fn request_fields(
         ",\"mode\":\"exec\",\"files\":{files},\"argv\":{},\"run_phase\":{run_phase}",
         serde_json::json!(["/bin/sh", "-c", script])
     ))
+}
+
+/// A new framing for one run: 128 random bits from the kernel, in hex.
+pub(crate) fn new_frame() -> Result<String, String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read /dev/urandom for the run's framing: {e}"))?;
+    Ok(bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    }))
+}
+
+/// One framed record of a run.
+#[derive(Debug, PartialEq)]
+enum Record {
+    /// Hook `id` returned this value (its text: canonical JSON, or Rust's `{:?}`).
+    Value(String),
+    /// Hook `id` threw or panicked.
+    Error { kind: String, message: String },
+    /// Check `id` computed this boolean.
+    Check(bool),
+}
+
+/// The framed records of a run: per hook id, and whether the test code returned.
+#[derive(Debug, Default)]
+struct Records {
+    by_id: std::collections::BTreeMap<u32, Record>,
+    ended: bool,
+    /// Why the records cannot be trusted (a hook reported twice, a malformed framed line).
+    forged: Option<String>,
+}
+
+/// Two string literals (`"kind" "message"`), JSON's or (Rust) `{:?}`'s.
+fn two_strings(text: &str, rust: bool) -> Option<(String, String)> {
+    if rust {
+        let v = crate::values::from_rust_debug(&format!("({text})")).ok()?;
+        match v.as_array().map(Vec::as_slice) {
+            Some([serde_json::Value::String(a), serde_json::Value::String(b)]) => {
+                Some((a.clone(), b.clone()))
+            }
+            _ => None,
+        }
+    } else {
+        let mut it = serde_json::Deserializer::from_str(text).into_iter::<String>();
+        Some((it.next()?.ok()?, it.next()?.ok()?))
+    }
+}
+
+/// Reads the records carrying `frame` from `stream`; other lines are the program's and ignored.
+fn read_records(stream: &str, frame: &str, rust: bool) -> Records {
+    let mut records = Records::default();
+    for line in stream.lines() {
+        let Some(rest) = line.strip_prefix(frame).and_then(|r| r.strip_prefix(' ')) else {
+            continue;
+        };
+        if rest == "end" {
+            if records.ended {
+                records.forged = Some("the end of the tests was reported twice".to_owned());
+            }
+            records.ended = true;
+            continue;
+        }
+        let mut parts = rest.splitn(3, ' ');
+        let (kind, id, body) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+        let Some(id) = id.and_then(|i| i.parse::<u32>().ok()) else {
+            records.forged = Some(format!("a malformed record: {}", truncate(rest, 80)));
+            continue;
+        };
+        let record = match kind {
+            Some("v") => Record::Value(body.to_owned()),
+            Some("c") if body == "1" || body == "0" => Record::Check(body == "1"),
+            Some("e") => match two_strings(body, rust) {
+                Some((kind, message)) => Record::Error { kind, message },
+                None => Record::Error {
+                    kind: "error".to_owned(),
+                    message: body.to_owned(),
+                },
+            },
+            _ => {
+                records.forged = Some(format!("a malformed record: {}", truncate(rest, 80)));
+                continue;
+            }
+        };
+        if records.by_id.insert(id, record).is_some() {
+            records.forged = Some(format!("test {id} was reported twice"));
+        }
+    }
+    records
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((at, _)) => format!("{}...", &s[..at]),
+        None => s.to_owned(),
+    }
 }
 
 /// A failed test of a program test: what failed, and why.
@@ -665,143 +808,297 @@ fn source_line(source: &str, line_no: Option<usize>) -> &str {
         .unwrap_or("the test program")
 }
 
-/// The report of a compile-and-run.
+/// The report of a compile-and-run: one verdict per test of `suite`, from the framed records.
 pub(crate) fn report(
     reply: WorkerReply,
     source_text: &str,
-    test_input: Option<&str>,
+    suite: &TestSuite,
+    language: Language,
+    frame: &str,
     limits: &Limits,
     layers: &[String],
 ) -> ExecReport {
-    let compiled = reply.results.lines().any(|l| l == "compiled");
-    let passed_marker = reply.results.lines().any(|l| l == "passed");
-    let verdict = if compiled {
-        match termination(&reply, limits, None) {
-            Verdict::Pass if passed_marker => Verdict::Pass,
-            Verdict::Pass => failed_test(
-                test_input.unwrap_or(""),
-                "the program ended before the tests finished",
-            ),
-            // JavaScript: our `console.assert` names the failing line.
-            Verdict::RuntimeError { .. } if reply.stderr.contains("codeloop-assert: ") => {
-                let line = reply
-                    .stderr
-                    .lines()
-                    .find_map(|l| l.trim_start().strip_prefix("Error: codeloop-assert: "))
-                    .unwrap_or("assertion failed");
-                failed_test(line, "an assert of the tests failed")
-            }
-            // Rust: the panic's location, and its message (assert_eq!'s left and right).
-            Verdict::RuntimeError { .. } if reply.stderr.contains("panicked at main.rs:") => {
-                let after = reply
-                    .stderr
-                    .split("panicked at main.rs:")
-                    .nth(1)
-                    .unwrap_or("");
-                let line_no = after.split(':').next().and_then(|n| n.parse().ok());
-                let message: Vec<&str> = after.lines().skip(1).take(3).collect();
-                failed_test(source_line(source_text, line_no), &message.join("\n"))
-            }
-            // Go: the failing line of the test and testify's message.
-            Verdict::RuntimeError { .. } if reply.stdout.contains("--- FAIL:") => {
-                let line_no = reply
-                    .stdout
-                    .lines()
-                    .find_map(|l| l.split("main_test.go:").nth(1))
-                    .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-                    .and_then(|n| n.parse().ok());
-                let detail: Vec<&str> = reply
-                    .stdout
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| {
-                        l.starts_with("expected")
-                            || l.starts_with("actual")
-                            || l.starts_with("Error:")
-                    })
-                    .take(3)
-                    .collect();
-                failed_test(source_line(source_text, line_no), &detail.join("\n"))
-            }
-            // Java: the line of the test that threw, from the stack trace.
-            Verdict::RuntimeError { .. } if reply.stderr.contains("java.lang.AssertionError") => {
-                let line_no = reply
-                    .stderr
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("at CodeloopTest.main(Main.java:"))
-                    .and_then(|rest| rest.trim_end_matches(')').parse().ok());
-                failed_test(
-                    source_line(source_text, line_no),
-                    "a check of the tests failed",
-                )
-            }
-            // C++: assert() aborts after naming the assertion.
-            Verdict::RuntimeError { kind, .. }
-                if kind == "SIGABRT" && reply.stderr.contains("Assertion") =>
-            {
-                let line = reply
-                    .stderr
-                    .lines()
-                    .find(|l| l.contains("Assertion"))
-                    .unwrap_or("assertion failed");
-                failed_test(line, "an assert of the tests failed")
-            }
-            // The error output is the traceback (compiled programs and Node print their own).
-            Verdict::RuntimeError {
-                kind,
-                message,
-                traceback: None,
-            } if !reply.stderr.trim().is_empty() => Verdict::RuntimeError {
-                kind,
-                message,
-                traceback: Some(reply.stderr.clone()),
-            },
-            other => other,
-        }
-    } else {
-        // The compile step failed, or was stopped at its own limits.
-        let killed_by = reply
-            .stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("codeloop: the compiler was killed by signal "))
-            .and_then(|n| n.trim().parse::<i32>().ok());
-        // Compiler drivers (g++) report a killed subprocess themselves, with the signal's name.
-        let killed_by = killed_by.or_else(|| {
-            reply
-                .stderr
-                .contains("CPU time limit exceeded")
-                .then_some(libc::SIGXCPU)
-        });
-        let stopped = match (&reply.killed, killed_by.or(reply.signal)) {
-            (Some(k), _) if k == "wall" => Some("its wall-clock limit".to_owned()),
-            (Some(_), _) => Some("its output limit".to_owned()),
-            (None, Some(libc::SIGXCPU)) => Some("its CPU limit".to_owned()),
-            (None, Some(_)) if reply.oom_killed => Some("its memory limit".to_owned()),
-            (None, Some(sig)) => Some(crate::linux::signal_name(sig)),
-            (None, None) => None,
+    let compiled = reply.results.lines().next() == Some("compiled");
+    let (verdicts, overall) = if compiled {
+        let stream = if language == Language::Java {
+            &reply.stdout
+        } else {
+            &reply.results
         };
-        Verdict::CompileError {
-            message: match stopped {
-                Some(why) => format!("the compile step was stopped by {why}\n{}", reply.stderr),
-                None => reply.stderr.clone(),
-            },
-        }
+        let records = read_records(stream, frame, language == Language::Rust);
+        let verdicts = judge_tests(&reply, &records, source_text, suite, language, limits);
+        // An empty suite (a public suite with no test): the program has to start and end.
+        let overall = suite.tests.is_empty().then(|| {
+            program_verdict(&reply, records.ended, source_text, "the program", limits)
+        });
+        (verdicts, overall)
+    } else {
+        let error = compile_error(&reply);
+        let verdicts = (0..suite.tests.len())
+            .map(|i| if i == 0 { error.clone() } else { Verdict::NotRun })
+            .collect();
+        (verdicts, Some(error))
     };
+    let first_bad = verdicts
+        .iter()
+        .find(|v| !v.is_pass())
+        .cloned()
+        .or(overall.filter(|v| !v.is_pass()));
+    let harness = verdicts
+        .iter()
+        .any(|v| matches!(v, Verdict::HarnessError { .. }));
     let mut report = base_report(reply, limits, layers);
-    report.outcome = if verdict.is_pass() {
+    report.outcome = if harness {
+        Outcome::HarnessError
+    } else if first_bad.is_none() {
         Outcome::Passed
     } else {
         Outcome::Failed
     };
-    report.tests = if test_input.is_some() {
-        vec![TestResult {
-            id: TestId(0),
-            verdict: verdict.clone(),
-            cpu_ms: report.cpu_ms,
-        }]
-    } else {
-        Vec::new()
-    };
-    report.verdict = verdict;
+    report.verdict = first_bad.unwrap_or(Verdict::Pass);
+    report.tests = suite
+        .tests
+        .iter()
+        .zip(verdicts)
+        .map(|(t, verdict)| TestResult {
+            id: t.id,
+            verdict,
+            cpu_ms: 0.0,
+        })
+        .collect();
     report
+}
+
+/// Each test's verdict from the records, and how the run ended for those with none.
+fn judge_tests(
+    reply: &WorkerReply,
+    records: &Records,
+    source_text: &str,
+    suite: &TestSuite,
+    language: Language,
+    limits: &Limits,
+) -> Vec<Verdict> {
+    let ended = termination(reply, limits, None);
+    if let Some(why) = &records.forged {
+        let forged = Verdict::WrongAnswer {
+            input: "the whole test program".to_owned(),
+            expected: None,
+            got: None,
+            detail: Some(format!(
+                "the run's results cannot be trusted ({why}): the program wrote records in the harness's name"
+            )),
+        };
+        return suite.tests.iter().map(|_| forged.clone()).collect();
+    }
+    // The first test with no record is where the run stopped: it gets the run's end.
+    let mut stop_reported = false;
+    let mut out = Vec::with_capacity(suite.tests.len());
+    for (i, test) in suite.tests.iter().enumerate() {
+        let record = records.by_id.get(&(i as u32));
+        let verdict = match (&test.expect, record) {
+            (Expect::Program, _) => program_verdict(reply, records.ended, source_text, &test.input, limits),
+            (_, Some(Record::Error { kind, message })) => Verdict::RuntimeError {
+                kind: kind.clone(),
+                message: message.clone(),
+                traceback: None,
+            },
+            (Expect::Judged { expected, compare }, Some(Record::Value(text))) => {
+                judged(test, expected, *compare, text, language)
+            }
+            (Expect::Check, Some(Record::Check(true))) => Verdict::Pass,
+            (Expect::Check, Some(Record::Check(false))) => Verdict::WrongAnswer {
+                input: test.input.clone(),
+                expected: test.expected.clone(),
+                got: None,
+                detail: Some("the test's check failed".to_owned()),
+            },
+            (_, Some(_)) => Verdict::WrongAnswer {
+                input: test.input.clone(),
+                expected: test.expected.clone(),
+                got: None,
+                detail: Some("the harness reported this test in the wrong form".to_owned()),
+            },
+            (_, None) if stop_reported => Verdict::NotRun,
+            (_, None) => {
+                stop_reported = true;
+                match &ended {
+                    Verdict::Pass => Verdict::WrongAnswer {
+                        input: test.input.clone(),
+                        expected: test.expected.clone(),
+                        got: None,
+                        detail: Some(
+                            "the program ended before this test finished".to_owned(),
+                        ),
+                    },
+                    other => with_traceback(other.clone(), reply),
+                }
+            }
+        };
+        out.push(verdict);
+    }
+    out
+}
+
+/// A judged test's verdict: the reported value against the expected one.
+fn judged(
+    test: &codeloop_types::TestCase,
+    expected: &str,
+    compare: codeloop_types::ValueCompare,
+    text: &str,
+    language: Language,
+) -> Verdict {
+    let got = if language == Language::Rust {
+        crate::values::from_rust_debug(text)
+    } else {
+        serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())
+    };
+    let expected_value: Result<serde_json::Value, _> = serde_json::from_str(expected);
+    match (got, expected_value) {
+        (Ok(got), Ok(want)) if crate::values::equal(&want, &got, compare) => Verdict::Pass,
+        (Ok(got), Ok(want)) => Verdict::WrongAnswer {
+            input: test.input.clone(),
+            expected: Some(
+                test.expected
+                    .clone()
+                    .unwrap_or_else(|| crate::values::display(&want)),
+            ),
+            got: Some(crate::values::display(&got)),
+            detail: None,
+        },
+        (Err(e), _) => Verdict::WrongAnswer {
+            input: test.input.clone(),
+            expected: test.expected.clone(),
+            got: Some(truncate(text, 200)),
+            detail: Some(format!("the returned value could not be read: {e}")),
+        },
+        (_, Err(e)) => Verdict::HarnessError {
+            message: format!("test {}: the expected value is not in the canonical form: {e}", test.id.0),
+        },
+    }
+}
+
+/// A runtime error with the program's error output as its traceback (compiled programs and Node
+/// print their own).
+fn with_traceback(verdict: Verdict, reply: &WorkerReply) -> Verdict {
+    match verdict {
+        Verdict::RuntimeError {
+            kind,
+            message,
+            traceback: None,
+        } if !reply.stderr.trim().is_empty() => Verdict::RuntimeError {
+            kind,
+            message,
+            traceback: Some(reply.stderr.clone()),
+        },
+        other => other,
+    }
+}
+
+/// The verdict of a whole test program (test code with no split): it passes when the trusted
+/// `main` reported the end and the program then ended well; otherwise the failing assert, as the
+/// language's runtime names it.
+fn program_verdict(
+    reply: &WorkerReply,
+    ended_record: bool,
+    source_text: &str,
+    test_input: &str,
+    limits: &Limits,
+) -> Verdict {
+    match termination(reply, limits, None) {
+        Verdict::Pass if ended_record => Verdict::Pass,
+        Verdict::Pass => failed_test(test_input, "the program ended before the tests finished"),
+        // JavaScript: our `console.assert` names the failing line.
+        Verdict::RuntimeError { .. } if reply.stderr.contains("codeloop-assert: ") => {
+            let line = reply
+                .stderr
+                .lines()
+                .find_map(|l| l.trim_start().strip_prefix("Error: codeloop-assert: "))
+                .unwrap_or("assertion failed");
+            failed_test(line, "an assert of the tests failed")
+        }
+        // Rust: the panic's location, and its message (assert_eq!'s left and right).
+        Verdict::RuntimeError { .. } if reply.stderr.contains("panicked at main.rs:") => {
+            let after = reply
+                .stderr
+                .split("panicked at main.rs:")
+                .nth(1)
+                .unwrap_or("");
+            let line_no = after.split(':').next().and_then(|n| n.parse().ok());
+            let message: Vec<&str> = after.lines().skip(1).take(3).collect();
+            failed_test(source_line(source_text, line_no), &message.join("\n"))
+        }
+        // Go: the failing line of the test and testify's message.
+        Verdict::RuntimeError { .. } if reply.stdout.contains("--- FAIL:") => {
+            let line_no = reply
+                .stdout
+                .lines()
+                .find_map(|l| l.split("main_test.go:").nth(1))
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok());
+            let detail: Vec<&str> = reply
+                .stdout
+                .lines()
+                .map(str::trim)
+                .filter(|l| {
+                    l.starts_with("expected") || l.starts_with("actual") || l.starts_with("Error:")
+                })
+                .take(3)
+                .collect();
+            failed_test(source_line(source_text, line_no), &detail.join("\n"))
+        }
+        // Java: the line of the test that threw, from the stack trace.
+        Verdict::RuntimeError { .. } if reply.stderr.contains("java.lang.AssertionError") => {
+            let line_no = reply
+                .stderr
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("at CodeloopTest.main(Main.java:"))
+                .and_then(|rest| rest.trim_end_matches(')').parse().ok());
+            failed_test(
+                source_line(source_text, line_no),
+                "a check of the tests failed",
+            )
+        }
+        // C++: assert() aborts after naming the assertion.
+        Verdict::RuntimeError { kind, .. }
+            if kind == "SIGABRT" && reply.stderr.contains("Assertion") =>
+        {
+            let line = reply
+                .stderr
+                .lines()
+                .find(|l| l.contains("Assertion"))
+                .unwrap_or("assertion failed");
+            failed_test(line, "an assert of the tests failed")
+        }
+        other => with_traceback(other, reply),
+    }
+}
+
+/// The compile step failed, or was stopped at its own limits.
+fn compile_error(reply: &WorkerReply) -> Verdict {
+    let killed_by = reply
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("codeloop: the compiler was killed by signal "))
+        .and_then(|n| n.trim().parse::<i32>().ok());
+    // Compiler drivers (g++) report a killed subprocess themselves, with the signal's name.
+    let killed_by = killed_by.or_else(|| {
+        reply
+            .stderr
+            .contains("CPU time limit exceeded")
+            .then_some(libc::SIGXCPU)
+    });
+    let stopped = match (&reply.killed, killed_by.or(reply.signal)) {
+        (Some(k), _) if k == "wall" => Some("its wall-clock limit".to_owned()),
+        (Some(_), _) => Some("its output limit".to_owned()),
+        (None, Some(libc::SIGXCPU)) => Some("its CPU limit".to_owned()),
+        (None, Some(_)) if reply.oom_killed => Some("its memory limit".to_owned()),
+        (None, Some(sig)) => Some(crate::linux::signal_name(sig)),
+        (None, None) => None,
+    };
+    Verdict::CompileError {
+        message: match stopped {
+            Some(why) => format!("the compile step was stopped by {why}\n{}", reply.stderr),
+            None => reply.stderr.clone(),
+        },
+    }
 }

@@ -845,12 +845,17 @@ impl Slot {
         // the cgroup's memory).
         let run = effective_limits(job);
         let start = crate::compiled::start_limits(&run, self.cfg.compile);
+        let frame = match crate::compiled::new_frame() {
+            Ok(f) => f,
+            Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
+        };
         let fields = match crate::compiled::request_fields(
             &job.program,
             test,
             &self.cfg.paths,
             &run,
             self.cgroup.is_some(),
+            &frame,
         ) {
             Ok(f) => f,
             Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
@@ -864,9 +869,19 @@ impl Slot {
             Ok(r) => r,
             Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
         };
-        let input = suite.tests.first().map(|t| t.input.as_str());
+        if let Some(e) = &reply.harness_error {
+            return verdicts::harness_error(e, &run, &self.cfg.layers);
+        }
         let source = crate::compiled::full_source(&job.program, test);
-        crate::compiled::report(reply, &source, input, &run, &self.cfg.layers)
+        crate::compiled::report(
+            reply,
+            &source,
+            suite,
+            test.language,
+            &frame,
+            &run,
+            &self.cfg.layers,
+        )
     }
 
     /// Runs a stdio suite's checker on one output: `Ok(None)` accepts, `Ok(Some(reason))` rejects,

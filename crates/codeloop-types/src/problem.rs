@@ -116,11 +116,45 @@ pub enum Expect {
     Replay,
     /// The inline statement must run without raising.
     Inline,
-    /// (Program-test suites) the test program runs to its end.
+    /// (Program-test suites) the test program runs to its end: its trusted `main` reports, with the
+    /// run's framing, that the test code returned. The weakest form, for test code whose checks
+    /// could not be located.
     Program,
+    /// (Program-test suites) the value the test's hook reports (the call's returned value, in the
+    /// canonical value form, see `codeloop_sandbox::values`) equals `expected` under `compare`;
+    /// the comparison happens outside the sandbox, and the expected value never enters it.
+    Judged {
+        /// The expected value in the canonical value form (JSON text).
+        expected: String,
+        /// How the two are compared, as the original test compared them.
+        compare: ValueCompare,
+    },
+    /// (Program-test suites) the test's own check, computed inside the sandbox and reported with
+    /// the run's framing, must hold: the fallback for asserts that are not a call compared with a
+    /// constant (weaker: the solution shares the process that computes it).
+    Check,
     /// (Stdio suites) the program's standard output, given the test's `input` on standard input,
     /// matches the test's `expected` text under the suite's [`OutputCompare`].
     Stdout,
+}
+
+/// How a judged value is compared with the expected one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum ValueCompare {
+    /// Structural equality: numbers by value (an integer equals the float of the same value),
+    /// strings, lists in order, maps and sets regardless of order.
+    Equal,
+    /// As [`ValueCompare::Equal`], but numbers, also inside lists and maps, match within
+    /// `tolerance` of each other (the test's `abs(got - expected) < tolerance`, or its comparison
+    /// helper's).
+    Within {
+        /// The absolute tolerance, exclusive.
+        tolerance: f64,
+    },
+    /// JavaScript's `==`: as [`ValueCompare::Equal`], and a string equals the number it reads as,
+    /// a boolean the number 1 or 0, `null` equals `undefined`.
+    Loose,
 }
 
 /// How a stdio test's output is compared with the expected text.

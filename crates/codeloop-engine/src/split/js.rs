@@ -1,0 +1,228 @@
+//! JavaScript (HumanEval-X, MultiPL-E): `console.assert(cond)` statements, with `cond` one of
+//! `a === b`, `a == b`, `JSON.stringify(a) === JSON.stringify(b)`, `Math.abs(a - b) < eps`,
+//! `f(x)`, `!f(x)`.
+
+use codeloop_types::ValueCompare;
+use serde_json::Value;
+use tree_sitter::{Node, Tree};
+
+use super::literal::{binary, negate, number, quoted};
+use super::{Dialect, Shape, check, children, descendants, equality, node_text, truth, unparen};
+
+pub(crate) struct JavaScript;
+
+impl Dialect for JavaScript {
+    fn language(&self) -> tree_sitter::Language {
+        tree_sitter_javascript::LANGUAGE.into()
+    }
+
+    fn asserts<'t>(&self, tree: &'t Tree, src: &str) -> (Vec<(Node<'t>, Shape)>, usize) {
+        let mut found = Vec::new();
+        let mut remaining = 0;
+        for n in descendants(tree.root_node()) {
+            if n.kind() != "call_expression"
+                || n.child_by_field_name("function")
+                    .is_none_or(|f| node_text(f, src).replace(' ', "") != "console.assert")
+            {
+                continue;
+            }
+            let stmt = n
+                .parent()
+                .filter(|p| p.kind() == "expression_statement" && once(*p));
+            let (Some(stmt), Some(cond)) = (stmt, arguments(n).first().copied()) else {
+                remaining += 1;
+                continue;
+            };
+            found.push((stmt, shape(cond, src)));
+        }
+        (found, remaining)
+    }
+
+    fn value_hook(&self, id: usize, call: &str) -> String {
+        format!("__codeloop.value({id}, () => ({call}));")
+    }
+
+    fn check_hook(&self, id: usize, condition: &str) -> String {
+        format!("__codeloop.check({id}, () => ({condition}));")
+    }
+}
+
+/// Whether a statement runs once: at the top level, or directly in a function's body.
+fn once(stmt: Node<'_>) -> bool {
+    stmt.parent().is_some_and(|b| {
+        b.kind() == "program"
+            || (b.kind() == "statement_block"
+                && b.parent().is_some_and(|f| {
+                    matches!(
+                        f.kind(),
+                        "arrow_function" | "function_declaration" | "function_expression"
+                    )
+                }))
+    })
+}
+
+fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
+    call.child_by_field_name("arguments")
+        .map(children)
+        .unwrap_or_default()
+}
+
+fn operator<'s>(n: Node<'_>, src: &'s str) -> &'s str {
+    n.child_by_field_name("operator")
+        .map_or("", |o| node_text(o, src))
+}
+
+fn callee(call: Node<'_>, src: &str) -> String {
+    call.child_by_field_name("function")
+        .map(|f| node_text(f, src).replace(' ', ""))
+        .unwrap_or_default()
+}
+
+/// `JSON.stringify(x)`'s `x`.
+fn stringified<'t>(n: Node<'t>, src: &str) -> Option<Node<'t>> {
+    let n = unparen(n);
+    if n.kind() == "call_expression" && callee(n, src) == "JSON.stringify" {
+        if let [x] = arguments(n).as_slice() {
+            return Some(*x);
+        }
+    }
+    None
+}
+
+fn comparator(call: Node<'_>, src: &str) -> bool {
+    let f = callee(call, src);
+    f.starts_with("JSON.") || f.starts_with("Math.") || f.ends_with(".every") || f.ends_with(".some")
+}
+
+fn shape(cond: Node<'_>, src: &str) -> Shape {
+    let c = unparen(cond);
+    let value = match c.kind() {
+        "binary_expression" => {
+            let (Some(l), Some(r)) = (c.child_by_field_name("left"), c.child_by_field_name("right"))
+            else {
+                return check(c, src);
+            };
+            match operator(c, src) {
+                "===" | "==" => match (stringified(l, src), stringified(r, src)) {
+                    (Some(a), Some(b)) => equality(a, b, src, &eval, ValueCompare::Equal),
+                    _ if operator(c, src) == "==" => {
+                        equality(l, r, src, &eval, ValueCompare::Loose)
+                    }
+                    _ => equality(l, r, src, &eval, ValueCompare::Equal),
+                },
+                "<" | "<=" => within(l, r, src),
+                _ => None,
+            }
+        }
+        "call_expression" if !comparator(c, src) => truth(c, src, true, &["call_expression"]),
+        "unary_expression" if operator(c, src) == "!" => c
+            .child_by_field_name("argument")
+            .map(unparen)
+            .filter(|a| a.kind() == "call_expression" && !comparator(*a, src))
+            .and_then(|a| truth(a, src, false, &["call_expression"])),
+        _ => None,
+    };
+    value.unwrap_or_else(|| check(c, src))
+}
+
+/// `Math.abs(a - b) < eps`.
+fn within(l: Node<'_>, r: Node<'_>, src: &str) -> Option<Shape> {
+    let l = unparen(l);
+    if l.kind() != "call_expression" || callee(l, src) != "Math.abs" {
+        return None;
+    }
+    let Value::Number(eps) = eval(r, src)? else {
+        return None;
+    };
+    let tolerance = eps.to_string().parse().ok()?;
+    let args = arguments(l);
+    let [diff] = args.as_slice() else {
+        return None;
+    };
+    let diff = unparen(*diff);
+    if diff.kind() != "binary_expression" || operator(diff, src) != "-" {
+        return None;
+    }
+    equality(
+        diff.child_by_field_name("left")?,
+        diff.child_by_field_name("right")?,
+        src,
+        &eval,
+        ValueCompare::Within { tolerance },
+    )
+}
+
+/// A JavaScript constant's value: numbers, strings, templates without substitutions, booleans,
+/// `null`, `undefined`, arrays, object literals, arithmetic.
+fn eval(n: Node<'_>, src: &str) -> Option<Value> {
+    let n = unparen(n);
+    match n.kind() {
+        // Numbers are doubles: `-9999999999999999` is -1e16, written as Node writes it.
+        "number" => {
+            let v = number(node_text(n, src), false)?;
+            let f = v.as_f64()?;
+            if f.fract() == 0.0 && f.abs() < 1e21 {
+                codeloop_sandbox::number_value(&format!("{f:.0}"))
+            } else {
+                Some(codeloop_sandbox::float_value(f))
+            }
+        }
+        "string" | "template_string" => quoted(node_text(n, src)),
+        "true" => Some(Value::Bool(true)),
+        "false" => Some(Value::Bool(false)),
+        "null" => Some(Value::Null),
+        "undefined" => Some(serde_json::json!({"$undefined": true})),
+        "identifier" => match node_text(n, src) {
+            "undefined" => Some(serde_json::json!({"$undefined": true})),
+            "NaN" => Some(serde_json::json!({"$float": "nan"})),
+            "Infinity" => Some(serde_json::json!({"$float": "inf"})),
+            _ => None,
+        },
+        "array" => children(n)
+            .into_iter()
+            .map(|c| eval(c, src))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array),
+        "object" => {
+            let mut pairs = Vec::new();
+            for p in children(n) {
+                if p.kind() != "pair" {
+                    return None;
+                }
+                let key = p.child_by_field_name("key")?;
+                let key = match key.kind() {
+                    "property_identifier" => Value::String(node_text(key, src).to_owned()),
+                    "string" => quoted(node_text(key, src))?,
+                    // Number keys are strings in JavaScript.
+                    "number" => Value::String(node_text(key, src).to_owned()),
+                    _ => return None,
+                };
+                pairs.push(Value::Array(vec![key, eval(p.child_by_field_name("value")?, src)?]));
+            }
+            Some(serde_json::json!({ "$map": pairs }))
+        }
+        "unary_expression" => match operator(n, src) {
+            "-" => negate(&eval(n.child_by_field_name("argument")?, src)?),
+            "+" => eval(n.child_by_field_name("argument")?, src),
+            _ => None,
+        },
+        "binary_expression" => {
+            let op = operator(n, src);
+            if !matches!(op, "+" | "-" | "*" | "/") {
+                return None;
+            }
+            let (a, b) = (
+                eval(n.child_by_field_name("left")?, src),
+                eval(n.child_by_field_name("right")?, src),
+            );
+            // JavaScript numbers are floats: 1 / 2 is 0.5.
+            if op == "/" {
+                let x: f64 = a?.as_f64().or_else(|| None)?;
+                let y: f64 = b?.as_f64()?;
+                return Some(codeloop_sandbox::float_value(x / y));
+            }
+            binary(op, a, b)
+        }
+        _ => None,
+    }
+}
