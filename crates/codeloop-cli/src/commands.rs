@@ -252,6 +252,31 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
         hidden_tests,
         no_public
     )?;
+    // Program tests (compiled languages): how many are judged by value, and how many fall back.
+    let mut kinds = [0usize; 3];
+    for p in &prepared.problems {
+        for suite in [&p.public.public_tests, &p.hidden.0] {
+            for t in &suite.tests {
+                match t.expect {
+                    codeloop_types::Expect::Judged { .. } => kinds[0] += 1,
+                    codeloop_types::Expect::Check => kinds[1] += 1,
+                    codeloop_types::Expect::Program => kinds[2] += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if kinds.iter().any(|&k| k > 0) {
+        let all: usize = kinds.iter().sum();
+        writeln!(
+            out,
+            "program tests: {} judged by value, {} checks computed in the sandbox (weaker), {} whole programs (weakest): {:.1}% fall back",
+            kinds[0],
+            kinds[1],
+            kinds[2],
+            100.0 * (kinds[1] + kinds[2]) as f64 / all as f64
+        )?;
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, json_lines)
             .with_context(|| format!("failed to write `{}`", path.display()))?;

@@ -125,12 +125,15 @@ fn multipl_e_rust_samples_are_scored() {
         "{r:?}"
     );
     match &r[1].report.verdict {
-        Verdict::WrongAnswer { input, detail, .. } => {
-            assert!(input.starts_with("assert_eq!(candidate("), "{input}");
-            assert!(
-                detail.as_deref().unwrap().contains("left: false"),
-                "{detail:?}"
-            );
+        Verdict::WrongAnswer {
+            input,
+            expected,
+            got,
+            ..
+        } => {
+            assert_eq!(input, "candidate(vec![1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3)");
+            assert_eq!(expected.as_deref(), Some("true"));
+            assert_eq!(got.as_deref(), Some("false"));
         }
         v => panic!("{v:?}"),
     }
@@ -228,13 +231,17 @@ fn humaneval_x_go_runs_go_test_with_testify() {
             ],
         ),
     );
+    // Per test: the call, testify's expected value, and what came back.
     match &r[0].report.verdict {
-        Verdict::WrongAnswer { input, detail, .. } => {
-            assert!(input.contains("HasCloseElements"), "{input}");
-            assert!(
-                detail.as_deref().unwrap_or("").contains("expected"),
-                "{detail:?}"
-            );
+        Verdict::WrongAnswer {
+            input,
+            expected,
+            got,
+            ..
+        } => {
+            assert!(input.starts_with("HasCloseElements("), "{input}");
+            assert_eq!(expected.as_deref(), Some("true"));
+            assert_eq!(got.as_deref(), Some("false"));
         }
         v => panic!("{v:?}"),
     }
