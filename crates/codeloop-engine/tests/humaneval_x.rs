@@ -291,3 +291,47 @@ fn every_java_reference_passes_on_a_machine_busy_with_other_work() {
     assert_eq!(results.len(), 164);
     assert!(failing.is_empty(), "{failing:?}");
 }
+
+/// How the compiled-language test programs split: per dataset, the tests judged by value, the
+/// checks computed in the sandbox, and the whole-program tests. The README's table comes from
+/// `cargo test -p codeloop-engine --test humaneval_x split_shares -- --nocapture`.
+#[test]
+fn split_shares_per_dataset() {
+    use codeloop_types::Expect;
+    let mut table = String::from("| dataset | judged by value | checks | whole programs | fall back |\n|---|---|---|---|---|\n");
+    for (name, file, most_fall_back) in [
+        ("HumanEval-X C++", "humaneval-x/humaneval_cpp.jsonl.gz", 2.0),
+        ("HumanEval-X Java", "humaneval-x/humaneval_java.jsonl.gz", 2.0),
+        ("HumanEval-X JavaScript", "humaneval-x/humaneval_js.jsonl.gz", 2.0),
+        ("HumanEval-X Go", "humaneval-x/humaneval_go.jsonl.gz", 2.0),
+        ("HumanEval-X Rust", "humaneval-x/humaneval_rust.jsonl.gz", 2.0),
+        ("MultiPL-E HumanEval Rust", "multipl-e-rs/humaneval-rs.jsonl", 2.0),
+        ("MultiPL-E MBPP Rust", "multipl-e-rs/mbpp-rs.jsonl", 2.0),
+    ] {
+        let prepared = prepared(file);
+        let mut kinds = [0usize; 3];
+        for p in &prepared.problems {
+            for suite in [&p.public.public_tests, &p.hidden.0] {
+                for t in &suite.tests {
+                    match t.expect {
+                        Expect::Judged { .. } => kinds[0] += 1,
+                        Expect::Check => kinds[1] += 1,
+                        Expect::Program => kinds[2] += 1,
+                        _ => panic!("{name}: a program suite with a {:?} test", t.expect),
+                    }
+                }
+            }
+        }
+        let all: usize = kinds.iter().sum();
+        let share = 100.0 * (kinds[1] + kinds[2]) as f64 / all as f64;
+        table.push_str(&format!(
+            "| {name} | {} | {} | {} | {share:.1}% |\n",
+            kinds[0], kinds[1], kinds[2]
+        ));
+        assert!(
+            share <= most_fall_back,
+            "{name}: {share:.1}% of the tests fall back\n{table}"
+        );
+    }
+    println!("{table}");
+}

@@ -6,7 +6,7 @@ use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
-use super::{
+use super::{near, 
     Dialect, Shape, check, children, descendants, equality, node_text, runs_once, truth, unparen,
 };
 
@@ -179,17 +179,7 @@ fn within(l: Node<'_>, r: Node<'_>, src: &str) -> Option<Shape> {
     let [diff] = args.as_slice() else {
         return None;
     };
-    let diff = unparen(*diff);
-    if diff.kind() != "binary_expression" || operator(diff, src) != "-" {
-        return None;
-    }
-    equality(
-        diff.child_by_field_name("left")?,
-        diff.child_by_field_name("right")?,
-        src,
-        &eval,
-        ValueCompare::Within { tolerance },
-    )
+    near(*diff, src, &eval, tolerance)
 }
 
 /// A C++ constant's value: numbers, strings, chars, booleans, `nullptr`, braced lists, typed

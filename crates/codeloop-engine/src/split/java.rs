@@ -8,7 +8,7 @@ use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
-use super::{Dialect, Shape, check, children, descendants, equality, node_text, truth, unparen};
+use super::{near, Dialect, Shape, check, children, descendants, equality, node_text, truth, unparen};
 
 pub(crate) struct Java;
 
@@ -169,17 +169,7 @@ fn within(l: Node<'_>, r: Node<'_>, src: &str) -> Option<Shape> {
     let [diff] = args.as_slice() else {
         return None;
     };
-    let diff = unparen(*diff);
-    if diff.kind() != "binary_expression" || operator(diff, src) != "-" {
-        return None;
-    }
-    equality(
-        diff.child_by_field_name("left")?,
-        diff.child_by_field_name("right")?,
-        src,
-        &eval,
-        ValueCompare::Within { tolerance },
-    )
+    near(*diff, src, &eval, tolerance)
 }
 
 fn list(items: Vec<Node<'_>>, src: &str) -> Option<Value> {

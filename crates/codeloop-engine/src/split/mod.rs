@@ -259,6 +259,42 @@ pub(crate) fn equality(
     }
 }
 
+/// The `a - b` (or `a + b`) inside `abs(...) < tolerance`, one side constant: the other side
+/// must be within `tolerance` of the constant (of its negation, for `+`).
+pub(crate) fn near(
+    diff: Node<'_>,
+    src: &str,
+    eval: &dyn Fn(Node<'_>, &str) -> Option<Value>,
+    tolerance: f64,
+) -> Option<Shape> {
+    let diff = unparen(diff);
+    if diff.kind() != "binary_expression" {
+        return None;
+    }
+    let (l, r) = (
+        diff.child_by_field_name("left")?,
+        diff.child_by_field_name("right")?,
+    );
+    let compare = ValueCompare::Within { tolerance };
+    match node_text(diff.child_by_field_name("operator")?, src) {
+        "-" => equality(l, r, src, eval, compare),
+        "+" => {
+            let (call, constant) = match (eval(l, src), eval(r, src)) {
+                (None, Some(c)) => (l, (c, r)),
+                (Some(c), None) => (r, (c, l)),
+                _ => return None,
+            };
+            Some(Shape::Value {
+                call: node_text(unparen(call), src).to_owned(),
+                expected: literal::negate(&constant.0)?,
+                text: format!("-({})", node_text(constant.1, src)),
+                compare,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// A bare call meaning `true` (or, negated, `false`): the call's value is judged. Only calls,
 /// so that comparisons the test computes itself stay checks.
 pub(crate) fn truth(call: Node<'_>, src: &str, want: bool, call_kinds: &[&str]) -> Option<Shape> {

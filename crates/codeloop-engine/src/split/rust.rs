@@ -8,7 +8,7 @@ use serde_json::Value;
 use tree_sitter::{Node, Parser, Tree};
 
 use super::literal::{binary, negate, number, quoted};
-use super::{Dialect, Shape, check, children, descendants, equality, node_text, truth, unparen};
+use super::{near, Dialect, Shape, check, children, descendants, equality, node_text, truth, unparen};
 
 pub(crate) struct Rust;
 
@@ -27,6 +27,7 @@ impl Dialect for Rust {
     }
 
     fn asserts<'t>(&self, tree: &'t Tree, src: &str) -> (Vec<(Node<'t>, Shape)>, usize) {
+        LETS.with(|l| *l.borrow_mut() = constants(tree, src));
         let mut found = Vec::new();
         let mut remaining = 0;
         for n in descendants(tree.root_node()) {
@@ -84,6 +85,44 @@ impl Dialect for Rust {
     fn check_hook(&self, id: usize, condition: &str) -> String {
         format!("crate::codeloop::check({id}, || {condition});")
     }
+}
+
+std::thread_local! {
+    /// The test code's immutable `let` bindings to constants, for the split under way.
+    static LETS: std::cell::RefCell<std::collections::HashMap<String, Option<Value>>> =
+        std::cell::RefCell::default();
+}
+
+/// The immutable `let NAME[: T] = CONSTANT;` bindings of the test code (a name bound twice to
+/// different values is no constant). Rust keeps them unchanged, so a name stands for its value.
+fn constants(tree: &Tree, src: &str) -> std::collections::HashMap<String, Option<Value>> {
+    let mut out: std::collections::HashMap<String, Option<Value>> =
+        std::collections::HashMap::new();
+    for n in descendants(tree.root_node()) {
+        if n.kind() != "let_declaration"
+            || children(n).iter().any(|c| c.kind() == "mutable_specifier")
+        {
+            continue;
+        }
+        let (Some(pattern), Some(value)) = (
+            n.child_by_field_name("pattern"),
+            n.child_by_field_name("value"),
+        ) else {
+            continue;
+        };
+        if pattern.kind() != "identifier" {
+            continue;
+        }
+        let v = eval(value, src);
+        out.entry(node_text(pattern, src).to_owned())
+            .and_modify(|old| {
+                if *old != v {
+                    *old = None;
+                }
+            })
+            .or_insert(v);
+    }
+    out
 }
 
 /// Whether a statement runs once: directly in a function's body.
@@ -165,31 +204,32 @@ fn shape(cond: Node<'_>, src: &str) -> Shape {
     value.unwrap_or_else(|| check(c, src))
 }
 
-/// `(a - b).abs() < eps`.
+/// `(a - b).abs() < eps` or `f64::abs(a - b) < eps`.
 fn within(l: Node<'_>, r: Node<'_>, src: &str) -> Option<Shape> {
     let l = unparen(l);
-    let f = l.child_by_field_name("function")?;
-    if l.kind() != "call_expression"
-        || f.kind() != "field_expression"
-        || node_text(f.child_by_field_name("field")?, src) != "abs"
-    {
+    if l.kind() != "call_expression" {
         return None;
     }
+    let f = l.child_by_field_name("function")?;
+    let diff = match f.kind() {
+        "field_expression" if node_text(f.child_by_field_name("field")?, src) == "abs" => {
+            f.child_by_field_name("value")?
+        }
+        "scoped_identifier"
+            if matches!(node_text(f, src).replace(' ', "").as_str(), "f64::abs" | "f32::abs") =>
+        {
+            let args = children(l.child_by_field_name("arguments")?);
+            let [x] = args.as_slice() else {
+                return None;
+            };
+            *x
+        }
+        _ => return None,
+    };
     let Value::Number(eps) = eval(r, src)? else {
         return None;
     };
-    let tolerance = eps.to_string().parse().ok()?;
-    let diff = unparen(f.child_by_field_name("value")?);
-    if diff.kind() != "binary_expression" || operator(diff, src) != "-" {
-        return None;
-    }
-    equality(
-        diff.child_by_field_name("left")?,
-        diff.child_by_field_name("right")?,
-        src,
-        &eval,
-        ValueCompare::Within { tolerance },
-    )
+    near(diff, src, &eval, eps.to_string().parse().ok()?)
 }
 
 fn list(items: Vec<Node<'_>>, src: &str) -> Option<Vec<Value>> {
@@ -213,6 +253,7 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
         }
         "boolean_literal" => Some(Value::Bool(node_text(n, src) == "true")),
         "identifier" if node_text(n, src) == "None" => Some(Value::Null),
+        "identifier" => LETS.with(|l| l.borrow().get(node_text(n, src)).cloned().flatten()),
         "scoped_identifier" => match node_text(n, src).replace(' ', "").as_str() {
             "f64::INFINITY" | "f32::INFINITY" => Some(serde_json::json!({"$float": "inf"})),
             "f64::NEG_INFINITY" | "f32::NEG_INFINITY" => {
@@ -291,6 +332,20 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
             let fname = node_text(f, src).replace(' ', "");
             match (fname.as_str(), args.as_slice()) {
                 ("Some" | "String::from" | "Box::new" | "From::from", [x]) => eval(*x, src),
+                ("HashMap::from" | "BTreeMap::from", [x]) => match eval(*x, src)? {
+                    Value::Array(pairs)
+                        if pairs
+                            .iter()
+                            .all(|p| p.as_array().is_some_and(|kv| kv.len() == 2)) =>
+                    {
+                        Some(serde_json::json!({ "$map": pairs }))
+                    }
+                    _ => None,
+                },
+                ("HashSet::from" | "BTreeSet::from", [x]) => match eval(*x, src)? {
+                    Value::Array(items) => Some(serde_json::json!({ "$set": items })),
+                    _ => None,
+                },
                 ("Ok" | "Err", [x]) => {
                     Some(serde_json::json!({ "$variant": [fname, eval(*x, src)?] }))
                 }
