@@ -1,7 +1,10 @@
 //! `codeloop bench compile`: HumanEval-X C++ canonical solutions judged the codeloop way (the
-//! solution compiled once with the whole test program, one run) and the compile-per-test way
-//! (`SandboxFusion`'s stdio path: every assert its own program, compiled and run), through the same
-//! sandbox in the same run. Prints candidates/s for both and the ratio last.
+//! solution compiled once with the whole split test program, one run, every call's value judged
+//! outside) and the compile-per-test way (`SandboxFusion`'s stdio path: every assert of the
+//! dataset's test program its own program, compiled and run), through the same sandbox in the
+//! same run. A third pass runs the dataset's test program whole (one verdict, nothing judged
+//! outside): the difference to the first is what judging values costs per candidate. Prints
+//! candidates/s for each, the ratio to compile-per-test, and that cost.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::Args;
 use codeloop_sandbox::Job;
-use codeloop_types::{Outcome, Problem, ProgramTest, TestSuite};
+use codeloop_types::{Expect, Outcome, Problem, ProgramTest, TestCase, TestId, TestSuite};
 
 use crate::{DatasetArgs, ExecOptions};
 
@@ -55,7 +58,43 @@ fn split_asserts(test: &str) -> Vec<String> {
         .collect()
 }
 
-fn jobs_for(problems: &[Problem], per_test: bool, opts: &ExecOptions) -> Vec<Job> {
+/// How a pass runs each candidate.
+#[derive(Clone, Copy, PartialEq)]
+enum Way {
+    /// The prepared suite: the split test program, values judged outside.
+    Judged,
+    /// The dataset's test program, whole: one verdict.
+    Whole,
+    /// Each assert of the dataset's test program, its own program.
+    PerTest,
+}
+
+/// A suite of one whole-program test over `code`.
+fn whole_program(language: codeloop_types::Language, code: String, libraries: &[String]) -> TestSuite {
+    TestSuite {
+        tests: vec![TestCase {
+            id: TestId(0),
+            calls: (0, 1),
+            input: "the test program".to_owned(),
+            expected: None,
+            expect: Expect::Program,
+        }],
+        call_cpu_ms: vec![10_000],
+        program_test: Some(ProgramTest {
+            language,
+            code,
+            libraries: libraries.to_vec(),
+        }),
+        ..TestSuite::empty("bench")
+    }
+}
+
+fn jobs_for(
+    problems: &[Problem],
+    raw_tests: &std::collections::HashMap<String, String>,
+    way: Way,
+    opts: &ExecOptions,
+) -> Vec<Job> {
     let mut jobs = Vec::new();
     for p in problems {
         let Some(reference) = &p.reference else {
@@ -64,20 +103,17 @@ fn jobs_for(problems: &[Problem], per_test: bool, opts: &ExecOptions) -> Vec<Job
         let Some(test) = &p.hidden.0.program_test else {
             continue;
         };
-        let programs = if per_test {
-            split_asserts(&test.code)
-        } else {
-            vec![test.code.clone()]
+        let raw = raw_tests.get(&p.id().0).cloned().unwrap_or_default();
+        let suites: Vec<TestSuite> = match way {
+            Way::Judged => vec![(*p.hidden.0).clone()],
+            Way::Whole => vec![whole_program(test.language, raw, &test.libraries)],
+            Way::PerTest => split_asserts(&raw)
+                .into_iter()
+                .map(|code| whole_program(test.language, code, &test.libraries))
+                .collect(),
         };
-        for code in programs {
-            let suite = Arc::new(TestSuite {
-                program_test: Some(ProgramTest {
-                    language: test.language,
-                    code,
-                    libraries: test.libraries.clone(),
-                }),
-                ..(*p.hidden.0).clone()
-            });
+        for suite in suites {
+            let suite = Arc::new(suite);
             jobs.push(Job::suite(
                 reference.program.as_str().into(),
                 p.entry_point().unwrap_or_default(),
@@ -93,6 +129,16 @@ pub(crate) fn run(args: &BenchCompileArgs) -> Result<ExitCode> {
     let mut data = DatasetArgs::named(&args.dataset);
     data.limit = Some(args.limit);
     let (executor, prepared) = crate::commands::load_problems(&data, &args.exec)?;
+    // The dataset's own test programs, for the baselines.
+    let raw = codeloop_data::load(&codeloop_data::Source::parse(&args.dataset)?, None)?;
+    let raw_tests: std::collections::HashMap<String, String> = raw
+        .tasks
+        .iter()
+        .filter_map(|t| match t {
+            codeloop_data::RawTask::HumanEvalX(r) => Some((r.task_id.clone(), r.test.clone())),
+            _ => None,
+        })
+        .collect();
     if prepared.format != "humaneval-x"
         || prepared
             .problems
@@ -111,17 +157,23 @@ pub(crate) fn run(args: &BenchCompileArgs) -> Result<ExitCode> {
         .filter(|p| p.id().0 != "CPP/38")
         .collect();
     let mut rates = Vec::new();
-    for (name, per_test) in [
-        ("codeloop (compile once)", false),
-        ("compile per test", true),
+    let mut seconds = Vec::new();
+    let mut cpu = Vec::new();
+    for (name, way) in [
+        ("codeloop (compile once, values judged outside)", Way::Judged),
+        ("compile per test", Way::PerTest),
+        ("the test program whole (one verdict)", Way::Whole),
     ] {
-        let jobs = jobs_for(&problems, per_test, &args.exec);
+        let jobs = jobs_for(&problems, &raw_tests, way, &args.exec);
         let programs = jobs.len();
         let start = Instant::now();
         let mut failed = 0;
+        let mut cpu_ms = 0.0;
         executor.run_all(jobs, |_, r| {
             failed += usize::from(r.outcome != Outcome::Passed);
+            cpu_ms += r.cpu_ms;
         });
+        cpu.push(cpu_ms);
         let secs = start.elapsed().as_secs_f64();
         let rate = problems.len() as f64 / secs;
         println!(
@@ -129,7 +181,16 @@ pub(crate) fn run(args: &BenchCompileArgs) -> Result<ExitCode> {
             problems.len()
         );
         rates.push(rate);
+        seconds.push(secs);
     }
+    let n = problems.len() as f64;
+    println!(
+        "judging values: {:+.1} ms of CPU per candidate (the runs' compile and run, {:.1} ms judged against {:.1} ms whole), {:+.1} ms of wall time per candidate",
+        (cpu[0] - cpu[2]) / n,
+        cpu[0] / n,
+        cpu[2] / n,
+        (seconds[0] - seconds[2]) * 1000.0 / n
+    );
     println!(
         "ratio codeloop / compile-per-test: {:.2}x",
         rates[0] / rates[1]

@@ -936,6 +936,23 @@ fn judge_tests(
         };
         out.push(verdict);
     }
+    // Every test reported, but the test code did not run to its end (it failed after its last
+    // hook, or the program died on its way out): the last test carries how the run ended, as the
+    // dataset's own harness would fail the program.
+    if !records.ended
+        && out.iter().all(Verdict::is_pass)
+        && let Some(last) = out.last_mut()
+    {
+        *last = match &ended {
+            Verdict::Pass => Verdict::WrongAnswer {
+                input: suite.tests.last().map_or_else(String::new, |t| t.input.clone()),
+                expected: None,
+                got: None,
+                detail: Some("the test program did not run to its end after this test".to_owned()),
+            },
+            other => with_traceback(other.clone(), reply),
+        };
+    }
     out
 }
 

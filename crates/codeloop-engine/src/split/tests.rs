@@ -177,3 +177,10 @@ fn code_that_does_not_parse_stays_one_whole_program() {
     assert_eq!(s.remaining, 1);
     assert_eq!(s.code, "int main() { assert (f(1) == ; }");
 }
+
+#[test]
+fn code_with_no_assert_it_knows_is_one_whole_program() {
+    let s = split(Language::JavaScript, "testfindZero()\n");
+    assert!(s.tests.is_empty());
+    assert_eq!(s.remaining, 1);
+}
