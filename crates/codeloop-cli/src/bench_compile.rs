@@ -70,7 +70,11 @@ enum Way {
 }
 
 /// A suite of one whole-program test over `code`.
-fn whole_program(language: codeloop_types::Language, code: String, libraries: &[String]) -> TestSuite {
+fn whole_program(
+    language: codeloop_types::Language,
+    code: String,
+    libraries: &[String],
+) -> TestSuite {
     TestSuite {
         tests: vec![TestCase {
             id: TestId(0),
@@ -160,7 +164,10 @@ pub(crate) fn run(args: &BenchCompileArgs) -> Result<ExitCode> {
     let mut seconds = Vec::new();
     let mut cpu = Vec::new();
     for (name, way) in [
-        ("codeloop (compile once, values judged outside)", Way::Judged),
+        (
+            "codeloop (compile once, values judged outside)",
+            Way::Judged,
+        ),
         ("compile per test", Way::PerTest),
         ("the test program whole (one verdict)", Way::Whole),
     ] {

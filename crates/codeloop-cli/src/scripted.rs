@@ -25,13 +25,14 @@ fn fnv(text: &str) -> u64 {
 
 /// The scripted model over `problems`.
 pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
-    let known: Vec<(String, Option<String>, String)> = problems
+    let known: Vec<(String, Option<String>, String, &'static str)> = problems
         .iter()
         .filter_map(|p| {
             Some((
                 p.public.prompt.trim_end().to_owned(),
                 p.entry_point().map(str::to_owned),
                 p.reference.as_ref()?.program.clone(),
+                p.public.language.name(),
             ))
         })
         .collect();
@@ -46,9 +47,9 @@ pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
         let turn = 1 + messages.iter().filter(|m| m["role"] == "assistant").count();
         let key = format!("{}|{}|{choice}", body["messages"], body["seed"]);
         let h = fnv(&key);
-        let Some((_, entry, reference)) = known
+        let Some((_, entry, reference, language)) = known
             .iter()
-            .find(|(p, _, _)| first_user.contains(p.as_str()))
+            .find(|(p, _, _, _)| first_user.contains(p.as_str()))
         else {
             return "I do not know this problem.".to_owned();
         };
@@ -57,7 +58,7 @@ pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
             Policy::Hash => h.is_multiple_of(3),
         };
         if correct {
-            format!("Here is the solution.\n\n```python\n{reference}\n```\n")
+            format!("Here is the solution.\n\n```{language}\n{reference}\n```\n")
         } else if let Some(entry) = entry {
             format!(
                 "Here is my attempt.\n\n```python\ndef {entry}(*args, **kwargs):\n    raise ValueError(\"attempt {h:x}\")\n```\n"

@@ -41,6 +41,11 @@ impl MockModel {
     }
 
     fn start(cache: &Path) -> Self {
+        Self::start_with(cache, &humaneval(), "hash")
+    }
+
+    /// The scripted model over `dataset`, answering by `policy`.
+    fn start_with(cache: &Path, dataset: &Path, policy: &str) -> Self {
         let mut child = codeloop()
             .args([
                 "bench",
@@ -48,10 +53,10 @@ impl MockModel {
                 "--latency-ms",
                 "100",
                 "--policy",
-                "hash",
+                policy,
                 "--dataset",
             ])
-            .arg(humaneval())
+            .arg(dataset)
             .env("CODELOOP_CACHE_DIR", cache)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -519,4 +524,76 @@ fn the_main_job_runs_stdio_problems_with_stdio_feedback() {
             .unwrap()
             .contains("standard input")
     );
+}
+
+/// A wrong C++ solution that also forges the old "passed" marker and exits is a failure for
+/// `check` and for `run` (the scripted model answers with it on its third turn), while the real
+/// solution beside it passes both.
+#[test]
+fn forged_compiled_solutions_fail_check_and_run() {
+    if !Path::new("/usr/bin/g++").exists() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/datasets/humaneval-x/humaneval_cpp.jsonl.gz");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(source).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let mut records: Vec<serde_json::Value> = text
+        .lines()
+        .take(2)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    records[0]["canonical_solution"] = serde_json::json!(
+        "    return false;\n}\n#include <unistd.h>\nstatic int forge = (::write(3, \"passed\\n\", 7), ::_exit(0), 0);\n"
+    );
+    let dataset = tmp.path().join("forged.jsonl");
+    let lines: Vec<String> = records.iter().map(ToString::to_string).collect();
+    std::fs::write(&dataset, lines.join("\n")).unwrap();
+
+    let check = codeloop()
+        .arg("check")
+        .arg(&dataset)
+        .env("CODELOOP_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{stdout}");
+    assert!(stdout.contains("FAIL CPP/0"), "{stdout}");
+    assert!(!stdout.contains("CPP/1 "), "{stdout}");
+
+    let model = MockModel::start_with(&cache, &dataset, "turn3");
+    let registry = model.registry(tmp.path());
+    let out = tmp.path().join("run");
+    let run = codeloop()
+        .arg("run")
+        .arg(&dataset)
+        .args(["--model", "mock", "--registry"])
+        .arg(&registry)
+        .args(["--trajectories", "1", "--no-response-cache", "--out"])
+        .arg(&out)
+        .env("CODELOOP_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    model.stop();
+    let report = codeloop()
+        .arg("report")
+        .arg(&out)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    // CPP/1 is solved on the third turn; the forged CPP/0 never is.
+    assert_eq!(report["trajectories"], 2, "{report}");
+    assert_eq!(report["solved_rate"].as_f64(), Some(0.5), "{report}");
 }

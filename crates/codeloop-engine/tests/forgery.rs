@@ -48,7 +48,11 @@ fn none_pass(dataset: &'static str, id: &str, wrong: &str, forgeries: &[(&str, S
         failing,
         "{id}: {feedback}"
     );
-    assert_eq!(feedback.matches("Got: false").count(), failing, "{feedback}");
+    assert_eq!(
+        feedback.matches("Got: false").count(),
+        failing,
+        "{feedback}"
+    );
     for ((what, _), r) in forgeries.iter().zip(&results[1..]) {
         assert_ne!(
             r.report.outcome,
@@ -110,14 +114,8 @@ fn cpp_forgeries_fail() {
                 "#include <cstdlib>\n#include <unistd.h>\nstatic int forge = (std::atexit([] { ::write(3, \"end\\n\", 4); ::_exit(0); }), 0);",
             ),
         ),
-        (
-            "a main of its own",
-            with("int main() { return 0; }"),
-        ),
-        (
-            "renaming the trusted main",
-            with("#define main not_main"),
-        ),
+        ("a main of its own", with("int main() { return 0; }")),
+        ("renaming the trusted main", with("#define main not_main")),
         (
             "the harness's framing, read from its memory: every test true, then the end",
             with(
@@ -138,7 +136,10 @@ fn java_forgeries_fail() {
     let wrong = "        return false;\n    }\n}\n";
     let with = |extra: &str| format!("        return false;\n    }}\n{extra}\n}}\n");
     let forgeries = [
-        ("exit code 77 from a static initializer", with("    static { System.exit(77); }")),
+        (
+            "exit code 77 from a static initializer",
+            with("    static { System.exit(77); }"),
+        ),
         ("exit code 0", with("    static { System.exit(0); }")),
         (
             "halt from the constructor",
@@ -233,7 +234,9 @@ fn go_forgeries_fail() {
         ),
         (
             "fake framing on stdout and stderr",
-            with("func init() {\n\tfmt.Println(\"PASS\\nend\")\n\tfmt.Fprintln(os.Stderr, \"end\")\n}"),
+            with(
+                "func init() {\n\tfmt.Println(\"PASS\\nend\")\n\tfmt.Fprintln(os.Stderr, \"end\")\n}",
+            ),
         ),
         (
             "a TestMain of its own",

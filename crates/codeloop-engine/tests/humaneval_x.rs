@@ -298,14 +298,32 @@ fn every_java_reference_passes_on_a_machine_busy_with_other_work() {
 #[test]
 fn split_shares_per_dataset() {
     use codeloop_types::Expect;
-    let mut table = String::from("| dataset | judged by value | checks | whole programs | fall back |\n|---|---|---|---|---|\n");
+    let mut table = String::from(
+        "| dataset | judged by value | checks | whole programs | fall back |\n|---|---|---|---|---|\n",
+    );
     for (name, file, most_fall_back) in [
         ("HumanEval-X C++", "humaneval-x/humaneval_cpp.jsonl.gz", 2.0),
-        ("HumanEval-X Java", "humaneval-x/humaneval_java.jsonl.gz", 2.0),
-        ("HumanEval-X JavaScript", "humaneval-x/humaneval_js.jsonl.gz", 2.0),
+        (
+            "HumanEval-X Java",
+            "humaneval-x/humaneval_java.jsonl.gz",
+            2.0,
+        ),
+        (
+            "HumanEval-X JavaScript",
+            "humaneval-x/humaneval_js.jsonl.gz",
+            2.0,
+        ),
         ("HumanEval-X Go", "humaneval-x/humaneval_go.jsonl.gz", 2.0),
-        ("HumanEval-X Rust", "humaneval-x/humaneval_rust.jsonl.gz", 2.0),
-        ("MultiPL-E HumanEval Rust", "multipl-e-rs/humaneval-rs.jsonl", 2.0),
+        (
+            "HumanEval-X Rust",
+            "humaneval-x/humaneval_rust.jsonl.gz",
+            2.0,
+        ),
+        (
+            "MultiPL-E HumanEval Rust",
+            "multipl-e-rs/humaneval-rs.jsonl",
+            2.0,
+        ),
         ("MultiPL-E MBPP Rust", "multipl-e-rs/mbpp-rs.jsonl", 2.0),
     ] {
         let prepared = prepared(file);

@@ -218,7 +218,8 @@ const JAVA_MAIN: &str = "public class Main {\n    public static void main(String
 /// JavaScript: `console.assert` only prints in Node, so the tests get a `console` of their own (a
 /// block-scoped constant the solution cannot reach) whose `assert` throws, naming the failing line.
 /// The source is captured before the solution runs.
-const JS_PROLOGUE: &str = "const __codeloopSource = require('fs').readFileSync(__filename, 'utf8').split('\\n');\n";
+const JS_PROLOGUE: &str =
+    "const __codeloopSource = require('fs').readFileSync(__filename, 'utf8').split('\\n');\n";
 const JS_TEST_OPEN: &str = "\n;{\nconst console = Object.assign({}, globalThis.console, { assert: (ok, ...message) => { if (!ok) { const at = /main\\.js:(\\d+)/.exec(new Error().stack.split('\\n')[2] || ''); const line = at ? __codeloopSource[Number(at[1]) - 1].trim() : message.join(' '); throw new Error('codeloop-assert: ' + line); } } });\n";
 const JS_TEST_CLOSE: &str = "\n}\n__codeloop.end();\n";
 
@@ -828,14 +829,21 @@ pub(crate) fn report(
         let records = read_records(stream, frame, language == Language::Rust);
         let verdicts = judge_tests(&reply, &records, source_text, suite, language, limits);
         // An empty suite (a public suite with no test): the program has to start and end.
-        let overall = suite.tests.is_empty().then(|| {
-            program_verdict(&reply, records.ended, source_text, "the program", limits)
-        });
+        let overall = suite
+            .tests
+            .is_empty()
+            .then(|| program_verdict(&reply, records.ended, source_text, "the program", limits));
         (verdicts, overall)
     } else {
         let error = compile_error(&reply);
         let verdicts = (0..suite.tests.len())
-            .map(|i| if i == 0 { error.clone() } else { Verdict::NotRun })
+            .map(|i| {
+                if i == 0 {
+                    error.clone()
+                } else {
+                    Verdict::NotRun
+                }
+            })
             .collect();
         (verdicts, Some(error))
     };
@@ -896,7 +904,9 @@ fn judge_tests(
     for (i, test) in suite.tests.iter().enumerate() {
         let record = records.by_id.get(&(i as u32));
         let verdict = match (&test.expect, record) {
-            (Expect::Program, _) => program_verdict(reply, records.ended, source_text, &test.input, limits),
+            (Expect::Program, _) => {
+                program_verdict(reply, records.ended, source_text, &test.input, limits)
+            }
             (_, Some(Record::Error { kind, message })) => Verdict::RuntimeError {
                 kind: kind.clone(),
                 message: message.clone(),
@@ -926,9 +936,7 @@ fn judge_tests(
                         input: test.input.clone(),
                         expected: test.expected.clone(),
                         got: None,
-                        detail: Some(
-                            "the program ended before this test finished".to_owned(),
-                        ),
+                        detail: Some("the program ended before this test finished".to_owned()),
                     },
                     other => with_traceback(other.clone(), reply),
                 }
@@ -945,7 +953,10 @@ fn judge_tests(
     {
         *last = match &ended {
             Verdict::Pass => Verdict::WrongAnswer {
-                input: suite.tests.last().map_or_else(String::new, |t| t.input.clone()),
+                input: suite
+                    .tests
+                    .last()
+                    .map_or_else(String::new, |t| t.input.clone()),
                 expected: None,
                 got: None,
                 detail: Some("the test program did not run to its end after this test".to_owned()),
@@ -989,7 +1000,10 @@ fn judged(
             detail: Some(format!("the returned value could not be read: {e}")),
         },
         (_, Err(e)) => Verdict::HarnessError {
-            message: format!("test {}: the expected value is not in the canonical form: {e}", test.id.0),
+            message: format!(
+                "test {}: the expected value is not in the canonical form: {e}",
+                test.id.0
+            ),
         },
     }
 }

@@ -30,7 +30,9 @@ pub use errors::SandboxError;
 pub use executor::{Executor, ExecutorConfig, Isolation, Job};
 pub use python::{Interpreter, PythonJudge};
 pub use stdio::compare_output;
-pub use values::{display as display_value, equal as values_equal, float_value, from_rust_debug, number_value};
+pub use values::{
+    display as display_value, equal as values_equal, float_value, from_rust_debug, number_value,
+};
 
 /// The Python runtime's sources (worker, judge): whatever is derived from running them (prepared
 /// suites) must be keyed on these.

@@ -79,7 +79,8 @@ fn same(a: &Value, b: &Value, compare: ValueCompare) -> bool {
         if nullish(a) || nullish(b) {
             return nullish(a) && nullish(b);
         }
-        let primitive = |v: &Value| matches!(v, Value::Bool(_) | Value::String(_) | Value::Number(_));
+        let primitive =
+            |v: &Value| matches!(v, Value::Bool(_) | Value::String(_) | Value::Number(_));
         if primitive(a) && primitive(b) && std::mem::discriminant(a) != std::mem::discriminant(b) {
             return matches!((loose_number(a), loose_number(b)), (Some(x), Some(y)) if x == y);
         }
@@ -103,11 +104,10 @@ fn same(a: &Value, b: &Value, compare: ValueCompare) -> bool {
             (Some(("$float", _)), _) | (_, Some(("$float", _))) => {
                 matches!((number(a), number(b)), (Some(x), Some(y)) if x == y)
             }
-            (Some(("$map" | "$set", Value::Array(x))), Some(("$map" | "$set", Value::Array(y))))
-                if x.is_empty() && y.is_empty() =>
-            {
-                true
-            }
+            (
+                Some(("$map" | "$set", Value::Array(x))),
+                Some(("$map" | "$set", Value::Array(y))),
+            ) if x.is_empty() && y.is_empty() => true,
             (Some(("$map", Value::Array(x))), Some(("$map", Value::Array(y)))) => {
                 // Pairs matched regardless of order.
                 unordered(x, y)
@@ -115,13 +115,15 @@ fn same(a: &Value, b: &Value, compare: ValueCompare) -> bool {
             (Some(("$set", Value::Array(x))), Some(("$set", Value::Array(y)))) => unordered(x, y),
             // A braced list written in the test takes the type it is compared with: a list of
             // pairs is a map's entries, a list a set's elements (C++'s `{{'a', 2}}`, `{1, 2}`).
-            (Some(("$map", Value::Array(pairs))), None) | (None, Some(("$map", Value::Array(pairs))))
+            (Some(("$map", Value::Array(pairs))), None)
+            | (None, Some(("$map", Value::Array(pairs))))
                 if pairs_of(a).or(pairs_of(b)).is_some() =>
             {
                 let list = pairs_of(a).or(pairs_of(b)).unwrap_or_default();
                 unordered(pairs, list)
             }
-            (Some(("$set", Value::Array(items))), None) | (None, Some(("$set", Value::Array(items))))
+            (Some(("$set", Value::Array(items))), None)
+            | (None, Some(("$set", Value::Array(items))))
                 if a.is_array() || b.is_array() =>
             {
                 let list = a.as_array().or(b.as_array()).map_or(&[][..], Vec::as_slice);
@@ -233,7 +235,11 @@ pub fn from_rust_debug(text: &str) -> Result<Value, String> {
     let v = p.value(0)?;
     p.blank();
     if p.at != p.s.len() {
-        return Err(format!("unexpected text at byte {}: {:?}", p.at, p.rest(20)));
+        return Err(format!(
+            "unexpected text at byte {}: {:?}",
+            p.at,
+            p.rest(20)
+        ));
     }
     Ok(v)
 }
@@ -280,7 +286,10 @@ impl DebugParser<'_> {
                 return if self.eat(close) {
                     Ok(items)
                 } else {
-                    Err(format!("expected `,` or `{}` at byte {}", close as char, self.at))
+                    Err(format!(
+                        "expected `,` or `{}` at byte {}",
+                        close as char, self.at
+                    ))
                 };
             }
         }
@@ -540,14 +549,23 @@ mod tests {
         };
         assert!(eq("3", "3.0"));
         assert!(!eq("3", "3.0000001"));
-        assert!(eq("123456789012345678901234567890", "123456789012345678901234567890"));
-        assert!(!eq("123456789012345678901234567890", "123456789012345678901234567891"));
+        assert!(eq(
+            "123456789012345678901234567890",
+            "123456789012345678901234567890"
+        ));
+        assert!(!eq(
+            "123456789012345678901234567890",
+            "123456789012345678901234567891"
+        ));
         assert!(!eq(r#"{"$float":"nan"}"#, r#"{"$float":"nan"}"#));
         assert!(eq(r#"{"$float":"inf"}"#, r#"{"$float":"inf"}"#));
         assert!(!eq("[1, 2]", "[2, 1]"));
         assert!(eq(r#"{"$set":[1,2]}"#, r#"{"$set":[2,1]}"#));
         assert!(!eq(r#"{"$set":[1,1]}"#, r#"{"$set":[1,2]}"#));
-        assert!(eq(r#"{"$map":[["a",1],["b",2]]}"#, r#"{"$map":[["b",2],["a",1]]}"#));
+        assert!(eq(
+            r#"{"$map":[["a",1],["b",2]]}"#,
+            r#"{"$map":[["b",2],["a",1]]}"#
+        ));
         assert!(eq(r#"{"$map":[]}"#, r#"{"$set":[]}"#));
         assert!(!eq(r#"{"$opaque":"x"}"#, r#"{"$opaque":"x"}"#));
         assert!(!eq("null", r#"{"$undefined":true}"#));
@@ -556,7 +574,11 @@ mod tests {
         assert!(!eq("[2, 2]", r#"{"$set":[1,2]}"#));
         assert!(!eq(r#""6.00""#, "6"));
         assert!(equal(&json!(6), &json!("6.00"), ValueCompare::Loose));
-        assert!(equal(&json!(null), &json!({"$undefined": true}), ValueCompare::Loose));
+        assert!(equal(
+            &json!(null),
+            &json!({"$undefined": true}),
+            ValueCompare::Loose
+        ));
         assert!(equal(&json!(1), &json!(true), ValueCompare::Loose));
         assert!(!equal(&json!(2), &json!(true), ValueCompare::Loose));
         assert!(equal(
@@ -582,7 +604,10 @@ mod tests {
         assert_eq!(parse("[1, -2, 3]"), json!([1, -2, 3]));
         assert_eq!(parse("1.5"), json!(1.5));
         assert_eq!(parse("-inf"), json!({"$float": "-inf"}));
-        assert_eq!(parse(r#"Some("a\"b\n\u{1f600}")"#), json!("a\"b\n\u{1f600}"));
+        assert_eq!(
+            parse(r#"Some("a\"b\n\u{1f600}")"#),
+            json!("a\"b\n\u{1f600}")
+        );
         assert_eq!(parse("None"), Value::Null);
         assert_eq!(parse("('x', 2)"), json!(["x", 2]));
         assert_eq!(parse("Ok(3)"), json!({"$variant": ["Ok", 3]}));

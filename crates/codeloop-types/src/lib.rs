@@ -10,7 +10,7 @@ mod verdict;
 
 pub use chat::{Message, Role};
 pub use problem::{
-    Call, Expect, HiddenTests, Interface, Language, OutputCompare, Problem, ProblemId, ProgramTest, ValueCompare,
-    PublicProblem, Reference, TestCase, TestId, TestSuite,
+    Call, Expect, HiddenTests, Interface, Language, OutputCompare, Problem, ProblemId, ProgramTest,
+    PublicProblem, Reference, TestCase, TestId, TestSuite, ValueCompare,
 };
 pub use verdict::{ExecReport, Limits, Outcome, ProgramStatus, Returned, TestResult, Verdict};

@@ -6,8 +6,9 @@ use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
-use super::{near, 
-    Dialect, Shape, check, children, descendants, equality, node_text, runs_once, truth, unparen,
+use super::{
+    Dialect, Shape, check, children, descendants, equality, near, node_text, runs_once, truth,
+    unparen,
 };
 
 pub(crate) struct Cpp;
@@ -100,12 +101,15 @@ fn helper_compare(tree: &Tree, src: &str) -> ValueCompare {
             continue;
         }
         for n in descendants(f) {
-            if n.kind() != "binary_expression" || !matches!(operator(n, src), ">" | ">=" | "<" | "<=")
+            if n.kind() != "binary_expression"
+                || !matches!(operator(n, src), ">" | ">=" | "<" | "<=")
             {
                 continue;
             }
-            let (Some(l), Some(r)) = (n.child_by_field_name("left"), n.child_by_field_name("right"))
-            else {
+            let (Some(l), Some(r)) = (
+                n.child_by_field_name("left"),
+                n.child_by_field_name("right"),
+            ) else {
                 continue;
             };
             let is_abs = |x: Node<'_>| {

@@ -25,7 +25,12 @@ impl Dialect for Go {
                     && n.child_by_field_name("function").is_some_and(|f| {
                         matches!(
                             node_text(f, src),
-                            "t.Error" | "t.Errorf" | "t.Fatal" | "t.Fatalf" | "t.Fail" | "t.FailNow"
+                            "t.Error"
+                                | "t.Errorf"
+                                | "t.Fatal"
+                                | "t.Fatalf"
+                                | "t.Fail"
+                                | "t.FailNow"
                         )
                     })
                 {
@@ -135,9 +140,8 @@ fn once(stmt: Node<'_>) -> bool {
     });
     block.is_some_and(|b| {
         b.kind() == "block"
-            && b.parent().is_some_and(|f| {
-                matches!(f.kind(), "function_declaration" | "method_declaration")
-            })
+            && b.parent()
+                .is_some_and(|f| matches!(f.kind(), "function_declaration" | "method_declaration"))
     })
 }
 

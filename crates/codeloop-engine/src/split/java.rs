@@ -8,7 +8,9 @@ use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
-use super::{near, Dialect, Shape, check, children, descendants, equality, node_text, truth, unparen};
+use super::{
+    Dialect, Shape, check, children, descendants, equality, near, node_text, truth, unparen,
+};
 
 pub(crate) struct Java;
 
@@ -62,11 +64,7 @@ impl Dialect for Java {
                     .filter(|i| i.kind() == "if_statement")
                     .and_then(|i| i.child_by_field_name("condition"))
                     .map(|c| node_text(c, src).replace(' ', ""));
-                !guard.is_some_and(|g| {
-                    lists
-                        .iter()
-                        .any(|l| g == format!("({l}.contains(false))"))
-                })
+                !guard.is_some_and(|g| lists.iter().any(|l| g == format!("({l}.contains(false))")))
             })
             .count()
             + descendants(tree.root_node())
@@ -88,9 +86,7 @@ impl Dialect for Java {
 /// Whether a declaration is a statement of a method's body (it runs once per call).
 fn once(n: Node<'_>) -> bool {
     n.parent().is_some_and(|b| {
-        b.kind() == "block"
-            && b.parent()
-                .is_some_and(|m| m.kind() == "method_declaration")
+        b.kind() == "block" && b.parent().is_some_and(|m| m.kind() == "method_declaration")
     })
 }
 
@@ -99,7 +95,8 @@ fn method<'s>(call: Node<'_>, src: &'s str) -> Option<&'s str> {
 }
 
 fn object<'s>(call: Node<'_>, src: &'s str) -> Option<&'s str> {
-    call.child_by_field_name("object").map(|n| node_text(n, src))
+    call.child_by_field_name("object")
+        .map(|n| node_text(n, src))
 }
 
 fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
@@ -125,8 +122,10 @@ fn shape(element: Node<'_>, src: &str) -> Shape {
     let e = unparen(element);
     let value = match e.kind() {
         "binary_expression" => {
-            let (Some(l), Some(r)) = (e.child_by_field_name("left"), e.child_by_field_name("right"))
-            else {
+            let (Some(l), Some(r)) = (
+                e.child_by_field_name("left"),
+                e.child_by_field_name("right"),
+            ) else {
                 return check(e, src);
             };
             match operator(e, src) {
@@ -192,7 +191,10 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
         | "decimal_floating_point_literal" => {
             let t = node_text(n, src);
             // Java's octal literals are C's.
-            number(t, n.kind() != "decimal_integer_literal" || t.starts_with('0'))
+            number(
+                t,
+                n.kind() != "decimal_integer_literal" || t.starts_with('0'),
+            )
         }
         "string_literal" | "character_literal" => quoted(node_text(n, src)),
         "true" => Some(Value::Bool(true)),

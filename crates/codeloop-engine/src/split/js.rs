@@ -7,7 +7,9 @@ use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
-use super::{near, Dialect, Shape, check, children, descendants, equality, node_text, truth, unparen};
+use super::{
+    Dialect, Shape, check, children, descendants, equality, near, node_text, truth, unparen,
+};
 
 pub(crate) struct JavaScript;
 
@@ -91,15 +93,20 @@ fn stringified<'t>(n: Node<'t>, src: &str) -> Option<Node<'t>> {
 
 fn comparator(call: Node<'_>, src: &str) -> bool {
     let f = callee(call, src);
-    f.starts_with("JSON.") || f.starts_with("Math.") || f.ends_with(".every") || f.ends_with(".some")
+    f.starts_with("JSON.")
+        || f.starts_with("Math.")
+        || f.ends_with(".every")
+        || f.ends_with(".some")
 }
 
 fn shape(cond: Node<'_>, src: &str) -> Shape {
     let c = unparen(cond);
     let value = match c.kind() {
         "binary_expression" => {
-            let (Some(l), Some(r)) = (c.child_by_field_name("left"), c.child_by_field_name("right"))
-            else {
+            let (Some(l), Some(r)) = (
+                c.child_by_field_name("left"),
+                c.child_by_field_name("right"),
+            ) else {
                 return check(c, src);
             };
             match operator(c, src) {
@@ -187,7 +194,10 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
                     "number" => Value::String(node_text(key, src).to_owned()),
                     _ => return None,
                 };
-                pairs.push(Value::Array(vec![key, eval(p.child_by_field_name("value")?, src)?]));
+                pairs.push(Value::Array(vec![
+                    key,
+                    eval(p.child_by_field_name("value")?, src)?,
+                ]));
             }
             Some(serde_json::json!({ "$map": pairs }))
         }

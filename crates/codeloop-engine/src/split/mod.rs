@@ -142,29 +142,25 @@ pub fn split(language: Language, code: &str) -> Split {
                 expected,
                 text,
                 compare,
-            } => {
-                (
-                    dialect.value_hook(id, &call),
-                    SplitTest {
-                        input: squash(&call),
-                        expected: Some(squash(&text)),
-                        expect: Expect::Judged {
-                            expected: expected.to_string(),
-                            compare,
-                        },
+            } => (
+                dialect.value_hook(id, &call),
+                SplitTest {
+                    input: squash(&call),
+                    expected: Some(squash(&text)),
+                    expect: Expect::Judged {
+                        expected: expected.to_string(),
+                        compare,
                     },
-                )
-            }
-            Shape::Check(condition) => {
-                (
-                    dialect.check_hook(id, &condition),
-                    SplitTest {
-                        input: squash(&condition),
-                        expected: None,
-                        expect: Expect::Check,
-                    },
-                )
-            }
+                },
+            ),
+            Shape::Check(condition) => (
+                dialect.check_hook(id, &condition),
+                SplitTest {
+                    input: squash(&condition),
+                    expected: None,
+                    expect: Expect::Check,
+                },
+            ),
         };
         edits.push((stmt.byte_range(), hook));
         tests.push(test);

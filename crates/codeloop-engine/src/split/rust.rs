@@ -8,7 +8,9 @@ use serde_json::Value;
 use tree_sitter::{Node, Parser, Tree};
 
 use super::literal::{binary, negate, number, quoted};
-use super::{near, Dialect, Shape, check, children, descendants, equality, node_text, truth, unparen};
+use super::{
+    Dialect, Shape, check, children, descendants, equality, near, node_text, truth, unparen,
+};
 
 pub(crate) struct Rust;
 
@@ -53,15 +55,14 @@ impl Dialect for Rust {
                 continue;
             };
             let shape = match (name.trim_start_matches("debug_"), list.as_slice()) {
-                ("assert_eq", [a, b, ..]) => {
-                    equality(*a, *b, &text, &eval, ValueCompare::Equal).unwrap_or_else(|| {
+                ("assert_eq", [a, b, ..]) => equality(*a, *b, &text, &eval, ValueCompare::Equal)
+                    .unwrap_or_else(|| {
                         Shape::Check(format!(
                             "{} == {}",
                             node_text(*a, &text),
                             node_text(*b, &text)
                         ))
-                    })
-                }
+                    }),
                 ("assert_ne", [a, b, ..]) => Shape::Check(format!(
                     "{} != {}",
                     node_text(*a, &text),
@@ -128,9 +129,7 @@ fn constants(tree: &Tree, src: &str) -> std::collections::HashMap<String, Option
 /// Whether a statement runs once: directly in a function's body.
 fn once(stmt: Node<'_>) -> bool {
     stmt.parent().is_some_and(|b| {
-        b.kind() == "block"
-            && b.parent()
-                .is_some_and(|f| f.kind() == "function_item")
+        b.kind() == "block" && b.parent().is_some_and(|f| f.kind() == "function_item")
     })
 }
 
@@ -183,8 +182,10 @@ fn shape(cond: Node<'_>, src: &str) -> Shape {
     let c = unparen(cond);
     let value = match c.kind() {
         "binary_expression" => {
-            let (Some(l), Some(r)) = (c.child_by_field_name("left"), c.child_by_field_name("right"))
-            else {
+            let (Some(l), Some(r)) = (
+                c.child_by_field_name("left"),
+                c.child_by_field_name("right"),
+            ) else {
                 return check(c, src);
             };
             match operator(c, src) {
@@ -216,7 +217,10 @@ fn within(l: Node<'_>, r: Node<'_>, src: &str) -> Option<Shape> {
             f.child_by_field_name("value")?
         }
         "scoped_identifier"
-            if matches!(node_text(f, src).replace(' ', "").as_str(), "f64::abs" | "f32::abs") =>
+            if matches!(
+                node_text(f, src).replace(' ', "").as_str(),
+                "f64::abs" | "f32::abs"
+            ) =>
         {
             let args = children(l.child_by_field_name("arguments")?);
             let [x] = args.as_slice() else {
@@ -312,9 +316,7 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
             if name != "vec" {
                 return None;
             }
-            let tt = children(n)
-                .into_iter()
-                .find(|c| c.kind() == "token_tree")?;
+            let tt = children(n).into_iter().find(|c| c.kind() == "token_tree")?;
             let inner = node_text(tt, src);
             let (tree, text) = reparse(&format!(
                 "fn __codeloop() {{ __codeloop_args({}); }}",

@@ -64,10 +64,16 @@ int main(){
     // The loop's assert stays, and the expected values left the code.
     assert_eq!(s.remaining, 1);
     assert_eq!(s.judged(), 6);
-    assert!(s.code.contains("codeloop::value(0, [&]() { return (f(a, 0.3)); });"));
+    assert!(
+        s.code
+            .contains("codeloop::value(0, [&]() { return (f(a, 0.3)); });")
+    );
     assert!(s.code.contains("codeloop::check(6, "));
     assert!(!s.code.contains("2.0/3.0"), "{}", s.code);
-    assert!(s.code.contains("for (int i = 0; i < 3; i++) assert (f(a, i) == true);"));
+    assert!(
+        s.code
+            .contains("for (int i = 0; i < 3; i++) assert (f(a, i) == true);")
+    );
 }
 
 #[test]
@@ -125,7 +131,11 @@ fn javascript_go_and_rust_asserts_split() {
         shapes(&js),
         vec![
             ("f([1, 2])".into(), Some(json!(3)), EQ),
-            ("g('a')".into(), Some(json!([{"$map": [["a", 1]]}, null])), EQ),
+            (
+                "g('a')".into(),
+                Some(json!([{"$map": [["a", 1]]}, null])),
+                EQ
+            ),
             ("h(2)".into(), Some(json!("2")), Some(ValueCompare::Loose)),
             (
                 "k(-9999999999999999)".into(),
