@@ -298,6 +298,7 @@ fn every_java_reference_passes_on_a_machine_busy_with_other_work() {
 #[test]
 fn split_shares_per_dataset() {
     use codeloop_types::Expect;
+    use std::fmt::Write as _;
     let mut table = String::from(
         "| dataset | judged by value | checks | whole programs | fall back |\n|---|---|---|---|---|\n",
     );
@@ -342,10 +343,11 @@ fn split_shares_per_dataset() {
         }
         let all: usize = kinds.iter().sum();
         let share = 100.0 * (kinds[1] + kinds[2]) as f64 / all as f64;
-        table.push_str(&format!(
-            "| {name} | {} | {} | {} | {share:.1}% |\n",
+        let _ = writeln!(
+            table,
+            "| {name} | {} | {} | {} | {share:.1}% |",
             kinds[0], kinds[1], kinds[2]
-        ));
+        );
         assert!(
             share <= most_fall_back,
             "{name}: {share:.1}% of the tests fall back\n{table}"

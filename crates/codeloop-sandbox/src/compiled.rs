@@ -745,20 +745,20 @@ fn two_strings(text: &str, rust: bool) -> Option<(String, String)> {
 fn read_records(stream: &str, frame: &str, rust: bool) -> Records {
     let mut records = Records::default();
     for line in stream.lines() {
-        let Some(rest) = line.strip_prefix(frame).and_then(|r| r.strip_prefix(' ')) else {
+        let Some(record) = line.strip_prefix(frame).and_then(|r| r.strip_prefix(' ')) else {
             continue;
         };
-        if rest == "end" {
+        if record == "end" {
             if records.ended {
                 records.forged = Some("the end of the tests was reported twice".to_owned());
             }
             records.ended = true;
             continue;
         }
-        let mut parts = rest.splitn(3, ' ');
+        let mut parts = record.splitn(3, ' ');
         let (kind, id, body) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
         let Some(id) = id.and_then(|i| i.parse::<u32>().ok()) else {
-            records.forged = Some(format!("a malformed record: {}", truncate(rest, 80)));
+            records.forged = Some(format!("a malformed record: {}", truncate(record, 80)));
             continue;
         };
         let record = match kind {
@@ -772,7 +772,7 @@ fn read_records(stream: &str, frame: &str, rust: bool) -> Records {
                 },
             },
             _ => {
-                records.forged = Some(format!("a malformed record: {}", truncate(rest, 80)));
+                records.forged = Some(format!("a malformed record: {}", truncate(record, 80)));
                 continue;
             }
         };
@@ -972,13 +972,13 @@ fn judged(
     test: &codeloop_types::TestCase,
     expected: &str,
     compare: codeloop_types::ValueCompare,
-    text: &str,
+    reported: &str,
     language: Language,
 ) -> Verdict {
     let got = if language == Language::Rust {
-        crate::values::from_rust_debug(text)
+        crate::values::from_rust_debug(reported)
     } else {
-        serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())
+        serde_json::from_str::<serde_json::Value>(reported).map_err(|e| e.to_string())
     };
     let expected_value: Result<serde_json::Value, _> = serde_json::from_str(expected);
     match (got, expected_value) {
@@ -996,7 +996,7 @@ fn judged(
         (Err(e), _) => Verdict::WrongAnswer {
             input: test.input.clone(),
             expected: test.expected.clone(),
-            got: Some(truncate(text, 200)),
+            got: Some(truncate(reported, 200)),
             detail: Some(format!("the returned value could not be read: {e}")),
         },
         (_, Err(e)) => Verdict::HarnessError {

@@ -68,6 +68,10 @@ fn tagged(v: &Value) -> Option<(&str, &Value)> {
 }
 
 /// Structural equality (see the module docs), numbers as `compare` says.
+#[expect(
+    clippy::float_cmp,
+    reason = "the tests' own `==` on numbers is exact; tolerances are the test's, in `Within`"
+)]
 fn same(a: &Value, b: &Value, compare: ValueCompare) -> bool {
     if let ValueCompare::Within { tolerance } = compare
         && let (Some(x), Some(y)) = (number(a), number(b))

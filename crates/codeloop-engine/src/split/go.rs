@@ -2,6 +2,8 @@
 //! `assert.InDelta(expected, actual, delta)`, `assert.True(x)` and `assert.False(x)`; any other
 //! `assert.X(...)` statement is a check of testify's own boolean result.
 
+use std::fmt::Write as _;
+
 use codeloop_types::ValueCompare;
 use serde_json::Value;
 use tree_sitter::{Node, Tree};
@@ -106,7 +108,7 @@ impl Dialect for Go {
                 if !line.ends_with('\n') {
                     out.push('\n');
                 }
-                out.push_str(&format!("{indent}_ = {}\n", var.trim()));
+                let _ = writeln!(out, "{indent}_ = {}", var.trim());
             }
         }
         out

@@ -216,9 +216,10 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
                 eval(n.child_by_field_name("right")?, src),
             )
         }
-        "cast_expression" => eval(n.child_by_field_name("value")?, src),
+        "cast_expression" | "array_creation_expression" => {
+            eval(n.child_by_field_name("value")?, src)
+        }
         "array_initializer" => list(children(n), src),
-        "array_creation_expression" => eval(n.child_by_field_name("value")?, src),
         "object_creation_expression" => {
             let ty = node_text(n.child_by_field_name("type")?, src);
             let args = arguments(n);

@@ -83,41 +83,40 @@ fn callee(call: Node<'_>, src: &str) -> String {
 /// `JSON.stringify(x)`'s `x`.
 fn stringified<'t>(n: Node<'t>, src: &str) -> Option<Node<'t>> {
     let n = unparen(n);
-    if n.kind() == "call_expression" && callee(n, src) == "JSON.stringify" {
-        if let [x] = arguments(n).as_slice() {
-            return Some(*x);
-        }
+    if n.kind() == "call_expression"
+        && callee(n, src) == "JSON.stringify"
+        && let [x] = arguments(n).as_slice()
+    {
+        return Some(*x);
     }
     None
 }
 
 fn comparator(call: Node<'_>, src: &str) -> bool {
     let f = callee(call, src);
-    f.starts_with("JSON.")
-        || f.starts_with("Math.")
-        || f.ends_with(".every")
-        || f.ends_with(".some")
+    let method = f.rsplit('.').next().unwrap_or("");
+    f.starts_with("JSON.") || f.starts_with("Math.") || matches!(method, "every" | "some")
 }
 
 fn shape(cond: Node<'_>, src: &str) -> Shape {
     let c = unparen(cond);
     let value = match c.kind() {
         "binary_expression" => {
-            let (Some(l), Some(r)) = (
+            let (Some(left), Some(right)) = (
                 c.child_by_field_name("left"),
                 c.child_by_field_name("right"),
             ) else {
                 return check(c, src);
             };
             match operator(c, src) {
-                "===" | "==" => match (stringified(l, src), stringified(r, src)) {
-                    (Some(a), Some(b)) => equality(a, b, src, &eval, ValueCompare::Equal),
+                "===" | "==" => match (stringified(left, src), stringified(right, src)) {
+                    (Some(got), Some(want)) => equality(got, want, src, &eval, ValueCompare::Equal),
                     _ if operator(c, src) == "==" => {
-                        equality(l, r, src, &eval, ValueCompare::Loose)
+                        equality(left, right, src, &eval, ValueCompare::Loose)
                     }
-                    _ => equality(l, r, src, &eval, ValueCompare::Equal),
+                    _ => equality(left, right, src, &eval, ValueCompare::Equal),
                 },
-                "<" | "<=" => within(l, r, src),
+                "<" | "<=" => within(left, right, src),
                 _ => None,
             }
         }
@@ -188,10 +187,11 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
                 }
                 let key = p.child_by_field_name("key")?;
                 let key = match key.kind() {
-                    "property_identifier" => Value::String(node_text(key, src).to_owned()),
-                    "string" => quoted(node_text(key, src))?,
                     // Number keys are strings in JavaScript.
-                    "number" => Value::String(node_text(key, src).to_owned()),
+                    "property_identifier" | "number" => {
+                        Value::String(node_text(key, src).to_owned())
+                    }
+                    "string" => quoted(node_text(key, src))?,
                     _ => return None,
                 };
                 pairs.push(Value::Array(vec![
@@ -211,17 +211,16 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
             if !matches!(op, "+" | "-" | "*" | "/") {
                 return None;
             }
-            let (a, b) = (
+            let (left, right) = (
                 eval(n.child_by_field_name("left")?, src),
                 eval(n.child_by_field_name("right")?, src),
             );
             // JavaScript numbers are floats: 1 / 2 is 0.5.
             if op == "/" {
-                let x: f64 = a?.as_f64().or_else(|| None)?;
-                let y: f64 = b?.as_f64()?;
-                return Some(codeloop_sandbox::float_value(x / y));
+                let quotient = left?.as_f64()? / right?.as_f64()?;
+                return Some(codeloop_sandbox::float_value(quotient));
             }
-            binary(op, a, b)
+            binary(op, left, right)
         }
         _ => None,
     }

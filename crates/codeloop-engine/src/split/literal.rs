@@ -29,9 +29,9 @@ fn float(v: &Value) -> Option<f64> {
 
 /// `a op b` on numbers: integers stay integers (division truncates, as in C, Java, Go and Rust),
 /// anything else is a float. `None` for non-numbers, overflow and division by zero.
-pub(crate) fn arith(op: &str, a: &Value, b: &Value) -> Option<Value> {
-    if let (Some(x), Some(y)) = (integer(a), integer(b)) {
-        let r = match op {
+pub(crate) fn arith(op: &str, left: &Value, right: &Value) -> Option<Value> {
+    if let (Some(x), Some(y)) = (integer(left), integer(right)) {
+        let result = match op {
             "+" => x.checked_add(y)?,
             "-" => x.checked_sub(y)?,
             "*" => x.checked_mul(y)?,
@@ -39,17 +39,17 @@ pub(crate) fn arith(op: &str, a: &Value, b: &Value) -> Option<Value> {
             "%" => x.checked_rem(y)?,
             _ => return None,
         };
-        return number_value(&r.to_string());
+        return number_value(&result.to_string());
     }
-    let (x, y) = (float(a)?, float(b)?);
-    let r = match op {
+    let (x, y) = (float(left)?, float(right)?);
+    let result = match op {
         "+" => x + y,
         "-" => x - y,
         "*" => x * y,
         "/" => x / y,
         _ => return None,
     };
-    Some(float_value(r))
+    Some(float_value(result))
 }
 
 /// `-v` for a number.
