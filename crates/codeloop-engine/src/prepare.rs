@@ -674,6 +674,10 @@ fn cache_path(
     for source in codeloop_sandbox::runtime_sources() {
         h.update(source.as_bytes());
     }
+    // Program-test suites are what the splitter makes of the test code.
+    for source in crate::split::SOURCES {
+        h.update(source.as_bytes());
+    }
     let digest = h.finalize();
     let short: String = digest.iter().take(12).fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");

@@ -32,6 +32,18 @@ use codeloop_types::{Expect, Language, ValueCompare};
 use serde_json::Value;
 use tree_sitter::{Node, Parser, Tree};
 
+/// The splitter's own sources: prepared suites are keyed on them, so a changed splitter never
+/// reads suites an older one made.
+pub(crate) const SOURCES: [&str; 7] = [
+    include_str!("mod.rs"),
+    include_str!("literal.rs"),
+    include_str!("cpp.rs"),
+    include_str!("java.rs"),
+    include_str!("js.rs"),
+    include_str!("go.rs"),
+    include_str!("rust.rs"),
+];
+
 /// Test code split into hooks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
