@@ -221,14 +221,39 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
             .map(|c| eval(c, src))
             .collect::<Option<Vec<_>>>()
             .map(Value::Array),
-        "compound_literal_expression" => eval(n.child_by_field_name("value")?, src),
-        "call_expression" => match (callee(n, src), arguments(n).as_slice()) {
-            (Some("string"), [s]) => match eval(*s, src)? {
-                s @ Value::String(_) => Some(s),
-                _ => None,
-            },
+        "compound_literal_expression" | "cast_expression" => {
+            eval(n.child_by_field_name("value")?, src)
+        }
+        "qualified_identifier" | "identifier" => match node_text(n, src) {
+            "std::nullopt" | "nullopt" => Some(Value::Null),
             _ => None,
         },
+        // MultiPL-E: `std::vector<long>({1, 2})`, `std::make_tuple(1, 2)`, `std::string("x")`,
+        // `std::optional<long>(5)`, `std::map<..>({{k, v}})`.
+        "call_expression" => {
+            let f = n.child_by_field_name("function")?;
+            let name = node_text(f, src);
+            let name = name.split('<').next().unwrap_or(name).trim();
+            let name = name.rsplit("::").next().unwrap_or(name);
+            let args = arguments(n);
+            match (name, args.as_slice()) {
+                ("make_tuple" | "make_pair" | "tuple" | "pair", items) => items
+                    .iter()
+                    .map(|c| eval(*c, src))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Value::Array),
+                ("string" | "optional", [x]) => eval(*x, src),
+                ("vector" | "map" | "set" | "unordered_map" | "unordered_set", []) => {
+                    Some(Value::Array(Vec::new()))
+                }
+                ("vector" | "map" | "set" | "unordered_map" | "unordered_set", [x])
+                    if unparen(*x).kind() == "initializer_list" =>
+                {
+                    eval(*x, src)
+                }
+                _ => None,
+            }
+        }
         "unary_expression" => match operator(n, src) {
             "-" => negate(&eval(n.child_by_field_name("argument")?, src)?),
             "+" => eval(n.child_by_field_name("argument")?, src),

@@ -22,20 +22,46 @@ impl Dialect for JavaScript {
         let mut found = Vec::new();
         let mut remaining = 0;
         for n in descendants(tree.root_node()) {
-            if n.kind() != "call_expression"
-                || n.child_by_field_name("function")
-                    .is_none_or(|f| node_text(f, src).replace(' ', "") != "console.assert")
-            {
+            if n.kind() != "call_expression" {
                 continue;
             }
+            let f = callee(n, src);
+            // `console.assert(cond)`, and Node's `assert` module as MultiPL-E uses it.
+            let kind = match f.as_str() {
+                "console.assert" | "assert" | "assert.ok" => Some(ValueCompare::Equal),
+                "assert.deepEqual" | "assert.deepStrictEqual" | "assert.strictEqual" => {
+                    Some(ValueCompare::Equal)
+                }
+                "assert.equal" => Some(ValueCompare::Loose),
+                _ if f.starts_with("assert.") => None,
+                _ => continue,
+            };
             let stmt = n
                 .parent()
                 .filter(|p| p.kind() == "expression_statement" && once(*p));
-            let (Some(stmt), Some(cond)) = (stmt, arguments(n).first().copied()) else {
-                remaining += 1;
-                continue;
+            let args = arguments(n);
+            let shape = match (kind, f.as_str(), args.as_slice()) {
+                (Some(_), "console.assert" | "assert" | "assert.ok", [cond, ..]) => {
+                    Some(shape(*cond, src))
+                }
+                (Some(compare), method, [actual, expected, ..]) => {
+                    let (a, e) = (node_text(*actual, src), node_text(*expected, src));
+                    Some(
+                        equality(*actual, *expected, src, &eval, compare).unwrap_or_else(|| {
+                            Shape::Check(match method {
+                                "assert.equal" => format!("({a}) == ({e})"),
+                                "assert.strictEqual" => format!("Object.is({a}, {e})"),
+                                _ => format!("require('node:util').isDeepStrictEqual({a}, {e})"),
+                            })
+                        }),
+                    )
+                }
+                _ => None,
             };
-            found.push((stmt, shape(cond, src)));
+            match (stmt, shape) {
+                (Some(stmt), Some(shape)) => found.push((stmt, shape)),
+                _ => remaining += 1,
+            }
         }
         (found, remaining)
     }

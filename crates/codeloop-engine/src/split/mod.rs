@@ -124,10 +124,10 @@ pub fn split(language: Language, code: &str) -> Split {
         Language::Rust => &rust::Rust,
         Language::Python => return whole(),
     };
-    // MultiPL-E Rust: test code that starts by closing the completion's function.
+    // MultiPL-E: test code that starts by closing the completion's function.
     let (lead, body) = match code.trim_start().strip_prefix('}') {
-        Some(rest) if language == Language::Rust => (&code[..code.len() - rest.len()], rest),
-        _ => ("", code),
+        Some(rest) => (&code[..code.len() - rest.len()], rest),
+        None => ("", code),
     };
     let mut parser = Parser::new();
     if parser.set_language(&dialect.language()).is_err() {

@@ -194,3 +194,64 @@ fn code_with_no_assert_it_knows_is_one_whole_program() {
     assert!(s.tests.is_empty());
     assert_eq!(s.remaining, 1);
 }
+
+#[test]
+fn multipl_e_cpp_and_javascript_layouts_split() {
+    let cpp = split(
+        Language::Cpp,
+        "}\nint main() {\n    auto candidate = f;\n    assert(candidate((std::vector<float>({(float)1.0f, (float)2.5f})), (0.3f)) == (true));\n    assert(candidate((std::vector<long>())) == (std::vector<std::string>({(std::string)\"a\", (std::string)\"b\"})));\n    assert(candidate((std::vector<long>({1}))) == std::make_tuple(1, -2));\n    assert(candidate((std::vector<long>({}))) == std::nullopt);\n    assert(candidate((std::vector<long>({2}))) == (std::optional<long>(5)));\n}\n",
+    );
+    assert_eq!(
+        shapes(&cpp),
+        vec![
+            (
+                "candidate((std::vector<float>({(float)1.0f, (float)2.5f})), (0.3f))".into(),
+                Some(json!(true)),
+                EQ
+            ),
+            (
+                "candidate((std::vector<long>()))".into(),
+                Some(json!(["a", "b"])),
+                EQ
+            ),
+            (
+                "candidate((std::vector<long>({1})))".into(),
+                Some(json!([1, -2])),
+                EQ
+            ),
+            (
+                "candidate((std::vector<long>({})))".into(),
+                Some(json!(null)),
+                EQ
+            ),
+            (
+                "candidate((std::vector<long>({2})))".into(),
+                Some(json!(5)),
+                EQ
+            ),
+        ]
+    );
+    assert!(cpp.code.starts_with('}'));
+    assert_eq!(cpp.remaining, 0);
+    let js = split(
+        Language::JavaScript,
+        "const assert = require('node:assert');\n\n\nfunction test() {\n  let candidate = f;\n  assert.deepEqual(candidate([1.0, 2.0], 0.3),true);\n  assert.equal(candidate([]), '3');\n  assert.deepEqual(candidate([2]), candidate([3]));\n  assert.throws(() => candidate(null));\n}\n\ntest();\n",
+    );
+    assert_eq!(
+        shapes(&js),
+        vec![
+            ("candidate([1.0, 2.0], 0.3)".into(), Some(json!(true)), EQ),
+            (
+                "candidate([])".into(),
+                Some(json!("3")),
+                Some(ValueCompare::Loose)
+            ),
+            (
+                "require('node:util').isDeepStrictEqual(candidate([2]), candidate([3]))".into(),
+                None,
+                None
+            ),
+        ]
+    );
+    assert_eq!(js.remaining, 1, "assert.throws stays in the program");
+}
