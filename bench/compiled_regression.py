@@ -80,6 +80,7 @@ def main():
     ap.add_argument("--out")
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="codeloop-regression-")
+    os.makedirs(out, exist_ok=True)
     cache = os.path.join(out, "cache")
     files = []
     for lang in ["cpp", "java", "js", "go", "rust"]:
