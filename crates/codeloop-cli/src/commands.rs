@@ -302,9 +302,37 @@ fn check_json(r: &CheckResult) -> serde_json::Value {
     })
 }
 
+/// Fails unless `dir` is a directory this process can create files in (checked before any work,
+/// so that a wrong `--out-dir` never throws finished work away).
+fn check_writable_dir(dir: &Path, what: &str) -> Result<()> {
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("{what} `{}` does not exist", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("{what} `{}` is not a directory", dir.display());
+    }
+    let probe = dir.join(format!(".codeloop-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("cannot write in {what} `{}`", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
+    // Everything a user can get wrong is checked before the dataset is prepared and any sample
+    // runs: where results go, and every line of the samples file.
+    match &args.out_dir {
+        Some(dir) => check_writable_dir(dir, "--out-dir")?,
+        None => check_writable_dir(
+            args.samples
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+            "the samples file's directory (where results go without --out-dir)",
+        )?,
+    }
+    let lines = evaluate::parse_samples(&args.samples)?;
     let (executor, prepared) = load_problems(&args.data, &args.exec)?;
-    let samples = evaluate::read_samples(&args.samples, &prepared.problems)?;
+    let samples = evaluate::bind_samples(&args.samples, lines, &prepared.problems)?;
     // EvalPlus's `hash`: the MD5 of the dataset file as read.
     let dataset_hash = evalplus::md5_hex(&dataset_file(&args.data.dataset, &prepared.origin)?);
     let mut progress = Progress::new("eval", samples.len() as u64);
@@ -452,9 +480,30 @@ fn format_scores(scores: &[(u64, f64)]) -> String {
         .join("  ")
 }
 
+/// The most `codeloop exec` reads of a program file or of `--stdin`: 64 MiB.
+pub(crate) const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Reads `path`, refusing more than [`MAX_INPUT_BYTES`] (a device such as `/dev/zero` never ends).
+fn read_bounded(path: &Path, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        bail!(
+            "{what} `{}` is larger than the {} MiB limit",
+            path.display(),
+            MAX_INPUT_BYTES >> 20
+        );
+    }
+    Ok(bytes)
+}
+
 pub(crate) fn exec(args: &ExecArgs) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("failed to read `{}`", args.file.display()))?;
+    let bytes = read_bounded(&args.file, "the program")?;
     // An executable (ELF) runs as it is; anything else is a Python program.
     let binary = bytes.starts_with(b"\x7fELF");
     let program = if binary {
@@ -469,8 +518,8 @@ pub(crate) fn exec(args: &ExecArgs) -> Result<ExitCode> {
     };
     let stdin = match &args.stdin {
         Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("failed to read `{}`", p.display()))?,
+            String::from_utf8(read_bounded(p, "--stdin")?)
+                .with_context(|| format!("--stdin `{}` is not UTF-8 text", p.display()))?,
         ),
         None => None,
     };

@@ -220,9 +220,10 @@ struct EvalArgs {
 
 #[derive(Args, Debug)]
 struct ExecArgs {
-    /// The program: a Python file, or an executable (ELF) compiled outside, run as it is.
+    /// The program: a Python file, or an executable (ELF) compiled outside, run as it is (at most
+    /// 64 MiB).
     file: PathBuf,
-    /// Feed this file on standard input (default: /dev/null).
+    /// Feed this file on standard input (default: /dev/null; at most 64 MiB).
     #[arg(long)]
     stdin: Option<PathBuf>,
     /// Print one JSON object instead of text.

@@ -292,3 +292,131 @@ fn setup_finds_libclang_as_bindgen_does_and_libclang_cpp_does_not_count() {
         (0, "/opt/llvm/lib/libclang.so".to_owned())
     );
 }
+
+/// `codeloop eval` on `samples` (HumanEval): its exit status and its error output.
+fn eval_error(dir: &std::path::Path, samples: &std::path::Path, extra: &[&str]) -> (bool, String) {
+    let dataset = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz");
+    let out = codeloop()
+        .arg("eval")
+        .arg(dataset)
+        .arg("--samples")
+        .arg(samples)
+        .args(extra)
+        .env("CODELOOP_CACHE_DIR", dir.join("cache"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Bad inputs to `eval` get a clear error, naming file, line and field, before any work starts.
+#[test]
+fn eval_refuses_bad_inputs_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let good = br#"{"task_id": "HumanEval/0", "completion": "    return False\n"}"#;
+
+    let (ok, err) = eval_error(dir.path(), &write("empty.jsonl", b"\n\n"), &[]);
+    assert!(
+        !ok && err.contains("empty.jsonl") && err.contains("holds no samples"),
+        "{err}"
+    );
+
+    let (ok, err) = eval_error(
+        dir.path(),
+        &write(
+            "number.jsonl",
+            br#"{"task_id": "HumanEval/0", "completion": 42}"#,
+        ),
+        &[],
+    );
+    assert!(
+        !ok && err.contains("line 1")
+            && err.contains("field `completion` is a number, not a string"),
+        "{err}"
+    );
+
+    let mut bad_utf8 = good.to_vec();
+    bad_utf8.extend_from_slice(b"\n{\"task_id\": \"HumanEval/0\", \"completion\": \"\xff\"}\n");
+    let (ok, err) = eval_error(dir.path(), &write("utf8.jsonl", &bad_utf8), &[]);
+    assert!(
+        !ok && err.contains("line 2") && err.contains("not UTF-8"),
+        "{err}"
+    );
+
+    // A missing output directory is found before the dataset is even read, so nothing is lost.
+    let samples = write("good.jsonl", good);
+    let missing = dir.path().join("no-such-dir");
+    let (ok, err) = eval_error(
+        dir.path(),
+        &samples,
+        &["--out-dir", missing.to_str().unwrap()],
+    );
+    assert!(
+        !ok && err.contains("--out-dir") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("dataset"),
+        "the dataset was read first: {err}"
+    );
+
+    // Samples compressed with gzip are read; a truncated stream names the line it broke in.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let many: Vec<u8> = std::iter::repeat_n(&good[..], 400)
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect();
+    std::io::Write::write_all(&mut gz, &many).unwrap();
+    let gz = gz.finish().unwrap();
+    let (ok, err) = eval_error(dir.path(), &write("cut.jsonl.gz", &gz[..gz.len() / 2]), &[]);
+    assert!(!ok && err.contains("truncated or corrupt"), "{err}");
+    assert!(!err.contains("line 0"), "{err}");
+}
+
+/// A truncated gzip dataset is reported at the line it broke in, not "line 0".
+#[test]
+fn a_truncated_dataset_names_the_line_it_broke_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz");
+    let bytes = std::fs::read(source).unwrap();
+    let cut = dir.path().join("cut.jsonl.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = codeloop()
+        .arg("check")
+        .arg(&cut)
+        .env("CODELOOP_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("truncated or corrupt") && !err.contains("line 0"),
+        "{err}"
+    );
+    assert!(err.contains(" at line "), "{err}");
+}
+
+/// `exec --stdin` reads at most 64 MiB: `/dev/zero` is refused at once.
+#[test]
+fn exec_stdin_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("p.py");
+    std::fs::write(&program, "print(1)\n").unwrap();
+    let out = codeloop()
+        .arg("exec")
+        .arg(&program)
+        .args(["--stdin", "/dev/zero"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("larger than the 64 MiB limit"), "{err}");
+}

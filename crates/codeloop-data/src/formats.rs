@@ -351,19 +351,34 @@ fn decompress(bytes: &[u8], origin: &str) -> Result<String, DataError> {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(bytes)
             .read_to_end(&mut out)
-            .map_err(|e| DataError::Record {
-                file: origin.to_owned(),
-                line: 0,
-                message: format!("broken gzip stream: {e}"),
+            .map_err(|e| {
+                let lines = out.iter().filter(|&&b| b == b'\n').count();
+                DataError::Record {
+                    file: origin.to_owned(),
+                    // The line the stream broke in.
+                    line: lines + 1,
+                    message: format!(
+                        "the gzip stream is truncated or corrupt after {lines} complete lines ({} bytes of text): {e}",
+                        out.len()
+                    ),
+                }
             })?;
         Cow::Owned(out)
     } else {
         Cow::Borrowed(bytes)
     };
-    String::from_utf8(raw.into_owned()).map_err(|e| DataError::Record {
-        file: origin.to_owned(),
-        line: 0,
-        message: format!("not UTF-8 text: {e}"),
+    String::from_utf8(raw.into_owned()).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..at];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        DataError::Record {
+            file: origin.to_owned(),
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            message: format!("not UTF-8 text (byte {} of the line)", at - line_start + 1),
+        }
     })
 }
 

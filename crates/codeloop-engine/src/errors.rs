@@ -20,11 +20,11 @@ pub enum EngineError {
         message: String,
     },
     /// A samples file is malformed.
-    #[error("failed to read samples `{file}` at line {line}: {message}")]
+    #[error("failed to read samples `{file}`{}: {message}", at_line(.line))]
     Samples {
         /// The file.
         file: PathBuf,
-        /// 1-based line.
+        /// 1-based line; 0 for the file as a whole.
         line: usize,
         /// What is wrong, naming the field.
         message: String,
@@ -53,4 +53,13 @@ pub enum EngineError {
     /// A strategy failed.
     #[error(transparent)]
     Strategy(#[from] codeloop_strategy::StrategyError),
+}
+
+/// ` at line N`, or nothing for the file as a whole (line 0).
+fn at_line(line: &usize) -> String {
+    if *line == 0 {
+        String::new()
+    } else {
+        format!(" at line {line}")
+    }
 }

