@@ -346,6 +346,10 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
+#[expect(
+    clippy::naive_bytecount,
+    reason = "only on the error path, once; not worth the bytecount crate"
+)]
 fn decompress(bytes: &[u8], origin: &str) -> Result<String, DataError> {
     let raw: Cow<'_, [u8]> = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();

@@ -56,6 +56,10 @@ pub enum EngineError {
 }
 
 /// ` at line N`, or nothing for the file as a whole (line 0).
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "thiserror's format arguments get fields by reference"
+)]
 fn at_line(line: &usize) -> String {
     if *line == 0 {
         String::new()
