@@ -148,7 +148,8 @@ pub fn prepare(
         drafts.push(draft(task, dataset.format, &mut judge, &mut notes)?);
     }
     // Reference runs for every value plan, all through the pool at once.
-    let mut jobs = Vec::new();
+    // (which draft and suite, its calls, the first call this round runs)
+    let mut runs: Vec<((usize, usize), Vec<Call>, usize)> = Vec::new();
     for (di, d) in drafts.iter().enumerate() {
         for (which, plan) in [(0usize, &d.public_plan), (1, &d.hidden_plan)] {
             if let Plan::Values { inputs, .. } = plan {
@@ -156,38 +157,89 @@ pub fn prepare(
                     continue;
                 }
                 let calls: Vec<Call> = inputs.iter().map(|w| Call::Args(w.to_string())).collect();
-                let n = calls.len();
-                let suite = TestSuite {
-                    calls,
-                    call_cpu_ms: vec![60_000; n],
-                    ..TestSuite::empty(&format!("reference:{}:{which}", d.public.id))
-                };
-                let mut job = Job::suite(
-                    d.reference.program.as_str().into(),
-                    &d.entry_point,
-                    Arc::new(suite),
-                    reference_limits(),
-                );
-                job.collect_values = true;
-                jobs.push(((di, which), job));
+                runs.push(((di, which), calls, 0));
             }
         }
     }
-    let total = jobs.len();
-    let keys: Vec<(usize, usize)> = jobs.iter().map(|(k, _)| *k).collect();
-    let mut outputs: Vec<Option<codeloop_types::ExecReport>> = vec![None; total];
-    let mut done = 0;
-    executor.run_all(jobs.into_iter().map(|(_, j)| j), |i, report| {
-        done += 1;
-        if done % 20 == 0 || done == total {
-            progress(&format!("running reference solutions {done}/{total}"));
-        }
-        outputs[i] = Some(report);
-    });
+    let reference_job = |di: usize, calls: &[Call], key: &str| {
+        let d = &drafts[di];
+        let suite = TestSuite {
+            calls: calls.to_vec(),
+            call_cpu_ms: vec![60_000; calls.len()],
+            ..TestSuite::empty(key)
+        };
+        let mut job = Job::suite(
+            d.reference.program.as_str().into(),
+            &d.entry_point,
+            Arc::new(suite),
+            reference_limits(),
+        );
+        job.collect_values = true;
+        job
+    };
+    let total = runs.len();
     let mut ref_reports: std::collections::HashMap<(usize, usize), codeloop_types::ExecReport> =
-        keys.into_iter()
-            .zip(outputs.into_iter().map(|o| o.expect("every job reports")))
+        std::collections::HashMap::with_capacity(total);
+    let mut round = 0;
+    // A reference that dies on one input (a memory or time limit, a crash) takes the calls after
+    // it down too: they run again from the input after the one it died on, round by round, so
+    // that only the inputs it fails on are dropped.
+    while !runs.is_empty() {
+        let jobs: Vec<Job> = runs
+            .iter()
+            .map(|((di, which), calls, offset)| {
+                let key = format!("reference:{}:{which}:{offset}", drafts[*di].public.id);
+                reference_job(*di, &calls[*offset..], &key)
+            })
             .collect();
+        let n = jobs.len();
+        let mut outputs: Vec<Option<codeloop_types::ExecReport>> = vec![None; n];
+        let mut done = 0;
+        executor.run_all(jobs, |i, report| {
+            done += 1;
+            if round == 0 && (done % 20 == 0 || done == total) {
+                progress(&format!("running reference solutions {done}/{total}"));
+            }
+            outputs[i] = Some(report);
+        });
+        let mut again = Vec::new();
+        for ((key, calls, offset), report) in runs.into_iter().zip(outputs) {
+            let report = report.expect("every job reports");
+            let returned = report.returned.clone().unwrap_or_default();
+            // Where the run stopped: the first call with no value after the last with one, when
+            // the run ended badly (a run that ended well raised on its unanswered calls).
+            let died_at = (!report.verdict.is_pass() && !returned.is_empty())
+                .then(|| {
+                    returned
+                        .iter()
+                        .rposition(Option::is_some)
+                        .map_or(0, |l| l + 1)
+                })
+                .filter(|&d| d + 1 < returned.len());
+            match ref_reports.get_mut(&key) {
+                Some(merged) => {
+                    let values = merged.returned.get_or_insert_with(Vec::new);
+                    for (j, r) in returned.into_iter().enumerate() {
+                        if let Some(slot) = values.get_mut(offset + j) {
+                            *slot = r;
+                        }
+                    }
+                    merged.verdict = report.verdict.clone();
+                }
+                None => {
+                    ref_reports.insert(key, report);
+                }
+            }
+            // At most 20 deaths per reference: one that dies on every input is not worth more.
+            if let Some(d) = died_at
+                && round < 20
+            {
+                again.push((key, calls, offset + d + 1));
+            }
+        }
+        runs = again;
+        round += 1;
+    }
 
     let mut problems = Vec::with_capacity(drafts.len());
     for (di, d) in drafts.into_iter().enumerate() {
