@@ -1,9 +1,13 @@
 //! The engine: turns raw dataset records into problems with public and hidden test suites
-//! ([`prepare`]), scores samples against hidden tests ([`evaluate`]), and computes metrics
-//! ([`metrics`]).
+//! ([`prepare`], with [`split`] for compiled languages), scores samples against hidden tests
+//! ([`evaluate`]), and computes metrics ([`metrics`]).
 //!
 //! Dependencies: `sha2` and `md-5` (`RustCrypto`, the well-kept digest crates) for the hashes in
-//! result files (`EvalPlus` writes the MD5 of its dataset file, so ours must be MD5 too).
+//! result files (`EvalPlus` writes the MD5 of its dataset file, so ours must be MD5 too);
+//! `tree-sitter` with the C++, Java, JavaScript, Go and Rust grammars to split compiled-language
+//! test code into judged values ([`split`]: real parsers, error-tolerant, with byte-exact spans,
+//! where hand-written pattern matching would misread nested calls and strings); `flate2` for
+//! gzip-compressed samples files, as `codeloop-data` reads compressed datasets.
 
 mod errors;
 pub mod evaluate;
