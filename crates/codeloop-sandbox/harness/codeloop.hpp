@@ -157,12 +157,10 @@ template <class T> void put(std::string& o, const T& v) {
 
 inline std::string id_of(int id) { return std::to_string(id); }
 
-// The value `f` returns, or what it threw.
-template <class F> void value(int id, F f) {
+// Runs a hook's `body`; what it throws is the test's error record.
+template <class B> void guarded(int id, B body) {
     try {
-        std::string o;
-        put(o, f());
-        emit("v " + id_of(id) + " " + o);
+        body();
     } catch (const std::exception& e) {
         std::string o;
         put_string(o, typeid(e).name());
@@ -174,20 +172,18 @@ template <class F> void value(int id, F f) {
     }
 }
 
+// The value `f` returns, or what it threw.
+template <class F> void value(int id, F f) {
+    guarded(id, [&] {
+        std::string o;
+        put(o, f());
+        emit("v " + id_of(id) + " " + o);
+    });
+}
+
 // A check the test computes itself (the fallback for asserts that are not a value comparison).
 template <class F> void check(int id, F f) {
-    try {
-        bool ok = static_cast<bool>(f());
-        emit("c " + id_of(id) + (ok ? " 1" : " 0"));
-    } catch (const std::exception& e) {
-        std::string o;
-        put_string(o, typeid(e).name());
-        o += ' ';
-        put_string(o, e.what());
-        emit("e " + id_of(id) + " " + o);
-    } catch (...) {
-        emit("e " + id_of(id) + " \"exception\" \"a value that is not a std::exception was thrown\"");
-    }
+    guarded(id, [&] { emit("c " + id_of(id) + (static_cast<bool>(f()) ? " 1" : " 0")); });
 }
 
 inline void end() { emit("end"); }

@@ -7,8 +7,8 @@ use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
 use super::{
-    Dialect, Shape, check, children, descendants, equality, near, node_text, runs_once, truth,
-    unparen,
+    Dialect, Shape, abs_within, arguments, check, children, descendants, equality, node_text,
+    operator, runs_once, truth, unparen,
 };
 
 pub(crate) struct Cpp;
@@ -59,13 +59,6 @@ fn callee<'s>(call: Node<'_>, src: &'s str) -> Option<&'s str> {
     Some(name.rsplit("::").next().unwrap_or(name))
 }
 
-/// A call's arguments.
-fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
-    call.child_by_field_name("arguments")
-        .map(children)
-        .unwrap_or_default()
-}
-
 /// `cond && "message"` is `cond`.
 fn without_message<'t>(cond: Node<'t>, src: &str) -> Node<'t> {
     let cond = unparen(cond);
@@ -79,11 +72,6 @@ fn without_message<'t>(cond: Node<'t>, src: &str) -> Node<'t> {
         return unparen(left);
     }
     cond
-}
-
-fn operator<'s>(n: Node<'_>, src: &'s str) -> &'s str {
-    n.child_by_field_name("operator")
-        .map_or("", |o| node_text(o, src))
 }
 
 /// How the test's comparison helper (`issame`) compares numbers: within the tolerance of its
@@ -171,19 +159,9 @@ fn shape(cond: Node<'_>, src: &str, helper: ValueCompare) -> Shape {
 
 /// `abs(a - b) < eps` (or `fabs`, `std::abs`) with `eps` and one of `a`, `b` constant.
 fn within(l: Node<'_>, r: Node<'_>, src: &str) -> Option<Shape> {
-    let l = unparen(l);
-    if l.kind() != "call_expression" || !matches!(callee(l, src), Some("abs" | "fabs")) {
-        return None;
-    }
-    let Value::Number(eps) = eval(r, src)? else {
-        return None;
-    };
-    let tolerance = eps.to_string().parse().ok()?;
-    let args = arguments(l);
-    let [diff] = args.as_slice() else {
-        return None;
-    };
-    near(*diff, src, &eval, tolerance)
+    abs_within(l, r, src, &eval, &|f| {
+        f.kind() == "call_expression" && matches!(callee(f, src), Some("abs" | "fabs"))
+    })
 }
 
 /// A C++ constant's value: numbers, strings, chars, booleans, `nullptr`, braced lists, typed

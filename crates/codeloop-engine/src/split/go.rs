@@ -9,7 +9,9 @@ use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
-use super::{Dialect, Shape, children, descendants, equality, node_text, truth, unparen};
+use super::{
+    Dialect, Shape, arguments, children, descendants, equality, node_text, operator, truth, unparen,
+};
 
 pub(crate) struct Go;
 
@@ -145,17 +147,6 @@ fn once(stmt: Node<'_>) -> bool {
             && b.parent()
                 .is_some_and(|f| matches!(f.kind(), "function_declaration" | "method_declaration"))
     })
-}
-
-fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
-    call.child_by_field_name("arguments")
-        .map(children)
-        .unwrap_or_default()
-}
-
-fn operator<'s>(n: Node<'_>, src: &'s str) -> &'s str {
-    n.child_by_field_name("operator")
-        .map_or("", |o| node_text(o, src))
 }
 
 /// A Go constant's value: numbers, strings (raw too), runes (their code point, as Go's `rune` is

@@ -9,7 +9,8 @@ use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
 use super::{
-    Dialect, Shape, check, children, descendants, equality, near, node_text, truth, unparen,
+    Dialect, Shape, abs_within, arguments, check, children, descendants, equality, node_text,
+    operator, truth, unparen,
 };
 
 pub(crate) struct Java;
@@ -99,17 +100,6 @@ fn object<'s>(call: Node<'_>, src: &'s str) -> Option<&'s str> {
         .map(|n| node_text(n, src))
 }
 
-fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
-    call.child_by_field_name("arguments")
-        .map(children)
-        .unwrap_or_default()
-}
-
-fn operator<'s>(n: Node<'_>, src: &'s str) -> &'s str {
-    n.child_by_field_name("operator")
-        .map_or("", |o| node_text(o, src))
-}
-
 /// Whether a call compares (its boolean is a comparison the test computes).
 fn comparator(call: Node<'_>, src: &str) -> bool {
     matches!(
@@ -156,19 +146,9 @@ fn shape(element: Node<'_>, src: &str) -> Shape {
 
 /// `Math.abs(a - b) < eps`.
 fn within(l: Node<'_>, r: Node<'_>, src: &str) -> Option<Shape> {
-    let l = unparen(l);
-    if l.kind() != "method_invocation" || method(l, src) != Some("abs") {
-        return None;
-    }
-    let Value::Number(eps) = eval(r, src)? else {
-        return None;
-    };
-    let tolerance = eps.to_string().parse().ok()?;
-    let args = arguments(l);
-    let [diff] = args.as_slice() else {
-        return None;
-    };
-    near(*diff, src, &eval, tolerance)
+    abs_within(l, r, src, &eval, &|f| {
+        f.kind() == "method_invocation" && method(f, src) == Some("abs")
+    })
 }
 
 fn list(items: Vec<Node<'_>>, src: &str) -> Option<Value> {

@@ -8,7 +8,8 @@ use tree_sitter::{Node, Tree};
 
 use super::literal::{binary, negate, number, quoted};
 use super::{
-    Dialect, Shape, check, children, descendants, equality, near, node_text, truth, unparen,
+    Dialect, Shape, abs_within, arguments, check, children, descendants, equality, node_text,
+    operator, truth, unparen,
 };
 
 pub(crate) struct JavaScript;
@@ -89,17 +90,6 @@ fn once(stmt: Node<'_>) -> bool {
     })
 }
 
-fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
-    call.child_by_field_name("arguments")
-        .map(children)
-        .unwrap_or_default()
-}
-
-fn operator<'s>(n: Node<'_>, src: &'s str) -> &'s str {
-    n.child_by_field_name("operator")
-        .map_or("", |o| node_text(o, src))
-}
-
 fn callee(call: Node<'_>, src: &str) -> String {
     call.child_by_field_name("function")
         .map(|f| node_text(f, src).replace(' ', ""))
@@ -159,19 +149,9 @@ fn shape(cond: Node<'_>, src: &str) -> Shape {
 
 /// `Math.abs(a - b) < eps`.
 fn within(l: Node<'_>, r: Node<'_>, src: &str) -> Option<Shape> {
-    let l = unparen(l);
-    if l.kind() != "call_expression" || callee(l, src) != "Math.abs" {
-        return None;
-    }
-    let Value::Number(eps) = eval(r, src)? else {
-        return None;
-    };
-    let tolerance = eps.to_string().parse().ok()?;
-    let args = arguments(l);
-    let [diff] = args.as_slice() else {
-        return None;
-    };
-    near(*diff, src, &eval, tolerance)
+    abs_within(l, r, src, &eval, &|f| {
+        f.kind() == "call_expression" && callee(f, src) == "Math.abs"
+    })
 }
 
 /// A JavaScript constant's value: numbers, strings, templates without substitutions, booleans,

@@ -199,6 +199,42 @@ fn squash(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A call's arguments (every grammar here names them `arguments`).
+pub(crate) fn arguments(call: Node<'_>) -> Vec<Node<'_>> {
+    call.child_by_field_name("arguments")
+        .map(children)
+        .unwrap_or_default()
+}
+
+/// An operator's text (every grammar here names it `operator`), or "".
+pub(crate) fn operator<'s>(n: Node<'_>, src: &'s str) -> &'s str {
+    n.child_by_field_name("operator")
+        .map_or("", |o| node_text(o, src))
+}
+
+/// `abs(a - b) < eps` (or `a + b`), where `is_abs` says which calls are the language's `abs` and
+/// the call takes the difference as its one argument: the shape [`near`] gives.
+pub(crate) fn abs_within(
+    l: Node<'_>,
+    r: Node<'_>,
+    src: &str,
+    eval: &dyn Fn(Node<'_>, &str) -> Option<Value>,
+    is_abs: &dyn Fn(Node<'_>) -> bool,
+) -> Option<Shape> {
+    let l = unparen(l);
+    if !is_abs(l) {
+        return None;
+    }
+    let Value::Number(eps) = eval(r, src)? else {
+        return None;
+    };
+    let args = arguments(l);
+    let [diff] = args.as_slice() else {
+        return None;
+    };
+    near(*diff, src, eval, eps.to_string().parse().ok()?)
+}
+
 /// A check of `n`'s source text.
 pub(crate) fn check(n: Node<'_>, src: &str) -> Shape {
     Shape::Check(node_text(n, src).to_owned())

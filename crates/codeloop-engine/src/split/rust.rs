@@ -9,7 +9,8 @@ use tree_sitter::{Node, Parser, Tree};
 
 use super::literal::{binary, negate, number, quoted};
 use super::{
-    Dialect, Shape, check, children, descendants, equality, near, node_text, truth, unparen,
+    Dialect, Shape, check, children, descendants, equality, near, node_text, operator, truth,
+    unparen,
 };
 
 pub(crate) struct Rust;
@@ -158,11 +159,6 @@ fn call_arguments(tree: &Tree) -> Option<Vec<Node<'_>>> {
         .into_iter()
         .find(|n| n.kind() == "call_expression")?;
     Some(children(call.child_by_field_name("arguments")?))
-}
-
-fn operator<'s>(n: Node<'_>, src: &'s str) -> &'s str {
-    n.child_by_field_name("operator")
-        .map_or("", |o| node_text(o, src))
 }
 
 /// Whether a call is a comparison the test computes (`a.eq(&b)`, `a.abs()`).
