@@ -335,31 +335,11 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
             "the samples file's directory (where results go without --out-dir)",
         )?,
     }
-    let lines = evaluate::parse_samples(&args.samples)?;
+    let samples_file = evaluate::SamplesFile::check(&args.samples)?;
     let (executor, prepared) = load_problems(&args.data, &args.exec)?;
-    let samples = evaluate::bind_samples(&args.samples, lines, &prepared.problems)?;
+    samples_file.check_tasks(&prepared.problems)?;
     // EvalPlus's `hash`: the MD5 of the dataset file as read.
     let dataset_hash = evalplus::md5_hex(&dataset_file(&args.data.dataset, &prepared.origin)?);
-    let mut progress = Progress::new("eval", samples.len() as u64);
-    let mut done = 0;
-    let results = evaluate::evaluate(
-        &prepared.problems,
-        samples,
-        &executor,
-        &limits(&args.exec),
-        !args.all_tests,
-        |_| {
-            done += 1;
-            progress.set(done);
-        },
-    );
-    progress.finish();
-    let counts = evaluate::counts(&results);
-    let missing = prepared
-        .problems
-        .iter()
-        .filter(|p| !counts.contains_key(&p.id().0))
-        .count();
     let out_dir = args
         .out_dir
         .clone()
@@ -371,23 +351,49 @@ pub(crate) fn eval(args: &EvalArgs) -> Result<ExitCode> {
     );
     let he_path = out_dir.join(format!("{stem}_results.jsonl"));
     let ep_path = evalplus::results_path(&args.samples, args.out_dir.as_deref());
-    evaluate::write_human_eval_results(&he_path, &results)?;
-    evalplus::write(&ep_path, &local_date(), &dataset_hash, &results)?;
-    let mut out = std::io::stdout().lock();
-    let harness = results
+    // Streamed: samples are read as they are run, results written as they finish (in sample
+    // order); what stays in memory is per problem.
+    let mut files = evaluate::ResultFiles::create(&he_path, &ep_path)?;
+    let mut progress = Progress::new("eval", samples_file.len as u64);
+    let mut counts = std::collections::BTreeMap::new();
+    let (mut done, mut harness, mut has_plus) = (0u64, 0usize, false);
+    let mut write_error = None;
+    let mut stream = samples_file.stream(&prepared.problems)?;
+    evaluate::evaluate_stream(
+        &prepared.problems,
+        &mut stream,
+        &executor,
+        &limits(&args.exec),
+        !args.all_tests,
+        |i, r| {
+            done += 1;
+            progress.set(done);
+            evaluate::add_count(&mut counts, &r);
+            harness += usize::from(r.report.outcome == codeloop_types::Outcome::HarnessError);
+            has_plus |= r.groups.iter().any(|g| g.name == "plus");
+            if write_error.is_none()
+                && let Err(e) = files.push(i, &r)
+            {
+                write_error = Some(e);
+            }
+        },
+    );
+    progress.finish();
+    if let Some(e) = stream.error().or(write_error) {
+        return Err(e.into());
+    }
+    files.finish(&local_date(), &dataset_hash)?;
+    let missing = prepared
+        .problems
         .iter()
-        .filter(|r| r.report.outcome == codeloop_types::Outcome::HarnessError)
+        .filter(|p| !counts.contains_key(&p.id().0))
         .count();
+    let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{} samples over {} problems ({} problems without samples)",
-        results.len(),
+        "{done} samples over {} problems ({missing} problems without samples)",
         counts.len(),
-        missing
     )?;
-    let has_plus = results
-        .iter()
-        .any(|r| r.groups.iter().any(|g| g.name == "plus"));
     let ks = [1, 10, 100];
     if has_plus {
         // What EvalPlus prints, as it prints it (`humaneval`/`mbpp` are its dataset names).

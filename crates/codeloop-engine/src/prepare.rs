@@ -30,7 +30,9 @@ use crate::errors::EngineError;
 
 /// Version of the prepared-dataset cache format; bump when suites change shape or meaning.
 /// 3: recorded test statements hold no assert message (the judge drops them before recording).
-pub const PREPARED_VERSION: u32 = 4;
+/// 5: value suites hold each expected value once, in their tests (the judge spec only the tolerance
+/// and oracle), and mark the tests a byte-identical value passes.
+pub const PREPARED_VERSION: u32 = 5;
 
 /// Options of preparation.
 #[derive(Debug, Clone, Serialize)]
@@ -117,8 +119,7 @@ pub fn prepare(
 ) -> Result<PreparedDataset, EngineError> {
     let cache_file = cache.map(|dir| cache_path(dir, dataset, executor, options));
     if let Some(file) = &cache_file
-        && let Ok(bytes) = std::fs::read(file)
-        && let Ok(prepared) = serde_json::from_slice::<PreparedDataset>(&bytes)
+        && let Some(prepared) = read_cache(file)
         && prepared.version == PREPARED_VERSION
         && prepared.sha256 == dataset.sha256
     {
@@ -293,17 +294,32 @@ pub fn prepare(
     };
     if let Some(file) = &cache_file {
         // The cache is an optimisation; failing to write it must not fail the run.
-        if let Some(dir) = file.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Ok(bytes) = serde_json::to_vec(&prepared) {
-            let tmp = file.with_extension("partial");
-            if std::fs::write(&tmp, bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, file);
-            }
-        }
+        let _ = write_cache(file, &prepared);
     }
     Ok(prepared)
+}
+
+/// Reads a cache file (zstd-compressed JSON, see [`write_cache`]), streaming: no copy of the
+/// whole file is held beside what it decodes to. `None` when it is missing or unreadable.
+fn read_cache(file: &Path) -> Option<PreparedDataset> {
+    let reader = std::io::BufReader::new(std::fs::File::open(file).ok()?);
+    let decoder = zstd::stream::read::Decoder::new(reader).ok()?;
+    serde_json::from_reader(std::io::BufReader::new(decoder)).ok()
+}
+
+/// Writes a cache file: the prepared dataset as JSON, zstd-compressed as it is serialized (level
+/// 3: the expected values of `HumanEval+`, hundreds of MB of digits and repeated structure, shrink
+/// tens of times), through a temporary file renamed into place.
+fn write_cache(file: &Path, prepared: &PreparedDataset) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("partial");
+    let out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let mut encoder = zstd::stream::write::Encoder::new(out, 3)?;
+    serde_json::to_writer(&mut encoder, prepared)?;
+    std::io::Write::flush(&mut encoder.finish()?)?;
+    std::fs::rename(&tmp, file)
 }
 
 /// Stdin/stdout problems: suites straight from the records (no judge: outputs are compared as text).
@@ -736,7 +752,7 @@ fn cache_path(
         s
     });
     dir.join("prepared").join(format!(
-        "{}-v{PREPARED_VERSION}-{short}.json",
+        "{}-v{PREPARED_VERSION}-{short}.json.zst",
         dataset.format.to_string().replace('+', "plus")
     ))
 }
@@ -752,7 +768,11 @@ fn reference_limits() -> Limits {
 }
 
 fn ask(judge: &mut PythonJudge, id: &str, request: &Value) -> Result<Value, EngineError> {
-    let reply = judge.request(&request.to_string())?;
+    ask_raw(judge, id, &request.to_string())
+}
+
+fn ask_raw(judge: &mut PythonJudge, id: &str, request: &str) -> Result<Value, EngineError> {
+    let reply = judge.request(request)?;
     let value: Value = serde_json::from_str(reply).map_err(|e| EngineError::Prepare {
         problem: id.to_owned(),
         message: format!("unreadable judge reply: {e}"),
@@ -1086,6 +1106,12 @@ fn suite_key(id: &ProblemId, which: &str, calls: &[Call], spec: &str) -> String 
         })
 }
 
+/// Whether a wire value can differ from itself in the judge's comparison: a NaN (unequal to
+/// itself) or an opaque object (equal to nothing).
+fn inexact_wire(wire: &str) -> bool {
+    wire.contains("{\"f\":\"nan\"}") || wire.contains("{\"o\":")
+}
+
 fn build_suite(
     id: &ProblemId,
     which: &str,
@@ -1111,34 +1137,31 @@ fn build_suite(
                 problem: id.0.clone(),
                 message: "the reference solution did not run".to_owned(),
             })?;
-            let returned = report.returned.clone().unwrap_or_default();
+            let verdict = report.verdict.name();
+            let returned = report.returned.unwrap_or_default();
             if returned.iter().all(Option::is_none) {
                 return Err(EngineError::Prepare {
                     problem: id.0.clone(),
-                    message: format!(
-                        "the reference solution returned nothing: {}",
-                        report.verdict.name()
-                    ),
+                    message: format!("the reference solution returned nothing: {verdict}"),
                 });
             }
-            let expected_wires: Vec<Value> = returned
-                .iter()
-                .map(|r| {
-                    r.as_ref()
-                        .and_then(|r| serde_json::from_str(&r.wire).ok())
-                        .unwrap_or(Value::Null)
-                })
-                .collect();
-            let reprs = ask(
-                judge,
-                &id.0,
-                &json!({"op": "reprs", "values": expected_wires}),
-            )?;
+            // The wires as they came (JSON text), not parsed here: some are hundreds of MB.
+            let mut request = String::from("{\"op\":\"reprs\",\"values\":[");
+            for (i, r) in returned.iter().enumerate() {
+                if i > 0 {
+                    request.push(',');
+                }
+                request.push_str(r.as_ref().map_or("null", |r| r.wire.as_str()));
+            }
+            request.push_str("]}");
+            let reprs = ask_raw(judge, &id.0, &request)?;
             let reprs = reprs["reprs"].as_array().cloned().unwrap_or_default();
+            // Oracles that decide from more than the expected value: a byte-identical value can
+            // still fail them (`find_zero` checks the root itself).
+            let exact = matches!(special, None | Some("any" | "not_none" | "zero_ok"));
             let mut calls = Vec::new();
             let mut cpu = Vec::new();
             let mut tests = Vec::new();
-            let mut spec_tests = Vec::new();
             let mut groups = Vec::new();
             let mut index = 0usize;
             let mut dropped = 0usize;
@@ -1161,14 +1184,10 @@ fn build_suite(
                         input: shown[i].clone(),
                         expected: reprs.get(i).and_then(Value::as_str).map(str::to_owned),
                         expect: Expect::Value {
+                            exact: exact && !inexact_wire(&ret.wire),
                             wire: ret.wire.clone(),
                         },
                     });
-                    let mut st = json!({"expected": expected_wires[i]});
-                    if special.is_some() {
-                        st["args"] = inputs[i].clone();
-                    }
-                    spec_tests.push(st);
                 }
                 groups.push((name.to_owned(), start, tests.len() as u32));
             }
@@ -1180,9 +1199,16 @@ fn build_suite(
                     ),
                 });
             }
-            let spec = json!({"atol": atol, "special": special, "tests": spec_tests}).to_string();
+            // The expected values live in the tests alone: the judge gets them with each request.
+            let spec = json!({"atol": atol, "special": special}).to_string();
+            let mut keyed = spec.clone();
+            for t in &tests {
+                if let Expect::Value { wire, .. } = &t.expect {
+                    keyed.push_str(wire);
+                }
+            }
             Ok(TestSuite {
-                key: suite_key(id, which, &calls, &spec),
+                key: suite_key(id, which, &calls, &keyed),
                 calls,
                 call_cpu_ms: cpu,
                 tests,

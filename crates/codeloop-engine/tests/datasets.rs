@@ -128,6 +128,30 @@ fn eval_scores_samples_and_writes_both_formats() {
         serde_json::from_str(&std::fs::read_to_string(&ep).unwrap()).unwrap();
     assert_eq!(doc["eval"]["HumanEval/0"][0]["base_status"], "pass");
     assert_eq!(doc["eval"]["HumanEval/0"][1]["base_status"], "fail");
+
+    // The streamed files, from the samples read again as a stream and results pushed in reverse
+    // order, are byte for byte the files written from all results at once.
+    let file = evaluate::SamplesFile::check(&samples).unwrap();
+    assert_eq!(file.len, 6);
+    file.check_tasks(&prepared.problems).unwrap();
+    let mut stream = file.stream(&prepared.problems).unwrap();
+    let streamed: Vec<evaluate::Sample> = (&mut stream).collect();
+    assert!(stream.error().is_none());
+    assert_eq!(streamed.len(), 6);
+    let (he2, ep2) = (dir.path().join("he2.jsonl"), dir.path().join("ep2.json"));
+    let mut files = evaluate::ResultFiles::create(&he2, &ep2).unwrap();
+    for (i, r) in results.iter().enumerate().rev() {
+        assert_eq!(streamed[i].program, r.sample.program);
+        files.push(i, r).unwrap();
+    }
+    files.finish("2025-01-01 00:00", "hash").unwrap();
+    evaluate::evalplus::write(&ep, "2025-01-01 00:00", "hash", &results).unwrap();
+    assert_eq!(std::fs::read(&he2).unwrap(), std::fs::read(&he).unwrap());
+    assert_eq!(std::fs::read(&ep2).unwrap(), std::fs::read(&ep).unwrap());
+    assert!(
+        !dir.path().join("ep2.json.partial").exists(),
+        "the spool is removed"
+    );
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! The executor: a pool of slots, each a thread that owns one zygote (or starts fresh interpreters)
 //! and one judge, pulling jobs from a shared bounded queue.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -471,27 +470,36 @@ impl Executor {
 
     /// Runs many jobs over the pool, calling `on_report(index, report)` as each finishes (in completion
     /// order). Memory stays bounded by the queue, not by the number of jobs.
-    pub fn run_all<I, F>(&self, jobs: I, mut on_report: F)
+    pub fn run_all<I, F>(&self, jobs: I, on_report: F)
     where
         I: IntoIterator<Item = Job>,
         F: FnMut(usize, ExecReport),
     {
+        self.run_tagged(jobs.into_iter().enumerate(), on_report);
+    }
+
+    /// [`Executor::run_all`] with the caller's tags: `on_report(tag, report)`. The jobs are pulled
+    /// from `jobs` only as slots free up, so a lazy iterator holds only what is in flight.
+    pub fn run_tagged<I, F>(&self, jobs: I, mut on_report: F)
+    where
+        I: IntoIterator<Item = (usize, Job)>,
+        F: FnMut(usize, ExecReport),
+    {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut sent = 0u64;
-        let mut received = 0u64;
-        for job in jobs {
+        let mut in_flight = 0usize;
+        for (tag, job) in jobs {
             // Keep at most a few jobs per slot in flight so that results stream out as we go.
-            while sent - received >= (self.threads.len() as u64) * 4 {
+            while in_flight >= self.threads.len() * 4 {
                 let (tag, report) = rx.recv().expect("reports arrive");
-                received += 1;
+                in_flight -= 1;
                 on_report(tag as usize, report);
             }
-            self.submit(job, sent, &tx);
-            sent += 1;
+            self.submit(job, tag as u64, &tx);
+            in_flight += 1;
         }
-        while received < sent {
+        while in_flight > 0 {
             let (tag, report) = rx.recv().expect("reports arrive");
-            received += 1;
+            in_flight -= 1;
             on_report(tag as usize, report);
         }
     }
@@ -721,7 +729,8 @@ struct Slot {
     /// After the zygote: dropped once it is gone.
     cgroup: Option<crate::cgroup::SlotCgroup>,
     judge: Option<PythonJudge>,
-    loaded: HashSet<String>,
+    /// Suites the judge holds, oldest first: at most [`JUDGE_SUITES`].
+    loaded: std::collections::VecDeque<String>,
     calls_json: Option<(String, Arc<str>)>,
     /// Whether runs go through the slot's zygote: always in warm mode; in fresh mode too when the
     /// interpreter gives the worker as code, which the zygote hands to the fresh interpreter it
@@ -745,7 +754,7 @@ fn slot_main(
         cgroup,
         zygote: None,
         judge: None,
-        loaded: HashSet::new(),
+        loaded: std::collections::VecDeque::new(),
         calls_json: None,
         uses_zygote,
     };
@@ -1034,13 +1043,20 @@ impl Slot {
         }
     }
 
-    fn judge_values(
-        &mut self,
-        suite: &TestSuite,
-        values_json: &str,
-    ) -> Result<String, SandboxError> {
+    /// Judges returned values: `members` are the request's own members (see
+    /// `verdicts::suite_report`).
+    fn judge_values(&mut self, suite: &TestSuite, members: &str) -> Result<String, SandboxError> {
         for attempt in 0..2 {
             if !self.loaded.contains(&suite.key) {
+                // The judge holds only the suites in flight: the oldest goes first.
+                while self.loaded.len() >= JUDGE_SUITES {
+                    let old = self.loaded.pop_front().expect("not empty");
+                    let unload = format!(
+                        "{{\"op\":\"unload\",\"key\":{}}}",
+                        serde_json::to_string(&old).expect("string")
+                    );
+                    self.judge()?.request(&unload)?;
+                }
                 let load = format!(
                     "{{\"op\":\"load\",\"key\":{},\"spec\":{}}}",
                     serde_json::to_string(&suite.key).expect("string"),
@@ -1053,15 +1069,15 @@ impl Slot {
                         message: format!("cannot load suite `{}`: {reply}", suite.key),
                     });
                 }
-                self.loaded.insert(suite.key.clone());
+                self.loaded.push_back(suite.key.clone());
             }
             let request = format!(
-                "{{\"op\":\"judge\",\"key\":{},\"values\":{values_json}}}",
+                "{{\"op\":\"judge\",\"key\":{},{members}}}",
                 serde_json::to_string(&suite.key).expect("string")
             );
             match self.judge()?.request(&request) {
                 Ok(r) if r.contains("\"reload\":true") && attempt == 0 => {
-                    self.loaded.remove(&suite.key);
+                    self.loaded.retain(|k| *k != suite.key);
                 }
                 Ok(r) => return Ok(r.to_owned()),
                 // A dead judge is restarted once; its suites are loaded again on the retry.
@@ -1168,6 +1184,10 @@ impl Slot {
         json
     }
 }
+
+/// Suites a slot's judge holds at once (samples of one problem arrive together, a few problems
+/// are in flight across the pool).
+const JUDGE_SUITES: usize = 8;
 
 /// Memory a run's cgroup allows on top of the run's limit: interpreter pages the run may copy from
 /// the zygote, and the files it writes in its private file systems (tmpfs pages are memory).

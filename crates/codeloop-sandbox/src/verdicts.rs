@@ -230,7 +230,11 @@ pub(crate) fn script_report(reply: WorkerReply, limits: &Limits, layers: &[Strin
 }
 
 /// The report of a suite run: per-test verdicts, with returned values judged by `judge` (which gets
-/// `{"test index": [wire values]}` JSON and answers the judge's reply JSON).
+/// the members of a judge request, `"values":{"test index":[wire values]},"tests":{"test index":
+/// {"expected":wire,"args":wire}}`, and answers the judge's reply JSON). A value test's value
+/// identical to the expected one, byte for byte, passes without the judge when its test says so
+/// (`Expect::Value::exact`); with `fail_fast`, the judge gets the first other test alone, and the
+/// rest only when that one passes.
 pub(crate) fn suite_report<F>(
     reply: WorkerReply,
     suite: &TestSuite,
@@ -238,10 +242,10 @@ pub(crate) fn suite_report<F>(
     collect_values: bool,
     limits: &Limits,
     layers: &[String],
-    judge: F,
+    mut judge: F,
 ) -> ExecReport
 where
-    F: FnOnce(&str) -> Result<String, SandboxError>,
+    F: FnMut(&str) -> Result<String, SandboxError>,
 {
     if let Some(e) = &reply.harness_error {
         return harness_error(e, limits, layers);
@@ -364,30 +368,33 @@ where
                 verdicts[ti] = Some(v);
             }
             None if matches!(test.expect, Expect::Inline) => verdicts[ti] = Some(Verdict::Pass),
+            None if matches!(&test.expect, Expect::Value { wire, exact: true }
+                if values.len() == 1 && values[0].get() == wire) =>
+            {
+                verdicts[ti] = Some(Verdict::Pass);
+            }
             None => {
                 to_judge.insert(ti, values);
             }
         }
     }
-    if !to_judge.is_empty() {
-        let mut q = String::from("{");
-        for (n, (ti, values)) in to_judge.iter().enumerate() {
-            if n > 0 {
-                q.push(',');
-            }
-            let _ = write!(q, "\"{ti}\":[");
-            for (m, v) in values.iter().enumerate() {
-                if m > 0 {
-                    q.push(',');
-                }
-                q.push_str(v.get());
-            }
-            q.push(']');
-        }
-        q.push('}');
+    let mut pending: Vec<(usize, Vec<&RawValue>)> = to_judge.into_iter().collect();
+    let had_judged = !pending.is_empty();
+    let mut first_batch = true;
+    while !pending.is_empty() {
+        // With fail_fast, the first test alone: it usually fails, and then the rest is not needed.
+        let take = if fail_fast && first_batch {
+            1
+        } else {
+            pending.len()
+        };
+        first_batch = false;
+        let batch: Vec<(usize, Vec<&RawValue>)> = pending.drain(..take).collect();
+        let batch_tests: Vec<usize> = batch.iter().map(|(ti, _)| *ti).collect();
+        let q = judge_request(suite, &batch);
         match judge(&q).and_then(|r| parse_judgement(&r)) {
             Ok(judged) => {
-                for (ti, _) in to_judge {
+                for (ti, _) in batch {
                     verdicts[ti] = Some(match judged.get(&ti) {
                         Some(j) if j.pass => Verdict::Pass,
                         Some(j) if j.harness.is_some() => Verdict::HarnessError {
@@ -411,13 +418,23 @@ where
                 }
             }
             Err(e) => {
-                for (ti, _) in to_judge {
+                for (ti, _) in batch {
                     verdicts[ti] = Some(Verdict::HarnessError {
                         message: format!("the judge could not judge test {ti}: {e}"),
                     });
                 }
             }
         }
+        if fail_fast
+            && batch_tests
+                .iter()
+                .any(|&ti| verdicts[ti].as_ref().is_some_and(|v| !v.is_pass()))
+        {
+            // Tests still pending come after a failure: not run, as below.
+            break;
+        }
+    }
+    if had_judged {
         // fail_fast: tests after the first failure are not run, whatever the judge found later.
         if fail_fast {
             let mut seen_fail = false;
@@ -468,6 +485,47 @@ where
     report.tests = tests;
     report.returned = returned;
     report
+}
+
+/// The members of a judge request for `batch` (see [`suite_report`]).
+fn judge_request(suite: &TestSuite, batch: &[(usize, Vec<&RawValue>)]) -> String {
+    let mut q = String::from("\"values\":{");
+    for (n, (ti, values)) in batch.iter().enumerate() {
+        if n > 0 {
+            q.push(',');
+        }
+        let _ = write!(q, "\"{ti}\":[");
+        for (m, v) in values.iter().enumerate() {
+            if m > 0 {
+                q.push(',');
+            }
+            q.push_str(v.get());
+        }
+        q.push(']');
+    }
+    q.push_str("},\"tests\":{");
+    let mut first = true;
+    for (ti, _) in batch {
+        let test = &suite.tests[*ti];
+        let Expect::Value { wire, exact } = &test.expect else {
+            continue;
+        };
+        if wire.is_empty() {
+            continue; // a suite whose spec lists its expected values (built by hand)
+        }
+        if !first {
+            q.push(',');
+        }
+        first = false;
+        let _ = write!(q, "\"{ti}\":{{\"expected\":{wire}");
+        // The oracles that need the arguments are those of tests not marked exact.
+        if let (false, Some(Call::Args(args))) = (exact, suite.calls.get(test.calls.0 as usize)) {
+            let _ = write!(q, ",\"args\":{args}");
+        }
+        q.push('}');
+    }
+    q.push('}');
+    q
 }
 
 fn exited_verdict(test: &TestCase, code: i64) -> Verdict {

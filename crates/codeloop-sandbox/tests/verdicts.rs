@@ -38,6 +38,7 @@ fn p0_suite() -> Arc<TestSuite> {
             expected: Some((*exp).to_owned()),
             expect: Expect::Value {
                 wire: (*exp).to_owned(),
+                exact: true,
             },
         })
         .collect();
@@ -156,6 +157,7 @@ fn big_integers_travel_exactly_and_fast() {
             expected: None,
             expect: Expect::Value {
                 wire: String::new(),
+                exact: false,
             },
         }],
         judge_spec: format!(

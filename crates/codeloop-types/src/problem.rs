@@ -107,10 +107,16 @@ pub enum Call {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Expect {
-    /// The single call's value equals this wire value (with the suite's float tolerance).
+    /// The single call's value equals this wire value (with the suite's float tolerance), as the
+    /// judge decides; the judge gets the expected value with each request and holds none.
     Value {
-        /// Wire JSON text of the expected value.
+        /// Wire JSON text of the expected value (the only copy a prepared suite holds).
         wire: String,
+        /// A returned wire identical to `wire`, byte for byte, passes without asking the judge:
+        /// true when the judge's comparison passes every value equal to itself (no NaN, no opaque
+        /// object, no oracle that ignores the expected value).
+        #[serde(default)]
+        exact: bool,
     },
     /// The recorded test statement, replayed by the judge with the returned values, must hold.
     Replay,

@@ -92,11 +92,7 @@ pub fn write(
         }
     }
     let mut out = String::with_capacity(results.len() * 1024);
-    out.push_str("{\"date\": ");
-    py_str(&mut out, date);
-    out.push_str(", \"hash\": ");
-    py_str(&mut out, dataset_hash);
-    out.push_str(", \"eval\": {");
+    head(&mut out, date, dataset_hash);
     for (ti, (task, records)) in tasks.iter().enumerate() {
         if ti > 0 {
             out.push_str(", ");
@@ -111,14 +107,29 @@ pub fn write(
         }
         out.push(']');
     }
-    let _ = write!(out, "}}, \"codeloop_format\": {EVALPLUS_FORMAT}}}");
+    out.push_str(&tail());
     std::fs::write(path, out).map_err(|source| EngineError::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn record(out: &mut String, r: &SampleResult) {
+/// The file's text before its first task.
+pub(super) fn head(out: &mut String, date: &str, dataset_hash: &str) {
+    out.push_str("{\"date\": ");
+    py_str(out, date);
+    out.push_str(", \"hash\": ");
+    py_str(out, dataset_hash);
+    out.push_str(", \"eval\": {");
+}
+
+/// The file's text after its last task.
+pub(super) fn tail() -> String {
+    format!("}}, \"codeloop_format\": {EVALPLUS_FORMAT}}}")
+}
+
+/// One sample's record.
+pub(super) fn record(out: &mut String, r: &SampleResult) {
     let group = |name: &str| r.groups.iter().find(|g| g.name == name);
     out.push_str("{\"task_id\": ");
     py_str(out, &r.sample.task_id);
