@@ -33,4 +33,19 @@ pub enum StoreError {
         /// Ours.
         expected: i64,
     },
+    /// A journal commit failed; this unit, or an earlier one, was not written.
+    #[error("store `{path}`: journal commit failed: {source}")]
+    Journal {
+        /// The database file.
+        path: PathBuf,
+        /// `SQLite`'s error (shared by every unit the failure refused).
+        #[source]
+        source: std::sync::Arc<rusqlite::Error>,
+    },
+    /// The journal writer is gone.
+    #[error("store `{path}`: the journal writer has stopped")]
+    JournalClosed {
+        /// The database file.
+        path: PathBuf,
+    },
 }

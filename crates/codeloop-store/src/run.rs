@@ -7,11 +7,18 @@
 //!   observation of its `i`-th action (`data` is JSON; its layout belongs to `codeloop-engine`);
 //! - `executions(program, suite, report)`: a program's (blob hash) report on a suite (by key), so an
 //!   identical program is never run twice on the same tests;
-//! - `trajectories(problem, trajectory, data)`: a finished trajectory's summary.
+//! - `trajectories(problem, trajectory, data)`: a finished trajectory's summary;
+//! - `sessions(id, started_unix, codeloop_version, llm_sent, llm_cached, llm_answered, llm_failed,
+//!   prompt_tokens, completion_tokens, ended_unix, wall_secs, executions, replayed,
+//!   failed_trajectories)`: one row per invocation that worked on the run (since version 2), with
+//!   what it spent as it went: its LLM counters are written by the journal in the same commits as
+//!   the steps (see [`SessionRow`]); the rest when it ends (`NULL` if it was killed).
 //!
-//! Every write is its own transaction and lands before the next action starts, so a `kill -9` loses
-//! at most the work in flight. Writes are idempotent (`INSERT OR REPLACE`), so a resumed run that
-//! redoes in-flight work writes the same rows.
+//! During a run every write goes through the [`crate::Journal`] (group commits on a thread of its
+//! own); the methods here write directly, one transaction each. Writes are idempotent (`INSERT OR
+//! REPLACE`), so a resumed run that redoes in-flight work writes the same rows. Version 1 stores
+//! (no `sessions` table) are upgraded in place when opened; their earlier invocations are not
+//! counted.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,7 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::errors::StoreError;
 
 /// Format version of the run store.
-pub const RUN_STORE_VERSION: i64 = 1;
+pub const RUN_STORE_VERSION: i64 = 2;
 
 /// One journal entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +41,54 @@ pub struct StoredStep {
     pub kind: String,
     /// The observation (JSON).
     pub data: String,
+}
+
+/// An invocation's row in the `sessions` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub i64);
+
+/// What an invocation spent. The LLM counters are durable as the run goes: a request is counted in
+/// `llm_sent` in a commit that lands before the request is sent, and an answer in `llm_answered` in
+/// the commit that journals it. So `llm_sent - llm_answered - llm_failed` is what the invocation
+/// lost (requests in flight and answers not yet journaled when it was killed), and a killed
+/// invocation's requests are counted all the same.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    /// Its id (1, 2, ... in order).
+    pub id: SessionId,
+    /// When it started (seconds since the Unix epoch).
+    pub started_unix: u64,
+    /// The codeloop that ran it.
+    pub codeloop_version: String,
+    /// Requests sent to the model.
+    pub llm_sent: u64,
+    /// Answers served by the response cache instead.
+    pub llm_cached: u64,
+    /// Answers to sent requests that were journaled.
+    pub llm_answered: u64,
+    /// Sent requests that ended in an error.
+    pub llm_failed: u64,
+    /// Prompt tokens of the journaled answers.
+    pub prompt_tokens: u64,
+    /// Completion tokens of the journaled answers.
+    pub completion_tokens: u64,
+    /// How it ended (`None`: it was killed, or is still running).
+    pub end: Option<SessionEnd>,
+}
+
+/// What an invocation records when it ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionEnd {
+    /// When (seconds since the Unix epoch).
+    pub ended_unix: u64,
+    /// Its wall time.
+    pub wall_secs: f64,
+    /// Programs it executed (public and hidden runs).
+    pub executions: u64,
+    /// Journal steps it replayed instead of redoing.
+    pub replayed: u64,
+    /// Trajectories that failed with an engine or backend error.
+    pub failed_trajectories: u64,
 }
 
 /// A run directory's store.
@@ -74,7 +129,7 @@ impl RunStore {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sql)?;
-        if version != 0 && version != RUN_STORE_VERSION {
+        if !(0..=RUN_STORE_VERSION).contains(&version) {
             return Err(StoreError::Version {
                 path: path.clone(),
                 found: version,
@@ -94,6 +149,15 @@ impl RunStore {
              CREATE TABLE IF NOT EXISTS trajectories (
                  problem TEXT NOT NULL, trajectory INTEGER NOT NULL, data TEXT NOT NULL,
                  PRIMARY KEY (problem, trajectory));
+             CREATE TABLE IF NOT EXISTS sessions (
+                 id INTEGER PRIMARY KEY, started_unix INTEGER NOT NULL,
+                 codeloop_version TEXT NOT NULL,
+                 llm_sent INTEGER NOT NULL DEFAULT 0, llm_cached INTEGER NOT NULL DEFAULT 0,
+                 llm_answered INTEGER NOT NULL DEFAULT 0, llm_failed INTEGER NOT NULL DEFAULT 0,
+                 prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                 completion_tokens INTEGER NOT NULL DEFAULT 0,
+                 ended_unix INTEGER, wall_secs REAL, executions INTEGER, replayed INTEGER,
+                 failed_trajectories INTEGER);
              PRAGMA user_version = {RUN_STORE_VERSION};"
         ))
         .map_err(sql)?;
@@ -293,6 +357,101 @@ impl RunStore {
         })
     }
 
+    /// Calls `f` on every journal entry of kind `kind` (in no particular order). The store is
+    /// locked meanwhile: `f` must not use it.
+    pub fn for_each_step(
+        &self,
+        kind: &str,
+        mut f: impl FnMut(&str, u32, &StoredStep),
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT problem, trajectory, step, data FROM steps WHERE kind = ?1")?;
+            let mut rows = stmt.query([kind])?;
+            while let Some(row) = rows.next()? {
+                let problem: String = row.get(0)?;
+                let step = StoredStep {
+                    step: row.get(2)?,
+                    kind: kind.to_owned(),
+                    data: row.get(3)?,
+                };
+                f(&problem, row.get(1)?, &step);
+            }
+            Ok(())
+        })
+    }
+
+    /// Records the start of an invocation; its counters start at zero.
+    pub fn begin_session(
+        &self,
+        started_unix: u64,
+        codeloop_version: &str,
+    ) -> Result<SessionId, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO sessions (started_unix, codeloop_version) VALUES (?1, ?2)",
+                params![started_unix, codeloop_version],
+            )?;
+            Ok(SessionId(c.last_insert_rowid()))
+        })
+    }
+
+    /// Records how an invocation ended.
+    pub fn end_session(&self, id: SessionId, end: &SessionEnd) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE sessions SET ended_unix = ?2, wall_secs = ?3, executions = ?4,
+                     replayed = ?5, failed_trajectories = ?6 WHERE id = ?1",
+                params![
+                    id.0,
+                    end.ended_unix,
+                    end.wall_secs,
+                    end.executions,
+                    end.replayed,
+                    end.failed_trajectories
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Every invocation that worked on the run, in order.
+    pub fn sessions(&self) -> Result<Vec<SessionRow>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, started_unix, codeloop_version, llm_sent, llm_cached, llm_answered,
+                     llm_failed, prompt_tokens, completion_tokens, ended_unix, wall_secs,
+                     executions, replayed, failed_trajectories
+                 FROM sessions ORDER BY id",
+            )?;
+            stmt.query_map([], |r| {
+                let ended: Option<u64> = r.get(9)?;
+                Ok(SessionRow {
+                    id: SessionId(r.get(0)?),
+                    started_unix: r.get(1)?,
+                    codeloop_version: r.get(2)?,
+                    llm_sent: r.get(3)?,
+                    llm_cached: r.get(4)?,
+                    llm_answered: r.get(5)?,
+                    llm_failed: r.get(6)?,
+                    prompt_tokens: r.get(7)?,
+                    completion_tokens: r.get(8)?,
+                    end: match ended {
+                        Some(ended_unix) => Some(SessionEnd {
+                            ended_unix,
+                            wall_secs: r.get::<_, Option<f64>>(10)?.unwrap_or_default(),
+                            executions: r.get::<_, Option<u64>>(11)?.unwrap_or_default(),
+                            replayed: r.get::<_, Option<u64>>(12)?.unwrap_or_default(),
+                            failed_trajectories: r.get::<_, Option<u64>>(13)?.unwrap_or_default(),
+                        }),
+                        None => None,
+                    },
+                })
+            })?
+            .collect()
+        })
+    }
+
     /// Counts of rows: (steps, executions, trajectories).
     pub fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
         self.with(|c| {
@@ -337,5 +496,47 @@ mod tests {
         s.for_each_trajectory(|p, t, d| seen.push((p.to_owned(), t, d.to_owned())))
             .unwrap();
         assert_eq!(seen, vec![("P/1".to_owned(), 0, "{\"t\":1}".to_owned())]);
+        let mut llm = Vec::new();
+        s.for_each_step("llm", |p, t, st| llm.push((p.to_owned(), t, st.step)))
+            .unwrap();
+        assert_eq!(llm, vec![("P/1".to_owned(), 0, 0)]);
+    }
+
+    #[test]
+    fn sessions_are_numbered_and_record_their_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RunStore::open(dir.path()).unwrap();
+        let a = s.begin_session(100, "0.1.0").unwrap();
+        let b = s.begin_session(200, "0.1.0").unwrap();
+        assert_eq!((a, b), (SessionId(1), SessionId(2)));
+        let end = SessionEnd {
+            ended_unix: 210,
+            wall_secs: 9.5,
+            executions: 3,
+            replayed: 4,
+            failed_trajectories: 0,
+        };
+        s.end_session(b, &end).unwrap();
+        let rows = s.sessions().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].end, None);
+        assert_eq!(rows[1].end, Some(end));
+        assert_eq!(rows[1].started_unix, 200);
+    }
+
+    #[test]
+    fn a_version_1_store_gains_the_sessions_table() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("run.sqlite")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let s = RunStore::open(dir.path()).unwrap();
+        assert!(s.sessions().unwrap().is_empty());
+        s.begin_session(1, "x").unwrap();
     }
 }
