@@ -48,6 +48,12 @@ pub(crate) struct MockServerArgs {
     /// The scripted model's policy.
     #[arg(long, value_enum, default_value_t = crate::scripted::Policy::Hash)]
     policy: crate::scripted::Policy,
+    /// Append a line per event to this file, each starting with microseconds since the server
+    /// started: `T received SEQ CONN TOKEN SEED` when a request has been read (CONN: its
+    /// connection; TOKEN: its bearer token or `-`; SEED: its `seed` or `-`), `T answered SEQ` when
+    /// its whole answer has been written, `T closed CONN` when a connection ends.
+    #[arg(long)]
+    log: Option<PathBuf>,
 }
 
 /// Runs the mock server until stdin closes; prints its base URL first.
@@ -65,10 +71,15 @@ pub(crate) fn mock_server(args: &MockServerArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let log = match &args.log {
+        Some(path) => Some(event_log(path)?),
+        None => None,
+    };
     runtime.block_on(async {
         let server = MockServer::start(MockConfig {
             latency: Duration::from_millis(args.latency_ms),
             responder,
+            log,
             ..MockConfig::default()
         })
         .await?;
@@ -89,6 +100,42 @@ pub(crate) fn mock_server(args: &MockServerArgs) -> Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The mock server's event log (`--log`), a write per line and no buffer, so the file holds every
+/// event however the server ends.
+fn event_log(path: &std::path::Path) -> Result<codeloop_llm::mock::MockLog> {
+    use codeloop_llm::mock::MockEvent;
+    use std::io::Write as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let file = std::sync::Mutex::new(file);
+    let start = Instant::now();
+    Ok(Arc::new(move |event: &MockEvent<'_>| {
+        let event = match event {
+            MockEvent::Received {
+                seq,
+                conn,
+                token,
+                body,
+            } => format!(
+                "received {seq} {conn} {} {}",
+                token.unwrap_or("-"),
+                body["seed"]
+                    .as_u64()
+                    .map_or_else(|| "-".to_owned(), |s| s.to_string())
+            ),
+            MockEvent::Answered { seq } => format!("answered {seq}"),
+            MockEvent::Closed { conn } => format!("closed {conn}"),
+        };
+        // The clock is read under the lock, so the file's lines are in time order.
+        let mut file = file.lock().expect("log lock");
+        let line = format!("{} {event}\n", start.elapsed().as_micros());
+        let _ = file.write_all(line.as_bytes());
+    }))
 }
 
 struct ServerProcess(Child, String);

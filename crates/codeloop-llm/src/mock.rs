@@ -38,6 +38,35 @@ pub type Script = Arc<dyn Fn(u64) -> Behavior + Send + Sync>;
 /// benchmarks of the run loop; answers are whatever the script says, never a real model's.
 pub type Responder = Arc<dyn Fn(&Value, u64) -> String + Send + Sync>;
 
+/// What the server tells its log.
+#[derive(Debug)]
+pub enum MockEvent<'a> {
+    /// Request `seq` was read completely.
+    Received {
+        /// Its sequence number.
+        seq: u64,
+        /// The connection it came on (0, 1, ... in order of acceptance).
+        conn: u64,
+        /// The bearer token of its `Authorization` header, if any.
+        token: Option<&'a str>,
+        /// Its body.
+        body: &'a Value,
+    },
+    /// The whole answer to request `seq` was written to the connection.
+    Answered {
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// Connection `conn` was closed (by the client, or by an error).
+    Closed {
+        /// The connection.
+        conn: u64,
+    },
+}
+
+/// Told of every [`MockEvent`], in the order they happen on each connection.
+pub type MockLog = Arc<dyn Fn(&MockEvent<'_>) + Send + Sync>;
+
 /// How the server behaves.
 #[derive(Clone)]
 pub struct MockConfig {
@@ -49,6 +78,8 @@ pub struct MockConfig {
     pub script: Script,
     /// The scripted model (`None`: choice `i` of request `seq` says `completion seq.i`).
     pub responder: Option<Responder>,
+    /// Where to tell what happened, request by request.
+    pub log: Option<MockLog>,
 }
 
 impl Default for MockConfig {
@@ -58,6 +89,7 @@ impl Default for MockConfig {
             honor_n: true,
             script: Arc::new(|_| Behavior::Ok),
             responder: None,
+            log: None,
         }
     }
 }
@@ -91,11 +123,16 @@ impl MockServer {
         let seq = Arc::new(AtomicU64::new(0));
         let c = counters.clone();
         let task = tokio::spawn(async move {
+            let mut conn = 0;
             while let Ok((stream, _)) = listener.accept().await {
                 let (config, counters, seq) = (config.clone(), c.clone(), seq.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, &config, &counters, &seq).await;
+                    let _ = serve(stream, conn, &config, &counters, &seq).await;
+                    if let Some(log) = &config.log {
+                        log(&MockEvent::Closed { conn });
+                    }
                 });
+                conn += 1;
             }
         });
         Ok(MockServer {
@@ -126,6 +163,7 @@ impl Drop for MockServer {
 
 async fn serve(
     mut stream: TcpStream,
+    conn: u64,
     config: &MockConfig,
     counters: &MockCounters,
     seq: &AtomicU64,
@@ -173,6 +211,19 @@ async fn serve(
         };
         let me = seq.fetch_add(1, Ordering::SeqCst);
         counters.received.fetch_add(1, Ordering::SeqCst);
+        if let Some(log) = &config.log {
+            let token = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("authorization")
+                    .then(|| v.trim().strip_prefix("Bearer "))?
+            });
+            log(&MockEvent::Received {
+                seq: me,
+                conn,
+                token,
+                body: &body,
+            });
+        }
         let behavior = (config.script)(me);
         let delay = match &behavior {
             Behavior::Slow(d) => config.latency + *d,
@@ -244,6 +295,9 @@ async fn serve(
                     counters.answered.fetch_sub(1, Ordering::SeqCst);
                     counters.choices.fetch_sub(n, Ordering::SeqCst);
                     return Err(e);
+                }
+                if let Some(log) = &config.log {
+                    log(&MockEvent::Answered { seq: me });
                 }
             }
         }
