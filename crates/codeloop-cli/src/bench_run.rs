@@ -108,6 +108,7 @@ pub(crate) fn run(args: &BenchRunArgs) -> Result<ExitCode> {
         config: Arc::new(config),
         stats: Arc::new(RunStats::default()),
         concurrency: args.concurrency.max(1),
+        fault: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

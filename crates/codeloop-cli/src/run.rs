@@ -1,4 +1,9 @@
 //! `codeloop run` (the main job), `codeloop report` and `codeloop sweep`.
+//!
+//! **Fault hook** (for tests): `CODELOOP_FAULT=kill-after-answers:N` makes `run` kill itself with
+//! `SIGKILL`, as `kill -9` would, right after the `N`-th answer of the invocation has arrived and
+//! before anything is done with it (the engine's `FaultPoint::AnswerReceived`). The kill test in
+//! `tests/run.rs` uses it to kill at a named point rather than after a sleep.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -9,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use codeloop_engine::report::SessionSpending;
 use codeloop_engine::report::{RunResults, results};
-use codeloop_engine::run::{Budget, RunConfig, RunContext, RunStats, Sampling, claim_store};
+use codeloop_engine::run::{
+    Budget, FaultHook, FaultPoint, RunConfig, RunContext, RunStats, Sampling, claim_store,
+};
 use codeloop_store::{ResponseCache, RunStore};
 use codeloop_strategy::{PromptLibrary, StrategySpec};
 
@@ -241,9 +249,13 @@ fn run_one(
     let (_, _, done_before) = store.counts()?;
     let total = config.problems.len() as u64 * u64::from(config.trajectories);
     if resumed {
+        let earlier = SessionSpending::of(&store.sessions()?);
         eprintln!(
-            "resuming {}: {done_before} of {total} trajectories already finished",
-            dir.display()
+            "resuming {}: {done_before} of {total} trajectories already finished; {} earlier sessions sent {} LLM requests ({} lost)",
+            dir.display(),
+            earlier.sessions,
+            earlier.llm_sent,
+            earlier.llm_lost
         );
     } else {
         eprintln!("run directory {}", dir.display());
@@ -265,6 +277,7 @@ fn run_one(
         concurrency: model
             .concurrency
             .unwrap_or(if setup.embedded { 4 } else { 64 }),
+        fault: fault_hook()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -278,21 +291,15 @@ fn run_one(
     let outcome = runtime.block_on(codeloop_engine::run::run(&ctx, &problems));
     stop.store(true, Ordering::SeqCst);
     let _ = progress.join();
+    // The engine recorded this invocation as a session of the store (what it sent, as it went).
     let outcome = outcome?;
-    // Each invocation is recorded as a session: when, how long, what it spent.
-    let mut sessions: Vec<serde_json::Value> = store
-        .manifest("sessions")?
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
-    sessions.push(serde_json::json!({
-        "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        "wall_secs": outcome.wall_secs,
-        "llm_calls_made": stats.llm_calls.load(Ordering::Relaxed),
-        "executions_made": stats.executions.load(Ordering::Relaxed),
-        "replayed_steps": stats.replayed.load(Ordering::Relaxed),
-        "failed_trajectories": outcome.failed.len(),
-    }));
-    store.set_manifest("sessions", &serde_json::Value::Array(sessions).to_string())?;
+    eprintln!(
+        "journal: {} units in {} commits (at most {} in one); the longest wait for a commit was {:.1} ms",
+        outcome.journal.units,
+        outcome.journal.commits,
+        outcome.journal.largest_batch,
+        outcome.journal.longest_wait.as_secs_f64() * 1000.0
+    );
     for (problem, t, error) in outcome.failed.iter().take(5) {
         eprintln!("error: {problem} trajectory {t}: {error}");
     }
@@ -303,6 +310,30 @@ fn run_one(
     )
     .with_context(|| format!("cannot write {}", dir.join("results.json").display()))?;
     Ok((results, outcome.failed.is_empty()))
+}
+
+/// The fault hook `CODELOOP_FAULT` asks for (see the module docs), if any.
+fn fault_hook() -> Result<Option<FaultHook>> {
+    let Ok(spec) = std::env::var("CODELOOP_FAULT") else {
+        return Ok(None);
+    };
+    let Some(n) = spec
+        .strip_prefix("kill-after-answers:")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        bail!("unknown fault `{spec}` in CODELOOP_FAULT\n(known: kill-after-answers:N)");
+    };
+    Ok(Some(Arc::new(move |point| {
+        if point == FaultPoint::AnswerReceived(n) {
+            #[expect(
+                unsafe_code,
+                reason = "kill(2) is how a process dies as `kill -9` kills it"
+            )]
+            // SAFETY: kill(2) on our own pid touches no memory of ours.
+            let _ = unsafe { libc::kill(std::process::id().cast_signed(), libc::SIGKILL) };
+            std::process::abort();
+        }
+    })))
 }
 
 fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool) {
@@ -413,13 +444,24 @@ pub(crate) fn print_results(r: &RunResults) {
         r.repaired, r.repair_candidates
     );
     println!(
-        "spent: {} LLM calls, {} prompt + {} completion tokens, {} programs ({:.2} per trajectory), {} public test runs",
+        "spent: {} LLM calls of work, {} prompt + {} completion tokens, {} programs ({:.2} per trajectory), {} public test runs",
         r.spending.llm_calls,
         r.spending.prompt_tokens,
         r.spending.completion_tokens,
         r.spending.programs,
         r.programs_per_trajectory,
         r.spending.executions
+    );
+    let s = &r.session_spending;
+    println!(
+        "sent: {} LLM requests over {} sessions ({} cut short): {} answered, {} lost to kills, {} failed; {} answers from the response cache",
+        s.llm_sent,
+        s.sessions,
+        s.unfinished,
+        s.llm_answered,
+        s.llm_lost,
+        s.llm_failed,
+        s.llm_cached
     );
     let rules: Vec<String> = r
         .extraction

@@ -12,7 +12,13 @@
 //!   holds k samples per problem;
 //! - **repair rate**: of trajectories whose first program failed the hidden tests, the share whose
 //!   answer passed;
-//! - **spending**: LLM calls, tokens, programs, executions; extraction rules used.
+//! - **spending**: work spending (what the journal's finished trajectories hold: LLM calls, tokens,
+//!   programs, executions), the same for a run killed and resumed as for one left alone, so
+//!   comparisons and identity checks use it; extraction rules used;
+//! - **`session_spending`** (since version 2): what the invocations that worked on the run sent to
+//!   the model, from the store's `sessions` table, including requests lost to kills (money a paid
+//!   API charged). It differs between a run killed and resumed and one left alone, and nothing
+//!   compares it.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +30,7 @@ use crate::metrics::{Bootstrap, bootstrap_n_at_k, mean_pass_at_k, pass_n_at_k};
 use crate::run::{TrajectoryRecord, stored_config};
 
 /// Version of the results layout.
-pub const RESULTS_VERSION: u32 = 1;
+pub const RESULTS_VERSION: u32 = 2;
 
 /// One turn's row.
 #[derive(Debug, Clone, Serialize)]
@@ -56,7 +62,7 @@ pub struct NkRow {
     pub bootstrap: Bootstrap,
 }
 
-/// Spending totals.
+/// Work spending: what the finished trajectories' journal holds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Spending {
     /// LLM calls.
@@ -69,6 +75,52 @@ pub struct Spending {
     pub programs: u64,
     /// Public test-case executions.
     pub executions: u64,
+}
+
+/// Session spending: what the invocations sent, summed (see `codeloop_store::SessionRow`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionSpending {
+    /// Invocations that worked on the run.
+    pub sessions: u64,
+    /// Of those, the ones that did not end (killed, or still running).
+    pub unfinished: u64,
+    /// Requests sent to the model (each counted before it was sent, so a kill between the two
+    /// counts a request that never left).
+    pub llm_sent: u64,
+    /// Answers served by the response cache instead (not sent).
+    pub llm_cached: u64,
+    /// Answers to sent requests that were journaled.
+    pub llm_answered: u64,
+    /// Sent requests that ended in an error.
+    pub llm_failed: u64,
+    /// Sent requests whose answers were lost (in flight, or not yet journaled, at a kill).
+    pub llm_lost: u64,
+    /// Prompt tokens of the journaled answers (a lost answer's tokens are unknown).
+    pub prompt_tokens: u64,
+    /// Completion tokens of the journaled answers.
+    pub completion_tokens: u64,
+}
+
+impl SessionSpending {
+    /// Sums the store's sessions.
+    #[must_use]
+    pub fn of(sessions: &[codeloop_store::SessionRow]) -> Self {
+        let mut s = SessionSpending {
+            sessions: sessions.len() as u64,
+            ..SessionSpending::default()
+        };
+        for r in sessions {
+            s.unfinished += u64::from(r.end.is_none());
+            s.llm_sent += r.llm_sent;
+            s.llm_cached += r.llm_cached;
+            s.llm_answered += r.llm_answered;
+            s.llm_failed += r.llm_failed;
+            s.llm_lost += r.llm_sent.saturating_sub(r.llm_answered + r.llm_failed);
+            s.prompt_tokens += r.prompt_tokens;
+            s.completion_tokens += r.completion_tokens;
+        }
+        s
+    }
 }
 
 /// A run's results.
@@ -105,8 +157,10 @@ pub struct RunResults {
     pub repaired: u64,
     /// Mean programs per trajectory.
     pub programs_per_trajectory: f64,
-    /// Spending.
+    /// Work spending (compare runs on this).
     pub spending: Spending,
+    /// Session spending (what was sent, kills included; never compared).
+    pub session_spending: SessionSpending,
     /// How many programs each extraction rule produced.
     pub extraction: BTreeMap<String, u64>,
     /// Per-problem: trajectories and solved ones.
@@ -315,6 +369,7 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
             spending.programs as f64 / finished as f64
         },
         spending,
+        session_spending: SessionSpending::of(&store.sessions()?),
         extraction,
         per_problem,
     })

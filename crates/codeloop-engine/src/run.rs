@@ -6,7 +6,25 @@
 //! `(problem, t)` is journaled as soon as it is observed, and a resumed run feeds the journaled
 //! observations back to a fresh strategy instead of calling the model or the sandbox again. Finished
 //! trajectories are skipped outright. So re-running the same command repeats no LLM call and no
-//! execution that finished, and the ledger (recomputed from the journal) comes out the same.
+//! execution that finished, and the ledger's work spending (recomputed from the journal) comes out
+//! the same.
+//!
+//! **Durable answers.** Every write goes to the store's journal writer ([`codeloop_store::Journal`]),
+//! a thread of its own that commits in groups (at most 10 ms or 64 units after the first one it
+//! takes, sooner when nothing else is queued). Before a request is sent, the count of requests sent
+//! is committed; each request runs as a task of its own that hands the answer to the writer as it
+//! arrives (`run/answers.rs`), and the trajectory waits until the answer is committed before it
+//! acts on it. So a `kill -9` loses only requests in flight and answers received within the last
+//! group commit, and every request it loses is counted in the session's spending.
+//! Execution reports, exec and submit steps are queued without waiting: they are cheap to redo, and
+//! the writer keeps their order, so a trajectory's journal is always a prefix of what it observed.
+//!
+//! **Spending** comes in two kinds ([`ledger`]): work (what the journal holds; reports and budgets
+//! of comparisons use it) and session (what each invocation sent, in the store's `sessions` table).
+//!
+//! **Fault point** (tests only): [`FaultPoint::AnswerReceived`] is announced to
+//! [`RunContext::fault`] right after the `n`-th answer of the invocation arrives, before anything
+//! is done with it; the CLI's `CODELOOP_FAULT=kill-after-answers:N` kills the process there.
 //!
 //! **Journal format** (version [`JOURNAL_VERSION`], the `data` column of `steps`, JSON):
 //! - `llm`: [`LlmStep`]: purpose, turn, the answer text, finish reason, usage, token ids and
@@ -17,13 +35,16 @@
 //!
 //! Finished trajectories are summarised as a [`TrajectoryRecord`] (the `trajectories` table).
 
+mod answers;
+pub mod ledger;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use codeloop_llm::{Backend, Choice, FinishReason, GenerationRequest, LlmError};
+use codeloop_llm::{Backend, FinishReason, GenerationRequest};
 use codeloop_sandbox::{Executor, Job};
-use codeloop_store::RunStore;
+use codeloop_store::{CommitPolicy, Journal, RunStore, SessionEnd, SessionId, Write};
 use codeloop_strategy::{
     Action, ExtractRule, Extracted, MultiTurn, Observation, PromptLibrary, Purpose, StrategySpec,
     TranscriptMessage,
@@ -34,6 +55,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::errors::EngineError;
+use answers::{StepKey, Writer, ask};
+pub use ledger::Ledger;
 
 /// Version of the journal and trajectory record layouts.
 pub const JOURNAL_VERSION: u32 = 1;
@@ -222,7 +245,9 @@ pub struct RunStats {
     pub turn: AtomicU64,
     /// LLM requests in flight.
     pub llm_in_flight: AtomicU64,
-    /// LLM calls made in this process.
+    /// LLM requests sent by this process (cache hits included until they are known as such).
+    pub llm_sent: AtomicU64,
+    /// LLM answers received by this process.
     pub llm_calls: AtomicU64,
     /// Completion tokens generated in this process.
     pub completion_tokens: AtomicU64,
@@ -236,67 +261,6 @@ pub struct RunStats {
     pub replayed: AtomicU64,
     /// Trajectories that failed with an engine or backend error.
     pub failed: AtomicU64,
-}
-
-/// The resource ledger: what a run spent, against its budget.
-#[derive(Debug)]
-pub struct Ledger {
-    budget: Budget,
-    start: std::time::Instant,
-    /// Programs submitted.
-    pub submissions: AtomicU64,
-    /// LLM calls.
-    pub llm_calls: AtomicU64,
-    /// Prompt plus completion tokens.
-    pub tokens: AtomicU64,
-    /// Programs generated.
-    pub programs: AtomicU64,
-    /// Test-case executions.
-    pub executions: AtomicU64,
-}
-
-impl Ledger {
-    /// A ledger with `budget`.
-    #[must_use]
-    pub fn new(budget: Budget) -> Self {
-        Ledger {
-            budget,
-            start: std::time::Instant::now(),
-            submissions: AtomicU64::new(0),
-            llm_calls: AtomicU64::new(0),
-            tokens: AtomicU64::new(0),
-            programs: AtomicU64::new(0),
-            executions: AtomicU64::new(0),
-        }
-    }
-
-    fn over(limit: Option<u64>, counter: &AtomicU64) -> bool {
-        limit.is_some_and(|l| counter.load(Ordering::SeqCst) >= l)
-    }
-
-    /// Reserves one LLM call if the budget allows it (atomically, so concurrent trajectories cannot
-    /// overshoot the call limit).
-    fn reserve_llm(&self) -> bool {
-        if Self::over(self.budget.tokens, &self.tokens)
-            || self
-                .budget
-                .wall_secs
-                .is_some_and(|w| self.start.elapsed().as_secs() >= w)
-        {
-            return false;
-        }
-        self.llm_calls
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (self.budget.llm_calls.is_none_or(|l| n < l)).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    /// Whether a program may be run.
-    fn admit_program(&self) -> bool {
-        !(Self::over(self.budget.programs, &self.programs)
-            || Self::over(self.budget.executions, &self.executions))
-    }
 }
 
 /// Runs jobs on the (blocking, thread-pool) executor from async code.
@@ -357,15 +321,33 @@ pub struct RunContext {
     pub stats: Arc<RunStats>,
     /// Trajectories in flight at once.
     pub concurrency: usize,
+    /// Told when the run passes a [`FaultPoint`] (tests make the process die there).
+    pub fault: Option<FaultHook>,
 }
+
+/// A named point of the run where a test may make the process die.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// The `n`-th answer of this invocation (1-based) has arrived; nothing has been done with it.
+    AnswerReceived(u64),
+}
+
+/// Called at every [`FaultPoint`].
+pub type FaultHook = Arc<dyn Fn(FaultPoint) + Send + Sync>;
 
 /// What a run ended with.
 #[derive(Debug)]
 pub struct RunOutcome {
-    /// The ledger's totals.
+    /// LLM calls the journal holds (work spending, over every invocation).
     pub llm_calls: u64,
-    /// Tokens spent.
+    /// Tokens of the journaled answers (work spending).
     pub tokens: u64,
+    /// This invocation's session.
+    pub session: SessionId,
+    /// Requests this invocation sent.
+    pub llm_sent: u64,
+    /// What the journal writer did (its longest wait is the window a kill could have lost).
+    pub journal: codeloop_store::JournalStats,
     /// Programs generated.
     pub programs: u64,
     /// Test executions charged.
@@ -430,13 +412,42 @@ fn derive_seed(seed: u64, problem: &str, trajectory: u32) -> u64 {
     crate::stable_hash(seed, problem.bytes().chain(trajectory.to_le_bytes()))
 }
 
-/// Runs every (problem, trajectory) not yet finished in the store.
+/// What every trajectory of one invocation shares.
+struct Shared<'a> {
+    ctx: &'a RunContext,
+    spec: Arc<StrategySpec>,
+    library: Arc<PromptLibrary>,
+    exec: AsyncExecutor,
+    ledger: Ledger,
+    writer: Writer,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs every (problem, trajectory) not yet finished in the store, as a new session of it.
 pub async fn run(ctx: &RunContext, problems: &[Arc<Problem>]) -> Result<RunOutcome, EngineError> {
     let config = &ctx.config;
-    let spec = Arc::new(config.strategy.clone());
-    let library = Arc::new(config.prompts.clone());
-    let exec = AsyncExecutor::new(ctx.executor.clone(), 64);
-    let ledger = Ledger::new(config.budget.clone());
+    let earlier = ctx.store.sessions()?;
+    let work = ledger::journal_spending(&ctx.store)?;
+    let session = ctx
+        .store
+        .begin_session(unix_now(), env!("CARGO_PKG_VERSION"))?;
+    let shared = Shared {
+        ctx,
+        spec: Arc::new(config.strategy.clone()),
+        library: Arc::new(config.prompts.clone()),
+        exec: AsyncExecutor::new(ctx.executor.clone(), 64),
+        ledger: Ledger::new(config.budget.clone(), work, &earlier),
+        writer: Writer {
+            journal: Arc::new(Journal::start(&ctx.store, CommitPolicy::default())?),
+            session,
+            path: ctx.store.path().into(),
+        },
+    };
     let total = problems.len() as u64 * u64::from(config.trajectories);
     ctx.stats.trajectories_total.store(total, Ordering::SeqCst);
     let remaining: Mutex<HashMap<String, u32>> = Mutex::new(
@@ -450,11 +461,10 @@ pub async fn run(ctx: &RunContext, problems: &[Arc<Problem>]) -> Result<RunOutco
         .iter()
         .flat_map(|p| (0..config.trajectories).map(move |t| (p.clone(), t)));
     let tasks = futures_util::stream::iter(work).map(|(problem, t)| {
-        let (spec, library, exec, ledger) = (spec.clone(), library.clone(), &exec, &ledger);
-        let (remaining, failed) = (&remaining, &failed);
+        let (shared, remaining, failed) = (&shared, &remaining, &failed);
         async move {
             let id = problem.id().0.clone();
-            let result = trajectory(ctx, &problem, t, spec, library, exec, ledger).await;
+            let result = trajectory(shared, &problem, t).await;
             match result {
                 Ok(record) => {
                     ctx.stats.trajectories_done.fetch_add(1, Ordering::SeqCst);
@@ -482,27 +492,50 @@ pub async fn run(ctx: &RunContext, problems: &[Arc<Problem>]) -> Result<RunOutco
         .buffer_unordered(ctx.concurrency.max(1))
         .for_each(|()| async {})
         .await;
+    let Shared { ledger, writer, .. } = shared;
+    // Everything queued lands before the session is closed and the results are read (every
+    // request task has ended: each trajectory waited for its own).
+    let journal = match Arc::try_unwrap(writer.journal) {
+        Ok(journal) => journal.close()?,
+        Err(_) => unreachable!("no request task outlives its trajectory"),
+    };
+    let failed = failed.into_inner().expect("failed lock");
+    let wall_secs = ledger.start.elapsed().as_secs_f64();
+    ctx.store.end_session(
+        session,
+        &SessionEnd {
+            ended_unix: unix_now(),
+            wall_secs,
+            executions: ctx.stats.executions.load(Ordering::SeqCst),
+            replayed: ctx.stats.replayed.load(Ordering::SeqCst),
+            failed_trajectories: failed.len() as u64,
+        },
+    )?;
+    let (llm_calls, tokens) = ledger.work_llm();
     Ok(RunOutcome {
-        llm_calls: ledger.llm_calls.load(Ordering::SeqCst),
-        tokens: ledger.tokens.load(Ordering::SeqCst),
+        llm_calls,
+        tokens,
+        session,
+        llm_sent: ledger.sent(),
+        journal,
         programs: ledger.programs.load(Ordering::SeqCst),
         executions: ledger.executions.load(Ordering::SeqCst),
         submissions: ledger.submissions.load(Ordering::SeqCst),
-        wall_secs: ledger.start.elapsed().as_secs_f64(),
-        failed: failed.into_inner().expect("failed lock"),
+        wall_secs,
+        failed,
     })
 }
 
 /// Runs `program` on `suite`, or reuses the stored report of the same program on the same suite.
 async fn execute(
-    ctx: &RunContext,
-    exec: &AsyncExecutor,
+    shared: &Shared<'_>,
     problem: &Problem,
     program_hash: &str,
     program: &str,
     suite: &Arc<TestSuite>,
     fail_fast: bool,
 ) -> Result<ExecReport, EngineError> {
+    let ctx = shared.ctx;
     if let Some(text) = ctx.store.execution(program_hash, &suite.key)?
         && let Ok(report) = serde_json::from_str::<ExecReport>(&text)
     {
@@ -516,14 +549,14 @@ async fn execute(
         ctx.config.limits.clone(),
     );
     job.fail_fast = fail_fast;
-    let report = exec.run(job).await;
+    let report = shared.exec.run(job).await;
     ctx.stats.executions.fetch_add(1, Ordering::Relaxed);
     if report.outcome != Outcome::HarnessError {
-        ctx.store.put_execution(
-            program_hash,
-            &suite.key,
-            &serde_json::to_string(&report).expect("reports serialise"),
-        )?;
+        shared.writer.queue(vec![Write::Execution {
+            program: program_hash.to_owned(),
+            suite: suite.key.clone(),
+            report: serde_json::to_string(&report).expect("reports serialise"),
+        }]);
     }
     Ok(report)
 }
@@ -546,14 +579,11 @@ fn parse_step<T: serde::de::DeserializeOwned>(
     reason = "`journal` and the entry `journaled` from it are the clearest names"
 )]
 async fn trajectory(
-    ctx: &RunContext,
+    shared: &Shared<'_>,
     problem: &Arc<Problem>,
     t: u32,
-    spec: Arc<StrategySpec>,
-    library: Arc<PromptLibrary>,
-    exec: &AsyncExecutor,
-    ledger: &Ledger,
 ) -> Result<TrajectoryRecord, EngineError> {
+    let (ctx, ledger, writer) = (shared.ctx, &shared.ledger, &shared.writer);
     let id = problem.id().0.as_str();
     if let Some(text) = ctx.store.trajectory(id, t)? {
         let record: TrajectoryRecord = parse_step(id, t, u32::MAX, &text)?;
@@ -562,7 +592,7 @@ async fn trajectory(
     }
     let journal = ctx.store.steps(id, t)?;
     let public = Arc::new(problem.public.clone());
-    let mut strategy = MultiTurn::new(public.clone(), spec, library);
+    let mut strategy = MultiTurn::new(public.clone(), shared.spec.clone(), shared.library.clone());
     let seed = derive_seed(ctx.config.sampling.seed, id, t);
     let mut step = 0u32;
     let mut programs: Vec<(u32, Extracted, String, Option<bool>)> = Vec::new();
@@ -581,13 +611,8 @@ async fn trajectory(
                 ctx.stats.turn.store(u64::from(turn), Ordering::Relaxed);
                 let answer: LlmStep = if let Some(s) = journaled {
                     ctx.stats.replayed.fetch_add(1, Ordering::Relaxed);
-                    ledger.llm_calls.fetch_add(1, Ordering::SeqCst);
                     parse_step(id, t, step, &s.data)?
                 } else {
-                    if !ledger.reserve_llm() {
-                        stop = StopReason::Budget;
-                        break;
-                    }
                     let mut request = GenerationRequest::chat(messages);
                     request.temperature = ctx.config.sampling.temperature;
                     request.top_p = ctx.config.sampling.top_p;
@@ -595,57 +620,20 @@ async fn trajectory(
                     request.seed = Some(seed.wrapping_add(u64::from(step)));
                     request.affinity = Some(seed);
                     let request = request.validate()?;
-                    ctx.stats.llm_in_flight.fetch_add(1, Ordering::Relaxed);
-                    let generation = ctx.backend.generate(&request).await;
-                    ctx.stats.llm_in_flight.fetch_sub(1, Ordering::Relaxed);
-                    let generation = generation?;
-                    ctx.stats.llm_calls.fetch_add(1, Ordering::Relaxed);
-                    ctx.stats
-                        .completion_tokens
-                        .fetch_add(generation.usage.completion_tokens, Ordering::Relaxed);
-                    if generation.cached > 0 {
-                        ctx.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    if !ledger.reserve_llm() {
+                        stop = StopReason::Budget;
+                        break;
                     }
-                    let Choice {
-                        text,
-                        finish_reason,
-                        token_ids,
-                        logprobs,
-                    } = generation.choices.into_iter().next().ok_or_else(|| {
-                        EngineError::Llm(LlmError::Protocol {
-                            endpoint: ctx.backend.identity(),
-                            message: "no choice in the answer".to_owned(),
-                        })
-                    })?;
-                    let answer = LlmStep {
-                        purpose,
-                        turn,
-                        text,
-                        finish_reason,
-                        prompt_tokens: generation.usage.prompt_tokens,
-                        completion_tokens: generation.usage.completion_tokens,
-                        token_ids,
-                        logprobs,
-                        seed: request.get().seed.unwrap_or_default(),
-                        endpoint: generation.endpoint,
-                        cached: generation.cached > 0,
-                    };
-                    ctx.store.put_step(
-                        id,
-                        t,
+                    let key = StepKey {
+                        problem: id.to_owned(),
+                        trajectory: t,
                         step,
-                        "llm",
-                        &serde_json::to_string(&answer).expect("steps serialise"),
-                    )?;
-                    answer
+                    };
+                    ask(shared, request, key, purpose, turn).await?
                 };
                 calls += 1;
                 prompt_tokens += answer.prompt_tokens;
                 completion_tokens += answer.completion_tokens;
-                ledger.tokens.fetch_add(
-                    answer.prompt_tokens + answer.completion_tokens,
-                    Ordering::SeqCst,
-                );
                 strategy.next(Observation::Llm(&answer.text))?
             }
             Action::Exec { extracted, turn } => {
@@ -654,16 +642,15 @@ async fn trajectory(
                 let report = if let Some(s) = journaled {
                     ctx.stats.replayed.fetch_add(1, Ordering::Relaxed);
                     let _: ExecStep = parse_step(id, t, step, &s.data)?;
-                    execute(ctx, exec, problem, &hash, &extracted.program, &suite, false).await?
+                    execute(shared, problem, &hash, &extracted.program, &suite, false).await?
                 } else {
                     if !ledger.admit_program() {
                         stop = StopReason::Budget;
                         break;
                     }
-                    ctx.store.put_blob(&extracted.program)?;
+                    writer.queue(vec![Write::Blob(extracted.program.clone())]);
                     let report =
-                        execute(ctx, exec, problem, &hash, &extracted.program, &suite, false)
-                            .await?;
+                        execute(shared, problem, &hash, &extracted.program, &suite, false).await?;
                     let record = ExecStep {
                         turn,
                         program: hash.clone(),
@@ -671,13 +658,13 @@ async fn trajectory(
                         suite: suite.key.clone(),
                         passed: report.outcome == Outcome::Passed,
                     };
-                    ctx.store.put_step(
-                        id,
-                        t,
+                    writer.queue(vec![Write::Step {
+                        problem: id.to_owned(),
+                        trajectory: t,
                         step,
-                        "exec",
-                        &serde_json::to_string(&record).expect("steps serialise"),
-                    )?;
+                        kind: "exec",
+                        data: serde_json::to_string(&record).expect("steps serialise"),
+                    }]);
                     report
                 };
                 ledger.programs.fetch_add(1, Ordering::SeqCst);
@@ -692,7 +679,7 @@ async fn trajectory(
                 let hash = codeloop_store::content_hash(&program.program);
                 if !programs.iter().any(|(_, _, h, _)| *h == hash) {
                     // Submitted without a public run (the problem has no public tests).
-                    ctx.store.put_blob(&program.program)?;
+                    writer.queue(vec![Write::Blob(program.program.clone())]);
                     ledger.programs.fetch_add(1, Ordering::SeqCst);
                     programs.push((turn, program, hash.clone(), None));
                 }
@@ -701,13 +688,13 @@ async fn trajectory(
                         turn,
                         program: hash.clone(),
                     };
-                    ctx.store.put_step(
-                        id,
-                        t,
+                    writer.queue(vec![Write::Step {
+                        problem: id.to_owned(),
+                        trajectory: t,
                         step,
-                        "submit",
-                        &serde_json::to_string(&record).expect("steps serialise"),
-                    )?;
+                        kind: "submit",
+                        data: serde_json::to_string(&record).expect("steps serialise"),
+                    }]);
                 }
                 ledger.submissions.fetch_add(1, Ordering::SeqCst);
                 submitted = Some((turn, hash));
@@ -727,7 +714,7 @@ async fn trajectory(
     let hidden = problem.hidden.0.clone();
     let mut records = Vec::with_capacity(programs.len());
     for (turn, extracted, hash, public_passed) in programs {
-        let report = execute(ctx, exec, problem, &hash, &extracted.program, &hidden, true).await?;
+        let report = execute(shared, problem, &hash, &extracted.program, &hidden, true).await?;
         let hidden_verdict = report
             .tests
             .iter()
@@ -766,20 +753,17 @@ async fn trajectory(
         completion_tokens,
         executions,
     };
-    ctx.store.put_trajectory(
-        id,
-        t,
-        &serde_json::to_string(&record).expect("records serialise"),
-    )?;
+    writer.queue(vec![Write::Trajectory {
+        problem: id.to_owned(),
+        trajectory: t,
+        data: serde_json::to_string(&record).expect("records serialise"),
+    }]);
     Ok(record)
 }
 
-/// Charges a finished trajectory's spending (a resumed run's ledger starts from the store).
+/// Charges a finished trajectory's programs and executions (a resumed run's ledger starts from
+/// the store; its LLM spending is the journal's, counted when the ledger was made).
 fn charge_record(ledger: &Ledger, r: &TrajectoryRecord) {
-    ledger.llm_calls.fetch_add(r.llm_calls, Ordering::SeqCst);
-    ledger
-        .tokens
-        .fetch_add(r.prompt_tokens + r.completion_tokens, Ordering::SeqCst);
     ledger
         .programs
         .fetch_add(r.programs.len() as u64, Ordering::SeqCst);
