@@ -6,8 +6,11 @@
 mod bench;
 mod bench_compile;
 mod bench_embedded;
+mod bench_eval;
 mod bench_llm;
+mod bench_memory;
 mod bench_run;
+mod bench_tree;
 mod commands;
 mod doctor;
 mod generate;
@@ -77,6 +80,12 @@ enum BenchCommand {
     Compile(bench_compile::BenchCompileArgs),
     /// The embedded backend against llama-cpp-python on the same GGUF: prefill and generation tok/s.
     Embedded(bench_embedded::BenchEmbeddedArgs),
+    /// One samples file of right and wrong answers scored on `HumanEval+` by `EvalPlus` 0.3.1 and by
+    /// `codeloop eval`, warm: wall time, samples/s, whole-tree peak memory, pass@1 and the ratios.
+    Evalplus(bench_eval::BenchEvalplusArgs),
+    /// Peak memory of `codeloop eval` on 10,000 and 100,000 samples (flat?) and of a cold-cache
+    /// `codeloop check` of `HumanEval+`, with the size of the cache it writes.
+    Memory(bench_memory::BenchMemoryArgs),
     /// (internal) The mock `OpenAI` server `bench llm` runs in a process of its own.
     #[command(hide = true)]
     MockServer(bench_llm::MockServerArgs),
@@ -256,6 +265,8 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Run(args)) => bench_run::run(&args),
         Command::Bench(BenchCommand::Compile(args)) => bench_compile::run(&args),
         Command::Bench(BenchCommand::Embedded(args)) => bench_embedded::run(&args),
+        Command::Bench(BenchCommand::Evalplus(args)) => bench_eval::run(&args),
+        Command::Bench(BenchCommand::Memory(args)) => bench_memory::run(&args),
         Command::Bench(BenchCommand::MockServer(args)) => bench_llm::mock_server(&args),
     };
     match result {
