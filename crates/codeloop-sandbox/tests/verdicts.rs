@@ -39,6 +39,7 @@ fn p0_suite() -> Arc<TestSuite> {
             expect: Expect::Value {
                 wire: (*exp).to_owned(),
                 exact: true,
+                digest: None,
             },
         })
         .collect();
@@ -158,6 +159,7 @@ fn big_integers_travel_exactly_and_fast() {
             expect: Expect::Value {
                 wire: String::new(),
                 exact: false,
+                digest: None,
             },
         }],
         judge_spec: format!(
@@ -1040,4 +1042,77 @@ fn stragglers_count_processes() {
         );
     }
     assert_eq!(run_script("print(1)").stragglers, 0);
+}
+
+/// A suite of one test of `solve()` whose expected value is `expected` (wire JSON text), with no
+/// spec beyond the tolerance: the expected value reaches the judge only with a request.
+fn long_value_suite(expected: &str) -> Arc<TestSuite> {
+    Arc::new(TestSuite {
+        key: format!("test:long:{}", codeloop_sandbox::wire_digest(expected)),
+        calls: vec![Call::Args("[]".to_owned())],
+        call_cpu_ms: vec![5_000],
+        tests: vec![TestCase {
+            id: TestId(0),
+            calls: (0, 1),
+            input: "solve()".to_owned(),
+            expected: Some("'...'".to_owned()),
+            expect: Expect::Value {
+                wire: expected.to_owned(),
+                exact: true,
+                digest: None,
+            },
+        }],
+        judge_spec: "{\"atol\":0,\"special\":null}".to_owned(),
+        groups: Vec::new(),
+        stdio: None,
+        checker: None,
+        program_test: None,
+    })
+}
+
+#[test]
+fn long_values_travel_as_digests_and_are_judged_in_full_when_they_differ() {
+    let _shared = MACHINE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let n = codeloop_sandbox::DIGEST_OVER + 10;
+    let text = format!("\"{}\"", "x".repeat(n));
+    let run = |suite: &Arc<TestSuite>, program: &str| {
+        executor().run(Job::suite(
+            program.into(),
+            "solve",
+            suite.clone(),
+            Limits::default(),
+        ))
+    };
+    // The same string: its digest matches, no value moves.
+    let strings = long_value_suite(&text);
+    let r = run(&strings, &format!("def solve():\n    return 'x' * {n}\n"));
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    // One character off: the digests differ, the run goes again in full and the judge says no.
+    let r = run(
+        &strings,
+        &format!("def solve():\n    return 'x' * {} + 'y'\n", n - 1),
+    );
+    assert!(
+        matches!(&r.verdict, Verdict::WrongAnswer { got: Some(g), .. } if g.starts_with("'xxx")),
+        "{r:?}"
+    );
+    // A result line forged with some digest of the program's choosing changes nothing: only the
+    // expected value's digest passes, and that needs the expected value.
+    let forged = format!(
+        "import os\ndef solve():\n    os.write(3, b'{{\"k\":\"ret\",\"i\":0,\"h\":\"{}\",\"n\":5,\"cpu\":0}}\\n')\n    return 'no'\n",
+        "0".repeat(64)
+    );
+    let r = run(&strings, &forged);
+    assert!(!r.verdict.is_pass(), "{r:?}");
+    // Equal in Python but not byte for byte (ints where the reference returned floats): the run
+    // goes again in full and the judge's comparison passes it.
+    let count = n / 4;
+    let floats = format!("[{}]", vec!["1.0"; count].join(","));
+    let r = run(
+        &long_value_suite(&floats),
+        &format!("def solve():\n    return [1] * {count}\n"),
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
 }

@@ -117,6 +117,10 @@ pub enum Expect {
         /// object, no oracle that ignores the expected value).
         #[serde(default)]
         exact: bool,
+        /// The SHA-256 of `wire` (hex), kept for values long enough to travel as their digest
+        /// (`codeloop_sandbox::DIGEST_OVER`); computed when needed otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     /// The recorded test statement, replayed by the judge with the returned values, must hold.
     Replay,
