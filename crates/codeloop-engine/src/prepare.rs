@@ -31,8 +31,9 @@ use crate::errors::EngineError;
 /// Version of the prepared-dataset cache format; bump when suites change shape or meaning.
 /// 3: recorded test statements hold no assert message (the judge drops them before recording).
 /// 5: value suites hold each expected value once, in their tests (the judge spec only the tolerance
-/// and oracle), and mark the tests a byte-identical value passes.
-pub const PREPARED_VERSION: u32 = 5;
+/// and oracle), and mark the tests a byte-identical value passes; 6: and keep the digests of long
+/// expected values.
+pub const PREPARED_VERSION: u32 = 6;
 
 /// Options of preparation.
 #[derive(Debug, Clone, Serialize)]

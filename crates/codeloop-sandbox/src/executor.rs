@@ -822,29 +822,25 @@ impl Slot {
             }
         }
         let limits = effective_limits(job);
-        // Values of a suite run travel as digests past `DIGEST_OVER` bytes, unless they are
-        // collected (a reference run); a digest that is not the expected value's means the run
-        // goes again with every value in full, for the judge.
-        let digests = job.suite.is_some() && !job.collect_values;
-        let request = self.request_json(job, &limits, None, digests);
-        let mut reply = match self.run_request(&request, &limits) {
-            Ok(r) => r,
-            Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
-        };
-        if let Some(suite) = &job.suite
-            && digests
-            && !verdicts::digests_match(&reply, suite)
-        {
-            let request = self.request_json(job, &limits, None, false);
-            reply = match self.run_request(&request, &limits) {
-                Ok(r) => r,
-                Err(e) => return verdicts::harness_error(&e, &limits, &self.cfg.layers),
-            };
-        }
         let layers = self.cfg.layers.clone();
-        match &job.suite {
-            None => verdicts::script_report(reply, &limits, &layers),
-            Some(suite) => verdicts::suite_report(
+        let Some(suite) = &job.suite else {
+            let request = self.request_json(job, &limits, None, false);
+            return match self.run_request(&request, &limits) {
+                Ok(reply) => verdicts::script_report(reply, &limits, &layers),
+                Err(e) => verdicts::harness_error(&e, &limits, &layers),
+            };
+        };
+        // Values of a suite run travel as digests past `DIGEST_OVER` bytes, unless they are
+        // collected (a reference run). When the verdict hangs on a digest unlike the expected
+        // value's, the run goes again with every value in full, for the judge.
+        let mut digests = !job.collect_values;
+        loop {
+            let request = self.request_json(job, &limits, None, digests);
+            let reply = match self.run_request(&request, &limits) {
+                Ok(r) => r,
+                Err(e) => return verdicts::harness_error(&e, &limits, &layers),
+            };
+            let report = verdicts::suite_report(
                 reply,
                 suite,
                 job.fail_fast,
@@ -852,7 +848,18 @@ impl Slot {
                 &limits,
                 &layers,
                 |q| self.judge_values(suite, q),
-            ),
+            );
+            match report {
+                Some(report) => return report,
+                None if digests => digests = false,
+                None => {
+                    return verdicts::harness_error(
+                        "a run without digests reported a value as a digest",
+                        &limits,
+                        &layers,
+                    );
+                }
+            }
         }
     }
 

@@ -85,9 +85,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
 /// What happened to one call.
 enum CallOutcome<'a> {
     Returned(&'a RawValue),
-    /// A value sent as its digest that equals the expected value's ([`digests_match`] said so
-    /// before the report was made).
+    /// A value sent as its digest, equal to the expected value's.
     SameDigest,
+    /// A value sent as its digest, unlike the expected value's: only the value itself can say
+    /// whether the test passes.
+    OtherDigest,
     Raised {
         kind: String,
         message: String,
@@ -241,7 +243,8 @@ pub(crate) fn script_report(reply: WorkerReply, limits: &Limits, layers: &[Strin
 /// {"expected":wire,"args":wire}}`, and answers the judge's reply JSON). A value test's value
 /// identical to the expected one, byte for byte, passes without the judge when its test says so
 /// (`Expect::Value::exact`); with `fail_fast`, the judge gets the first other test alone, and the
-/// rest only when that one passes.
+/// rest only when that one passes. `None` when the verdict depends on a value that came as a
+/// digest unlike the expected one: the run must go again with every value in full.
 pub(crate) fn suite_report<F>(
     reply: WorkerReply,
     suite: &TestSuite,
@@ -250,12 +253,12 @@ pub(crate) fn suite_report<F>(
     limits: &Limits,
     layers: &[String],
     mut judge: F,
-) -> ExecReport
+) -> Option<ExecReport>
 where
     F: FnMut(&str) -> Result<String, SandboxError>,
 {
     if let Some(e) = &reply.harness_error {
-        return harness_error(e, limits, layers);
+        return Some(harness_error(e, limits, layers));
     }
     let lines: Vec<ResultLine<'_>> = reply
         .results
@@ -275,6 +278,7 @@ where
                     "ret" => match (line.v, line.h) {
                         (Some(v), _) => CallOutcome::Returned(v),
                         (None, Some(h)) if digest_matches(suite, i, h) => CallOutcome::SameDigest,
+                        (None, Some(_)) => CallOutcome::OtherDigest,
                         _ => continue,
                     },
                     "exc" => CallOutcome::Raised {
@@ -309,6 +313,7 @@ where
     let mut verdicts: Vec<Option<Verdict>> = vec![None; suite.tests.len()];
     let mut cpu = vec![0.0; suite.tests.len()];
     let mut to_judge: BTreeMap<usize, Vec<&RawValue>> = BTreeMap::new();
+    let mut other_digest = Vec::new();
     let mut stopped = false;
     for (ti, test) in suite.tests.iter().enumerate() {
         if stopped {
@@ -333,6 +338,12 @@ where
                 match outcome {
                     CallOutcome::Returned(v) => values.push(*v),
                     CallOutcome::SameDigest => same_digest = true,
+                    CallOutcome::OtherDigest => {
+                        other_digest.push(ti);
+                        verdict = Some(Verdict::HarnessError {
+                            message: "a value sent as its digest needs judging in full".to_owned(),
+                        });
+                    }
                     CallOutcome::Raised {
                         kind,
                         message,
@@ -481,6 +492,14 @@ where
         })
         .filter(|v| !v.is_pass());
     }
+    // A value that came as a digest unlike the expected one decides nothing yet: the run must go
+    // again in full when the verdict depends on it (it is the first failure, or every test counts).
+    let first_bad_test = tests.iter().position(|t| !t.verdict.is_pass());
+    if !other_digest.is_empty()
+        && (!fail_fast || first_bad_test.is_some_and(|i| other_digest.contains(&i)))
+    {
+        return None;
+    }
     let harness = tests
         .iter()
         .any(|t| matches!(t.verdict, Verdict::HarnessError { .. }));
@@ -495,7 +514,7 @@ where
     report.verdict = first_bad.unwrap_or(Verdict::Pass);
     report.tests = tests;
     report.returned = returned;
-    report
+    Some(report)
 }
 
 /// Values longer than this (in wire text) travel as their digest (see `worker.py`'s
@@ -527,20 +546,6 @@ fn digest_matches(suite: &TestSuite, i: usize, h: &str) -> bool {
                 _ => false,
             }
     })
-}
-
-/// Whether every value the run sent as a digest is its test's expected value (else the run goes
-/// again with every value in full, for the judge to compare).
-pub(crate) fn digests_match(reply: &WorkerReply, suite: &TestSuite) -> bool {
-    reply
-        .results
-        .lines()
-        .filter(|l| l.contains("\"h\":"))
-        .filter_map(|l| serde_json::from_str::<ResultLine<'_>>(l).ok())
-        .all(|l| match (l.k, l.i, l.h, l.v) {
-            ("ret", Some(i), Some(h), None) => digest_matches(suite, i, h),
-            _ => true,
-        })
 }
 
 /// The members of a judge request for `batch` (see [`suite_report`]).
@@ -704,7 +709,8 @@ mod tests {
             &limits,
             &[],
             |_| unreachable!("nothing to judge"),
-        );
+        )
+        .expect("no digest");
         assert!(message(&worker.verdict).contains("without saying what failed"));
         let returned = r#"{"exit_code": 0, "results": "{\"k\":\"ret\",\"i\":0,\"v\":1}\n"}"#;
         let judged = |answer: &'static str| {
@@ -717,6 +723,7 @@ mod tests {
                 &[],
                 move |_| Ok(answer.to_owned()),
             )
+            .expect("no digest")
         };
         let silent = judged(r#"{"results": {"0": {"pass": false, "harness": ""}}}"#);
         assert_eq!(
