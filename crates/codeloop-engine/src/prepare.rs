@@ -32,8 +32,8 @@ use crate::errors::EngineError;
 /// 3: recorded test statements hold no assert message (the judge drops them before recording).
 /// 5: value suites hold each expected value once, in their tests (the judge spec only the tolerance
 /// and oracle), and mark the tests a byte-identical value passes; 6: and keep the digests of long
-/// expected values.
-pub const PREPARED_VERSION: u32 = 6;
+/// expected values; 7: expected values shown as the reference's run made their repr.
+pub const PREPARED_VERSION: u32 = 7;
 
 /// Options of preparation.
 #[derive(Debug, Clone, Serialize)]
@@ -252,7 +252,6 @@ pub fn prepare(
             d.public_plan,
             ref_reports.remove(&(di, 0)),
             options,
-            &mut judge,
             &mut notes,
         )?;
         let hidden = build_suite(
@@ -261,7 +260,6 @@ pub fn prepare(
             d.hidden_plan,
             ref_reports.remove(&(di, 1)),
             options,
-            &mut judge,
             &mut notes,
         )?;
         if public.is_empty() {
@@ -769,11 +767,7 @@ fn reference_limits() -> Limits {
 }
 
 fn ask(judge: &mut PythonJudge, id: &str, request: &Value) -> Result<Value, EngineError> {
-    ask_raw(judge, id, &request.to_string())
-}
-
-fn ask_raw(judge: &mut PythonJudge, id: &str, request: &str) -> Result<Value, EngineError> {
-    let reply = judge.request(request)?;
+    let reply = judge.request(&request.to_string())?;
     let value: Value = serde_json::from_str(reply).map_err(|e| EngineError::Prepare {
         problem: id.to_owned(),
         message: format!("unreadable judge reply: {e}"),
@@ -1119,7 +1113,6 @@ fn build_suite(
     plan: Plan,
     reference: Option<codeloop_types::ExecReport>,
     options: &PrepareOptions,
-    judge: &mut PythonJudge,
     notes: &mut Vec<PrepNote>,
 ) -> Result<TestSuite, EngineError> {
     let floor = options.call_cpu_floor_ms;
@@ -1146,17 +1139,11 @@ fn build_suite(
                     message: format!("the reference solution returned nothing: {verdict}"),
                 });
             }
-            // The wires as they came (JSON text), not parsed here: some are hundreds of MB.
-            let mut request = String::from("{\"op\":\"reprs\",\"values\":[");
-            for (i, r) in returned.iter().enumerate() {
-                if i > 0 {
-                    request.push(',');
-                }
-                request.push_str(r.as_ref().map_or("null", |r| r.wire.as_str()));
-            }
-            request.push_str("]}");
-            let reprs = ask_raw(judge, &id.0, &request)?;
-            let reprs = reprs["reprs"].as_array().cloned().unwrap_or_default();
+            // The reference's run sent each value's repr with it (cut at 2,000 characters).
+            let reprs: Vec<Option<String>> = returned
+                .iter()
+                .map(|r| r.as_ref().and_then(|r| r.repr.clone()))
+                .collect();
             // Oracles that decide from more than the expected value: a byte-identical value can
             // still fail them (`find_zero` checks the root itself).
             let exact = matches!(special, None | Some("any" | "not_none" | "zero_ok"));
@@ -1183,7 +1170,7 @@ fn build_suite(
                         id: TestId(t),
                         calls: (t, t + 1),
                         input: shown[i].clone(),
-                        expected: reprs.get(i).and_then(Value::as_str).map(str::to_owned),
+                        expected: reprs.get(i).cloned().flatten(),
                         expect: Expect::Value {
                             exact: exact && !inexact_wire(&ret.wire),
                             digest: (ret.wire.len() > codeloop_sandbox::DIGEST_OVER)

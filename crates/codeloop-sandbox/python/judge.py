@@ -521,10 +521,6 @@ def inputs_to_wire(req):
     return {"inputs": wires, "shown": shown}
 
 
-def reprs(req):
-    return {"reprs": [short_repr(decode(w)) if w is not None else None for w in req["values"]]}
-
-
 def mbpp_entry(req):
     """The function of `code` that the first test calls (MBPP records name no entry point)."""
     defs = [n.name for n in ast.walk(ast.parse(req["code"])) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
@@ -551,7 +547,7 @@ def main():
     sys.stdout = _Discard()
     ops = {"doc_calls": lambda r: doc_calls(r["prompt"], r["entry_point"]), "record": record, "load": load, "judge": judge,
            "unload": unload, "ping": lambda r: {"ok": True},
-           "inputs_to_wire": inputs_to_wire, "reprs": reprs, "mbpp_entry": mbpp_entry}
+           "inputs_to_wire": inputs_to_wire, "mbpp_entry": mbpp_entry}
     while True:
         line = inp.readline()
         if not line:

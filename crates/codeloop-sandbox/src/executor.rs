@@ -1183,6 +1183,9 @@ impl Slot {
                 if digests {
                     let _ = write!(out, ",\"digest_over\":{}", verdicts::DIGEST_OVER);
                 }
+                if job.collect_values {
+                    out.push_str(",\"reprs\":true");
+                }
             }
         }
         out.push('}');

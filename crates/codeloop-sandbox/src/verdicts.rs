@@ -76,6 +76,9 @@ pub(crate) struct ResultLine<'a> {
     /// in place of `v`.
     #[serde(default)]
     h: Option<&'a str>,
+    /// With the value, when the request asked for `reprs`: its `repr`, cut at 2,000 characters.
+    #[serde(default)]
+    repr: Option<String>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
@@ -84,7 +87,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
 
 /// What happened to one call.
 enum CallOutcome<'a> {
-    Returned(&'a RawValue),
+    Returned(&'a RawValue, Option<&'a str>),
     /// A value sent as its digest, equal to the expected value's.
     SameDigest,
     /// A value sent as its digest, unlike the expected value's: only the value itself can say
@@ -276,7 +279,7 @@ where
             (kind, Some(i)) if i < calls.len() && calls[i].is_none() => {
                 let outcome = match kind {
                     "ret" => match (line.v, line.h) {
-                        (Some(v), _) => CallOutcome::Returned(v),
+                        (Some(v), _) => CallOutcome::Returned(v, line.repr.as_deref()),
                         (None, Some(h)) if digest_matches(suite, i, h) => CallOutcome::SameDigest,
                         (None, Some(_)) => CallOutcome::OtherDigest,
                         _ => continue,
@@ -300,9 +303,10 @@ where
         calls
             .iter()
             .map(|c| match c {
-                Some((CallOutcome::Returned(v), cpu_ms)) => Some(Returned {
+                Some((CallOutcome::Returned(v, repr), cpu_ms)) => Some(Returned {
                     wire: v.get().to_owned(),
                     cpu_ms: *cpu_ms,
+                    repr: repr.map(str::to_owned),
                 }),
                 _ => None,
             })
@@ -336,7 +340,7 @@ where
             if let Some((outcome, c)) = call {
                 cpu[ti] += c;
                 match outcome {
-                    CallOutcome::Returned(v) => values.push(*v),
+                    CallOutcome::Returned(v, _) => values.push(*v),
                     CallOutcome::SameDigest => same_digest = true,
                     CallOutcome::OtherDigest => {
                         other_digest.push(ti);

@@ -188,4 +188,7 @@ pub struct Returned {
     pub wire: String,
     /// CPU milliseconds.
     pub cpu_ms: f64,
+    /// Its `repr`, cut at 2,000 characters (collected runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repr: Option<String>,
 }
