@@ -292,6 +292,7 @@ struct Timed {
     peak: f64,
     processes: usize,
     polls: u64,
+    sampler_cpu: f64,
     n: usize,
 }
 
@@ -308,19 +309,21 @@ impl Timed {
             peak: m.peak_pss as f64,
             processes: m.peak_processes,
             polls: m.samples,
+            sampler_cpu: m.sampler_cpu.as_secs_f64(),
             n,
         })
     }
 
     fn print(&self, label: &str, exited: &str) {
         println!(
-            "{label}: results after {:.1} s = {:.2} samples/s ({exited} after {:.1} s); peak {} over up to {} processes ({} samples of the tree)",
+            "{label}: results after {:.1} s = {:.2} samples/s ({exited} after {:.1} s); peak {} over up to {} processes ({} samples of the tree, which cost the sampler {:.1} s of CPU)",
             self.secs,
             self.n as f64 / self.secs.max(1e-9),
             self.exit_secs,
             size(self.peak as u64),
             self.processes,
-            self.polls
+            self.polls,
+            self.sampler_cpu
         );
     }
 }

@@ -102,10 +102,11 @@ pub(crate) fn run(args: &BenchMemoryArgs) -> Result<ExitCode> {
         (&large, args.large, large_rate),
     ] {
         println!(
-            "codeloop eval of {n} samples: {:.1} s = {r:.1} samples/s, peak {} over up to {} processes",
+            "codeloop eval of {n} samples: {:.1} s = {r:.1} samples/s, peak {} over up to {} processes (the sampler used {:.1} s of CPU)",
             m.wall.as_secs_f64(),
             size(m.peak_pss),
-            m.peak_processes
+            m.peak_processes,
+            m.sampler_cpu.as_secs_f64()
         );
     }
     let flat = large.peak_pss as f64 / small.peak_pss.max(1) as f64;
@@ -157,11 +158,12 @@ fn cold_check(exe: &Path, spec: &str, report: &mut String) -> Result<()> {
     let files = files_under(&cache.path().join("prepared"));
     let cache_bytes: u64 = files.iter().map(|(_, b)| b).sum();
     println!(
-        "codeloop check {} with a cold cache: {:.1} s, peak {} over up to {} processes ({:.1}x the dataset file's {}); wrote {} of prepared suites ({})",
+        "codeloop check {} with a cold cache: {:.1} s, peak {} over up to {} processes (the sampler used {:.1} s of CPU; {:.1}x the dataset file's {}); wrote {} of prepared suites ({})",
         path.display(),
         m.wall.as_secs_f64(),
         size(m.peak_pss),
         m.peak_processes,
+        m.sampler_cpu.as_secs_f64(),
         m.peak_pss as f64 / dataset_bytes.max(1) as f64,
         size(dataset_bytes),
         size(cache_bytes),

@@ -44,6 +44,9 @@ pub(crate) struct Measured {
     pub(crate) peak_processes: usize,
     /// How many samples were taken.
     pub(crate) samples: u64,
+    /// CPU time the sampler itself used (reading `/proc` costs most for large processes), so a
+    /// reader can judge how much it slowed the measured tree on a small machine.
+    pub(crate) sampler_cpu: Duration,
     pub(crate) stderr: String,
 }
 
@@ -101,13 +104,14 @@ pub(crate) fn measure(cmd: &mut Command) -> Result<Measured> {
                 samples += 1;
                 std::thread::sleep(INTERVAL);
             }
-            (peak, most, samples)
+            (peak, most, samples, thread_cpu())
         })
     };
     let status = child.wait();
     let wall = start.elapsed();
     stop.store(true, Ordering::Relaxed);
-    let (peak_pss, peak_processes, polls) = sampler.join().unwrap_or((0, 0, 0));
+    let (peak_pss, peak_processes, polls, sampler_cpu) =
+        sampler.join().unwrap_or((0, 0, 0, Duration::ZERO));
     let status = status.context("failed to wait for the measured process")?;
     Ok(Measured {
         status,
@@ -116,7 +120,27 @@ pub(crate) fn measure(cmd: &mut Command) -> Result<Measured> {
         peak_pss,
         peak_processes,
         samples: polls,
+        sampler_cpu,
         stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// CPU time (user and system) of the calling thread.
+fn thread_cpu() -> Duration {
+    #[expect(
+        unsafe_code,
+        reason = "getrusage is the only way to a thread's CPU time"
+    )]
+    // SAFETY: `usage` is plain data (all-zero is valid) and the pointer is valid for the call.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        (libc::getrusage(libc::RUSAGE_THREAD, &raw mut usage) == 0).then_some(usage)
+    };
+    usage.map_or(Duration::ZERO, |u| {
+        let micros = |t: libc::timeval| {
+            u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0)
+        };
+        Duration::from_micros(micros(u.ru_utime) + micros(u.ru_stime))
     })
 }
 
@@ -284,6 +308,7 @@ mod tests {
         assert!(mib >= 128, "peak {mib} MiB");
         assert!(mib < 180, "peak {mib} MiB: shared pages counted twice?");
         assert!(m.samples > 0);
+        assert!(m.sampler_cpu > Duration::ZERO);
     }
 
     #[test]
