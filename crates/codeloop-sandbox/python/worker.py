@@ -912,6 +912,13 @@ def supervise(req, line=None):
     compile_ms = None
     killed = None
     exited = False
+    # "stream": each result line goes to codeloop as it comes ("R " and the line), and codeloop
+    # may answer "stop" on our stdin once the verdict is known (a failing test, with fail_fast):
+    # the run is then ended as a finished one, with no more results.
+    stream = req.get("stream", False) and not req.get("fresh")
+    streamed = 0
+    if stream:
+        poller.register(0, select.POLLIN)
     watch_load = bool(_CFG.get("cg_cpu"))
     while open_fds or not exited:
         now = time.monotonic()
@@ -940,6 +947,11 @@ def supervise(req, line=None):
             if fd == pidfd:
                 exited = True
                 poller.unregister(pidfd)
+            elif fd == 0:
+                if b"stop" in os.read(0, 64):
+                    killed = "stopped"
+                poller.unregister(0)
+                stream = False
             elif fd == stdin_w:
                 try:
                     n = os.write(stdin_w, pending[:65536])
@@ -968,6 +980,15 @@ def supervise(req, line=None):
                     hard_deadline = deadline + 2 * (deadline - time.monotonic())
                     starved_mark = None
                     run_phase = None
+                if stream and fd == res_r:
+                    end = bufs[res_r].rfind(b"\n") + 1
+                    if end > streamed:
+                        lines = bytes(bufs[res_r][streamed:end]).split(b"\n")[:-1]
+                        streamed = end
+                        out = b"".join(b"R " + l + b"\n" for l in lines)
+                        view = memoryview(out)
+                        while view:
+                            view = view[os.write(1, view):]
                 if totals[fd] > caps[fd]:
                     killed = "output" if fd != res_r else "result"
                     break
@@ -1015,7 +1036,8 @@ def supervise(req, line=None):
         "stdout_bytes": totals[out_r],
         "stderr": bufs[err_r].decode("utf-8", "replace"),
         "stderr_bytes": totals[err_r],
-        "results": bufs[res_r].decode("utf-8", "replace"),
+        # Streamed results went to codeloop line by line already (see `stream`).
+        "results": "" if req.get("stream") and not req.get("fresh") else bufs[res_r].decode("utf-8", "replace"),
         "results_truncated": totals[res_r] > res_cap,
         "compile_ms": None if compile_ms is None else round(compile_ms, 3),
     }
@@ -1088,6 +1110,8 @@ def serve(fresh, cfg):
         if not line:
             _release_workdirs()
             return
+        if line.strip() == b"stop":
+            continue  # a stop that came after its run had ended anyway
         try:
             req = json.loads(line)
             reply = supervise(req, line)

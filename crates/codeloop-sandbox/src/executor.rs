@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use codeloop_types::{Call, ExecReport, Language, Limits, TestSuite};
+use codeloop_types::{Call, ExecReport, Expect, Language, Limits, TestSuite};
 use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
 
@@ -834,9 +834,25 @@ impl Slot {
         // collected (a reference run). When the verdict hangs on a digest unlike the expected
         // value's, the run goes again with every value in full, for the judge.
         let mut digests = !job.collect_values;
+        // A value suite run up to its first failure streams its values: the first that the
+        // judge fails stops the run, as EvalPlus stops at its first failing input (the verdict
+        // still comes from outside the run's process).
+        let stream = job.fail_fast
+            && !job.collect_values
+            && self.uses_zygote
+            && !suite.tests.is_empty()
+            && suite
+                .tests
+                .iter()
+                .all(|t| matches!(t.expect, Expect::Value { .. }));
         loop {
             let request = self.request_json(job, &limits, None, digests);
-            let reply = match self.run_request(&request, &limits) {
+            let reply = if stream {
+                self.run_streamed(&request, &limits, suite)
+            } else {
+                self.run_request(&request, &limits)
+            };
+            let reply = match reply {
                 Ok(r) => r,
                 Err(e) => return verdicts::harness_error(&e, &limits, &layers),
             };
@@ -1035,6 +1051,58 @@ impl Slot {
             cg.set_limits(memory, limits.processes.unwrap_or(u64::MAX))?;
             cg.begin_run();
         }
+        self.run_request_started(request)
+    }
+
+    /// [`Slot::run_request`] for a value suite's run, its results streamed (see `worker.py`'s
+    /// `stream`): each value is judged as it comes, and the first failing one stops the run, which
+    /// then reads as a run that ended by itself.
+    fn run_streamed(
+        &mut self,
+        request: &str,
+        limits: &Limits,
+        suite: &TestSuite,
+    ) -> Result<WorkerReply, String> {
+        if let Some(cg) = &mut self.cgroup {
+            let memory = limits
+                .memory_mib
+                .map_or(u64::MAX, |m| (m + CGROUP_HEADROOM_MIB) << 20);
+            cg.set_limits(memory, limits.processes.unwrap_or(u64::MAX))?;
+            cg.begin_run();
+        }
+        let streamed_request = format!("{},\"stream\":true}}", &request[..request.len() - 1]);
+        self.zygote().map_err(|e| e.to_string())?;
+        // The zygote is out of the slot while it runs, so that judging can use the slot.
+        let mut zygote = self.zygote.take().expect("just started");
+        let streamed = zygote.request_streamed(&streamed_request, |line| {
+            verdicts::streamed_failure(suite, line, |q| self.judge_values(suite, q))
+        });
+        // The zygote died (it never runs candidate code itself, so this is rare): the run goes
+        // again, unstreamed, through a new one.
+        let Ok((results, reply)) = streamed.map(|(r, reply)| (r, reply.to_owned())) else {
+            drop(zygote);
+            return self.run_request_started(request);
+        };
+        self.zygote = Some(zygote);
+        let mut reply: WorkerReply =
+            serde_json::from_str(&reply).map_err(|e| format!("unreadable worker reply: {e}"))?;
+        reply.results = results;
+        if reply.killed.as_deref() == Some("stopped") {
+            // Stopped by us at a failing value: the run ended there, and nothing after it ran.
+            reply.killed = None;
+            reply.signal = None;
+            reply.exit_code = Some(0);
+        }
+        if let Some(cg) = &mut self.cgroup {
+            let usage = cg.end_run();
+            reply.oom_killed = usage.oom_killed;
+            reply.cpu_ms = reply.cpu_ms.max(usage.cpu_ms);
+        }
+        Ok(reply)
+    }
+
+    /// The rest of [`Slot::run_request`] once the cgroup's run has begun.
+    fn run_request_started(&mut self, request: &str) -> Result<WorkerReply, String> {
         let reply = self.send(request).map_err(|e| e.to_string())?;
         let mut reply: WorkerReply =
             serde_json::from_str(&reply).map_err(|e| format!("unreadable worker reply: {e}"))?;

@@ -258,6 +258,47 @@ impl LineProcess {
         self.read_line()
     }
 
+    /// Sends one request line and reads the lines streamed before the reply: each `R <line>` goes
+    /// to `on_line` and is appended to the returned results (newline-terminated); when `on_line`
+    /// says stop, `stop` is sent once. Returns the results and the reply line.
+    pub(crate) fn request_streamed(
+        &mut self,
+        request: &str,
+        mut on_line: impl FnMut(&str) -> bool,
+    ) -> Result<(String, &str), SandboxError> {
+        let what = self.what;
+        let died = move |message: String| SandboxError::Worker { what, message };
+        self.stdin
+            .write_all(request.as_bytes())
+            .and_then(|()| self.stdin.write_all(b"\n"))
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| died(format!("cannot write a request: {e}")))?;
+        let mut results = String::new();
+        let mut stopped = false;
+        loop {
+            self.line.clear();
+            match self.stdout.read_line(&mut self.line) {
+                Ok(0) => return Err(died("it exited".to_owned())),
+                Ok(_) => {}
+                Err(e) => return Err(died(format!("cannot read its reply: {e}"))),
+            }
+            let Some(line) = self.line.strip_prefix("R ") else {
+                break;
+            };
+            let line = line.trim_end_matches('\n');
+            if !stopped && on_line(line) {
+                stopped = true;
+                self.stdin
+                    .write_all(b"stop\n")
+                    .and_then(|()| self.stdin.flush())
+                    .map_err(|e| died(format!("cannot write a stop: {e}")))?;
+            }
+            results.push_str(line);
+            results.push('\n');
+        }
+        Ok((results, self.line.trim_end_matches('\n')))
+    }
+
     pub(crate) fn read_line(&mut self) -> Result<&str, SandboxError> {
         self.line.clear();
         match self.stdout.read_line(&mut self.line) {

@@ -521,6 +521,44 @@ where
     Some(report)
 }
 
+/// Whether a result line streamed from a run of `suite` already decides that the run fails:
+/// a value test whose value is not the expected one byte for byte, and that `judge` (as in
+/// [`suite_report`]) fails. Only values are decided here; a raised call, a time or memory limit
+/// stops the run by itself with `fail_fast`, and a digest needs the value in full.
+pub(crate) fn streamed_failure<F>(suite: &TestSuite, line: &str, judge: F) -> bool
+where
+    F: FnOnce(&str) -> Result<String, SandboxError>,
+{
+    let Ok(l) = serde_json::from_str::<ResultLine<'_>>(line) else {
+        return false;
+    };
+    let (("ret", Some(i)), Some(v)) = ((l.k, l.i), l.v) else {
+        return false;
+    };
+    let single = |t: &TestCase| t.calls == (i as u32, i as u32 + 1);
+    let Some(ti) = suite
+        .tests
+        .get(i)
+        .filter(|t| single(t))
+        .map(|_| i)
+        .or_else(|| suite.tests.iter().position(single))
+    else {
+        return false;
+    };
+    match &suite.tests[ti].expect {
+        Expect::Value { wire, exact, .. } => {
+            if *exact && v.get() == wire {
+                return false;
+            }
+            let q = judge_request(suite, &[(ti, vec![v])]);
+            judge(&q)
+                .and_then(|r| parse_judgement(&r))
+                .is_ok_and(|j| j.get(&ti).is_some_and(|j| !j.pass && j.harness.is_none()))
+        }
+        _ => false,
+    }
+}
+
 /// Values longer than this (in wire text) travel as their digest (see `worker.py`'s
 /// `digest_over`); preparation keeps the digest of every expected value longer than this.
 pub const DIGEST_OVER: usize = 1 << 20;

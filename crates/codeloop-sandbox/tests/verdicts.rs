@@ -1116,3 +1116,28 @@ fn long_values_travel_as_digests_and_are_judged_in_full_when_they_differ() {
     );
     assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
 }
+
+#[test]
+fn a_run_up_to_its_first_failure_stops_at_the_first_wrong_value() {
+    let _shared = MACHINE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Wrong on the first test, then a call that would spin until its 1 s CPU limit: the first
+    // value is judged as it arrives and the run is stopped there, as a finished run.
+    let program =
+        "def solve(a, b):\n    if a == 2:\n        return 4\n    while True:\n        pass\n";
+    let mut job = Job::suite(program.into(), "solve", p0_suite(), Limits::default());
+    job.fail_fast = true;
+    let r = executor().run(job);
+    assert!(
+        matches!(&r.verdict, Verdict::WrongAnswer { got: Some(g), .. } if g == "4"),
+        "{r:?}"
+    );
+    assert_eq!(r.tests[1].verdict, Verdict::NotRun, "{r:?}");
+    // The spinning call never reported: it was stopped, not timed out.
+    assert_eq!(r.tests[1].cpu_ms, 0.0, "{r:?}");
+    assert_eq!(r.status.signal, None, "{r:?}");
+    // Without fail_fast every test runs, and the spin ends at its limit.
+    let r = run_p0(program);
+    assert_eq!(r.tests[1].verdict, Verdict::TimeLimit, "{r:?}");
+}
