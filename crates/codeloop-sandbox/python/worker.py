@@ -989,6 +989,9 @@ def supervise(req, line=None):
                         view = memoryview(out)
                         while view:
                             view = view[os.write(1, view):]
+                        # Sent on: not kept (a reference run's values can be 100+ MB).
+                        del bufs[res_r][:end]
+                        streamed = 0
                 if totals[fd] > caps[fd]:
                     killed = "output" if fd != res_r else "result"
                     break

@@ -837,14 +837,16 @@ impl Slot {
         // A value suite run up to its first failure streams its values: the first that the
         // judge fails stops the run, as EvalPlus stops at its first failing input (the verdict
         // still comes from outside the run's process).
-        let stream = job.fail_fast
-            && !job.collect_values
-            && self.uses_zygote
-            && !suite.tests.is_empty()
-            && suite
-                .tests
-                .iter()
-                .all(|t| matches!(t.expect, Expect::Value { .. }));
+        // A run collecting values (a reference's) streams them too, so that no process on the way
+        // holds them twice.
+        let stream = self.uses_zygote
+            && (job.collect_values
+                || (job.fail_fast
+                    && !suite.tests.is_empty()
+                    && suite
+                        .tests
+                        .iter()
+                        .all(|t| matches!(t.expect, Expect::Value { .. }))));
         loop {
             let request = self.request_json(job, &limits, None, digests);
             let reply = if stream {

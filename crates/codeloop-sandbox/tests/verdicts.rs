@@ -1135,7 +1135,7 @@ fn a_run_up_to_its_first_failure_stops_at_the_first_wrong_value() {
     );
     assert_eq!(r.tests[1].verdict, Verdict::NotRun, "{r:?}");
     // The spinning call never reported: it was stopped, not timed out.
-    assert_eq!(r.tests[1].cpu_ms, 0.0, "{r:?}");
+    assert!(r.tests[1].cpu_ms <= 0.0, "{r:?}");
     assert_eq!(r.status.signal, None, "{r:?}");
     // Without fail_fast every test runs, and the spin ends at its limit.
     let r = run_p0(program);
