@@ -147,8 +147,9 @@ enum IsolationArg {
 /// Where problems come from.
 #[derive(Args, Debug, Clone)]
 struct DatasetArgs {
-    /// A name (humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+), a path (.jsonl, .jsonl.gz, .json),
-    /// an http(s) URL, or <hf://datasets/OWNER/NAME/PATH>.
+    /// A name (humaneval, humaneval+, mbpp, mbpp-sanitized, mbpp+, humaneval-x-LANG with LANG one
+    /// of python, cpp, java, js, go and rust, multipl-e-rs, multipl-e-mbpp-rs, apps), a path
+    /// (.jsonl, .jsonl.gz, .json, .parquet), an http(s) URL, or <hf://datasets/OWNER/NAME/PATH>.
     dataset: String,
     /// Only the first N problems.
     #[arg(long)]

@@ -431,8 +431,9 @@ fn prepare_stdio(
 
 /// HumanEval-X: each suite is one test program (the record's `example_test` for public, `test` for
 /// hidden) compiled with the solution. The reference is `declaration` + `canonical_solution`, and a
-/// completion goes after `declaration` (as `CodeGeeX` evaluates). Languages other than C++ are
-/// refused with a clear error for now.
+/// completion goes after `declaration` (as `CodeGeeX` evaluates). The test code's asserts are split
+/// into judged values where they can be (see [`crate::split`]). MultiPL-E's records take the same
+/// path. A language codeloop cannot run (none of HumanEval-X's today) is refused with a clear error.
 fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset, EngineError> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();

@@ -1,9 +1,12 @@
 # codeloop Python worker: the untrusted side of the Python runtime.
 #
-# Runs as `python -I -S -c <this file>` started by codeloop-sandbox, in one of two roles:
+# Runs as `python -s -S -c <this file>` (environment cleared but for PATH, LANG and PYTHONHASHSEED)
+# started by codeloop-sandbox, in one of two roles:
 #   zygote  (argv[1] == "zygote"): a warm fork server. It pre-imports the modules tests use, freezes the
 #           GC, then serves one request per line on fd 0, answering one line on fd 1. For each request it
-#           forks a fresh child that applies the limits and runs the driver below.
+#           forks a fresh child that applies the limits and runs the driver below. A request with
+#           "stream" has each result line passed on as `R <line>` while the run goes, and may be
+#           ended by a `stop` line on fd 0 (see `supervise`).
 #   fresh   (argv[1] == "fresh"): reads one request on fd 0, supervises a forked child exactly like the
 #           zygote does, answers on fd 1 and exits. Same code path, no warm state.
 #

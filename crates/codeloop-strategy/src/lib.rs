@@ -3,7 +3,7 @@
 //! replay them.
 //!
 //! - [`PromptLibrary`]: templates as data (TOML embedded in the binary, overridable by a user file);
-//! - [`extract`]: the code-extraction rules;
+//! - [`extract`](mod@extract): the code-extraction rules;
 //! - [`render_feedback`]: execution feedback at Zheng et al.'s granularities;
 //! - [`StrategySpec`] and [`MultiTurn`]: turn schedules (single turn, fixed N turns with an
 //!   (R, I, F) per turn, CoT-retry) and the policy that runs them.
