@@ -72,7 +72,16 @@ pub(crate) fn executor(opts: &ExecOptions, languages: &[Language]) -> Result<Exe
     if let Some(slots) = opts.slots {
         config.slots = slots.max(1);
     }
-    Executor::start(&config).context("failed to start the executor")
+    let executor = Executor::start(&config).context("failed to start the executor")?;
+    // The one degradation worth a warning on every command: confinement the kernel refused.
+    for missing in executor.missing_layers() {
+        if missing.contains("the kernel refused") {
+            eprintln!(
+                "warning: the sandbox runs without {missing} (`codeloop sandbox doctor` tells more; --strict refuses this)"
+            );
+        }
+    }
+    Ok(executor)
 }
 
 pub(crate) fn limits(opts: &ExecOptions) -> Limits {

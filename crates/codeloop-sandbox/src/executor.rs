@@ -336,10 +336,7 @@ impl Executor {
                     if config.strict {
                         Err(e)
                     } else {
-                        eprintln!(
-                            "warning: the sandbox runs without namespaces, a minimal root and cgroups: {e} ({:?})",
-                            std::error::Error::source(&e)
-                        );
+                        // Listed in `missing_layers`, for the caller to tell its user.
                         hardening.cgroups = None;
                         attempt(None, &hardening, &layers)
                     }
@@ -361,7 +358,10 @@ impl Executor {
             pool.shutdown();
             return Err(SandboxError::Worker {
                 what: "sandbox",
-                message: format!("--strict: missing layers: {}", missing.join("; ")),
+                message: format!(
+                    "strict mode refuses a sandbox with missing layers: {}",
+                    missing.join("; ")
+                ),
             });
         }
         Ok(Executor {
