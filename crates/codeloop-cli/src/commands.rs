@@ -14,41 +14,6 @@ use codeloop_types::{ExecReport, Language, Limits, Verdict};
 use crate::progress::Progress;
 use crate::{CheckArgs, DatasetArgs, EvalArgs, ExecArgs, ExecOptions, IsolationArg};
 
-/// Reference solutions that fail their own dataset's tests, with the reason. `codeloop check` reports
-/// them apart and does not fail on them.
-pub(crate) const KNOWN_BROKEN: &[(&str, &str, &str)] = &[
-    (
-        "humaneval-x",
-        "CPP/38",
-        "the record's `declaration` already holds the start of decode_cyclic's body, so declaration + canonical_solution does not compile (a dataset bug)",
-    ),
-    (
-        "humaneval-x",
-        "JavaScript/32",
-        "the record's example_test calls `testfindZero()`, which it never defines (a dataset bug)",
-    ),
-    (
-        "humaneval-x",
-        "JavaScript/112",
-        "the canonical solution fails four of its own asserts; CodeGeeX's harness does not notice because Node's console.assert does not throw",
-    ),
-    (
-        "humaneval-x",
-        "Go/95",
-        "the canonical solution depends on Go's random map iteration order and fails now and then (its first key decides the case it checks)",
-    ),
-    (
-        "mbpp+",
-        "Mbpp/255",
-        "the canonical solution's value on plus input 99 (82,160 tuples of 77) outgrows the default memory limit; `--memory-mib 2048` passes it (EvalPlus's own memory cap fails it too, on input 85, which codeloop's reference cannot return and drops)",
-    ),
-    (
-        "humaneval-x",
-        "JavaScript/155",
-        "the canonical solution fails `evenOddCount(0) == [1, 0]`; CodeGeeX's harness does not notice because Node's console.assert does not throw",
-    ),
-];
-
 /// An executor for programs in `languages` (its slots' views hold what those need; see
 /// `ExecutorConfig::languages`).
 pub(crate) fn executor(opts: &ExecOptions, languages: &[Language]) -> Result<Executor> {
@@ -219,10 +184,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
         } else {
             ("hidden", &r.hidden)
         };
-        if let Some((_, _, reason)) = KNOWN_BROKEN
-            .iter()
-            .find(|(d, t, _)| *d == prepared.format && *t == r.problem)
-        {
+        if let Some(reason) = codeloop_data::known_broken(&prepared.format, &r.problem) {
             broken += 1;
             writeln!(
                 out,

@@ -11,11 +11,13 @@
 //! the codecs the hub uses (snappy, zstd, lz4, gzip).
 
 mod errors;
+mod facts;
 mod formats;
 mod source;
 mod stdio;
 
 pub use errors::DataError;
+pub use facts::{KNOWN_BROKEN, known_broken};
 pub use formats::{
     Dataset, Format, HumanEvalRecord, HumanEvalXRecord, MultiplERecord, RawTask, parse_dataset,
 };
