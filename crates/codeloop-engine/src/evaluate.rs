@@ -109,6 +109,15 @@ impl SampleLines {
     }
 }
 
+/// The error of a samples file with no sample (line 0: the whole file).
+fn no_samples(path: &Path) -> EngineError {
+    EngineError::Samples {
+        file: path.to_path_buf(),
+        line: 0,
+        message: "the file holds no samples (one JSON object per line, with `task_id` and `completion` or `solution`)".to_owned(),
+    }
+}
+
 /// Checks one line of a samples file (see [`parse_samples`]).
 fn sample_line(path: &Path, line: usize, raw: &[u8]) -> Result<SampleLine, EngineError> {
     let err = |message: String| EngineError::Samples {
@@ -188,11 +197,7 @@ impl SamplesFile {
             }
         }
         if len == 0 {
-            return Err(EngineError::Samples {
-                file: path.to_path_buf(),
-                line: 0,
-                message: "the file holds no samples (one JSON object per line, with `task_id` and `completion` or `solution`)".to_owned(),
-            });
+            return Err(no_samples(path));
         }
         Ok(SamplesFile {
             path: path.to_path_buf(),
@@ -277,11 +282,7 @@ pub fn parse_samples(path: &Path) -> Result<Vec<SampleLine>, EngineError> {
         samples.push(sample_line(path, line, raw)?);
     }
     if samples.is_empty() {
-        return Err(EngineError::Samples {
-            file: path.to_path_buf(),
-            line: 0,
-            message: "the file holds no samples (one JSON object per line, with `task_id` and `completion` or `solution`)".to_owned(),
-        });
+        return Err(no_samples(path));
     }
     Ok(samples)
 }

@@ -366,7 +366,7 @@ fn prepare_stdio(
                 serde_json::to_string(&(&cases, options.stdio_compare, &options.stdio_checker))
                     .unwrap_or_default();
             TestSuite {
-                key: suite_key(&id, which, &[], &spec),
+                key: suite_key(&id, which, &[], &spec, std::iter::empty()),
                 call_cpu_ms: vec![cpu; cases.len()],
                 tests: cases,
                 stdio: Some(options.stdio_compare),
@@ -590,7 +590,7 @@ fn program_suite(
     };
     let spec = serde_json::to_string(&(&test, &tests)).unwrap_or_default();
     TestSuite {
-        key: suite_key(id, which, &[], &spec),
+        key: suite_key(id, which, &[], &spec, std::iter::empty()),
         tests,
         call_cpu_ms: vec![10_000],
         program_test: Some(test),
@@ -1085,7 +1085,14 @@ fn mbpp_draft(
     })
 }
 
-fn suite_key(id: &ProblemId, which: &str, calls: &[Call], spec: &str) -> String {
+/// A suite's content key: its problem, calls, judge spec and the expected values its tests hold.
+fn suite_key<'a>(
+    id: &ProblemId,
+    which: &str,
+    calls: &[Call],
+    spec: &str,
+    expected: impl Iterator<Item = &'a str>,
+) -> String {
     let mut h = Sha256::new();
     h.update(id.0.as_bytes());
     h.update(which.as_bytes());
@@ -1093,6 +1100,9 @@ fn suite_key(id: &ProblemId, which: &str, calls: &[Call], spec: &str) -> String 
         h.update(serde_json::to_string(c).unwrap_or_default().as_bytes());
     }
     h.update(spec.as_bytes());
+    for e in expected {
+        h.update(e.as_bytes());
+    }
     let d = h.finalize();
     d.iter()
         .take(16)
@@ -1192,14 +1202,12 @@ fn build_suite(
             }
             // The expected values live in the tests alone: the judge gets them with each request.
             let spec = json!({"atol": atol, "special": special}).to_string();
-            let mut keyed = spec.clone();
-            for t in &tests {
-                if let Expect::Value { wire, .. } = &t.expect {
-                    keyed.push_str(wire);
-                }
-            }
+            let expected = tests.iter().filter_map(|t| match &t.expect {
+                Expect::Value { wire, .. } => Some(wire.as_str()),
+                _ => None,
+            });
             Ok(TestSuite {
-                key: suite_key(id, which, &calls, &keyed),
+                key: suite_key(id, which, &calls, &spec, expected),
                 calls,
                 call_cpu_ms: cpu,
                 tests,
@@ -1269,7 +1277,7 @@ fn build_suite(
             })
             .to_string();
             Ok(TestSuite {
-                key: suite_key(id, which, &calls, &spec),
+                key: suite_key(id, which, &calls, &spec, std::iter::empty()),
                 calls,
                 call_cpu_ms: cpu,
                 tests,

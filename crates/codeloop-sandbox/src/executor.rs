@@ -824,7 +824,7 @@ impl Slot {
         let limits = effective_limits(job);
         let layers = self.cfg.layers.clone();
         let Some(suite) = &job.suite else {
-            let request = self.request_json(job, &limits, None, false);
+            let request = self.request_json(job, &limits, None, ValueRun::default());
             return match self.run_request(&request, &limits) {
                 Ok(reply) => verdicts::script_report(reply, &limits, &layers),
                 Err(e) => verdicts::harness_error(&e, &limits, &layers),
@@ -839,7 +839,9 @@ impl Slot {
         // still comes from outside the run's process).
         // A run collecting values (a reference's) streams them too, so that no process on the way
         // holds them twice.
+        // (A fresh interpreter per run is supervised unstreamed: see `worker.py`.)
         let stream = self.uses_zygote
+            && self.cfg.isolation == Isolation::Warm
             && (job.collect_values
                 || (job.fail_fast
                     && !suite.tests.is_empty()
@@ -848,7 +850,7 @@ impl Slot {
                         .iter()
                         .all(|t| matches!(t.expect, Expect::Value { .. }))));
         loop {
-            let request = self.request_json(job, &limits, None, digests);
+            let request = self.request_json(job, &limits, None, ValueRun { digests, stream });
             let reply = if stream {
                 self.run_streamed(&request, &limits, suite)
             } else {
@@ -912,7 +914,7 @@ impl Slot {
             &Job::script("", start.clone()),
             &start,
             Some(&fields),
-            false,
+            ValueRun::default(),
         );
         let reply = self.run_request(&request, &start);
         if let Some(cg) = &mut self.cgroup {
@@ -1045,6 +1047,46 @@ impl Slot {
     /// completed with what the cgroup saw: an out-of-memory kill, and the CPU of every process of
     /// the run, orphans included.
     fn run_request(&mut self, request: &str, limits: &Limits) -> Result<WorkerReply, String> {
+        self.begin_run(limits)?;
+        let reply = self.send(request).map_err(|e| e.to_string())?;
+        self.end_run(&reply, None)
+    }
+
+    /// [`Slot::run_request`] for a request with `stream` (a value suite's run, see `worker.py`'s
+    /// `stream`): each value is judged as it comes, and the first failing one stops the run, which
+    /// then reads as a run that ended by itself. Restarts a dead zygote once, as [`Slot::send`].
+    fn run_streamed(
+        &mut self,
+        request: &str,
+        limits: &Limits,
+        suite: &TestSuite,
+    ) -> Result<WorkerReply, String> {
+        self.begin_run(limits)?;
+        for attempt in 0..2 {
+            self.zygote().map_err(|e| e.to_string())?;
+            // The zygote is out of the slot while it runs, so that judging can use the slot.
+            let mut zygote = self.zygote.take().expect("just started");
+            let streamed = zygote
+                .request_streamed(request, |line| {
+                    verdicts::streamed_failure(suite, line, |q| self.judge_values(suite, q))
+                })
+                .map(|(results, reply)| (results, reply.to_owned()));
+            match streamed {
+                Ok((results, reply)) => {
+                    self.zygote = Some(zygote);
+                    return self.end_run(&reply, Some(results));
+                }
+                // The zygote died (it never runs candidate code itself, so this is rare): a
+                // new one runs the request again.
+                Err(_) if attempt == 0 => drop(zygote),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    /// Sets the slot's cgroup caps from `limits` and begins its accounting of a run.
+    fn begin_run(&mut self, limits: &Limits) -> Result<(), String> {
         if let Some(cg) = &mut self.cgroup {
             // The run's own memory plus the interpreter pages it may copy from the zygote.
             let memory = limits
@@ -1053,61 +1095,24 @@ impl Slot {
             cg.set_limits(memory, limits.processes.unwrap_or(u64::MAX))?;
             cg.begin_run();
         }
-        self.run_request_started(request)
+        Ok(())
     }
 
-    /// [`Slot::run_request`] for a value suite's run, its results streamed (see `worker.py`'s
-    /// `stream`): each value is judged as it comes, and the first failing one stops the run, which
-    /// then reads as a run that ended by itself.
-    fn run_streamed(
-        &mut self,
-        request: &str,
-        limits: &Limits,
-        suite: &TestSuite,
-    ) -> Result<WorkerReply, String> {
-        if let Some(cg) = &mut self.cgroup {
-            let memory = limits
-                .memory_mib
-                .map_or(u64::MAX, |m| (m + CGROUP_HEADROOM_MIB) << 20);
-            cg.set_limits(memory, limits.processes.unwrap_or(u64::MAX))?;
-            cg.begin_run();
-        }
-        let streamed_request = format!("{},\"stream\":true}}", &request[..request.len() - 1]);
-        self.zygote().map_err(|e| e.to_string())?;
-        // The zygote is out of the slot while it runs, so that judging can use the slot.
-        let mut zygote = self.zygote.take().expect("just started");
-        let streamed = zygote.request_streamed(&streamed_request, |line| {
-            verdicts::streamed_failure(suite, line, |q| self.judge_values(suite, q))
-        });
-        // The zygote died (it never runs candidate code itself, so this is rare): the run goes
-        // again, unstreamed, through a new one.
-        let Ok((results, reply)) = streamed.map(|(r, reply)| (r, reply.to_owned())) else {
-            drop(zygote);
-            return self.run_request_started(request);
-        };
-        self.zygote = Some(zygote);
+    /// The run's reply, completed with what the cgroup saw (an out-of-memory kill, the CPU of every
+    /// process of the run, orphans included) and with its `streamed` results; a run we stopped at
+    /// a failing value reads as one that ended there by itself.
+    fn end_run(&mut self, reply: &str, streamed: Option<String>) -> Result<WorkerReply, String> {
         let mut reply: WorkerReply =
-            serde_json::from_str(&reply).map_err(|e| format!("unreadable worker reply: {e}"))?;
-        reply.results = results;
+            serde_json::from_str(reply).map_err(|e| format!("unreadable worker reply: {e}"))?;
+        // A worker that did not stream (it never does for a fresh interpreter) sent them all here.
+        if let Some(results) = streamed.filter(|_| reply.results.is_empty()) {
+            reply.results = results;
+        }
         if reply.killed.as_deref() == Some("stopped") {
-            // Stopped by us at a failing value: the run ended there, and nothing after it ran.
             reply.killed = None;
             reply.signal = None;
             reply.exit_code = Some(0);
         }
-        if let Some(cg) = &mut self.cgroup {
-            let usage = cg.end_run();
-            reply.oom_killed = usage.oom_killed;
-            reply.cpu_ms = reply.cpu_ms.max(usage.cpu_ms);
-        }
-        Ok(reply)
-    }
-
-    /// The rest of [`Slot::run_request`] once the cgroup's run has begun.
-    fn run_request_started(&mut self, request: &str) -> Result<WorkerReply, String> {
-        let reply = self.send(request).map_err(|e| e.to_string())?;
-        let mut reply: WorkerReply =
-            serde_json::from_str(&reply).map_err(|e| format!("unreadable worker reply: {e}"))?;
         if let Some(cg) = &mut self.cgroup {
             let usage = cg.end_run();
             reply.oom_killed = usage.oom_killed;
@@ -1194,7 +1199,7 @@ impl Slot {
         job: &Job,
         limits: &Limits,
         mode_fields: Option<&str>,
-        digests: bool,
+        values: ValueRun,
     ) -> String {
         let wl = WorkerLimits {
             cpu_ms: limits.cpu_ms,
@@ -1250,8 +1255,11 @@ impl Slot {
                     serde_json::to_string(&suite.call_cpu_ms).expect("numbers"),
                 );
                 out.push_str(&self.calls_json(suite));
-                if digests {
+                if values.digests {
                     let _ = write!(out, ",\"digest_over\":{}", verdicts::DIGEST_OVER);
+                }
+                if values.stream {
+                    out.push_str(",\"stream\":true");
                 }
                 if job.collect_values {
                     out.push_str(",\"reprs\":true");
@@ -1291,6 +1299,15 @@ impl Slot {
         self.calls_json = Some((suite.key.clone(), json.clone()));
         json
     }
+}
+
+/// How a suite run's values come back (see `worker.py`'s `digest_over` and `stream`).
+#[derive(Debug, Clone, Copy, Default)]
+struct ValueRun {
+    /// Values longer than [`verdicts::DIGEST_OVER`] as their digest.
+    digests: bool,
+    /// Result lines passed on as they come, and the run stoppable.
+    stream: bool,
 }
 
 /// Suites a slot's judge holds at once (samples of one problem arrive together, a few problems

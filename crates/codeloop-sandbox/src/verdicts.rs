@@ -584,7 +584,9 @@ fn digest_matches(suite: &TestSuite, i: usize, h: &str) -> bool {
                     wire,
                     exact: true,
                     digest,
-                } => digest.clone().unwrap_or_else(|| wire_digest(wire)) == h,
+                } => digest
+                    .as_deref()
+                    .map_or_else(|| wire_digest(wire) == h, |d| d == h),
                 _ => false,
             }
     })

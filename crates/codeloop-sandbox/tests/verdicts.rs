@@ -505,6 +505,20 @@ fn fresh_interpreter_mode_gives_the_same_verdicts() {
         Limits::default(),
     ));
     assert_eq!(ok.outcome, Outcome::Passed, "{ok:?}");
+    // Up to the first failure too (a warm pool streams such runs; a fresh interpreter does not,
+    // and its values must still reach the verdicts).
+    let fail_fast = |program: &str| {
+        let mut job = Job::suite(program.into(), "solve", p0_suite(), Limits::default());
+        job.fail_fast = true;
+        fresh.run(job)
+    };
+    let ok = fail_fast("def solve(a, b):\n    return a + b\n");
+    assert_eq!(ok.outcome, Outcome::Passed, "{ok:?}");
+    let wrong = fail_fast("def solve(a, b):\n    return a - b\n");
+    assert!(
+        matches!(&wrong.verdict, Verdict::WrongAnswer { got: Some(g), .. } if g == "-1"),
+        "{wrong:?}"
+    );
     let bad = fresh.run(Job::suite(
         "import os\ndef solve(a, b):\n    os._exit(0)\n".into(),
         "solve",
