@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use codeloop_data::cache_dir;
-use codeloop_llm::mock::{MockConfig, MockServer};
 use codeloop_llm::{Backend, GenerationRequest, Message, OpenAiBackend, OpenAiConfig, Role};
+use codeloop_test_support::mock::{MockConfig, MockServer};
 use futures_util::future::join_all;
 
 #[derive(Args, Debug)]
@@ -104,8 +104,8 @@ pub(crate) fn mock_server(args: &MockServerArgs) -> Result<ExitCode> {
 
 /// The mock server's event log (`--log`), a write per line and no buffer, so the file holds every
 /// event however the server ends.
-fn event_log(path: &std::path::Path) -> Result<codeloop_llm::mock::MockLog> {
-    use codeloop_llm::mock::MockEvent;
+fn event_log(path: &std::path::Path) -> Result<codeloop_test_support::mock::MockLog> {
+    use codeloop_test_support::mock::MockEvent;
     use std::io::Write as _;
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::Args;
 use codeloop_engine::run::{Budget, RunConfig, RunContext, RunStats, Sampling, claim_store};
-use codeloop_llm::mock::{MockConfig, MockServer};
 use codeloop_llm::{Backend, OpenAiBackend, OpenAiConfig};
 use codeloop_store::RunStore;
 use codeloop_strategy::{PromptLibrary, StrategySpec};
+use codeloop_test_support::mock::{MockConfig, MockServer};
 
 use crate::scripted::{Policy, responder};
 use crate::{DatasetArgs, ExecOptions};
