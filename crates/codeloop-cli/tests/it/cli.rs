@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use codeloop_llm::mock::{MockConfig, MockServer};
+use codeloop_test_support::mock::{MockConfig, MockServer};
 
 fn codeloop() -> Command {
     Command::new(env!("CARGO_BIN_EXE_codeloop"))

@@ -14,12 +14,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use codeloop_data::cache_dir;
-use codeloop_llm::mock::{MockConfig, MockServer};
 use codeloop_llm::{Backend, GenerationRequest, Message, OpenAiBackend, OpenAiConfig, Role};
+use codeloop_test_support::mock::{MockConfig, MockServer};
 use futures_util::future::join_all;
 
+use crate::Host;
+
+/// `codeloop bench llm`'s arguments.
 #[derive(Args, Debug)]
-pub(crate) struct BenchLlmArgs {
+pub struct BenchLlmArgs {
     /// Requests through codeloop's client.
     #[arg(long, default_value_t = 20_000)]
     requests: usize,
@@ -37,8 +40,9 @@ pub(crate) struct BenchLlmArgs {
     no_baseline: bool,
 }
 
+/// `codeloop bench mock-server`'s arguments.
 #[derive(Args, Debug)]
-pub(crate) struct MockServerArgs {
+pub struct MockServerArgs {
     /// Fixed latency in milliseconds.
     #[arg(long, default_value_t = 200)]
     latency_ms: u64,
@@ -57,16 +61,14 @@ pub(crate) struct MockServerArgs {
 }
 
 /// Runs the mock server until stdin closes; prints its base URL first.
-pub(crate) fn mock_server(args: &MockServerArgs) -> Result<ExitCode> {
+pub(crate) fn mock_server<E: Host>(args: &MockServerArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let responder = match &args.dataset {
         Some(dataset) => {
-            let data = crate::DatasetArgs::named(dataset);
-            let (_, prepared) =
-                crate::commands::load_problems(&data, &crate::ExecOptions::quiet())?;
+            let (_, prepared) = E::quiet().load_problems(dataset, None)?;
             Some(crate::scripted::responder(&prepared.problems, args.policy))
         }
         None => None,
@@ -104,8 +106,8 @@ pub(crate) fn mock_server(args: &MockServerArgs) -> Result<ExitCode> {
 
 /// The mock server's event log (`--log`), a write per line and no buffer, so the file holds every
 /// event however the server ends.
-fn event_log(path: &std::path::Path) -> Result<codeloop_llm::mock::MockLog> {
-    use codeloop_llm::mock::MockEvent;
+fn event_log(path: &std::path::Path) -> Result<codeloop_test_support::mock::MockLog> {
+    use codeloop_test_support::mock::MockEvent;
     use std::io::Write as _;
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use codeloop_llm::mock::Responder;
+use codeloop_test_support::mock::Responder;
 use codeloop_types::Problem;
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! `codeloop bench evalplus`: one samples file of right and wrong answers scored on `HumanEval+` (or
 //! `MBPP+`) by `EvalPlus` 0.3.1's own evaluator and by `codeloop eval` (this binary) in the same run,
 //! each from a warm cache; prints both wall times, throughputs, whole-tree peak memory figures
-//! ([`crate::bench_tree`]), the ratios codeloop / `EvalPlus` against their targets, and both tools'
+//! ([`crate::tree`]), the ratios codeloop / `EvalPlus` against their targets, and both tools'
 //! pass@1 with the number of records on which they disagree.
 //!
 //! - `EvalPlus` is installed from `PyPI` (`evalplus==0.3.1`) into a venv under the cache dir, made with
@@ -20,7 +20,7 @@
 //!   mutants, so that no result depends on a time limit. The file is cached under the cache dir by
 //!   dataset, count and generator, and reused.
 //! - The ceiling, measured in the same run: the same samples judged with no harness at all
-//!   (`bench_evalplus_ceiling.py`: one forked worker per core execs the programs in-process against
+//!   (`evalplus_ceiling.py`: one forked worker per core execs the programs in-process against
 //!   `EvalPlus`'s cached expected outputs), so that a target out of reach shows in the output.
 //! - Throughput counts up to the moment each tool wrote its results file: `EvalPlus` 0.3.1's
 //!   process then waits for its stuck-sample watchdog thread, which sleeps in 20 s steps, before
@@ -34,13 +34,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use codeloop_data::{Format, cache_dir};
 
-use crate::bench_tree::{self, Measured, size, verdict};
+use crate::tree::{self, Measured, size, verdict};
 
 /// The generator of the golden samples, run as it is.
 const GENERATOR: &str = include_str!("../../../bench/evalplus_golden.py");
 
 /// The no-harness ceiling.
-const CEILING: &str = include_str!("bench_evalplus_ceiling.py");
+const CEILING: &str = include_str!("evalplus_ceiling.py");
 
 /// `EvalPlus`'s ground-truth step alone, as `evalplus.evaluate.evaluate` calls it.
 const GROUND_TRUTH: &str = "import sys
@@ -61,8 +61,9 @@ const EVALPLUS_VERSION: &str = "0.3.1";
 const TARGET_THROUGHPUT_RATIO: f64 = 1.5;
 const TARGET_MEMORY_RATIO: f64 = 1.0;
 
+/// `codeloop bench evalplus`'s arguments.
 #[derive(Args, Debug)]
-pub(crate) struct BenchEvalplusArgs {
+pub struct BenchEvalplusArgs {
     /// `HumanEval+` or `MBPP+`: a path, or a name whose file is in the cache dir (`humaneval+`,
     /// `mbpp+`). Both tools read this same file.
     #[arg(long, default_value = "humaneval+")]
@@ -101,7 +102,7 @@ fn evalplus_name(format: Format) -> Result<(&'static str, &'static str)> {
 }
 
 pub(crate) fn run(args: &BenchEvalplusArgs) -> Result<ExitCode> {
-    let (dataset_path, dataset) = bench_tree::dataset_file(&args.dataset)?;
+    let (dataset_path, dataset) = tree::dataset_file(&args.dataset)?;
     let (ep_dataset, override_var) = evalplus_name(dataset.format)?;
     let md5 = codeloop_engine::evaluate::evalplus::md5_hex(&std::fs::read(&dataset_path)?);
     println!(
@@ -118,7 +119,7 @@ pub(crate) fn run(args: &BenchEvalplusArgs) -> Result<ExitCode> {
         dataset_path: dataset_path.clone(),
         xdg: cache_dir().join("bench").join("evalplus-xdg-cache"),
     };
-    let work = bench_tree::work_dir("evalplus")?;
+    let work = tree::work_dir("evalplus")?;
     let samples = work.path().join("samples.jsonl");
     if let Some(path) = &args.samples {
         copy_samples(path, &samples)?;
@@ -146,7 +147,7 @@ pub(crate) fn run(args: &BenchEvalplusArgs) -> Result<ExitCode> {
         .unwrap_or_default()
         .to_owned();
     std::fs::write(warm_dir.join("samples.jsonl"), first + "\n")?;
-    let warm = bench_tree::measure(&mut codeloop_eval(
+    let warm = tree::measure(&mut codeloop_eval(
         &dataset_path,
         &warm_dir.join("samples.jsonl"),
         args.slots,
@@ -159,7 +160,7 @@ pub(crate) fn run(args: &BenchEvalplusArgs) -> Result<ExitCode> {
         warm.wall.as_secs_f64(),
         cache_dir().join("prepared").display()
     );
-    println!("memory: {}", bench_tree::METHOD);
+    println!("memory: {}", tree::METHOD);
 
     let parallel = args
         .parallel
@@ -185,7 +186,7 @@ pub(crate) fn run(args: &BenchEvalplusArgs) -> Result<ExitCode> {
         for dir in [&ep_dir, &cl_dir] {
             let _ = std::fs::remove_file(results(dir));
         }
-        let m = bench_tree::measure(&mut tool.evaluate(
+        let m = tree::measure(&mut tool.evaluate(
             &ep_dir.join("samples.jsonl"),
             parallel,
             args.min_time_limit,
@@ -203,7 +204,7 @@ pub(crate) fn run(args: &BenchEvalplusArgs) -> Result<ExitCode> {
             "the process exited",
         );
         ep_runs.push(ep);
-        let m = bench_tree::measure(&mut codeloop_eval(
+        let m = tree::measure(&mut codeloop_eval(
             &dataset_path,
             &cl_dir.join("samples.jsonl"),
             args.slots,
@@ -224,8 +225,8 @@ pub(crate) fn run(args: &BenchEvalplusArgs) -> Result<ExitCode> {
         cl_runs.push(cl);
     }
 
-    let ep_scores = bench_tree::evalplus_pass_at_1(&results(&ep_dir))?;
-    let cl_scores = bench_tree::evalplus_pass_at_1(&results(&cl_dir))?;
+    let ep_scores = tree::evalplus_pass_at_1(&results(&ep_dir))?;
+    let cl_scores = tree::evalplus_pass_at_1(&results(&cl_dir))?;
     let runs = ep_runs.len();
     let med = |v: &[Timed], f: fn(&Timed) -> f64| median(v.iter().map(f).collect());
     let (ep_secs, cl_secs) = (med(&ep_runs, |t| t.secs), med(&cl_runs, |t| t.secs));
@@ -338,8 +339,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// How many records the two tools judged alike (both statuses), task by task in sample order.
-fn print_agreement(ep: &bench_tree::EvalplusScores, cl: &bench_tree::EvalplusScores) {
-    let key = |s: &bench_tree::EvalplusScores| {
+fn print_agreement(ep: &tree::EvalplusScores, cl: &tree::EvalplusScores) {
+    let key = |s: &tree::EvalplusScores| {
         let mut v = s.statuses.clone();
         // Stable: records keep their order within a task.
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -640,7 +641,7 @@ def get_human_eval_plus():
 
     #[test]
     fn generator_is_deterministic_and_writes_canonical_and_mutants() {
-        let dir = bench_tree::work_dir("test").unwrap();
+        let dir = tree::work_dir("test").unwrap();
         let fake = dir.path().join("fake/evalplus");
         std::fs::create_dir_all(&fake).unwrap();
         std::fs::write(fake.join("__init__.py"), "").unwrap();

@@ -8,7 +8,7 @@ plus inputs (a copy of each, as EvalPlus passes them), each group until its firs
 as both harnesses do in their default fast mode. No isolation, no limits but a wall-clock alarm per
 sample, no serialization: nothing around the programs.
 
-Usage: python bench_evalplus_ceiling.py {humaneval,mbpp} SAMPLES.jsonl WORKERS ALARM_SECONDS
+Usage: python evalplus_ceiling.py {humaneval,mbpp} SAMPLES.jsonl WORKERS ALARM_SECONDS
 Prints one JSON object: {"n", "secs", "passed", "workers"} (`passed`: base and plus both right).
 """
 

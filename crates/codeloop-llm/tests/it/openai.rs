@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use codeloop_llm::mock::{Behavior, MockConfig, MockServer};
 use codeloop_llm::{
     Backend, GenerationRequest, LlmError, Message, OpenAiBackend, OpenAiConfig, RetryPolicy, Role,
     Router,
 };
+use codeloop_test_support::mock::{Behavior, MockConfig, MockServer};
 use futures_util::future::join_all;
 
 fn request(n: u32) -> codeloop_llm::ValidRequest {

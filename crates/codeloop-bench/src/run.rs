@@ -15,16 +15,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::Args;
 use codeloop_engine::run::{Budget, RunConfig, RunContext, RunStats, Sampling, claim_store};
-use codeloop_llm::mock::{MockConfig, MockServer};
 use codeloop_llm::{Backend, OpenAiBackend, OpenAiConfig};
 use codeloop_store::RunStore;
 use codeloop_strategy::{PromptLibrary, StrategySpec};
+use codeloop_test_support::mock::{MockConfig, MockServer};
 
+use crate::Host;
 use crate::scripted::{Policy, responder};
-use crate::{DatasetArgs, ExecOptions};
 
+/// `codeloop bench run`'s arguments.
 #[derive(Args, Debug)]
-pub(crate) struct BenchRunArgs {
+pub struct BenchRunArgs<E: Host> {
     /// The dataset.
     #[arg(long, default_value = "humaneval")]
     dataset: String,
@@ -41,13 +42,11 @@ pub(crate) struct BenchRunArgs {
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
     #[command(flatten)]
-    exec: ExecOptions,
+    exec: E,
 }
 
-pub(crate) fn run(args: &BenchRunArgs) -> Result<ExitCode> {
-    let mut data = DatasetArgs::named(&args.dataset);
-    data.limit = args.limit;
-    let (executor, prepared) = crate::commands::load_problems(&data, &args.exec)?;
+pub(crate) fn run<E: Host>(args: &BenchRunArgs<E>) -> Result<ExitCode> {
+    let (executor, prepared) = args.exec.load_problems(&args.dataset, args.limit)?;
     let library = PromptLibrary::builtin();
     let spec = StrategySpec::resolve("cot-retry", &library)?;
     let turns = spec.max_turns;
@@ -96,7 +95,7 @@ pub(crate) fn run(args: &BenchRunArgs) -> Result<ExitCode> {
             max_tokens: 512,
             seed: 0,
         },
-        limits: crate::commands::limits(&args.exec),
+        limits: args.exec.limits(),
         budget: Budget::default(),
     };
     claim_store(&store, &config)?;

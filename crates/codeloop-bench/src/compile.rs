@@ -15,17 +15,18 @@ use clap::Args;
 use codeloop_sandbox::Job;
 use codeloop_types::{Expect, Outcome, Problem, ProgramTest, TestCase, TestId, TestSuite};
 
-use crate::{DatasetArgs, ExecOptions};
+use crate::Host;
 
+/// `codeloop bench compile`'s arguments.
 #[derive(Args, Debug)]
-pub(crate) struct BenchCompileArgs {
+pub struct BenchCompileArgs<E: Host> {
     /// A HumanEval-X C++ file (`humaneval_cpp.jsonl.gz`): a path, URL or hf:// address.
     dataset: String,
     /// Only the first N problems.
     #[arg(long, default_value_t = 40)]
     limit: usize,
     #[command(flatten)]
-    exec: ExecOptions,
+    exec: E,
 }
 
 /// The test program split into one program per assert: the lines before `main`, then `main` with
@@ -97,7 +98,7 @@ fn jobs_for(
     problems: &[Problem],
     raw_tests: &std::collections::HashMap<String, String>,
     way: Way,
-    opts: &ExecOptions,
+    opts: &impl Host,
 ) -> Vec<Job> {
     let mut jobs = Vec::new();
     for p in problems {
@@ -122,17 +123,15 @@ fn jobs_for(
                 reference.program.as_str().into(),
                 p.entry_point().unwrap_or_default(),
                 suite,
-                crate::commands::limits(opts),
+                opts.limits(),
             ));
         }
     }
     jobs
 }
 
-pub(crate) fn run(args: &BenchCompileArgs) -> Result<ExitCode> {
-    let mut data = DatasetArgs::named(&args.dataset);
-    data.limit = Some(args.limit);
-    let (executor, prepared) = crate::commands::load_problems(&data, &args.exec)?;
+pub(crate) fn run<E: Host>(args: &BenchCompileArgs<E>) -> Result<ExitCode> {
+    let (executor, prepared) = args.exec.load_problems(&args.dataset, Some(args.limit))?;
     // The dataset's own test programs, for the baselines.
     let raw = codeloop_data::load(&codeloop_data::Source::parse(&args.dataset)?, None)?;
     let raw_tests: std::collections::HashMap<String, String> = raw

@@ -1,6 +1,6 @@
 //! `codeloop bench memory`: whether `codeloop eval`'s memory stays flat as the samples file grows,
 //! and what a cold `codeloop check` of `HumanEval+` costs in memory and in cache on disk. Every
-//! figure is the whole process tree's peak ([`crate::bench_tree`]), of this same binary run as a
+//! figure is the whole process tree's peak ([`crate::tree`]), of this same binary run as a
 //! child, and each is printed against its target.
 //!
 //! - eval: the dataset's canonical solutions repeated to `--small` and to `--large` samples, scored
@@ -20,15 +20,16 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use codeloop_data::RawTask;
 
-use crate::bench_tree::{self, size, verdict};
+use crate::tree::{self, size, verdict};
 
 const TARGET_FLAT_RATIO: f64 = 1.2;
 const TARGET_EVAL_PEAK: u64 = 200 << 20;
 const TARGET_CHECK_PEAK: u64 = 1 << 30;
 const TARGET_CACHE_BYTES: u64 = 100_000_000;
 
+/// `codeloop bench memory`'s arguments.
 #[derive(Args, Debug)]
-pub(crate) struct BenchMemoryArgs {
+pub struct BenchMemoryArgs {
     /// The dataset whose canonical solutions make the samples (`HumanEval` or `HumanEval+` layout).
     #[arg(long, default_value = "humaneval")]
     dataset: String,
@@ -48,7 +49,7 @@ pub(crate) struct BenchMemoryArgs {
 
 pub(crate) fn run(args: &BenchMemoryArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find this binary")?;
-    let (path, dataset) = bench_tree::dataset_file(&args.dataset)?;
+    let (path, dataset) = tree::dataset_file(&args.dataset)?;
     let canonical = canonical_completions(&dataset.tasks);
     if canonical.is_empty() {
         bail!(
@@ -62,14 +63,14 @@ pub(crate) fn run(args: &BenchMemoryArgs) -> Result<ExitCode> {
         dataset.format,
         canonical.len()
     );
-    println!("memory: {}", bench_tree::METHOD);
-    let work = bench_tree::work_dir("memory")?;
-    let eval = |label: &str, n: usize| -> Result<bench_tree::Measured> {
+    println!("memory: {}", tree::METHOD);
+    let work = tree::work_dir("memory")?;
+    let eval = |label: &str, n: usize| -> Result<tree::Measured> {
         let dir = work.path().join(label);
         std::fs::create_dir_all(&dir)?;
         let samples = dir.join("samples.jsonl");
         write_repeated(&samples, &canonical, n)?;
-        let m = bench_tree::measure(
+        let m = tree::measure(
             Command::new(&exe)
                 .arg("eval")
                 .arg(&path)
@@ -95,7 +96,7 @@ pub(crate) fn run(args: &BenchMemoryArgs) -> Result<ExitCode> {
     );
     let small = eval("small", args.small)?;
     let large = eval("large", args.large)?;
-    let rate = |m: &bench_tree::Measured, n: usize| n as f64 / m.wall.as_secs_f64().max(1e-9);
+    let rate = |m: &tree::Measured, n: usize| n as f64 / m.wall.as_secs_f64().max(1e-9);
     let (small_rate, large_rate) = (rate(&small, args.small), rate(&large, args.large));
     for (m, n, r) in [
         (&small, args.small, small_rate),
@@ -143,9 +144,9 @@ pub(crate) fn run(args: &BenchMemoryArgs) -> Result<ExitCode> {
 
 /// `codeloop check` with an empty cache dir: prints its figures, adds its targets to `report`.
 fn cold_check(exe: &Path, spec: &str, report: &mut String) -> Result<()> {
-    let (path, _) = bench_tree::dataset_file(spec)?;
-    let cache = bench_tree::work_dir("cold-cache")?;
-    let m = bench_tree::measure(
+    let (path, _) = tree::dataset_file(spec)?;
+    let cache = tree::work_dir("cold-cache")?;
+    let m = tree::measure(
         Command::new(exe)
             .arg("check")
             .arg(&path)
@@ -243,7 +244,7 @@ mod tests {
 
     #[test]
     fn repeated_samples_cycle_through_the_tasks() {
-        let dir = bench_tree::work_dir("test").unwrap();
+        let dir = tree::work_dir("test").unwrap();
         let path = dir.path().join("s.jsonl");
         let canonical = vec![
             ("T/0".to_owned(), "    return 1\n".to_owned()),

@@ -11,8 +11,11 @@ use clap::Args;
 use codeloop_data::cache_dir;
 use codeloop_llm::{Backend, EmbeddedBackend, EmbeddedConfig, GenerationRequest, Prompt};
 
+use crate::Host;
+
+/// `codeloop bench embedded`'s arguments.
 #[derive(Args, Debug)]
-pub(crate) struct BenchEmbeddedArgs {
+pub struct BenchEmbeddedArgs {
     /// The GGUF (default: the embedded default model).
     #[arg(long)]
     model_path: Option<PathBuf>,
@@ -98,10 +101,10 @@ fn rates(prompt_tokens: u64, t1s: &mut [f64], t2s: &mut [f64], gs: &mut [f64]) -
     }
 }
 
-pub(crate) fn run(args: &BenchEmbeddedArgs) -> Result<ExitCode> {
+pub(crate) fn run<E: Host>(args: &BenchEmbeddedArgs) -> Result<ExitCode> {
     let path = match &args.model_path {
         Some(p) => p.clone(),
-        None => crate::model::resolve_local_model()?,
+        None => E::local_model()?,
     };
     let threads = args
         .threads
