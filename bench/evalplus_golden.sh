@@ -1,6 +1,6 @@
 #!/bin/sh
 # EvalPlus 0.3.1's own results file for samples of HumanEval+ and MBPP+, as the golden files the
-# engine's EvalPlus test (crates/codeloop-engine/tests/evalplus.rs) compares codeloop with:
+# engine's EvalPlus test (crates/codeloop-engine/tests/engine/evalplus.rs) compares codeloop with:
 #   testdata/evalplus/humanevalplus_samples.jsonl.gz        the samples (bench/evalplus_golden.py)
 #   testdata/evalplus/humanevalplus_samples_eval_results.json.gz   EvalPlus's results for them
 #   testdata/evalplus/mbppplus_samples.jsonl.gz, mbppplus_samples_eval_results.json.gz

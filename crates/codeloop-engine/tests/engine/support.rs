@@ -1,7 +1,5 @@
-//! What the engine's integration tests share: one executor per test binary, the datasets of
-//! `testdata/datasets` prepared once each, and scoring samples the way `codeloop eval` does.
-// Each test binary compiles this module and uses part of it.
-#![allow(dead_code)]
+//! What the engine's integration tests share: one executor, the datasets of `testdata/datasets`
+//! prepared once each, and scoring samples the way `codeloop eval` does.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -51,7 +49,7 @@ pub fn prepare_with(pool: &Executor, relative: &str) -> PreparedDataset {
     prepare_path(pool, &data(relative))
 }
 
-/// A dataset of `testdata/datasets`, prepared once per test binary with the shared pool.
+/// A dataset of `testdata/datasets`, prepared once with the shared pool.
 pub fn prepared(relative: &'static str) -> &'static PreparedDataset {
     static PREPARED: Mutex<Vec<(&str, &'static PreparedDataset)>> = Mutex::new(Vec::new());
     let mut done = PREPARED

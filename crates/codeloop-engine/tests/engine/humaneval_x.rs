@@ -2,15 +2,13 @@
 //! compile and pass (the dataset bugs fail as documented), and samples get compile errors, failed
 //! asserts and early exits as verdicts.
 
-mod support;
-
-use codeloop_engine::evaluate;
-use codeloop_sandbox::{Executor, ExecutorConfig};
-use codeloop_types::{Limits, Outcome, Verdict};
-use support::{
+use crate::support::{
     assert_passed, check, completions, executor, failed_input, prepare_with, prepared, score,
     verdict_names,
 };
+use codeloop_engine::evaluate;
+use codeloop_sandbox::{Executor, ExecutorConfig};
+use codeloop_types::{Limits, Outcome, Verdict};
 
 #[test]
 fn canonical_solutions_compile_and_pass() {
@@ -294,7 +292,7 @@ fn every_java_reference_passes_on_a_machine_busy_with_other_work() {
 
 /// How the compiled-language test programs split: per dataset, the tests judged by value, the
 /// checks computed in the sandbox, and the whole-program tests. The README's table comes from
-/// `cargo test -p codeloop-engine --test humaneval_x split_shares -- --nocapture`.
+/// `cargo test -p codeloop-engine --test engine split_shares -- --nocapture`.
 #[test]
 fn split_shares_per_dataset() {
     use codeloop_types::Expect;

@@ -4,19 +4,17 @@
 //! file made by `bench/humaneval_mutants_golden.sh`), and none may be a harness error. Also here:
 //! the regression tests of checks whose asserts carry a message that calls the candidate again.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::{completions, executor, prepare_path, prepared, score};
 use codeloop_engine::evaluate::{self, SampleResult};
 use codeloop_engine::prepare::PreparedDataset;
 use codeloop_types::{Outcome, Verdict};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::{completions, executor, prepare_path, prepared, score};
 
 fn humaneval() -> &'static PreparedDataset {
     prepared("humaneval/HumanEval.jsonl.gz")
@@ -56,7 +54,7 @@ fn read_jsonl_gz(path: &Path) -> Vec<Value> {
 /// Scores `samples` exactly as `codeloop eval` does: through a samples file, with the default
 /// limits, stopping at a sample's first failing test.
 fn eval(prepared: &PreparedDataset, samples: &[Value]) -> Vec<SampleResult> {
-    support::score_with(prepared, executor(), samples, true)
+    crate::support::score_with(prepared, executor(), samples, true)
 }
 
 fn sha16(text: &str) -> String {
@@ -194,7 +192,6 @@ fn assert_messages_that_call_raise_or_print_are_never_evaluated_by_the_judge() {
 class Box:
     def __init__(self, v):
         self.v = v
-
 
 def check(candidate):
     assert candidate(1) == 2, 'First test error: ' + str(candidate(1))

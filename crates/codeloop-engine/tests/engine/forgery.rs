@@ -5,10 +5,8 @@
 //! `main`, the harness's own framing read from its memory) is scored as a failure, and the
 //! failing tests name input, expected and got.
 
-mod support;
-
+use crate::support::{completions, executor, prepared, score};
 use codeloop_types::{Outcome, Verdict};
-use support::{completions, executor, prepared, score};
 
 /// Scores `wrong` (a completion that is a wrong answer) and each forgery (a completion: the wrong
 /// answer plus an attempt to pass) of problem `id`: none may pass, and the plain wrong answer is

@@ -3,13 +3,11 @@
 
 use std::io::Write;
 
-mod support;
-
+use crate::support::{data, executor, prepare_path, score, solutions};
 use codeloop_data::{Source, load};
 use codeloop_engine::evaluate;
 use codeloop_engine::prepare::{PrepareOptions, prepare};
 use codeloop_types::{Interface, Limits, Outcome, Verdict};
-use support::{data, executor, prepare_path, score, solutions};
 
 const QAQ: &str = "s = input().strip()\nq = a = qaq = 0\nfor c in s:\n    if c == 'Q':\n        qaq += a\n        q += 1\n    elif c == 'A':\n        a += q\nprint(qaq)\n";
 

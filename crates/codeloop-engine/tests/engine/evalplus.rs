@@ -12,13 +12,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-mod support;
-
+use crate::support::{data, executor};
 use codeloop_data::{Source, load};
 use codeloop_engine::evaluate::evalplus;
 use codeloop_engine::prepare::{PrepareOptions, prepare};
 use serde_json::Value;
-use support::{data, executor};
 
 /// A difference from `EvalPlus`'s record where `EvalPlus` is wrong: the task, the sample's
 /// `mutation` label, the field, `EvalPlus`'s value and codeloop's (compact JSON), and why.
@@ -213,7 +211,7 @@ fn compare_with_golden(dataset: &str, prefix: &str, keep: impl Fn(u64) -> bool) 
             .or_default()
             .push(v["mutation"].as_str().unwrap());
     }
-    let results = support::score_with(&prepared, executor(), &subset, true);
+    let results = crate::support::score_with(&prepared, executor(), &subset, true);
     let out = evalplus::results_path(&samples_path, None);
     assert_eq!(out, dir.path().join("samples_eval_results.json"));
     let hash = evalplus::md5_hex(&std::fs::read(&path).unwrap());
@@ -322,7 +320,7 @@ fn plus_status_is_over_the_plus_inputs_alone() {
     let dir = tempfile::tempdir().unwrap();
     let samples = dir.path().join("samples.jsonl");
     let wrong_for_one = "def starts_one_ends(n):\n    if n == 1:\n        return 2\n    return 18 * 10 ** (n - 2)\n";
-    let results = support::score_with(
+    let results = crate::support::score_with(
         &prepared,
         executor(),
         &[serde_json::json!({"task_id": "HumanEval/83", "solution": wrong_for_one})],

@@ -4,13 +4,11 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-mod support;
-
+use crate::support::{data, executor, prepared};
 use codeloop_data::{Source, load};
 use codeloop_engine::evaluate;
 use codeloop_engine::prepare::PreparedDataset;
 use codeloop_types::Limits;
-use support::{data, executor, prepared};
 
 fn humaneval() -> &'static PreparedDataset {
     prepared("humaneval/HumanEval.jsonl.gz")
