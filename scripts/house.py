@@ -4,9 +4,9 @@
 1. No product source file (crates/*/src/**.rs and the Python files the crates ship) holds more
    than LIMIT lines of logic: lines that are not blank, not comments and not docstrings, outside
    `#[cfg(test)]` modules.
-2. No import circle between the top-level modules of a crate: module `a` naming `crate::b` and `b`
-   naming `crate::a` (directly or through others) is a circle. A parent module and its own
-   submodules are one node.
+2. No import circle between the modules of a crate: module `a` naming `crate::b` and `b` naming
+   `crate::a` (directly or through others) is a circle. A module naming its own ancestor or
+   descendant is not (a parent declares its children, children use its items).
 3. No block of WINDOW or more logic lines repeated in product code, compared after trimming
    whitespace. Test modules are left out. A repetition the project argues for is listed in
    ALLOWED_REPEATS with its reason.
@@ -117,32 +117,56 @@ def logic_lines(path: Path) -> list[tuple[int, str]]:
     return rust_logic_lines(text)
 
 
-def module_of(crate_src: Path, path: Path) -> str:
-    rel = path.relative_to(crate_src)
-    first = rel.parts[0]
-    return first[:-3] if first.endswith(".rs") else first
+def module_path(crate_src: Path, path: Path) -> tuple[str, ...]:
+    """`src/a/b.rs` and `src/a/b/mod.rs` are module `a::b`; `lib.rs`/`main.rs` the root `()`."""
+    parts = list(path.relative_to(crate_src).with_suffix("").parts)
+    if parts[-1] == "mod" or parts == ["lib"] or parts == ["main"]:
+        parts.pop()
+    return tuple(parts)
+
+
+def resolve(modules: set[tuple[str, ...]], here: tuple[str, ...], words: list[str]):
+    """The module a path like `crate::a::b::Item` or `super::c` names (its longest known prefix)."""
+    if words[0] == "crate":
+        base, words = (), words[1:]
+    elif words[0] == "super":
+        base = here[:-1]
+        words = words[1:]
+        while words and words[0] == "super":
+            base, words = base[:-1], words[1:]
+    else:
+        return None
+    best = None
+    for i in range(len(words) + 1):
+        candidate = base + tuple(words[:i])
+        if candidate in modules:
+            best = candidate
+    return best
 
 
 def circles() -> list[list[str]]:
+    """Import circles between modules of a crate; a module and its ancestors are one module."""
     found = []
     for crate_src in sorted(ROOT.glob("crates/*/src")):
-        edges: dict[str, set[str]] = defaultdict(set)
-        for path in crate_src.glob("**/*.rs"):
-            here = module_of(crate_src, path)
-            if here in ("lib", "main"):
-                continue
+        files = {module_path(crate_src, p): p for p in crate_src.glob("**/*.rs")}
+        modules = set(files)
+        edges: dict[tuple[str, ...], set[tuple[str, ...]]] = defaultdict(set)
+        for here, path in files.items():
             for _, line in rust_logic_lines(path.read_text(encoding="utf-8")):
-                for name in re.findall(r"\bcrate::(\w+)", line):
-                    if name != here:
-                        edges[here].add(name)
-                # `use crate::{a, b::c}`
-                for group in re.findall(r"\bcrate::\{([^}]*)", line):
-                    for name in re.findall(r"(?:^|,)\s*(\w+)", group):
-                        if name != here:
-                            edges[here].add(name)
+                paths = re.findall(r"\b((?:crate|super)(?:::\w+)+)", line)
+                for group_head, group in re.findall(r"\b((?:crate|super)(?:::\w+)*)::\{([^}]*)", line):
+                    paths += [f"{group_head}::{name}" for name in re.findall(r"(\w+)(?:::|\s*,|\s*$)", group)]
+                for text in paths:
+                    target = resolve(modules, here, text.split("::"))
+                    if target is None or target == here:
+                        continue
+                    if here[: len(target)] == target or target[: len(here)] == here:
+                        continue  # a module and its ancestor or descendant
+                    edges[here].add(target)
         for cycle in strongly_connected(edges):
             if len(cycle) > 1:
-                found.append([crate_src.parent.name] + sorted(cycle))
+                names = sorted("::".join(m) or "(root)" for m in cycle)
+                found.append([crate_src.parent.name] + names)
     return found
 
 
