@@ -2,7 +2,7 @@
 //! `llama-cpp-python` (`PyPI`; built from source into a venv in the cache dir on first use) on the same
 //! GGUF with the same threads, at a short context and at about 1,500 tokens; ratios last.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -183,29 +183,20 @@ fn llama_cpp_python() -> Result<PathBuf> {
         "building llama-cpp-python into {} (about 20 minutes on 2 cores)",
         venv.display()
     );
-    if !Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()?
-        .success()
-    {
-        bail!("python3 -m venv failed");
-    }
     // The same instruction sets as codeloop's llama.cpp build (llama-cpp-sys-2 without
     // target-cpu=native: AVX2, FMA, F16C, BMI2), so both engines run the same kernels. A native build
     // would also pick llama.cpp's AMX kernels, which crash in this project's VMs (SIGSEGV in
     // ggml_backend_amx_mul_mat on a Xeon with AMX).
-    if !Command::new(venv.join("bin").join("pip"))
-        .args(["install", "-q", "--no-cache-dir", "llama-cpp-python==0.3.36"])
-        .env(
+    crate::venv::make(
+        &venv,
+        Path::new("python3"),
+        &["--no-cache-dir", "llama-cpp-python==0.3.36"],
+        &[(
             "CMAKE_ARGS",
             "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_SSE42=ON",
-        )
-        .status()?
-        .success()
-    {
-        bail!("pip install llama-cpp-python failed (it needs cmake and a C++ compiler)");
-    }
+        )],
+    )
+    .map_err(|e| anyhow::anyhow!("{e} (it needs cmake and a C++ compiler)"))?;
     Ok(python)
 }
 

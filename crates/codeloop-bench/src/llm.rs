@@ -6,7 +6,7 @@
 //! can be read apart; the client runs on a single-threaded runtime, so it uses at most one core.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -288,21 +288,7 @@ fn sdk_python() -> Result<PathBuf> {
         return Ok(python);
     }
     eprintln!("installing the openai SDK into {}", venv.display());
-    if !Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()?
-        .success()
-    {
-        bail!("python3 -m venv failed");
-    }
-    if !Command::new(venv.join("bin").join("pip"))
-        .args(["install", "-q", "openai"])
-        .status()?
-        .success()
-    {
-        bail!("pip install openai failed");
-    }
+    crate::venv::make(&venv, Path::new("python3"), &["openai"], &[])?;
     Ok(python)
 }
 

@@ -295,8 +295,7 @@ fn setup_finds_libclang_as_bindgen_does_and_libclang_cpp_does_not_count() {
 
 /// `codeloop eval` on `samples` (HumanEval): its exit status and its error output.
 fn eval_error(dir: &std::path::Path, samples: &std::path::Path, extra: &[&str]) -> (bool, String) {
-    let dataset = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz");
+    let dataset = codeloop_test_support::testdata("datasets/humaneval/HumanEval.jsonl.gz");
     let out = codeloop()
         .arg("eval")
         .arg(dataset)
@@ -384,8 +383,7 @@ fn eval_refuses_bad_inputs_before_any_work() {
 #[test]
 fn a_truncated_dataset_names_the_line_it_broke_in() {
     let dir = tempfile::tempdir().unwrap();
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz");
+    let source = codeloop_test_support::testdata("datasets/humaneval/HumanEval.jsonl.gz");
     let bytes = std::fs::read(source).unwrap();
     let cut = dir.path().join("cut.jsonl.gz");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
