@@ -16,6 +16,7 @@ mod doctor;
 mod generate;
 mod model;
 mod progress;
+mod reporter;
 mod run;
 mod scripted;
 
