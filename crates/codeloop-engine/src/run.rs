@@ -37,6 +37,8 @@ mod context;
 mod execute;
 pub mod journal;
 pub mod ledger;
+#[cfg(test)]
+mod tests;
 mod trajectory;
 
 use std::collections::HashMap;
