@@ -26,6 +26,10 @@
 //! [`RunContext::fault`] right after the `n`-th answer of the invocation arrives, before anything
 //! is done with it; the CLI's `CODELOOP_FAULT=kill-after-answers:N` kills the process there.
 //!
+//! **Manifests.** The run claims its store for its configuration ([`claim_store`]: the `config`
+//! manifest, written on a fresh store, compared on a resume) and rewrites the `environment`
+//! manifest ([`write_environment`]) before its session begins; callers write neither.
+//!
 //! **Layout.** [`config`] (the run's configuration and manifests), [`journal`] (the step and
 //! record formats, the writer), [`ledger`] (spending, one place), `trajectory` (one trajectory's
 //! actions), `answers` (requests as tasks), `execute` (program runs), `context` (what a run needs).
@@ -193,12 +197,12 @@ async fn trajectories(shared: &Shared<'_>, problems: &[Arc<Problem>]) -> Vec<Fai
         async move {
             let id = problem.id().0.as_str();
             match trajectory::trajectory(shared, problem, t).await {
-                Ok((record, earlier)) => {
+                Ok(finished) => {
                     ctx.events.emit(|| Event::TrajectoryFinished {
                         problem: id.to_owned(),
                         trajectory: t,
-                        solved: record.solved,
-                        earlier,
+                        solved: finished.record.solved,
+                        earlier: finished.earlier,
                     });
                     let mut r = remaining.lock().expect("remaining lock");
                     let left = r.get_mut(id).expect("every problem counted");

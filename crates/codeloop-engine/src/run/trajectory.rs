@@ -47,6 +47,12 @@ struct Trajectory<'s, 'a> {
     stop: StopReason,
 }
 
+/// A finished trajectory, and whether an earlier invocation finished it.
+pub(super) struct Finished {
+    pub(super) record: TrajectoryRecord,
+    pub(super) earlier: bool,
+}
+
 fn derive_seed(seed: u64, problem: &str, trajectory: u32) -> u64 {
     crate::stable_hash(seed, problem.bytes().chain(trajectory.to_le_bytes()))
 }
@@ -56,7 +62,7 @@ pub(super) async fn trajectory(
     shared: &Shared<'_>,
     problem: &Arc<Problem>,
     t: u32,
-) -> Result<(TrajectoryRecord, bool), EngineError> {
+) -> Result<Finished, EngineError> {
     let (ctx, id) = (shared.ctx, problem.id().0.as_str());
     if let Some(text) = ctx.store.trajectory(id, t)? {
         let record: TrajectoryRecord =
@@ -67,7 +73,10 @@ pub(super) async fn trajectory(
                 source,
             })?;
         shared.ledger.charge_finished(&record);
-        return Ok((record, true));
+        return Ok(Finished {
+            record,
+            earlier: true,
+        });
     }
     let mut run = Trajectory {
         shared,
@@ -115,7 +124,11 @@ pub(super) async fn trajectory(
         };
         run.step += 1;
     }
-    Ok((run.finish(problem, strategy.transcript()).await?, false))
+    let record = run.finish(problem, strategy.transcript()).await?;
+    Ok(Finished {
+        record,
+        earlier: false,
+    })
 }
 
 impl Trajectory<'_, '_> {
