@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use codeloop_engine::run::{Budget, RunConfig, RunContext, RunStats, Sampling, claim_store};
+use codeloop_engine::events::Events;
+use codeloop_engine::run::{Budget, RunConfig, RunContext, Sampling, claim_store};
 use codeloop_llm::{Backend, OpenAiBackend, OpenAiConfig};
 use codeloop_store::RunStore;
 use codeloop_strategy::{PromptLibrary, StrategySpec};
@@ -105,7 +106,7 @@ pub(crate) fn run<E: Host>(args: &BenchRunArgs<E>) -> Result<ExitCode> {
         backend,
         executor: Arc::new(executor),
         config: Arc::new(config),
-        stats: Arc::new(RunStats::default()),
+        events: Events::none(),
         concurrency: args.concurrency.max(1),
         fault: None,
     };
@@ -125,23 +126,25 @@ pub(crate) fn run<E: Host>(args: &BenchRunArgs<E>) -> Result<ExitCode> {
     let elapsed = start.elapsed().as_secs_f64();
     let _ = stop_tx.send(());
     let _ = server_thread.join();
-    if let Some((p, t, e)) = outcome.failed.first() {
+    if let Some(f) = outcome.failed.first() {
         bail!(
-            "{} trajectories failed; first: {p} #{t}: {e}",
-            outcome.failed.len()
+            "{} trajectories failed; first: {} #{}: {}",
+            outcome.failed.len(),
+            f.problem,
+            f.trajectory,
+            f.error
         );
     }
     let results = codeloop_engine::report::results(&store, 1_000, 0)?;
     let lat = args.latency_ms as f64 / 1000.0;
-    let waves = (outcome.llm_calls as f64 / args.concurrency.max(1) as f64).ceil();
+    let waves = (outcome.work.llm_calls as f64 / args.concurrency.max(1) as f64).ceil();
     let ideal = (f64::from(turns) * lat).max(waves * lat);
-    let g = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     println!(
         "LLM calls {}, programs {}, executions {} ({:.0}/s), solved {:.1}%",
-        outcome.llm_calls,
-        outcome.programs,
-        g(&ctx.stats.executions),
-        g(&ctx.stats.executions) as f64 / elapsed,
+        outcome.work.llm_calls,
+        outcome.work.programs,
+        outcome.invocation.executed,
+        outcome.invocation.executed as f64 / elapsed,
         100.0 * results.solved_rate
     );
     println!("wall time {elapsed:.2} s; latency-bound ideal {ideal:.2} s");

@@ -9,6 +9,7 @@ mod doctor;
 mod generate;
 mod model;
 mod progress;
+mod reporter;
 mod run;
 
 use std::path::PathBuf;

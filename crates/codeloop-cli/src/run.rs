@@ -5,20 +5,14 @@
 //! before anything is done with it (the engine's `FaultPoint::AnswerReceived`). The kill test in
 //! `tests/run.rs` uses it to kill at a named point rather than after a sleep.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use codeloop_engine::report::SessionSpending;
 use codeloop_engine::report::{RunResults, results};
-use codeloop_engine::run::{
-    Budget, FaultHook, FaultPoint, RunConfig, RunContext, RunStats, Sampling, claim_store,
-};
+use codeloop_engine::run::{Budget, FaultHook, FaultPoint, RunConfig, RunContext, Sampling};
 use codeloop_store::{ResponseCache, RunStore};
 use codeloop_strategy::{PromptLibrary, StrategySpec};
 
@@ -227,7 +221,8 @@ fn default_dir(parent: &Path, config: &RunConfig, dataset_arg: &str, model: &str
     ))
 }
 
-/// Runs one strategy into `dir`; returns its results.
+/// Runs one strategy into `dir` (the engine claims the directory's store for `config`, or resumes
+/// it); returns its results.
 fn run_one(
     setup: &Setup,
     config: RunConfig,
@@ -235,31 +230,6 @@ fn run_one(
     model: &ModelArgs,
 ) -> Result<(RunResults, bool)> {
     let store = Arc::new(RunStore::open(dir)?);
-    let resumed = claim_store(&store, &config)?;
-    store.set_manifest(
-        "environment",
-        &serde_json::json!({
-            "codeloop_version": env!("CARGO_PKG_VERSION"),
-            "interpreter": setup.executor.interpreter().path.display().to_string(),
-            "python": setup.executor.interpreter().version,
-            "sandbox_layers": setup.executor.layers(),
-        })
-        .to_string(),
-    )?;
-    let (_, _, done_before) = store.counts()?;
-    let total = config.problems.len() as u64 * u64::from(config.trajectories);
-    if resumed {
-        let earlier = SessionSpending::of(&store.sessions()?);
-        eprintln!(
-            "resuming {}: {done_before} of {total} trajectories already finished; {} earlier sessions sent {} LLM requests ({} lost)",
-            dir.display(),
-            earlier.sessions,
-            earlier.llm_sent,
-            earlier.llm_lost
-        );
-    } else {
-        eprintln!("run directory {}", dir.display());
-    }
     let problems: Vec<Arc<codeloop_types::Problem>> = setup
         .prepared
         .problems
@@ -267,13 +237,13 @@ fn run_one(
         .cloned()
         .map(Arc::new)
         .collect();
-    let stats = Arc::new(RunStats::default());
+    let (events, reporter) = crate::reporter::start();
     let ctx = RunContext {
         store: store.clone(),
         backend: setup.backend.clone(),
         executor: setup.executor.clone(),
         config: Arc::new(config),
-        stats: stats.clone(),
+        events,
         concurrency: model
             .concurrency
             .unwrap_or(if setup.embedded { 4 } else { 64 }),
@@ -283,26 +253,12 @@ fn run_one(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let progress = {
-        let (stats, stop) = (stats.clone(), stop.clone());
-        std::thread::spawn(move || show_progress(&stats, &stop))
-    };
     let outcome = runtime.block_on(codeloop_engine::run::run(&ctx, &problems));
-    stop.store(true, Ordering::SeqCst);
-    let _ = progress.join();
+    // The reporter ends when the last events handle is gone.
+    drop(ctx);
+    let _ = reporter.join();
     // The engine recorded this invocation as a session of the store (what it sent, as it went).
     let outcome = outcome?;
-    eprintln!(
-        "journal: {} units in {} commits (at most {} in one); the longest wait for a commit was {:.1} ms",
-        outcome.journal.units,
-        outcome.journal.commits,
-        outcome.journal.largest_batch,
-        outcome.journal.longest_wait.as_secs_f64() * 1000.0
-    );
-    for (problem, t, error) in outcome.failed.iter().take(5) {
-        eprintln!("error: {problem} trajectory {t}: {error}");
-    }
     let results = results(&store, RESAMPLES, 0)?;
     std::fs::write(
         dir.join("results.json"),
@@ -334,53 +290,6 @@ fn fault_hook() -> Result<Option<FaultHook>> {
             std::process::abort();
         }
     })))
-}
-
-fn show_progress(stats: &RunStats, stop: &std::sync::atomic::AtomicBool) {
-    let tty = std::io::stderr().is_terminal();
-    let every = if tty {
-        Duration::from_millis(500)
-    } else {
-        Duration::from_secs(10)
-    };
-    let start = Instant::now();
-    let mut last = Instant::now();
-    let done0 = stats.trajectories_done.load(Ordering::Relaxed);
-    while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(100));
-        if last.elapsed() < every {
-            continue;
-        }
-        last = Instant::now();
-        let secs = start.elapsed().as_secs_f64().max(1e-9);
-        let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        let (done, total) = (g(&stats.trajectories_done), g(&stats.trajectories_total));
-        let rate = (done - done0.min(done)) as f64 / secs;
-        let eta = if rate > 0.0 {
-            format!("{:.0}s", (total - done) as f64 / rate)
-        } else {
-            "?".to_owned()
-        };
-        let line = format!(
-            "trajectories {done}/{total} (problems {}), turn {}, solved {}, LLM in flight {}, {:.1} tok/s, {:.1} exec/s, cache hits {}, replayed {}, eta {eta}",
-            g(&stats.problems_done),
-            g(&stats.turn),
-            g(&stats.solved),
-            g(&stats.llm_in_flight),
-            g(&stats.completion_tokens) as f64 / secs,
-            g(&stats.executions) as f64 / secs,
-            g(&stats.cache_hits),
-            g(&stats.replayed),
-        );
-        if tty {
-            eprint!("\r\x1b[2K{line}");
-        } else {
-            eprintln!("{line}");
-        }
-    }
-    if tty {
-        eprint!("\r\x1b[2K");
-    }
 }
 
 pub(crate) fn print_results(r: &RunResults) {

@@ -41,9 +41,63 @@ pub enum EngineError {
     /// A metric was asked for something it cannot estimate.
     #[error("{0}")]
     Metric(String),
-    /// A run failed (configuration, journal).
-    #[error("{0}")]
-    Run(String),
+    /// A run directory holds no run.
+    #[error("`{path}` holds no run")]
+    NoRun {
+        /// The run directory.
+        path: PathBuf,
+    },
+    /// A manifest of a run directory is unreadable.
+    #[error("`{path}`: manifest `{key}` is unreadable")]
+    Manifest {
+        /// The run directory.
+        path: PathBuf,
+        /// The manifest's key.
+        key: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A run directory holds a run with another configuration.
+    #[error(
+        "`{path}` holds a run with a different configuration (differs in: {})\n(use another --out directory to start a new run)",
+        .differ.join(", ")
+    )]
+    ConfigMismatch {
+        /// The run directory.
+        path: PathBuf,
+        /// The configuration's keys that differ.
+        differ: Vec<String>,
+    },
+    /// A journaled step is unreadable.
+    #[error("journal of `{problem}` trajectory {trajectory} step {step} is unreadable")]
+    JournalUnreadable {
+        /// The problem.
+        problem: String,
+        /// The trajectory.
+        trajectory: u32,
+        /// The step.
+        step: u32,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A finished trajectory's stored record is unreadable.
+    #[error("`{path}`: record of `{problem}` trajectory {trajectory} is unreadable")]
+    RecordUnreadable {
+        /// The run directory.
+        path: PathBuf,
+        /// The problem.
+        problem: String,
+        /// The trajectory.
+        trajectory: u32,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The task of a model request ended without an answer (it panicked or was cancelled).
+    #[error("the task of a model request ended without an answer")]
+    RequestTask(#[source] tokio::task::JoinError),
     /// A model call failed.
     #[error(transparent)]
     Llm(#[from] codeloop_llm::LlmError),

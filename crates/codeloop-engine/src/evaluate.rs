@@ -4,6 +4,7 @@
 
 pub mod evalplus;
 mod groups;
+pub mod hidden;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

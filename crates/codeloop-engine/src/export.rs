@@ -210,12 +210,13 @@ pub fn export_sft(
         let mut group = Vec::new();
         for (t, data) in store.trajectories_of(&problem)? {
             counts.seen += 1;
-            let record: TrajectoryRecord = serde_json::from_str(&data).map_err(|e| {
-                EngineError::Run(format!(
-                    "{}: trajectory {problem}#{t} is unreadable: {e}",
-                    store.path().display()
-                ))
-            })?;
+            let record: TrajectoryRecord =
+                serde_json::from_str(&data).map_err(|source| EngineError::RecordUnreadable {
+                    path: store.path().to_path_buf(),
+                    problem: problem.clone(),
+                    trajectory: t,
+                    source,
+                })?;
             group.push(record);
         }
         write_group(store, &config, options, &group, &mut counts, out)?;

@@ -1,6 +1,7 @@
 //! The engine: turns raw dataset records into problems with public and hidden test suites
 //! ([`prepare`], with [`split`] for compiled languages), scores samples against hidden tests
-//! ([`evaluate`]), and computes metrics ([`metrics`]).
+//! ([`evaluate`]), computes metrics ([`metrics`]), and drives `codeloop run` ([`run`]), whose
+//! progress it reports as typed [`events`].
 //!
 //! Dependencies: `sha2` and `md-5` (`RustCrypto`, the well-kept digest crates) for the hashes in
 //! result files (`EvalPlus` writes the MD5 of its dataset file, so ours must be MD5 too);
@@ -11,6 +12,7 @@
 
 mod errors;
 pub mod evaluate;
+pub mod events;
 pub mod export;
 pub mod metrics;
 pub mod prepare;

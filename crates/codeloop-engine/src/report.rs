@@ -184,8 +184,8 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
     store.for_each_trajectory(|problem, t, data| {
         let record: TrajectoryRecord = match serde_json::from_str(data) {
             Ok(r) => r,
-            Err(e) => {
-                bad.get_or_insert(format!("trajectory {problem}#{t} is unreadable: {e}"));
+            Err(source) => {
+                bad.get_or_insert((problem.to_owned(), t, source));
                 return;
             }
         };
@@ -239,11 +239,13 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         }
         pools.entry(problem.to_owned()).or_default().push(after);
     })?;
-    if let Some(message) = bad {
-        return Err(EngineError::Run(format!(
-            "{}: {message}",
-            store.path().display()
-        )));
+    if let Some((problem, trajectory, source)) = bad {
+        return Err(EngineError::RecordUnreadable {
+            path: store.path().to_path_buf(),
+            problem,
+            trajectory,
+            source,
+        });
     }
     let min_m = pools.values().map(Vec::len).min().unwrap_or(0) as u64;
     let mut turns = Vec::new();

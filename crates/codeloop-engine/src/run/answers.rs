@@ -1,5 +1,5 @@
-//! Requests and their durable answers: the journal writer of an invocation ([`Writer`]) and the
-//! task each request runs as ([`ask`]).
+//! Requests and their durable answers: the task each request runs as ([`ask`]), which hands the
+//! answer to the journal writer.
 //!
 //! Each request runs as a tokio task of its own that hands its answer to the journal writer the
 //! moment it arrives. The trajectories of a run are polled inside one task (`buffer_unordered`), so
@@ -8,59 +8,16 @@
 //! the server writing them and the engine seeing them; as tasks of their own, 1 ms and 8 ms.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use codeloop_llm::{Backend, Choice, LlmError};
-use codeloop_store::{Journal, SessionId, SpendDelta, Write};
+use codeloop_store::SpendDelta;
 use codeloop_strategy::Purpose;
-use tokio::sync::oneshot;
 
-use super::{FaultHook, FaultPoint, LlmStep, RunStats, Shared};
+use super::context::{FaultHook, FaultPoint, Shared};
+use super::journal::{LlmStep, StepKey, Writer};
+use super::ledger::Ledger;
 use crate::errors::EngineError;
-
-/// The journal writer of one invocation, and its session.
-#[derive(Clone)]
-pub(super) struct Writer {
-    pub(super) journal: Arc<Journal>,
-    pub(super) session: SessionId,
-    pub(super) path: Arc<std::path::Path>,
-}
-
-impl Writer {
-    /// Commits `writes` and returns once they are durable.
-    pub(super) async fn durable(&self, writes: Vec<Write>) -> Result<(), EngineError> {
-        let (tx, rx) = oneshot::channel();
-        self.journal.submit(
-            writes,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        match rx.await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(codeloop_store::StoreError::JournalClosed {
-                path: self.path.to_path_buf(),
-            }
-            .into()),
-        }
-    }
-
-    /// Queues `writes` (kept in order; not waited for).
-    pub(super) fn queue(&self, writes: Vec<Write>) {
-        self.journal.write(writes);
-    }
-
-    pub(super) fn spend(&self, delta: SpendDelta) -> Write {
-        Write::Spend(self.session, delta)
-    }
-}
-
-/// Where an answer goes in the journal.
-pub(super) struct StepKey {
-    pub(super) problem: String,
-    pub(super) trajectory: u32,
-    pub(super) step: u32,
-}
+use crate::events::{Event, Events, StepAt};
 
 /// Sends one request, counted as sent in a commit that lands first, and returns its answer once
 /// the answer is journaled. The request runs as a task of its own that journals the answer the
@@ -73,7 +30,7 @@ pub(super) async fn ask(
     purpose: Purpose,
     turn: u32,
 ) -> Result<LlmStep, EngineError> {
-    let (ctx, ledger, writer) = (shared.ctx, &shared.ledger, &shared.writer);
+    let (ctx, ledger, writer) = (shared.ctx, &*shared.ledger, &shared.writer);
     let sent = SpendDelta {
         llm_sent: 1,
         ..SpendDelta::default()
@@ -85,14 +42,15 @@ pub(super) async fn ask(
     let task = RequestTask {
         backend: ctx.backend.clone(),
         writer: writer.clone(),
-        stats: ctx.stats.clone(),
+        ledger: shared.ledger.clone(),
+        events: ctx.events.clone(),
         fault: ctx.fault.clone(),
     };
     let answer = tokio::spawn(task.run(request, key, purpose, turn))
         .await
-        .unwrap_or_else(|e| Err(EngineError::Run(format!("a request task failed: {e}"))));
+        .unwrap_or_else(|e| Err(EngineError::RequestTask(e)));
     match &answer {
-        Ok(a) => ledger.answered(a.prompt_tokens + a.completion_tokens, a.cached),
+        Ok(a) => ledger.answered(a),
         Err(_) => ledger.failed(),
     }
     answer
@@ -102,7 +60,8 @@ pub(super) async fn ask(
 struct RequestTask {
     backend: Arc<dyn Backend>,
     writer: Writer,
-    stats: Arc<RunStats>,
+    ledger: Arc<Ledger>,
+    events: Events,
     fault: Option<FaultHook>,
 }
 
@@ -114,11 +73,18 @@ impl RequestTask {
         purpose: Purpose,
         turn: u32,
     ) -> Result<LlmStep, EngineError> {
-        let (stats, writer) = (&self.stats, &self.writer);
-        stats.llm_sent.fetch_add(1, Ordering::Relaxed);
-        stats.llm_in_flight.fetch_add(1, Ordering::Relaxed);
+        let writer = &self.writer;
+        let at = || StepAt {
+            problem: key.problem.clone(),
+            trajectory: key.trajectory,
+            step: key.step,
+        };
+        self.events.emit(|| Event::LlmCallStarted {
+            at: at(),
+            turn,
+            purpose,
+        });
         let generation = self.backend.generate(&request).await;
-        stats.llm_in_flight.fetch_sub(1, Ordering::Relaxed);
         let choice = generation.and_then(|mut g| {
             let choice = std::mem::take(&mut g.choices)
                 .into_iter()
@@ -136,20 +102,15 @@ impl RequestTask {
                     llm_failed: 1,
                     ..SpendDelta::default()
                 })]);
+                self.events.emit(|| Event::LlmCallFailed { at: at() });
                 return Err(e.into());
             }
         };
-        let n = stats.llm_calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let n = self.ledger.answer_received();
         if let Some(fault) = &self.fault {
             fault(FaultPoint::AnswerReceived(n));
         }
-        stats
-            .completion_tokens
-            .fetch_add(generation.usage.completion_tokens, Ordering::Relaxed);
         let cached = generation.cached > 0;
-        if cached {
-            stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-        }
         let Choice {
             text,
             finish_reason,
@@ -184,18 +145,19 @@ impl RequestTask {
             completion_tokens: completion as i64,
         };
         // Write-ahead: nothing acts on the answer before it is durable.
-        writer
-            .durable(vec![
-                Write::Step {
-                    problem: key.problem,
-                    trajectory: key.trajectory,
-                    step: key.step,
-                    kind: "llm",
-                    data: serde_json::to_string(&answer).expect("steps serialise"),
-                },
-                writer.spend(delta),
-            ])
-            .await?;
+        let journaled = writer
+            .durable(vec![key.write("llm", &answer), writer.spend(delta)])
+            .await;
+        if let Err(e) = journaled {
+            self.events.emit(|| Event::LlmCallFailed { at: at() });
+            return Err(e);
+        }
+        self.events.emit(|| Event::LlmCallFinished {
+            at: at(),
+            prompt_tokens: answer.prompt_tokens,
+            completion_tokens: answer.completion_tokens,
+            cached,
+        });
         Ok(answer)
     }
 }

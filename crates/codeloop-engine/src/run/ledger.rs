@@ -17,16 +17,65 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use codeloop_store::{RunStore, SessionRow};
 
-use super::{Budget, LlmStep};
+use super::config::Budget;
+use super::journal::{LlmStep, TrajectoryRecord};
 use crate::errors::EngineError;
+
+/// Work spending: what a trajectory (or a whole run) spent, as the journal holds it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Spending {
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Programs generated.
+    pub programs: u64,
+    /// Test-case executions (public runs).
+    pub executions: u64,
+    /// Programs submitted.
+    pub submissions: u64,
+}
+
+impl Spending {
+    /// Prompt plus completion tokens.
+    #[must_use]
+    pub fn tokens(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+
+    fn llm(&mut self, answer: &LlmStep) {
+        self.llm_calls += 1;
+        self.prompt_tokens += answer.prompt_tokens;
+        self.completion_tokens += answer.completion_tokens;
+    }
+}
+
+/// What this invocation did, as against what the journal holds (the session's counts).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SessionWork {
+    /// Requests sent to the model (cache hits excluded).
+    pub llm_sent: u64,
+    /// Answers received (cache hits included).
+    pub answers: u64,
+    /// Programs run in the sandbox (public and hidden runs).
+    pub executed: u64,
+    /// Executions answered from the store (identical program and suite).
+    pub reused: u64,
+    /// Journal steps replayed instead of redone.
+    pub replayed: u64,
+}
 
 /// LLM spending, both kinds, under one lock so that a reservation checks both limits at once.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct LlmAccount {
     /// Calls the journal holds, plus calls reserved and not yet journaled.
     work_calls: u64,
-    /// Tokens of the journaled answers.
-    work_tokens: u64,
+    /// Prompt tokens of the journaled answers.
+    work_prompt: u64,
+    /// Completion tokens of the journaled answers.
+    work_completion: u64,
     /// Requests sent by earlier invocations.
     sent_before: u64,
     /// Tokens of answers received by earlier invocations.
@@ -37,57 +86,53 @@ struct LlmAccount {
     tokens: u64,
 }
 
-/// The resource ledger of one invocation.
+/// The resource ledger of one invocation: the one place that counts what the run spends.
 #[derive(Debug)]
 pub struct Ledger {
     budget: Budget,
-    pub(super) start: std::time::Instant,
+    start: std::time::Instant,
     llm: Mutex<LlmAccount>,
-    /// Programs submitted.
-    pub submissions: AtomicU64,
-    /// Programs generated.
-    pub programs: AtomicU64,
-    /// Test-case executions.
-    pub executions: AtomicU64,
+    submissions: AtomicU64,
+    programs: AtomicU64,
+    executions: AtomicU64,
+    answers: AtomicU64,
+    executed: AtomicU64,
+    reused: AtomicU64,
+    replayed: AtomicU64,
 }
 
-/// The work spending the journal holds: (LLM calls, prompt plus completion tokens).
-pub fn journal_spending(store: &RunStore) -> Result<(u64, u64), EngineError> {
-    let (mut calls, mut tokens) = (0u64, 0u64);
+/// The work spending the journal holds: LLM calls and tokens of every journaled answer.
+pub fn journal_spending(store: &RunStore) -> Result<Spending, EngineError> {
+    let mut spent = Spending::default();
     let mut bad = None;
     store.for_each_step("llm", |problem, t, s| {
         match serde_json::from_str::<LlmStep>(&s.data) {
-            Ok(a) => {
-                calls += 1;
-                tokens += a.prompt_tokens + a.completion_tokens;
-            }
-            Err(e) => {
-                bad.get_or_insert_with(|| {
-                    format!(
-                        "journal of {problem} trajectory {t} step {} is unreadable: {e}",
-                        s.step
-                    )
+            Ok(a) => spent.llm(&a),
+            Err(source) => {
+                bad.get_or_insert(EngineError::JournalUnreadable {
+                    problem: problem.to_owned(),
+                    trajectory: t,
+                    step: s.step,
+                    source,
                 });
             }
         }
     })?;
-    match bad {
-        Some(message) => Err(EngineError::Run(message)),
-        None => Ok((calls, tokens)),
-    }
+    bad.map_or(Ok(spent), Err)
 }
 
 impl Ledger {
-    /// A ledger with `budget`, starting from the work the journal holds (`work`: calls, tokens)
-    /// and what the earlier invocations `sessions` sent.
+    /// A ledger with `budget`, starting from the work the journal holds (`work`, LLM calls and
+    /// tokens) and what the earlier invocations `sessions` sent.
     #[must_use]
-    pub fn new(budget: Budget, work: (u64, u64), sessions: &[SessionRow]) -> Self {
+    pub fn new(budget: Budget, work: Spending, sessions: &[SessionRow]) -> Self {
         Ledger {
             budget,
             start: std::time::Instant::now(),
             llm: Mutex::new(LlmAccount {
-                work_calls: work.0,
-                work_tokens: work.1,
+                work_calls: work.llm_calls,
+                work_prompt: work.prompt_tokens,
+                work_completion: work.completion_tokens,
                 sent_before: sessions.iter().map(|s| s.llm_sent).sum(),
                 tokens_before: sessions
                     .iter()
@@ -99,11 +144,21 @@ impl Ledger {
             submissions: AtomicU64::new(0),
             programs: AtomicU64::new(0),
             executions: AtomicU64::new(0),
+            answers: AtomicU64::new(0),
+            executed: AtomicU64::new(0),
+            reused: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
         }
     }
 
     fn over(limit: Option<u64>, counter: &AtomicU64) -> bool {
         limit.is_some_and(|l| counter.load(Ordering::SeqCst) >= l)
+    }
+
+    /// Seconds since the invocation began.
+    #[must_use]
+    pub fn elapsed_secs(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
     }
 
     /// Reserves one LLM call if the budget allows it, as work and as a request this invocation
@@ -117,10 +172,9 @@ impl Ledger {
             return false;
         }
         let mut a = self.llm.lock().expect("ledger lock");
-        let tokens_over = self
-            .budget
-            .tokens
-            .is_some_and(|l| a.work_tokens >= l || a.tokens_before + a.tokens >= l);
+        let tokens_over = self.budget.tokens.is_some_and(|l| {
+            a.work_prompt + a.work_completion >= l || a.tokens_before + a.tokens >= l
+        });
         let calls_over = self
             .budget
             .llm_calls
@@ -133,15 +187,21 @@ impl Ledger {
         true
     }
 
-    /// A reserved call was answered with `tokens`; from the response cache if `cached` (then it
-    /// was not sent after all).
-    pub(super) fn answered(&self, tokens: u64, cached: bool) {
+    /// An answer arrived (before it is journaled); returns how many this invocation received.
+    pub(super) fn answer_received(&self) -> u64 {
+        self.answers.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// A reserved call was answered with `answer`; from the response cache if it says so (then
+    /// it was not sent after all).
+    pub(super) fn answered(&self, answer: &LlmStep) {
         let mut a = self.llm.lock().expect("ledger lock");
-        a.work_tokens += tokens;
-        if cached {
+        a.work_prompt += answer.prompt_tokens;
+        a.work_completion += answer.completion_tokens;
+        if answer.cached {
             a.sent -= 1;
         } else {
-            a.tokens += tokens;
+            a.tokens += answer.prompt_tokens + answer.completion_tokens;
         }
     }
 
@@ -150,29 +210,115 @@ impl Ledger {
         self.llm.lock().expect("ledger lock").work_calls -= 1;
     }
 
-    /// Work spending on the model: (calls, tokens).
-    #[must_use]
-    pub fn work_llm(&self) -> (u64, u64) {
-        let a = self.llm.lock().expect("ledger lock");
-        (a.work_calls, a.work_tokens)
-    }
-
-    /// Requests this invocation sent.
-    #[must_use]
-    pub fn sent(&self) -> u64 {
-        self.llm.lock().expect("ledger lock").sent
-    }
-
     /// Whether a program may be run.
     pub(super) fn admit_program(&self) -> bool {
         !(Self::over(self.budget.programs, &self.programs)
             || Self::over(self.budget.executions, &self.executions))
     }
+
+    /// A program ran in the sandbox (`reused`: its stored report was used instead).
+    pub(super) fn executed(&self, reused: bool) {
+        let counter = if reused { &self.reused } else { &self.executed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Charges a trajectory an earlier invocation finished (its LLM spending is the journal's,
+    /// counted when the ledger was made).
+    pub(super) fn charge_finished(&self, r: &TrajectoryRecord) {
+        self.programs
+            .fetch_add(r.programs.len() as u64, Ordering::SeqCst);
+        self.executions.fetch_add(r.executions, Ordering::SeqCst);
+        self.submissions
+            .fetch_add(u64::from(r.submitted_turn.is_some()), Ordering::SeqCst);
+    }
+
+    /// Work spending so far (LLM calls include those reserved and not yet answered).
+    #[must_use]
+    pub fn work(&self) -> Spending {
+        let a = *self.llm.lock().expect("ledger lock");
+        Spending {
+            llm_calls: a.work_calls,
+            prompt_tokens: a.work_prompt,
+            completion_tokens: a.work_completion,
+            programs: self.programs.load(Ordering::SeqCst),
+            executions: self.executions.load(Ordering::SeqCst),
+            submissions: self.submissions.load(Ordering::SeqCst),
+        }
+    }
+
+    /// What this invocation did.
+    #[must_use]
+    pub fn session(&self) -> SessionWork {
+        SessionWork {
+            llm_sent: self.llm.lock().expect("ledger lock").sent,
+            answers: self.answers.load(Ordering::SeqCst),
+            executed: self.executed.load(Ordering::SeqCst),
+            reused: self.reused.load(Ordering::SeqCst),
+            replayed: self.replayed.load(Ordering::SeqCst),
+        }
+    }
+
+    /// An account for one trajectory's spending, charged to this ledger as it goes.
+    pub(super) fn account(&self) -> Account<'_> {
+        Account {
+            ledger: self,
+            spent: Spending::default(),
+        }
+    }
+}
+
+/// One trajectory's spending: each charge counts for the trajectory and for the run at once.
+pub(super) struct Account<'l> {
+    ledger: &'l Ledger,
+    spent: Spending,
+}
+
+impl Account<'_> {
+    /// An answer the trajectory acts on, new or `replayed` from the journal. The run's LLM work
+    /// was counted already: journaled answers when the ledger was made, new ones as they were
+    /// reserved and answered.
+    pub(super) fn llm(&mut self, answer: &LlmStep, replayed: bool) {
+        self.spent.llm(answer);
+        if replayed {
+            self.ledger.replayed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An execution step fed back from the journal.
+    pub(super) fn replayed(&self) {
+        self.ledger.replayed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A program run on `tests` public test cases.
+    pub(super) fn program(&mut self, tests: u64) {
+        self.spent.programs += 1;
+        self.spent.executions += tests;
+        self.ledger.programs.fetch_add(1, Ordering::SeqCst);
+        self.ledger.executions.fetch_add(tests, Ordering::SeqCst);
+    }
+
+    /// A program submitted without a public run (the problem has no public tests).
+    pub(super) fn unrun_program(&mut self) {
+        self.program(0);
+    }
+
+    /// A submission.
+    pub(super) fn submission(&mut self) {
+        self.spent.submissions += 1;
+        self.ledger.submissions.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// What the trajectory spent.
+    pub(super) fn spent(&self) -> Spending {
+        self.spent
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use codeloop_llm::FinishReason;
     use codeloop_store::SessionId;
+    use codeloop_strategy::Purpose;
 
     use super::*;
 
@@ -198,37 +344,60 @@ mod tests {
         }
     }
 
+    fn work(llm_calls: u64) -> Spending {
+        Spending {
+            llm_calls,
+            ..Spending::default()
+        }
+    }
+
+    fn answer(prompt_tokens: u64, completion_tokens: u64, cached: bool) -> LlmStep {
+        LlmStep {
+            purpose: Purpose::Code,
+            turn: 1,
+            text: String::new(),
+            finish_reason: FinishReason::Stop,
+            prompt_tokens,
+            completion_tokens,
+            token_ids: None,
+            logprobs: None,
+            seed: 0,
+            endpoint: String::new(),
+            cached,
+        }
+    }
+
     #[test]
     fn requests_lost_by_earlier_sessions_count_against_the_budget() {
         // The journal holds 3 calls, but killed sessions sent 8: a budget of 10 allows 2 more.
-        let ledger = Ledger::new(calls(10), (3, 0), &[session(5), session(3)]);
+        let ledger = Ledger::new(calls(10), work(3), &[session(5), session(3)]);
         assert!(ledger.reserve_llm());
         assert!(ledger.reserve_llm());
         assert!(!ledger.reserve_llm());
-        assert_eq!(ledger.work_llm().0, 5);
-        assert_eq!(ledger.sent(), 2);
+        assert_eq!(ledger.work().llm_calls, 5);
+        assert_eq!(ledger.session().llm_sent, 2);
     }
 
     #[test]
     fn work_spending_caps_a_run_whose_answers_came_from_the_cache() {
-        let ledger = Ledger::new(calls(2), (0, 0), &[]);
+        let ledger = Ledger::new(calls(2), work(0), &[]);
         for _ in 0..2 {
             assert!(ledger.reserve_llm());
-            ledger.answered(10, true);
+            ledger.answered(&answer(4, 6, true));
         }
         assert!(!ledger.reserve_llm());
-        assert_eq!(ledger.sent(), 0);
-        assert_eq!(ledger.work_llm(), (2, 20));
+        assert_eq!(ledger.session().llm_sent, 0);
+        assert_eq!((ledger.work().llm_calls, ledger.work().tokens()), (2, 20));
     }
 
     #[test]
     fn a_failed_call_is_sent_but_not_work() {
-        let ledger = Ledger::new(calls(2), (0, 0), &[]);
+        let ledger = Ledger::new(calls(2), work(0), &[]);
         assert!(ledger.reserve_llm());
         ledger.failed();
         assert!(ledger.reserve_llm());
         assert!(!ledger.reserve_llm());
-        assert_eq!((ledger.work_llm().0, ledger.sent()), (1, 2));
+        assert_eq!((ledger.work().llm_calls, ledger.session().llm_sent), (1, 2));
     }
 
     #[test]
@@ -239,7 +408,80 @@ mod tests {
             tokens: Some(100),
             ..Budget::default()
         };
-        let ledger = Ledger::new(budget, (0, 0), &[earlier]);
+        let ledger = Ledger::new(budget, work(0), &[earlier]);
         assert!(!ledger.reserve_llm());
+    }
+
+    /// One trajectory of two answers, a public run of 3 tests and a submission; `replay` feeds
+    /// the answers back from a journal that holds them (the ledger starts from the journal).
+    fn one_trajectory(replay: bool) -> (Spending, Spending, SessionWork) {
+        let answers = [answer(10, 5, false), answer(20, 7, false)];
+        let journaled = if replay {
+            let mut w = Spending::default();
+            for a in &answers {
+                w.llm(a);
+            }
+            w
+        } else {
+            Spending::default()
+        };
+        let ledger = Ledger::new(Budget::default(), journaled, &[]);
+        let mut account = ledger.account();
+        for a in &answers {
+            if !replay {
+                assert!(ledger.reserve_llm());
+                ledger.answered(a);
+            }
+            account.llm(a, replay);
+        }
+        account.program(3);
+        account.submission();
+        (account.spent(), ledger.work(), ledger.session())
+    }
+
+    #[test]
+    fn spending_is_counted_once_whether_answers_are_new_or_replayed() {
+        let (fresh, fresh_run, fresh_session) = one_trajectory(false);
+        let (replayed, replayed_run, replayed_session) = one_trajectory(true);
+        let expected = Spending {
+            llm_calls: 2,
+            prompt_tokens: 30,
+            completion_tokens: 12,
+            programs: 1,
+            executions: 3,
+            submissions: 1,
+        };
+        assert_eq!(fresh, expected);
+        assert_eq!(replayed, expected);
+        assert_eq!(fresh_run, expected);
+        assert_eq!(replayed_run, expected);
+        // Only the session's counts tell them apart.
+        assert_eq!((fresh_session.llm_sent, fresh_session.replayed), (2, 0));
+        assert_eq!(
+            (replayed_session.llm_sent, replayed_session.replayed),
+            (0, 2)
+        );
+    }
+
+    #[test]
+    fn a_finished_trajectory_is_charged_its_programs_and_executions() {
+        let ledger = Ledger::new(Budget::default(), work(1), &[]);
+        let record = TrajectoryRecord {
+            version: 1,
+            problem: "p".to_owned(),
+            trajectory: 0,
+            transcript: Vec::new(),
+            programs: Vec::new(),
+            submitted_turn: Some(1),
+            solved: false,
+            stop: super::super::journal::StopReason::Done,
+            llm_calls: 1,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            executions: 4,
+        };
+        ledger.charge_finished(&record);
+        let w = ledger.work();
+        assert_eq!((w.llm_calls, w.executions, w.submissions), (1, 4, 1));
     }
 }

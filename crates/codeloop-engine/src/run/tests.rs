@@ -1,0 +1,173 @@
+//! The driver end to end on one problem: the events of a run and of its resume, in order.
+
+use std::sync::{Arc, Mutex};
+
+use codeloop_data::{Source, load};
+use codeloop_llm::{Backend, BoxFuture, Choice, FinishReason, Generation, LlmError, Usage};
+use codeloop_sandbox::{Executor, ExecutorConfig};
+use codeloop_store::RunStore;
+use codeloop_strategy::{PromptLibrary, StrategySpec};
+use codeloop_types::Problem;
+
+use super::{Budget, RunConfig, RunContext, Sampling, run};
+use crate::events::{Event, EventSink, Events, SuiteKind};
+use crate::prepare::{PrepareOptions, prepare};
+
+/// Answers every request with the same wrong program.
+struct Wrong;
+
+impl Backend for Wrong {
+    fn identity(&self) -> String {
+        "test/wrong".to_owned()
+    }
+
+    fn generate<'a>(
+        &'a self,
+        _request: &'a codeloop_llm::ValidRequest,
+    ) -> BoxFuture<'a, Result<Generation, LlmError>> {
+        Box::pin(async {
+            Ok(Generation {
+                choices: vec![Choice {
+                    text: "```python\ndef has_close_elements(numbers, threshold):\n    return None\n```"
+                        .to_owned(),
+                    finish_reason: FinishReason::Stop,
+                    token_ids: None,
+                    logprobs: None,
+                }],
+                usage: Usage {
+                    prompt_tokens: 10,
+                    completion_tokens: 5,
+                },
+                usage_missing: false,
+                endpoint: "test".to_owned(),
+                cached: 0,
+            })
+        })
+    }
+}
+
+/// Keeps every event.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Event>>);
+
+impl EventSink for Recorder {
+    fn event(&self, event: Event) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+/// An event's name, with what the order test checks.
+fn name(event: &Event) -> String {
+    match event {
+        Event::RunStarted(s) => format!("run started (resumed {})", s.resumed),
+        Event::ProblemPrepared { .. } => "problem prepared".to_owned(),
+        Event::LlmCallStarted { .. } => "llm started".to_owned(),
+        Event::LlmCallFinished { .. } => "llm finished".to_owned(),
+        Event::LlmCallFailed { .. } => "llm failed".to_owned(),
+        Event::StepReplayed { .. } => "replayed".to_owned(),
+        Event::ExecutionFinished { suite, .. } => match suite {
+            SuiteKind::Public => "public run".to_owned(),
+            SuiteKind::Hidden => "hidden run".to_owned(),
+        },
+        Event::TrajectoryFinished { earlier, .. } => {
+            format!("trajectory finished (earlier {earlier})")
+        }
+        Event::TrajectoryFailed(_) => "trajectory failed".to_owned(),
+        Event::ProblemFinished { .. } => "problem finished".to_owned(),
+        Event::Warning(_) => "warning".to_owned(),
+        Event::RunFinished(_) => "run finished".to_owned(),
+    }
+}
+
+fn one_problem(executor: &Executor) -> (Arc<Problem>, codeloop_data::Dataset) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz");
+    let mut dataset = load(&Source::Path(path), None).unwrap();
+    dataset.tasks.truncate(1);
+    let prepared = prepare(&dataset, executor, &PrepareOptions::default(), None, |_| {}).unwrap();
+    (Arc::new(prepared.problems[0].clone()), dataset)
+}
+
+fn config(problem: &Problem, dataset: &codeloop_data::Dataset) -> RunConfig {
+    let prompts = PromptLibrary::builtin();
+    RunConfig {
+        journal_version: super::JOURNAL_VERSION,
+        dataset: dataset.origin.clone(),
+        dataset_format: "humaneval".to_owned(),
+        dataset_sha256: dataset.sha256.clone(),
+        problems: vec![problem.id().0.clone()],
+        trajectories: 1,
+        strategy: StrategySpec::resolve("single", &prompts).unwrap(),
+        prompts,
+        model: "test/wrong".to_owned(),
+        sampling: Sampling {
+            temperature: 0.0,
+            top_p: 1.0,
+            max_tokens: 64,
+            seed: 0,
+        },
+        limits: codeloop_types::Limits::default(),
+        budget: Budget::default(),
+    }
+}
+
+#[test]
+fn a_run_and_its_resume_emit_their_events_in_order() {
+    let executor = Arc::new(Executor::start(&ExecutorConfig::default()).unwrap());
+    let (problem, dataset) = one_problem(&executor);
+    let dir = tempfile::tempdir().unwrap();
+    let config = Arc::new(config(&problem, &dataset));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let recorder = Arc::new(Recorder::default());
+        let ctx = RunContext {
+            store: Arc::new(RunStore::open(dir.path()).unwrap()),
+            backend: Arc::new(Wrong),
+            executor: executor.clone(),
+            config: config.clone(),
+            events: Events::to(recorder.clone()),
+            concurrency: 1,
+            fault: None,
+        };
+        let outcome = runtime
+            .block_on(run(&ctx, std::slice::from_ref(&problem)))
+            .unwrap();
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        assert_eq!(
+            (outcome.work.llm_calls, outcome.work.programs),
+            (1, 1),
+            "the resume is charged what the first run spent, once"
+        );
+        let events = recorder.0.lock().unwrap();
+        seen.push(events.iter().map(name).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        seen[0],
+        [
+            "run started (resumed false)",
+            "problem prepared",
+            "llm started",
+            "llm finished",
+            "public run",
+            "hidden run",
+            "trajectory finished (earlier false)",
+            "problem finished",
+            "run finished",
+        ]
+    );
+    assert_eq!(
+        seen[1],
+        [
+            "run started (resumed true)",
+            "problem prepared",
+            "trajectory finished (earlier true)",
+            "problem finished",
+            "run finished",
+        ]
+    );
+}

@@ -1,0 +1,312 @@
+//! One trajectory: a strategy's actions carried out (or replayed from the journal), charged to the
+//! ledger, and its programs judged by the evaluator at the end.
+
+use std::sync::Arc;
+
+use codeloop_llm::GenerationRequest;
+use codeloop_store::Write;
+use codeloop_strategy::{Action, Extracted, MultiTurn, Observation, Purpose, TranscriptMessage};
+use codeloop_types::{ExecReport, Outcome, Problem};
+
+use super::answers::ask;
+use super::context::Shared;
+use super::execute::Runs;
+use super::journal::{
+    ExecStep, JOURNAL_VERSION, LlmStep, ProgramRecord, StepKey, StopReason, SubmitStep,
+    TrajectoryRecord,
+};
+use super::ledger::Account;
+use crate::errors::EngineError;
+use crate::evaluate::hidden::hidden_verdict;
+use crate::events::{Event, StepAt};
+
+/// A program of a trajectory, before the evaluator's verdict.
+struct Program {
+    /// The turn that produced it.
+    turn: u32,
+    /// What was extracted from the answer.
+    extracted: Extracted,
+    /// Its blob hash.
+    hash: String,
+    /// Whether it passed the public tests (`None`: not run).
+    public_passed: Option<bool>,
+}
+
+/// What a trajectory in progress holds.
+struct Trajectory<'s, 'a> {
+    shared: &'s Shared<'a>,
+    runs: Runs<'s, 'a>,
+    id: &'s str,
+    t: u32,
+    seed: u64,
+    step: u32,
+    journal: Vec<codeloop_store::StoredStep>,
+    account: Account<'s>,
+    programs: Vec<Program>,
+    submitted: Option<(u32, String)>,
+    stop: StopReason,
+}
+
+/// A finished trajectory, and whether an earlier invocation finished it.
+pub(super) struct Finished {
+    pub(super) record: TrajectoryRecord,
+    pub(super) earlier: bool,
+}
+
+fn derive_seed(seed: u64, problem: &str, trajectory: u32) -> u64 {
+    crate::stable_hash(seed, problem.bytes().chain(trajectory.to_le_bytes()))
+}
+
+/// Runs trajectory `t` of `problem`, or returns its record if an earlier invocation finished it.
+pub(super) async fn trajectory(
+    shared: &Shared<'_>,
+    problem: &Arc<Problem>,
+    t: u32,
+) -> Result<Finished, EngineError> {
+    let (ctx, id) = (shared.ctx, problem.id().0.as_str());
+    if let Some(text) = ctx.store.trajectory(id, t)? {
+        let record: TrajectoryRecord =
+            serde_json::from_str(&text).map_err(|source| EngineError::RecordUnreadable {
+                path: ctx.store.path().to_path_buf(),
+                problem: id.to_owned(),
+                trajectory: t,
+                source,
+            })?;
+        shared.ledger.charge_finished(&record);
+        return Ok(Finished {
+            record,
+            earlier: true,
+        });
+    }
+    let mut run = Trajectory {
+        shared,
+        runs: Runs {
+            shared,
+            problem,
+            trajectory: t,
+        },
+        id,
+        t,
+        seed: derive_seed(ctx.config.sampling.seed, id, t),
+        step: 0,
+        journal: ctx.store.steps(id, t)?,
+        account: shared.ledger.account(),
+        programs: Vec::new(),
+        submitted: None,
+        stop: StopReason::Done,
+    };
+    let public = Arc::new(problem.public.clone());
+    let mut strategy = MultiTurn::new(public, shared.spec.clone(), shared.library.clone());
+    let mut action = strategy.next(Observation::Start)?;
+    loop {
+        action = match action {
+            Action::Llm {
+                messages,
+                purpose,
+                turn,
+            } => {
+                let Some(answer) = run.llm(messages, purpose, turn).await? else {
+                    break;
+                };
+                strategy.next(Observation::Llm(&answer.text))?
+            }
+            Action::Exec { extracted, turn } => {
+                let Some(report) = run.exec(extracted, turn).await? else {
+                    break;
+                };
+                strategy.next(Observation::Exec(&report))?
+            }
+            Action::Submit { turn, program } => {
+                run.submit(turn, program);
+                strategy.next(Observation::Submitted)?
+            }
+            Action::Stop => break,
+        };
+        run.step += 1;
+    }
+    let record = run.finish(problem, strategy.transcript()).await?;
+    Ok(Finished {
+        record,
+        earlier: false,
+    })
+}
+
+impl Trajectory<'_, '_> {
+    fn key(&self) -> StepKey {
+        StepKey {
+            problem: self.id.to_owned(),
+            trajectory: self.t,
+            step: self.step,
+        }
+    }
+
+    /// The journaled record of the current step, if the journal holds it (a resume).
+    fn journaled(&self) -> Option<&str> {
+        self.journal
+            .get(self.step as usize)
+            .map(|s| s.data.as_str())
+    }
+
+    /// Tells listeners the current step is replayed.
+    fn replayed(&self, turn: u32) {
+        self.shared.ctx.events.emit(|| Event::StepReplayed {
+            at: StepAt {
+                problem: self.id.to_owned(),
+                trajectory: self.t,
+                step: self.step,
+            },
+            turn,
+        });
+    }
+
+    /// The model's answer: journaled, or asked for (`None`: the budget refused the call).
+    async fn llm(
+        &mut self,
+        messages: Vec<codeloop_types::Message>,
+        purpose: Purpose,
+        turn: u32,
+    ) -> Result<Option<LlmStep>, EngineError> {
+        let key = self.key();
+        if let Some(data) = self.journaled() {
+            let answer: LlmStep = key.parse(data)?;
+            self.replayed(turn);
+            self.account.llm(&answer, true);
+            return Ok(Some(answer));
+        }
+        let sampling = &self.shared.ctx.config.sampling;
+        let mut request = GenerationRequest::chat(messages);
+        request.temperature = sampling.temperature;
+        request.top_p = sampling.top_p;
+        request.max_tokens = sampling.max_tokens;
+        request.seed = Some(self.seed.wrapping_add(u64::from(self.step)));
+        request.affinity = Some(self.seed);
+        let request = request.validate()?;
+        if !self.shared.ledger.reserve_llm() {
+            self.stop = StopReason::Budget;
+            return Ok(None);
+        }
+        let answer = ask(self.shared, request, key, purpose, turn).await?;
+        self.account.llm(&answer, false);
+        Ok(Some(answer))
+    }
+
+    /// The public run of `extracted` (`None`: the budget refused the program).
+    async fn exec(
+        &mut self,
+        extracted: Extracted,
+        turn: u32,
+    ) -> Result<Option<ExecReport>, EngineError> {
+        let hash = codeloop_store::content_hash(&extracted.program);
+        let key = self.key();
+        let report = if let Some(data) = self.journaled() {
+            let _: ExecStep = key.parse(data)?;
+            self.replayed(turn);
+            self.account.replayed();
+            self.runs.public(&hash, &extracted.program).await?
+        } else {
+            if !self.shared.ledger.admit_program() {
+                self.stop = StopReason::Budget;
+                return Ok(None);
+            }
+            let writer = &self.shared.writer;
+            writer.queue(vec![Write::Blob(extracted.program.clone())]);
+            let report = self.runs.public(&hash, &extracted.program).await?;
+            let record = ExecStep {
+                turn,
+                program: hash.clone(),
+                rule: extracted.rule,
+                suite: self.runs.problem.public.public_tests.key.clone(),
+                passed: report.outcome == Outcome::Passed,
+            };
+            writer.queue(vec![key.write("exec", &record)]);
+            report
+        };
+        self.account
+            .program(self.runs.problem.public.public_tests.tests.len() as u64);
+        self.programs.push(Program {
+            turn,
+            extracted,
+            hash,
+            public_passed: Some(report.outcome == Outcome::Passed),
+        });
+        Ok(Some(report))
+    }
+
+    /// Submits `program`.
+    fn submit(&mut self, turn: u32, program: Extracted) {
+        let hash = codeloop_store::content_hash(&program.program);
+        let writer = &self.shared.writer;
+        if !self.programs.iter().any(|p| p.hash == hash) {
+            // Submitted without a public run (the problem has no public tests).
+            writer.queue(vec![Write::Blob(program.program.clone())]);
+            self.account.unrun_program();
+            self.programs.push(Program {
+                turn,
+                extracted: program,
+                hash: hash.clone(),
+                public_passed: None,
+            });
+        }
+        if self.journaled().is_none() {
+            let record = SubmitStep {
+                turn,
+                program: hash.clone(),
+            };
+            writer.queue(vec![self.key().write("submit", &record)]);
+        }
+        self.account.submission();
+        self.submitted = Some((turn, hash));
+    }
+
+    /// Asks the evaluator for every program's hidden verdict and journals the record.
+    async fn finish(
+        self,
+        problem: &Problem,
+        transcript: &[TranscriptMessage],
+    ) -> Result<TrajectoryRecord, EngineError> {
+        // The budget stopped it: the last program, if any, is the answer.
+        let submitted = self
+            .submitted
+            .clone()
+            .or_else(|| self.programs.last().map(|p| (p.turn, p.hash.clone())));
+        let mut records = Vec::with_capacity(self.programs.len());
+        for p in self.programs {
+            let verdict =
+                hidden_verdict(&self.runs, problem, &p.hash, &p.extracted.program).await?;
+            records.push(ProgramRecord {
+                turn: p.turn,
+                program: p.hash,
+                code: p.extracted.code,
+                rule: p.extracted.rule,
+                public_passed: p.public_passed,
+                hidden_passed: verdict.passed,
+                hidden_verdict: verdict.verdict,
+            });
+        }
+        let solved = submitted
+            .as_ref()
+            .and_then(|(_, h)| records.iter().rev().find(|r| r.program == *h))
+            .is_some_and(|r| r.hidden_passed);
+        let spent = self.account.spent();
+        let record = TrajectoryRecord {
+            version: JOURNAL_VERSION,
+            problem: self.id.to_owned(),
+            trajectory: self.t,
+            transcript: transcript.to_vec(),
+            programs: records,
+            submitted_turn: submitted.map(|(turn, _)| turn),
+            solved,
+            stop: self.stop,
+            llm_calls: spent.llm_calls,
+            prompt_tokens: spent.prompt_tokens,
+            completion_tokens: spent.completion_tokens,
+            executions: spent.executions,
+        };
+        self.shared.writer.queue(vec![Write::Trajectory {
+            problem: self.id.to_owned(),
+            trajectory: self.t,
+            data: serde_json::to_string(&record).expect("records serialise"),
+        }]);
+        Ok(record)
+    }
+}
