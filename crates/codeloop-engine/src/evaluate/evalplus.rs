@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{GroupResult, SampleResult};
+use super::outcome::{GroupResult, SampleResult};
 use crate::errors::EngineError;
 
 /// Version of the results file's format (its codeloop additions and meaning).

@@ -9,7 +9,9 @@ use codeloop_types::{
 };
 use serde_json::Value;
 
-use super::{FailedTest, GroupResult, GroupStatus, Sample, SampleResult, evalplus};
+use super::evalplus;
+use super::outcome::{FailedTest, GroupResult, GroupStatus, SampleResult};
+use super::samples::Sample;
 
 /// A suite with groups covering it (value tests: one call per test) as one suite per group, with
 /// the first test's index in the whole suite. `None` when it cannot be split that way.
