@@ -1,5 +1,10 @@
 //! The `codeloop` binary: parses arguments, wires the engine, maps errors to exit codes.
 //!
+//! Exit codes (the README's table): 0, the command found nothing wrong; 1, the work ran and found a
+//! failure (a canonical solution, a harness error, a program's verdict, a failed trajectory, a probe
+//! that got out); 2, an error stopped the command (clap's usage errors exit 2 as well). The
+//! benchmarks live in `codeloop-bench`; `bench.rs` lends them this binary's executor options.
+//!
 //! Dependencies: `clap` (derive) for the command line, `indicatif` for progress bars on a terminal,
 //! `anyhow` for error context at the top level only.
 

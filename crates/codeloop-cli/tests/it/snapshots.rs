@@ -336,3 +336,11 @@ fn bad_input_is_refused_with_a_clear_error() {
         codeloop(&dir).args(["report", "."]),
     );
 }
+
+/// The commands and the benchmarks as `--help` lists them.
+#[test]
+fn help_lists_the_commands_and_the_benchmarks() {
+    let (_tmp, dir) = temp_dir();
+    assert_run("help", &dir, codeloop(&dir).arg("--help"));
+    assert_run("help_bench", &dir, codeloop(&dir).args(["bench", "--help"]));
+}
