@@ -179,6 +179,23 @@ pub enum Event {
 }
 
 /// Where events go.
+///
+/// A channel's sending end is a sink; a reporter thread holds the receiving end:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use codeloop_engine::events::{Event, Events};
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let events = Events::to(Arc::new(tx));
+/// events.emit(|| Event::ProblemFinished {
+///     problem: "HumanEval/0".to_owned(),
+/// });
+/// drop(events); // the run is over: the reporter's loop ends
+/// let seen: Vec<Event> = rx.iter().collect();
+/// assert_eq!(seen.len(), 1);
+/// ```
 pub trait EventSink: Send + Sync {
     /// Takes one event. Called from the run's tasks: it must not block for long.
     fn event(&self, event: Event);

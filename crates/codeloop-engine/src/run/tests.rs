@@ -1,5 +1,6 @@
 //! The driver end to end on one problem: the events of a run and of its resume, in order.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use codeloop_data::{Source, load};
@@ -13,8 +14,12 @@ use super::{Budget, RunConfig, RunContext, Sampling, run};
 use crate::events::{Event, EventSink, Events, SuiteKind};
 use crate::prepare::{PrepareOptions, prepare};
 
-/// Answers every request with the same wrong program.
-struct Wrong;
+/// Answers every request with the same wrong program; fails the `fail_call`-th request (1-based).
+#[derive(Default)]
+struct Wrong {
+    calls: AtomicU64,
+    fail_call: Option<u64>,
+}
 
 impl Backend for Wrong {
     fn identity(&self) -> String {
@@ -25,7 +30,15 @@ impl Backend for Wrong {
         &'a self,
         _request: &'a codeloop_llm::ValidRequest,
     ) -> BoxFuture<'a, Result<Generation, LlmError>> {
-        Box::pin(async {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let fail = self.fail_call == Some(call);
+        Box::pin(async move {
+            if fail {
+                return Err(LlmError::Protocol {
+                    endpoint: "test".to_owned(),
+                    message: "failed on purpose".to_owned(),
+                });
+            }
             Ok(Generation {
                 choices: vec![Choice {
                     text: "```python\ndef has_close_elements(numbers, threshold):\n    return None\n```"
@@ -88,7 +101,7 @@ fn one_problem(executor: &Executor) -> (Arc<Problem>, codeloop_data::Dataset) {
     (Arc::new(prepared.problems[0].clone()), dataset)
 }
 
-fn config(problem: &Problem, dataset: &codeloop_data::Dataset) -> RunConfig {
+fn config(problem: &Problem, dataset: &codeloop_data::Dataset, strategy: &str) -> RunConfig {
     let prompts = PromptLibrary::builtin();
     RunConfig {
         journal_version: super::JOURNAL_VERSION,
@@ -97,7 +110,7 @@ fn config(problem: &Problem, dataset: &codeloop_data::Dataset) -> RunConfig {
         dataset_sha256: dataset.sha256.clone(),
         problems: vec![problem.id().0.clone()],
         trajectories: 1,
-        strategy: StrategySpec::resolve("single", &prompts).unwrap(),
+        strategy: StrategySpec::resolve(strategy, &prompts).unwrap(),
         prompts,
         model: "test/wrong".to_owned(),
         sampling: Sampling {
@@ -111,40 +124,64 @@ fn config(problem: &Problem, dataset: &codeloop_data::Dataset) -> RunConfig {
     }
 }
 
+/// One invocation of the run in `dir` with `backend`: its outcome and its events' names.
+fn invoke(
+    runtime: &tokio::runtime::Runtime,
+    executor: &Arc<Executor>,
+    dir: &std::path::Path,
+    config: &Arc<RunConfig>,
+    problem: &Arc<Problem>,
+    backend: Wrong,
+) -> (super::RunOutcome, Vec<String>) {
+    let recorder = Arc::new(Recorder::default());
+    let ctx = RunContext {
+        store: Arc::new(RunStore::open(dir).unwrap()),
+        backend: Arc::new(backend),
+        executor: executor.clone(),
+        config: config.clone(),
+        events: Events::to(recorder.clone()),
+        concurrency: 1,
+        fault: None,
+    };
+    let outcome = runtime
+        .block_on(run(&ctx, std::slice::from_ref(problem)))
+        .unwrap();
+    let names = recorder.0.lock().unwrap().iter().map(name).collect();
+    (outcome, names)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_run_and_its_resume_emit_their_events_in_order() {
     let executor = Arc::new(Executor::start(&ExecutorConfig::default()).unwrap());
     let (problem, dataset) = one_problem(&executor);
     let dir = tempfile::tempdir().unwrap();
-    let config = Arc::new(config(&problem, &dataset));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let config = Arc::new(config(&problem, &dataset, "single"));
+    let runtime = runtime();
     let mut seen = Vec::new();
     for _ in 0..2 {
-        let recorder = Arc::new(Recorder::default());
-        let ctx = RunContext {
-            store: Arc::new(RunStore::open(dir.path()).unwrap()),
-            backend: Arc::new(Wrong),
-            executor: executor.clone(),
-            config: config.clone(),
-            events: Events::to(recorder.clone()),
-            concurrency: 1,
-            fault: None,
-        };
-        let outcome = runtime
-            .block_on(run(&ctx, std::slice::from_ref(&problem)))
-            .unwrap();
+        let (outcome, names) = invoke(
+            &runtime,
+            &executor,
+            dir.path(),
+            &config,
+            &problem,
+            Wrong::default(),
+        );
         assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
         assert_eq!(
             (outcome.work.llm_calls, outcome.work.programs),
             (1, 1),
             "the resume is charged what the first run spent, once"
         );
-        let events = recorder.0.lock().unwrap();
-        seen.push(events.iter().map(name).collect::<Vec<_>>());
+        seen.push(names);
     }
     assert_eq!(
         seen[0],
@@ -170,4 +207,76 @@ fn a_run_and_its_resume_emit_their_events_in_order() {
             "run finished",
         ]
     );
+}
+
+#[test]
+fn a_trajectory_cut_by_a_failed_call_replays_its_journal_and_is_charged_once() {
+    let executor = Arc::new(Executor::start(&ExecutorConfig::default()).unwrap());
+    let (problem, dataset) = one_problem(&executor);
+    let config = Arc::new(config(&problem, &dataset, "multi-turn"));
+    let runtime = runtime();
+    let whole = tempfile::tempdir().unwrap();
+    let (reference, _) = invoke(
+        &runtime,
+        &executor,
+        whole.path(),
+        &config,
+        &problem,
+        Wrong::default(),
+    );
+    let cut = tempfile::tempdir().unwrap();
+    let failing = Wrong {
+        fail_call: Some(2),
+        ..Wrong::default()
+    };
+    let (first, names) = invoke(&runtime, &executor, cut.path(), &config, &problem, failing);
+    assert_eq!(first.failed.len(), 1);
+    assert_eq!(
+        names,
+        [
+            "run started (resumed false)",
+            "problem prepared",
+            "llm started",
+            "llm finished",
+            "public run",
+            "llm started",
+            "llm failed",
+            "trajectory failed",
+            "run finished",
+        ]
+    );
+    let (resumed, names) = invoke(
+        &runtime,
+        &executor,
+        cut.path(),
+        &config,
+        &problem,
+        Wrong::default(),
+    );
+    assert!(resumed.failed.is_empty(), "{:?}", resumed.failed);
+    assert_eq!(
+        names,
+        [
+            "run started (resumed true)",
+            "problem prepared",
+            "replayed",
+            "replayed",
+            "public run",
+            "llm started",
+            "llm finished",
+            "public run",
+            "llm started",
+            "llm finished",
+            "public run",
+            "hidden run",
+            "hidden run",
+            "hidden run",
+            "trajectory finished (earlier false)",
+            "problem finished",
+            "run finished",
+        ]
+    );
+    assert_eq!(resumed.work, reference.work);
+    assert_eq!(resumed.invocation.replayed, 2);
+    assert_eq!(resumed.invocation.llm_sent, 2);
 }
