@@ -1091,7 +1091,82 @@ def _warm_up():
         os.close(sink)
 
 
+# The version of the protocol this file speaks (codeloop-sandbox's `PROTOCOL_VERSION`), checked
+# against the one codeloop passes in the setup object before anything else.
+PROTOCOL_VERSION = 1
+
+_LIMIT_FIELDS = ("cpu_ms", "wall_ms", "stack_mib", "file_size_mib", "output_bytes", "result_bytes")
+# Per mode, its fields and their JSON types; (type, None) is an optional field.
+_MODE_FIELDS = {
+    "script": {"filename": (str, None)},
+    "exec": {"argv": list, "files": (dict, None), "binary": (str, None), "run_phase": (dict, None)},
+    "calls": {"entry_point": str, "call_cpu_ms": list, "calls": list, "digest_over": (int, None),
+              "stream": (bool, None), "reprs": (bool, None)},
+}
+_COMMON_FIELDS = {"source": str, "limits": dict, "work_root": str, "uid": (int, None), "fail_fast": bool,
+                  "fresh": (bool, None), "stdin": (str, None), "mode": str}
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object", bool: "a boolean"}
+
+
+class Malformed(Exception):
+    pass
+
+
+def _check_fields(fields, obj, where):
+    for name, kind in fields.items():
+        optional = type(kind) is tuple
+        if optional:
+            kind = kind[0]
+        value = obj.get(name)
+        if value is None and optional:
+            continue
+        if not isinstance(value, kind) or (kind is int and type(value) is bool):
+            raise Malformed(f"{where} needs field `{name}` ({_TYPE_NAMES[kind]})")
+
+
+def validate(line):
+    """The request of one line, once its fields are there with the right types (see codeloop-sandbox's
+    `protocol::worker::RunRequest`)."""
+    try:
+        req = json.loads(line)
+    except ValueError:
+        raise Malformed("not a JSON object") from None
+    if type(req) is not dict:
+        raise Malformed("not a JSON object")
+    _check_fields(_COMMON_FIELDS, req, "a run request")
+    mode = req["mode"]
+    if mode not in _MODE_FIELDS:
+        raise Malformed(f"unknown mode `{mode}`")
+    _check_fields(_MODE_FIELDS[mode], req, f"a run of mode `{mode}`")
+    lim = req["limits"]
+    _check_fields(dict.fromkeys(_LIMIT_FIELDS, int), lim, "`limits`")
+    _check_fields({"memory_mib": (int, None), "processes": (int, None)}, lim, "`limits`")
+    return req
+
+
+def _mismatch(cfg):
+    """The answer to codeloop when it speaks another protocol version than this file, else None."""
+    theirs = cfg.get("protocol")
+    if theirs == PROTOCOL_VERSION:
+        return None
+    message = f"protocol mismatch: codeloop speaks version {theirs}, this worker speaks version {PROTOCOL_VERSION}"
+    return {"error": message, "harness_error": message, "protocol": PROTOCOL_VERSION}
+
+
+def _answer(line):
+    """The reply to one request line; a malformed request is refused with what is wrong."""
+    try:
+        req = validate(line)
+    except Malformed as e:
+        return {"harness_error": f"malformed request: {e}"}
+    return supervise(req, line)
+
+
 def serve(fresh, cfg):
+    mismatch = _mismatch(cfg)
+    if mismatch is not None:
+        os.write(1, (_ENCODE(mismatch) + "\n").encode())
+        return
     _configure(cfg)
     _prepare_zygote()
     _statm()  # opened before the init mounts the namespace's /proc, where this process has no entry
@@ -1102,7 +1177,7 @@ def serve(fresh, cfg):
     inp = open(0, "rb", closefd=False)
     if fresh:
         line = inp.readline()
-        reply = supervise(json.loads(line))
+        reply = _answer(line)
         _release_workdirs()
         _emit(ctl_out, reply)
         return
@@ -1110,7 +1185,7 @@ def serve(fresh, cfg):
     _warm_up()
     gc.collect()
     gc.freeze()
-    _emit(ctl_out, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0]})
+    _emit(ctl_out, {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "protocol": PROTOCOL_VERSION})
     while True:
         line = inp.readline()
         if not line:
@@ -1119,8 +1194,7 @@ def serve(fresh, cfg):
         if line.strip() == b"stop":
             continue  # a stop that came after its run had ended anyway
         try:
-            req = json.loads(line)
-            reply = supervise(req, line)
+            reply = _answer(line)
         except Exception as e:  # our own fault: report, keep serving
             reply = {"harness_error": f"{type(e).__name__}: {e}"}
         _emit(ctl_out, reply)

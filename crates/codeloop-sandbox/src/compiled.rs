@@ -33,7 +33,8 @@ use codeloop_types::{
     ExecReport, Expect, Language, Limits, Outcome, ProgramTest, TestResult, TestSuite, Verdict,
 };
 
-use crate::verdicts::{WorkerReply, base_report, termination};
+use crate::protocol::worker::{ExecMode, Killed, RunPhase, WorkerReply};
+use crate::verdicts::{base_report, termination};
 
 /// What a language needs: the source file, the compile-and-run shell line, the compiler binary.
 struct Toolchain {
@@ -613,7 +614,7 @@ fn go_cache(dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
     Ok(cache)
 }
 
-/// The worker request's mode-specific fields, or a harness error when the toolchain is missing.
+/// The worker request's `exec` mode, or a harness error when the toolchain is missing.
 pub(crate) fn request_fields(
     program: &str,
     test: &ProgramTest,
@@ -621,7 +622,7 @@ pub(crate) fn request_fields(
     run: &Limits,
     cgroup_memory: bool,
     frame: &str,
-) -> Result<String, String> {
+) -> Result<ExecMode<'static>, String> {
     if test.language == Language::Rust && paths.rust_sysroot.is_none() && rust_sysroot().is_some() {
         return Err(
             "this executor was started without Rust (its slots' views hold only what their languages need beyond /usr; list Rust in `ExecutorConfig::languages`)"
@@ -678,18 +679,18 @@ pub(crate) fn request_fields(
         .script
         .replace("{RUN_LIMITS}", &run_limits)
         .replace("{COMPILE_FAILED}", COMPILE_FAILED);
-    let files = serde_json::json!({
-        tc.file: source(test.language, program, &test.code),
-        FRAME_FILE: frame,
-    });
-    let run_phase = serde_json::json!({
-        "wall_ms": run.wall_ms,
-        "memory_mib": run.memory_mib,
-    });
-    Ok(format!(
-        ",\"mode\":\"exec\",\"files\":{files},\"argv\":{},\"run_phase\":{run_phase}",
-        serde_json::json!(["/bin/sh", "-c", script])
-    ))
+    Ok(ExecMode {
+        argv: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
+        files: vec![
+            (tc.file, source(test.language, program, &test.code)),
+            (FRAME_FILE, frame.to_owned()),
+        ],
+        binary: None,
+        run_phase: Some(RunPhase {
+            wall_ms: run.wall_ms,
+            memory_mib: run.memory_mib,
+        }),
+    })
 }
 
 /// A new framing for one run: 128 random bits from the kernel, in hex.
@@ -1119,7 +1120,7 @@ fn compile_error(reply: &WorkerReply) -> Verdict {
             .then_some(libc::SIGXCPU)
     });
     let stopped = match (&reply.killed, killed_by.or(reply.signal)) {
-        (Some(k), _) if k == "wall" => Some("its wall-clock limit".to_owned()),
+        (Some(Killed::Wall), _) => Some("its wall-clock limit".to_owned()),
         (Some(_), _) => Some("its output limit".to_owned()),
         (None, Some(libc::SIGXCPU)) => Some("its CPU limit".to_owned()),
         (None, Some(_)) if reply.oom_killed => Some("its memory limit".to_owned()),

@@ -1,19 +1,24 @@
 //! The executor: a pool of slots, each a thread that owns one zygote (or starts fresh interpreters)
 //! and one judge, pulling jobs from a shared bounded queue.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use codeloop_types::{Call, ExecReport, Expect, Language, Limits, TestSuite};
 use crossbeam_channel::{Receiver, Sender};
-use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::errors::SandboxError;
 use crate::linux;
+use crate::protocol::PROTOCOL_VERSION;
+use crate::protocol::judge::Judgement;
+use crate::protocol::worker::{
+    CallsMode, ExecMode, Hex, Killed, Ready, RunMode, RunRequest, WorkerConfig, WorkerLimits,
+    WorkerReply,
+};
 use crate::python::{Interpreter, LineProcess, PythonJudge, WORKER_SRC, WorkerSetup};
-use crate::verdicts::{self, WorkerReply};
+use crate::verdicts;
 
 /// How each execution gets its interpreter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -667,38 +672,39 @@ impl Hardening {
                 fds.push(f.as_raw_fd());
             }
         }
-        let hex = |bytes: &Vec<u8>| {
-            bytes.iter().fold(String::new(), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            })
-        };
-        let config = serde_json::json!({
-            "pidns": confined,
-            "runns": confined,
-            "tmp": confined,
-            "landlock": self.landlock,
+        let config = WorkerConfig {
+            protocol: PROTOCOL_VERSION,
+            pidns: confined,
+            runns: confined,
+            tmp: confined,
+            landlock: self.landlock,
             // RLIMIT_NPROC counts the tasks of the run's uid in its user namespace: with a uid of
             // its own, only the run's; rootless, the run's plus the worker and its init; otherwise
             // every task of the user.
-            "nproc_base": match (slot.uid, confined) {
+            nproc_base: match (slot.uid, confined) {
                 (Some(_), _) => 0,
                 (None, true) => 2,
                 (None, false) => linux::tasks_of_this_uid(),
             },
-            // "runns" above: each run unshares its own namespaces, which the filter lets through.
-            "seccomp": self
+            // `runns` above: each run unshares its own namespaces, which the filter lets through.
+            seccomp: self
                 .seccomp
                 .iter()
-                .flat_map(|f| if confined { &f.run_namespaces } else { &f.plain })
-                .map(hex)
-                .collect::<Vec<_>>(),
-            "cg_procs": cg_procs,
-            "cg_pids": cg_pids,
-            "cg_mem": cg_mem,
-            "cg_cpu": cg_cpu,
-        })
-        .to_string();
+                .flat_map(|f| {
+                    if confined {
+                        &f.run_namespaces
+                    } else {
+                        &f.plain
+                    }
+                })
+                .map(|bytes| Hex(bytes).to_string())
+                .collect(),
+            cg_procs,
+            cg_pids,
+            cg_mem,
+            cg_cpu,
+        };
+        let config = serde_json::to_string(&config).expect("a worker config");
         Ok((
             WorkerSetup {
                 confinement: slot.confinement.clone(),
@@ -731,7 +737,10 @@ struct Slot {
     judge: Option<PythonJudge>,
     /// Suites the judge holds, oldest first: at most [`JUDGE_SUITES`].
     loaded: std::collections::VecDeque<String>,
-    calls_json: Option<(String, Arc<str>)>,
+    /// The calls of the suite last run, as one JSON array (see [`Slot::calls_json`]).
+    calls_json: Option<(String, Arc<RawValue>)>,
+    /// The request being written, kept for its capacity.
+    request: Vec<u8>,
     /// Whether runs go through the slot's zygote: always in warm mode; in fresh mode too when the
     /// interpreter gives the worker as code, which the zygote hands to the fresh interpreter it
     /// execs in each run's process (the slot's view and per-run layers are then set up as in warm
@@ -756,6 +765,7 @@ fn slot_main(
         judge: None,
         loaded: std::collections::VecDeque::new(),
         calls_json: None,
+        request: Vec::new(),
         uses_zygote,
     };
     let started = (if slot.uses_zygote {
@@ -775,18 +785,6 @@ fn slot_main(
     }
 }
 
-#[derive(Serialize)]
-struct WorkerLimits {
-    cpu_ms: u64,
-    wall_ms: u64,
-    memory_mib: Option<u64>,
-    stack_mib: u64,
-    processes: Option<u64>,
-    file_size_mib: u64,
-    output_bytes: u64,
-    result_bytes: u64,
-}
-
 impl Slot {
     fn zygote(&mut self) -> Result<&mut LineProcess, SandboxError> {
         if self.zygote.is_none() {
@@ -798,7 +796,7 @@ impl Slot {
                 true,
                 Some(&self.setup),
             )?;
-            z.read_line()?; // the ready line
+            check_ready(z.read_line()?, PROTOCOL_VERSION)?;
             self.zygote = Some(z);
         }
         Ok(self.zygote.as_mut().expect("just set"))
@@ -824,8 +822,7 @@ impl Slot {
         let limits = effective_limits(job);
         let layers = self.cfg.layers.clone();
         let Some(suite) = &job.suite else {
-            let request = self.request_json(job, &limits, None, ValueRun::default());
-            return match self.run_request(&request, &limits) {
+            return match self.run_request(job, &limits, None, ValueRun::default()) {
                 Ok(reply) => verdicts::script_report(reply, &limits, &layers),
                 Err(e) => verdicts::harness_error(&e, &limits, &layers),
             };
@@ -850,11 +847,11 @@ impl Slot {
                         .iter()
                         .all(|t| matches!(t.expect, Expect::Value { .. }))));
         loop {
-            let request = self.request_json(job, &limits, None, ValueRun { digests, stream });
+            let values = ValueRun { digests, stream };
             let reply = if stream {
-                self.run_streamed(&request, &limits, suite)
+                self.run_streamed(job, &limits, values, suite)
             } else {
-                self.run_request(&request, &limits)
+                self.run_request(job, &limits, None, values)
             };
             let reply = match reply {
                 Ok(r) => r,
@@ -867,7 +864,7 @@ impl Slot {
                 job.collect_values,
                 &limits,
                 &layers,
-                |q| self.judge_values(suite, q),
+                &mut |batch| self.judge_values(suite, batch),
             );
             match report {
                 Some(report) => return report,
@@ -899,7 +896,7 @@ impl Slot {
             Ok(f) => f,
             Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
         };
-        let fields = match crate::compiled::request_fields(
+        let exec = match crate::compiled::request_fields(
             &job.program,
             test,
             &self.cfg.paths,
@@ -910,13 +907,12 @@ impl Slot {
             Ok(f) => f,
             Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
         };
-        let request = self.request_json(
+        let reply = self.run_request(
             &Job::script("", start.clone()),
             &start,
-            Some(&fields),
+            Some(exec),
             ValueRun::default(),
         );
-        let reply = self.run_request(&request, &start);
         if let Some(cg) = &mut self.cgroup {
             cg.forget_limits(); // the worker lowered them for the run phase
         }
@@ -1046,10 +1042,18 @@ impl Slot {
     /// Runs one request under the slot's cgroup (caps set from `limits`) and reads the reply,
     /// completed with what the cgroup saw: an out-of-memory kill, and the CPU of every process of
     /// the run, orphans included.
-    fn run_request(&mut self, request: &str, limits: &Limits) -> Result<WorkerReply, String> {
+    fn run_request(
+        &mut self,
+        job: &Job,
+        limits: &Limits,
+        exec: Option<ExecMode<'_>>,
+        values: ValueRun,
+    ) -> Result<WorkerReply, String> {
+        let request = self.request_json(job, limits, exec, values)?;
         self.begin_run(limits)?;
-        let reply = self.send(request).map_err(|e| e.to_string())?;
-        self.end_run(&reply, None)
+        let reply = self.send(&request).map_err(|e| e.to_string());
+        self.request = request;
+        self.end_run(&reply?, None)
     }
 
     /// [`Slot::run_request`] for a request with `stream` (a value suite's run, see `worker.py`'s
@@ -1057,7 +1061,20 @@ impl Slot {
     /// then reads as a run that ended by itself. Restarts a dead zygote once, as [`Slot::send`].
     fn run_streamed(
         &mut self,
-        request: &str,
+        job: &Job,
+        limits: &Limits,
+        values: ValueRun,
+        suite: &TestSuite,
+    ) -> Result<WorkerReply, String> {
+        let request = self.request_json(job, limits, None, values)?;
+        let reply = self.run_streamed_request(&request, limits, suite);
+        self.request = request;
+        reply
+    }
+
+    fn run_streamed_request(
+        &mut self,
+        request: &[u8],
         limits: &Limits,
         suite: &TestSuite,
     ) -> Result<WorkerReply, String> {
@@ -1068,7 +1085,9 @@ impl Slot {
             let mut zygote = self.zygote.take().expect("just started");
             let streamed = zygote
                 .request_streamed(request, |line| {
-                    verdicts::streamed_failure(suite, line, |q| self.judge_values(suite, q))
+                    verdicts::streamed_failure(suite, line, &mut |batch| {
+                        self.judge_values(suite, batch)
+                    })
                 })
                 .map(|(results, reply)| (results, reply.to_owned()));
             match streamed {
@@ -1108,7 +1127,7 @@ impl Slot {
         if let Some(results) = streamed.filter(|_| reply.results.is_empty()) {
             reply.results = results;
         }
-        if reply.killed.as_deref() == Some("stopped") {
+        if reply.killed == Some(Killed::Stopped) {
             reply.killed = None;
             reply.signal = None;
             reply.exit_code = Some(0);
@@ -1122,7 +1141,7 @@ impl Slot {
     }
 
     /// Runs one request through the zygote (or a fresh interpreter); restarts a dead zygote once.
-    fn send(&mut self, request: &str) -> Result<String, SandboxError> {
+    fn send(&mut self, request: &[u8]) -> Result<String, SandboxError> {
         if !self.uses_zygote {
             let mut p = LineProcess::spawn(
                 &self.cfg.interpreter,
@@ -1144,46 +1163,39 @@ impl Slot {
         }
     }
 
-    /// Judges returned values: `members` are the request's own members (see
-    /// `verdicts::suite_report`).
-    fn judge_values(&mut self, suite: &TestSuite, members: &str) -> Result<String, SandboxError> {
+    /// Judges returned values (see [`verdicts::JudgeFn`]), loading the suite into the judge
+    /// first when it does not hold it; a dead judge is restarted once.
+    fn judge_values(
+        &mut self,
+        suite: &TestSuite,
+        batch: &[(usize, Vec<&RawValue>)],
+    ) -> Result<Judgement, SandboxError> {
+        let tests = verdicts::expected(suite, batch)?;
         for attempt in 0..2 {
             if !self.loaded.contains(&suite.key) {
                 // The judge holds only the suites in flight: the oldest goes first.
                 while self.loaded.len() >= JUDGE_SUITES {
                     let old = self.loaded.pop_front().expect("not empty");
-                    let unload = format!(
-                        "{{\"op\":\"unload\",\"key\":{}}}",
-                        serde_json::to_string(&old).expect("string")
-                    );
-                    self.judge()?.request(&unload)?;
+                    self.judge()?.unload(&old)?;
                 }
-                let load = format!(
-                    "{{\"op\":\"load\",\"key\":{},\"spec\":{}}}",
-                    serde_json::to_string(&suite.key).expect("string"),
-                    suite.judge_spec
-                );
-                let reply = self.judge()?.request(&load)?.to_owned();
-                if reply.contains("\"error\"") {
-                    return Err(SandboxError::Worker {
-                        what: "judge",
-                        message: format!("cannot load suite `{}`: {reply}", suite.key),
-                    });
+                match self.judge()?.load(&suite.key, &suite.judge_spec) {
+                    Err(SandboxError::Judge { message, .. }) => {
+                        return Err(SandboxError::Worker {
+                            what: "judge",
+                            message: format!("cannot load suite `{}`: {message}", suite.key),
+                        });
+                    }
+                    r => r?,
                 }
                 self.loaded.push_back(suite.key.clone());
             }
-            let request = format!(
-                "{{\"op\":\"judge\",\"key\":{},{members}}}",
-                serde_json::to_string(&suite.key).expect("string")
-            );
-            match self.judge()?.request(&request) {
-                Ok(r) if r.contains("\"reload\":true") && attempt == 0 => {
+            match self.judge()?.judge(&suite.key, batch, &tests) {
+                Err(SandboxError::Judge { reload: true, .. }) if attempt == 0 => {
                     self.loaded.retain(|k| *k != suite.key);
                 }
-                Ok(r) => return Ok(r.to_owned()),
                 // A dead judge is restarted once; its suites are loaded again on the retry.
-                Err(_) if attempt == 0 => self.judge = None,
-                Err(e) => return Err(e),
+                Err(SandboxError::Worker { .. }) if attempt == 0 => self.judge = None,
+                r => return r,
             }
         }
         Err(SandboxError::Worker {
@@ -1192,91 +1204,74 @@ impl Slot {
         })
     }
 
-    /// The worker request for `job`; `mode_fields` (a program test's exec fields) replace the mode
-    /// the job would get.
+    /// The worker request for `job` (in the slot's reused buffer, taken out of the slot: give it
+    /// back); `exec` (a program test's) replaces the mode the job would get.
     fn request_json(
         &mut self,
         job: &Job,
         limits: &Limits,
-        mode_fields: Option<&str>,
+        exec: Option<ExecMode<'_>>,
         values: ValueRun,
-    ) -> String {
-        let wl = WorkerLimits {
-            cpu_ms: limits.cpu_ms,
-            wall_ms: limits.wall_ms,
-            memory_mib: limits.memory_mib,
-            stack_mib: limits.stack_mib,
-            processes: limits.processes,
-            file_size_mib: limits.file_size_mib,
-            output_bytes: limits.output_bytes,
-            // Returned values can be large (HumanEval+ builds strings of megabytes); the cap only
-            // guards the supervisor's memory.
-            result_bytes: (256 << 20).max(limits.output_bytes),
+    ) -> Result<Vec<u8>, String> {
+        let calls = match (&exec, &job.suite, &job.binary) {
+            (None, Some(suite), None) => Some(self.calls_json(suite)?),
+            _ => None,
         };
-        let mut out = String::with_capacity(job.program.len() + 512);
-        out.push_str("{\"source\":");
-        out.push_str(&serde_json::to_string(&*job.program).expect("string"));
-        let _ = write!(
-            out,
-            ",\"limits\":{},\"work_root\":{},\"uid\":{},\"fail_fast\":{}",
-            serde_json::to_string(&wl).expect("limits"),
-            serde_json::to_string(&self.cfg.work_root).expect("path"),
-            serde_json::to_string(&self.cfg.uid).expect("uid"),
-            job.fail_fast
-        );
-        if self.cfg.isolation == Isolation::Fresh && self.uses_zygote {
+        let mode = match (exec, &job.suite, calls.as_deref()) {
+            (Some(exec), _, _) => RunMode::Exec(exec),
+            (None, _, _) if job.binary.is_some() => RunMode::Exec(ExecMode {
+                argv: vec!["./prog".to_owned()],
+                binary: job.binary.as_deref().map(Hex),
+                ..ExecMode::default()
+            }),
+            (None, Some(suite), Some(calls)) => RunMode::Calls(CallsMode {
+                entry_point: job.entry_point.as_deref().unwrap_or(""),
+                call_cpu_ms: &suite.call_cpu_ms,
+                calls,
+                digest_over: values.digests.then_some(verdicts::DIGEST_OVER),
+                stream: values.stream,
+                reprs: job.collect_values,
+            }),
+            (None, _, _) => RunMode::Script {
+                filename: "main.py",
+            },
+        };
+        let request = RunRequest {
+            source: &job.program,
+            limits: WorkerLimits {
+                cpu_ms: limits.cpu_ms,
+                wall_ms: limits.wall_ms,
+                memory_mib: limits.memory_mib,
+                stack_mib: limits.stack_mib,
+                processes: limits.processes,
+                file_size_mib: limits.file_size_mib,
+                output_bytes: limits.output_bytes,
+                // Returned values can be large (HumanEval+ builds strings of megabytes); the cap
+                // only guards the supervisor's memory.
+                result_bytes: (256 << 20).max(limits.output_bytes),
+            },
+            work_root: &self.cfg.work_root,
+            uid: self.cfg.uid,
+            fail_fast: job.fail_fast,
             // Through the zygote (see `uses_zygote`): each run's process execs a fresh interpreter.
-            out.push_str(",\"fresh\":true");
-        }
-        if let Some(stdin) = &job.stdin {
-            let _ = write!(
-                out,
-                ",\"stdin\":{}",
-                serde_json::to_string(stdin).expect("string")
-            );
-        }
-        match (mode_fields, &job.suite) {
-            (Some(fields), _) => out.push_str(fields),
-            (None, _) if job.binary.is_some() => {
-                let binary = job.binary.as_deref().unwrap_or_default();
-                out.push_str(",\"mode\":\"exec\",\"argv\":[\"./prog\"],\"binary\":\"");
-                for b in binary {
-                    let _ = write!(out, "{b:02x}");
-                }
-                out.push('"');
-            }
-            (None, None) => out.push_str(",\"mode\":\"script\",\"filename\":\"main.py\""),
-            (None, Some(suite)) => {
-                let _ = write!(
-                    out,
-                    ",\"mode\":\"calls\",\"entry_point\":{},\"call_cpu_ms\":{},\"calls\":",
-                    serde_json::to_string(job.entry_point.as_deref().unwrap_or(""))
-                        .expect("string"),
-                    serde_json::to_string(&suite.call_cpu_ms).expect("numbers"),
-                );
-                out.push_str(&self.calls_json(suite));
-                if values.digests {
-                    let _ = write!(out, ",\"digest_over\":{}", verdicts::DIGEST_OVER);
-                }
-                if values.stream {
-                    out.push_str(",\"stream\":true");
-                }
-                if job.collect_values {
-                    out.push_str(",\"reprs\":true");
-                }
-            }
-        }
-        out.push('}');
-        out
+            fresh: self.cfg.isolation == Isolation::Fresh && self.uses_zygote,
+            stdin: job.stdin.as_deref(),
+            mode,
+        };
+        let mut buf = std::mem::take(&mut self.request);
+        buf.clear();
+        serde_json::to_writer(&mut buf, &request)
+            .map_err(|e| format!("cannot write the run request: {e}"))?;
+        Ok(buf)
     }
 
     /// The suite's calls as one JSON array, built once per suite and reused while the same suite
     /// keeps coming (samples of one problem arrive together).
-    fn calls_json(&mut self, suite: &TestSuite) -> Arc<str> {
+    fn calls_json(&mut self, suite: &TestSuite) -> Result<Arc<RawValue>, String> {
         if let Some((key, json)) = &self.calls_json
             && *key == suite.key
         {
-            return json.clone();
+            return Ok(json.clone());
         }
         let mut s = String::from("[");
         for (i, call) in suite.calls.iter().enumerate() {
@@ -1286,18 +1281,40 @@ impl Slot {
             match call {
                 Call::Args(wire) => s.push_str(wire),
                 Call::Inline(src) => {
-                    let _ = write!(
-                        s,
-                        "{{\"exec\":{}}}",
-                        serde_json::to_string(src).expect("string")
-                    );
+                    s.push_str("{\"exec\":");
+                    s.push_str(&serde_json::to_string(src).expect("a string"));
+                    s.push('}');
                 }
             }
         }
         s.push(']');
-        let json: Arc<str> = s.into();
+        let json: Arc<RawValue> = RawValue::from_string(s)
+            .map_err(|e| format!("the suite `{}` holds a malformed call: {e}", suite.key))?
+            .into();
         self.calls_json = Some((suite.key.clone(), json.clone()));
-        json
+        Ok(json)
+    }
+}
+
+/// Checks a zygote's first line: ready, and speaking protocol version `ours`.
+fn check_ready(line: &str, ours: u32) -> Result<(), SandboxError> {
+    let ready: Ready = serde_json::from_str(line).map_err(|e| SandboxError::Worker {
+        what: "zygote",
+        message: format!("unreadable ready line: {e}"),
+    })?;
+    match ready.protocol {
+        Some(theirs) if theirs == ours && ready.ready => Ok(()),
+        Some(theirs) if theirs == ours => Err(SandboxError::Worker {
+            what: "zygote",
+            message: ready
+                .error
+                .unwrap_or_else(|| "it did not say it is ready".to_owned()),
+        }),
+        theirs => Err(SandboxError::Protocol {
+            what: "zygote",
+            theirs: theirs.unwrap_or(0),
+            ours,
+        }),
     }
 }
 
@@ -1328,4 +1345,64 @@ fn effective_limits(job: &Job) -> Limits {
         limits.wall_ms = limits.wall_ms.max(limits.cpu_ms * 2 + 1_000);
     }
     limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(config: &str) -> LineProcess {
+        let interp = Interpreter::resolve(None).expect("a python3");
+        let setup = WorkerSetup {
+            config: config.to_owned(),
+            ..WorkerSetup::default()
+        };
+        LineProcess::spawn(&interp, &WORKER_SRC, "zygote", "zygote", true, Some(&setup))
+            .expect("the worker starts")
+    }
+
+    #[test]
+    fn a_worker_of_another_protocol_version_is_a_clear_error() {
+        let ours = PROTOCOL_VERSION + 1;
+        let mut z = worker(&format!("{{\"protocol\":{ours}}}"));
+        let err = check_ready(z.read_line().unwrap(), ours).unwrap_err();
+        assert!(
+            matches!(err, SandboxError::Protocol { what: "zygote", theirs, .. } if theirs == PROTOCOL_VERSION),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_worker_answers_a_malformed_request_with_a_clear_error() {
+        let mut z = worker(&format!("{{\"protocol\":{PROTOCOL_VERSION}}}"));
+        check_ready(z.read_line().unwrap(), PROTOCOL_VERSION).expect("ready");
+        let mut ask = |line: &str| {
+            let reply: WorkerReply =
+                serde_json::from_str(z.request(line.as_bytes()).unwrap()).expect("a reply");
+            reply.harness_error.expect("refused")
+        };
+        assert_eq!(ask("nonsense"), "malformed request: not a JSON object");
+        assert_eq!(
+            ask(r#"{"limits":{}}"#),
+            "malformed request: a run request needs field `source` (a string)"
+        );
+        let base = r#""source":"","limits":{"cpu_ms":1000,"wall_ms":2000,"stack_mib":8,"file_size_mib":1,"output_bytes":100,"result_bytes":100},"work_root":"/tmp","uid":null,"fail_fast":false"#;
+        assert_eq!(
+            ask(&format!(r#"{{{base},"mode":"fly"}}"#)),
+            "malformed request: unknown mode `fly`"
+        );
+        assert_eq!(
+            ask(&format!(
+                r#"{{{base},"mode":"calls","entry_point":"f","call_cpu_ms":[1]}}"#
+            )),
+            "malformed request: a run of mode `calls` needs field `calls` (a list)"
+        );
+        assert_eq!(
+            ask(&format!(
+                r#"{{{},"mode":"script"}}"#,
+                base.replace("\"cpu_ms\":1000", "\"cpu_ms\":\"x\"")
+            )),
+            "malformed request: `limits` needs field `cpu_ms` (an integer)"
+        );
+    }
 }

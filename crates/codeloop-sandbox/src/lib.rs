@@ -10,6 +10,10 @@
 //! the program once per test with the test's input on standard input and compare standard output
 //! outside the sandbox (`stdio.rs`).
 //!
+//! Every message between codeloop and the two Python processes is a type of [`protocol`], versioned
+//! ([`protocol::PROTOCOL_VERSION`], checked when each process starts) and validated on the Python
+//! side; the judge's ops are the methods of [`PythonJudge`].
+//!
 //! Dependencies: `crossbeam-channel` for the multi-consumer job queue of the slot threads (std's mpsc
 //! is single-consumer); `libc` for the few `prctl` calls made before exec; `serde_json` (with
 //! `raw_value`) to relay wire values between worker and judge without re-parsing them.
@@ -19,6 +23,7 @@ mod compiled;
 mod errors;
 mod executor;
 mod linux;
+pub mod protocol;
 mod python;
 mod seccomp;
 mod stdio;
@@ -28,6 +33,7 @@ mod verdicts;
 pub use compiled::CompileLimits;
 pub use errors::SandboxError;
 pub use executor::{Executor, ExecutorConfig, Isolation, Job};
+pub use protocol::PROTOCOL_VERSION;
 pub use python::{Interpreter, PythonJudge};
 pub use stdio::compare_output;
 pub use values::{
