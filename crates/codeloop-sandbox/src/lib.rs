@@ -22,6 +22,7 @@ mod cgroup;
 mod compiled;
 mod errors;
 mod executor;
+mod layer;
 mod linux;
 pub mod protocol;
 mod python;
@@ -29,6 +30,7 @@ mod seccomp;
 mod stdio;
 mod values;
 mod verdicts;
+mod workroot;
 
 pub use compiled::CompileLimits;
 pub use errors::SandboxError;
