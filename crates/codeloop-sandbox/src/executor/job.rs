@@ -84,7 +84,7 @@ pub struct Job {
     pub fail_fast: bool,
     /// Limits for the whole run; the suite's per-call limits apply within them.
     pub limits: Limits,
-    /// Return the wire values the calls returned in [`ExecReport::returned`] (reference runs).
+    /// Return the wire values the calls returned in [`ExecReport::returned`](codeloop_types::ExecReport::returned) (reference runs).
     pub collect_values: bool,
     /// A compiled program (an executable file's bytes) to run instead of `program` as a script:
     /// written into the run's work dir and executed there, with no address-space cap where the

@@ -1,6 +1,6 @@
 //! Messages between codeloop and the trusted judge (`python/judge.py`).
 //!
-//! A request is one object with an `op` naming the operation ([`JudgeRequest`]); its reply is
+//! A request is one object with an `op` naming the operation (`JudgeRequest`); its reply is
 //! `{"ok": <payload>}`, the payload typed per op below, or `{"error": <`[`JudgeError`]`>}` for a
 //! request the judge refused or could not carry out (it keeps serving). The ops:
 //!

@@ -6,14 +6,14 @@
 //!
 //! One JSON object per line on the process's stdin (requests) and stdout (replies). The worker also
 //! writes, before the reply of a streamed run, one `R <result line>` line per result as it comes,
-//! and reads a bare `stop` line that ends such a run early ([`worker::StreamLine`],
-//! [`worker::STOP_LINE`]).
+//! and reads a bare `stop` line that ends such a run early (`worker::StreamLine`,
+//! `worker::STOP_LINE`).
 //!
 //! # Version
 //!
 //! [`PROTOCOL_VERSION`] is checked when each process starts: the judge answers a
-//! [`judge::JudgeRequest::Hello`] carrying it, and the worker reads it from its setup object
-//! ([`worker::WorkerConfig::protocol`]) and says it again in its ready line. A side that speaks
+//! `hello` request (`judge::JudgeRequest::Hello`) carrying it, and the worker reads it from its setup object
+//! (`worker::WorkerConfig::protocol`) and says it again in its ready line. A side that speaks
 //! another version answers with an error naming both versions, which becomes a
 //! [`SandboxError::Protocol`](crate::SandboxError::Protocol). Bump it with any change to a message
 //! below, on both sides at once.
