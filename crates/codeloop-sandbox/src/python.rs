@@ -1,6 +1,9 @@
 //! The Python runtime: finding the interpreter, and the worker and judge processes that speak our
 //! line-delimited JSON protocol (its messages are the types of [`crate::protocol`]; the other side
-//! is `python/worker.py` and `python/judge.py`).
+//! is `python/worker/` and `python/judge.py`). The Python sources are embedded in the binary:
+//! the worker's files are joined, after `wire.py`, into one program, and the judge is `wire.py`
+//! and `judge.py`; each process gets its program whole on its command line (or, compiled once
+//! by its interpreter, as marshalled code on its stdin), never from a file on disk.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -24,9 +27,25 @@ use crate::protocol::worker::{STOP_LINE, StreamLine};
 /// The wire encoding both sides share; put in front of each program below.
 const WIRE_SRC: &str = include_str!("../python/wire.py");
 
-/// Source of the untrusted-side worker (zygote, fresh runner and driver), wire encoding included.
-pub(crate) static WORKER_SRC: LazyLock<String> =
-    LazyLock::new(|| format!("{WIRE_SRC}\n{}", include_str!("../python/worker.py")));
+/// The worker's files (`python/worker/`), in the order they make one program (see `base.py`).
+const WORKER_PARTS: [&str; 5] = [
+    include_str!("../python/worker/base.py"),
+    include_str!("../python/worker/hardening.py"),
+    include_str!("../python/worker/driver.py"),
+    include_str!("../python/worker/supervisor.py"),
+    include_str!("../python/worker/serve.py"),
+];
+
+/// Source of the untrusted-side worker (zygote, fresh runner and driver), wire encoding included:
+/// its files joined into one program, embedded in the binary and handed to the interpreter whole
+/// (as `-c` source or marshalled code), so that nothing is imported from a directory a run could
+/// write.
+pub(crate) static WORKER_SRC: LazyLock<String> = LazyLock::new(|| {
+    std::iter::once(WIRE_SRC)
+        .chain(WORKER_PARTS)
+        .collect::<Vec<_>>()
+        .join("\n")
+});
 /// Source of the trusted judge, wire encoding included.
 pub(crate) static JUDGE_SRC: LazyLock<String> =
     LazyLock::new(|| format!("{WIRE_SRC}\n{}", include_str!("../python/judge.py")));
@@ -191,7 +210,7 @@ exec(marshal.loads(b), {'__name__': '__main__', '__codeloop_code__': bytes(b)})
 pub(crate) const WORKER_FIRST_FD: std::os::fd::RawFd = 10;
 
 /// How a worker (zygote or fresh runner) is started: its view of the machine and its per-run
-/// hardening (the JSON object `python/worker.py` reads from its second argument).
+/// hardening (the JSON object `python/worker/serve.py` reads from its second argument).
 #[derive(Clone, Default)]
 pub(crate) struct WorkerSetup {
     pub(crate) confinement: Option<std::sync::Arc<linux::Confinement>>,

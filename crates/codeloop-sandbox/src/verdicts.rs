@@ -474,7 +474,7 @@ pub(crate) fn streamed_failure(suite: &TestSuite, line: &str, judge: &mut JudgeF
     }
 }
 
-/// Values longer than this (in wire text) travel as their digest (see `worker.py`'s
+/// Values longer than this (in wire text) travel as their digest (see `python/worker/driver.py`'s
 /// `digest_over`); preparation keeps the digest of every expected value longer than this.
 pub const DIGEST_OVER: usize = 1 << 20;
 

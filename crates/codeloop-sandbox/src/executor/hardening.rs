@@ -1,4 +1,4 @@
-//! The hardening a pool's workers apply (see `python/worker.py`, "Hardening"): the syscall
+//! The hardening a pool's workers apply (see `python/worker/hardening.py`): the syscall
 //! filters, Landlock and the cgroups, and each slot's worker setup made from them.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub(super) struct SyscallFilters {
     pub(super) run_namespaces: Vec<Vec<u8>>,
 }
 
-/// The layers a pool's workers apply (see `python/worker.py`, "Hardening").
+/// The layers a pool's workers apply (see `python/worker/hardening.py`).
 pub(super) struct Hardening {
     /// The syscall filters (`None`: off or unavailable).
     pub(super) seccomp: Option<SyscallFilters>,

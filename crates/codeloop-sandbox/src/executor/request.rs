@@ -12,7 +12,7 @@ use crate::verdicts;
 use super::job::{Isolation, Job};
 use super::slot::Slot;
 
-/// How a suite run's values come back (see `worker.py`'s `digest_over` and `stream`).
+/// How a suite run's values come back (see `python/worker/driver.py`'s `digest_over` and `supervisor.py`'s `stream`).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct ValueRun {
     /// Values longer than [`verdicts::DIGEST_OVER`] as their digest.

@@ -1,5 +1,5 @@
 //! The typed protocol between codeloop and its two Python processes: the untrusted-side worker
-//! (`python/worker.py`, zygote or fresh runner) and the trusted judge (`python/judge.py`). Every
+//! (`python/worker/`, zygote or fresh runner) and the trusted judge (`python/judge.py`). Every
 //! message either side writes is a type here; nothing is spliced together as text.
 //!
 //! # Framing

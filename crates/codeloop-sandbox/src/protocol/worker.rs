@@ -1,4 +1,4 @@
-//! Messages between codeloop and the worker (`python/worker.py`): its setup object
+//! Messages between codeloop and the worker (`python/worker/`): its setup object
 //! ([`WorkerConfig`], its second argument), its ready line ([`Ready`]), run requests
 //! ([`RunRequest`]), the lines of a streamed run ([`StreamLine`], [`STOP_LINE`]), run replies
 //! ([`WorkerReply`]) and the result lines the driver writes on the run's result channel
@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 pub(crate) const STOP_LINE: &[u8] = b"stop\n";
 
 /// How a worker is set up (its second argument): the per-run hardening it applies (see
-/// `python/worker.py`, "Hardening") and the protocol version it must speak.
+/// `python/worker/hardening.py`) and the protocol version it must speak.
 #[derive(Debug, Serialize)]
 pub(crate) struct WorkerConfig {
     pub(crate) protocol: u32,
@@ -56,7 +56,7 @@ pub(crate) struct WorkerLimits {
     pub(crate) result_bytes: u64,
 }
 
-/// One run. The run's `mode` fields sit beside the common ones, as `worker.py` reads them.
+/// One run. The run's `mode` fields sit beside the common ones, as `python/worker/serve.py` checks them.
 #[derive(Debug, Serialize)]
 pub(crate) struct RunRequest<'a> {
     pub(crate) source: &'a str,
@@ -164,7 +164,7 @@ impl<'a> StreamLine<'a> {
     }
 }
 
-/// The supervisor's reply for one run (see `supervise` in `python/worker.py`).
+/// The supervisor's reply for one run (see `supervise` in `python/worker/supervisor.py`).
 #[derive(Debug, Deserialize)]
 pub(crate) struct WorkerReply {
     #[serde(default)]
