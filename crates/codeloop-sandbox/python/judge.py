@@ -25,10 +25,6 @@ import traceback
 
 REPR_CAP = 2000
 
-# The version of the protocol this file speaks (codeloop-sandbox's `PROTOCOL_VERSION`).
-PROTOCOL_VERSION = 1
-
-
 class Refused(Exception):
     """A request the judge answers with an error (not a failure of its own code)."""
 
@@ -558,11 +554,9 @@ class _Discard:
 
 
 def hello(req):
-    if req["protocol"] != PROTOCOL_VERSION:
-        raise Refused(
-            f"protocol mismatch: codeloop speaks version {req['protocol']}, this judge speaks version {PROTOCOL_VERSION}",
-            protocol=PROTOCOL_VERSION,
-        )
+    message = version_mismatch(req["protocol"], "judge")
+    if message is not None:
+        raise Refused(message, protocol=PROTOCOL_VERSION)
     return {"protocol": PROTOCOL_VERSION}
 
 
@@ -591,25 +585,6 @@ _FIELDS = {
     "mbpp_entry": {"code": str, "test": str},
 }
 _RECORD_STYLES = {"check": {"test": str}, "asserts": {"statements": list, "prelude": str}}
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
-
-
-class Malformed(Exception):
-    pass
-
-
-def _check_fields(op, req, fields):
-    for name, kind in fields.items():
-        optional = isinstance(kind, tuple)
-        if optional:
-            kind = kind[0]
-        value = req.get(name)
-        if value is None and optional:
-            continue
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise Malformed(f"op `{op}` needs field `{name}` ({_TYPE_NAMES[kind]})")
-
-
 def validate(req):
     """The op of a request, once its required fields are there with the right types."""
     if not isinstance(req, dict):
@@ -619,12 +594,12 @@ def validate(req):
         raise Malformed("no `op`")
     if not isinstance(op, str) or op not in _FIELDS:
         raise Malformed(f"unknown op `{op}`")
-    _check_fields(op, req, _FIELDS[op])
+    check_fields(_FIELDS[op], req, f"op `{op}`")
     if op == "record":
         style = _RECORD_STYLES.get(req["style"])
         if style is None:
             raise Malformed(f"op `record` has an unknown style `{req['style']}`")
-        _check_fields(op, req, style)
+        check_fields(style, req, "op `record`")
     return op
 
 

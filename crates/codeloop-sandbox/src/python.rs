@@ -26,6 +26,9 @@ use crate::protocol::worker::{STOP_LINE, StreamLine};
 
 /// The wire encoding both sides share; put in front of each program below.
 const WIRE_SRC: &str = include_str!("../python/wire.py");
+/// The protocol version and request checks both sides share; put in front of each program below,
+/// after the wire encoding.
+const PROTOCOL_SRC: &str = include_str!("../python/protocol.py");
 
 /// The worker's files (`python/worker/`), in the order they make one program (see `base.py`).
 const WORKER_PARTS: [&str; 5] = [
@@ -41,14 +44,15 @@ const WORKER_PARTS: [&str; 5] = [
 /// (as `-c` source or marshalled code), so that nothing is imported from a directory a run could
 /// write.
 pub(crate) static WORKER_SRC: LazyLock<String> = LazyLock::new(|| {
-    std::iter::once(WIRE_SRC)
+    [WIRE_SRC, PROTOCOL_SRC]
+        .into_iter()
         .chain(WORKER_PARTS)
         .collect::<Vec<_>>()
         .join("\n")
 });
-/// Source of the trusted judge, wire encoding included.
+/// Source of the trusted judge, wire encoding and protocol checks included.
 pub(crate) static JUDGE_SRC: LazyLock<String> =
-    LazyLock::new(|| format!("{WIRE_SRC}\n{}", include_str!("../python/judge.py")));
+    LazyLock::new(|| [WIRE_SRC, PROTOCOL_SRC, include_str!("../python/judge.py")].join("\n"));
 
 /// A resolved Python interpreter: the real binary, never a shim.
 #[derive(Debug, Clone)]
@@ -519,6 +523,14 @@ mod tests {
         // A judge started from them answers.
         let mut judge = PythonJudge::start(&interp).expect("judge starts");
         judge.ping().expect("the judge answers");
+    }
+
+    #[test]
+    fn both_sides_speak_the_same_protocol_version() {
+        assert!(
+            PROTOCOL_SRC.contains(&format!("\nPROTOCOL_VERSION = {PROTOCOL_VERSION}\n")),
+            "python/protocol.py and protocol::PROTOCOL_VERSION differ"
+        );
     }
 
     #[test]

@@ -42,12 +42,8 @@ def _warm_up():
         os.close(sink)
 
 
-# The version of the protocol this file speaks (codeloop-sandbox's `PROTOCOL_VERSION`), checked
-# against the one codeloop passes in the setup object before anything else.
-PROTOCOL_VERSION = 1
-
 _LIMIT_FIELDS = ("cpu_ms", "wall_ms", "stack_mib", "file_size_mib", "output_bytes", "result_bytes")
-# Per mode, its fields and their JSON types; (type, None) is an optional field.
+# Per mode, its fields and their JSON types; (type, None) is an optional field (see protocol.py).
 _MODE_FIELDS = {
     "script": {"filename": (str, None)},
     "exec": {"argv": list, "files": (dict, None), "binary": (str, None), "run_phase": (dict, None)},
@@ -56,23 +52,6 @@ _MODE_FIELDS = {
 }
 _COMMON_FIELDS = {"source": str, "limits": dict, "work_root": str, "uid": (int, None), "fail_fast": bool,
                   "fresh": (bool, None), "stdin": (str, None), "mode": str}
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object", bool: "a boolean"}
-
-
-class Malformed(Exception):
-    pass
-
-
-def _check_fields(fields, obj, where):
-    for name, kind in fields.items():
-        optional = type(kind) is tuple
-        if optional:
-            kind = kind[0]
-        value = obj.get(name)
-        if value is None and optional:
-            continue
-        if not isinstance(value, kind) or (kind is int and type(value) is bool):
-            raise Malformed(f"{where} needs field `{name}` ({_TYPE_NAMES[kind]})")
 
 
 def validate(line):
@@ -84,23 +63,22 @@ def validate(line):
         raise Malformed("not a JSON object") from None
     if type(req) is not dict:
         raise Malformed("not a JSON object")
-    _check_fields(_COMMON_FIELDS, req, "a run request")
+    check_fields(_COMMON_FIELDS, req, "a run request")
     mode = req["mode"]
     if mode not in _MODE_FIELDS:
         raise Malformed(f"unknown mode `{mode}`")
-    _check_fields(_MODE_FIELDS[mode], req, f"a run of mode `{mode}`")
+    check_fields(_MODE_FIELDS[mode], req, f"a run of mode `{mode}`")
     lim = req["limits"]
-    _check_fields(dict.fromkeys(_LIMIT_FIELDS, int), lim, "`limits`")
-    _check_fields({"memory_mib": (int, None), "processes": (int, None)}, lim, "`limits`")
+    check_fields(dict.fromkeys(_LIMIT_FIELDS, int), lim, "`limits`")
+    check_fields({"memory_mib": (int, None), "processes": (int, None)}, lim, "`limits`")
     return req
 
 
 def _mismatch(cfg):
     """The answer to codeloop when it speaks another protocol version than this file, else None."""
-    theirs = cfg.get("protocol")
-    if theirs == PROTOCOL_VERSION:
+    message = version_mismatch(cfg.get("protocol"), "worker")
+    if message is None:
         return None
-    message = f"protocol mismatch: codeloop speaks version {theirs}, this worker speaks version {PROTOCOL_VERSION}"
     return {"error": message, "harness_error": message, "protocol": PROTOCOL_VERSION}
 
 
