@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use codeloop_types::{Language, Limits, TestSuite};
+use codeloop_types::{ExecReport, Language, Limits, TestSuite};
+use crossbeam_channel::Sender;
 
 /// How each execution gets its interpreter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,4 +149,20 @@ pub(super) fn effective_limits(job: &Job) -> Limits {
         limits.wall_ms = limits.wall_ms.max(limits.cpu_ms * 2 + 1_000);
     }
     limits
+}
+
+/// A job in the queue, with where its report goes.
+pub(super) struct Task {
+    pub(super) job: Job,
+    pub(super) tag: u64,
+    pub(super) done: Sender<(u64, ExecReport)>,
+}
+
+/// How a suite run's values come back (see `python/worker/driver.py`'s `digest_over` and `supervisor.py`'s `stream`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ValueRun {
+    /// Values longer than [`verdicts::DIGEST_OVER`] as their digest.
+    pub(super) digests: bool,
+    /// Result lines passed on as they come, and the run stoppable.
+    pub(super) stream: bool,
 }

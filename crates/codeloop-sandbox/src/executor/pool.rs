@@ -13,16 +13,9 @@ use crate::linux;
 use crate::python::Interpreter;
 use crate::workroot;
 
-use super::job::{ExecutorConfig, Job};
+use super::job::{ExecutorConfig, Job, Task};
 use super::plan::Plan;
 use super::slot::{SlotConfig, slot_main};
-
-/// A job in the queue, with where its report goes.
-pub(super) struct Task {
-    pub(super) job: Job,
-    pub(super) tag: u64,
-    pub(super) done: Sender<(u64, ExecReport)>,
-}
 
 /// The queue of a started pool, its slot threads and the layers they give.
 type Started = (Sender<Task>, Vec<JoinHandle<()>>, Vec<String>);

@@ -5,21 +5,11 @@ use std::sync::Arc;
 use codeloop_types::{Call, Limits, TestSuite};
 use serde_json::value::RawValue;
 
-use crate::errors::SandboxError;
-use crate::protocol::worker::{CallsMode, ExecMode, Hex, Ready, RunMode, RunRequest, WorkerLimits};
+use crate::protocol::worker::{CallsMode, ExecMode, Hex, RunMode, RunRequest, WorkerLimits};
 use crate::verdicts;
 
-use super::job::{Isolation, Job};
+use super::job::{Isolation, Job, ValueRun};
 use super::slot::Slot;
-
-/// How a suite run's values come back (see `python/worker/driver.py`'s `digest_over` and `supervisor.py`'s `stream`).
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct ValueRun {
-    /// Values longer than [`verdicts::DIGEST_OVER`] as their digest.
-    pub(super) digests: bool,
-    /// Result lines passed on as they come, and the run stoppable.
-    pub(super) stream: bool,
-}
 
 impl Slot {
     /// The worker request for `job` (in the slot's reused buffer, taken out of the slot: give it
@@ -111,27 +101,5 @@ impl Slot {
             .into();
         self.calls_json = Some((suite.key.clone(), json.clone()));
         Ok(json)
-    }
-}
-
-/// Checks a zygote's first line: ready, and speaking protocol version `ours`.
-pub(super) fn check_ready(line: &str, ours: u32) -> Result<(), SandboxError> {
-    let ready: Ready = serde_json::from_str(line).map_err(|e| SandboxError::Worker {
-        what: "zygote",
-        message: format!("unreadable ready line: {e}"),
-    })?;
-    match ready.protocol {
-        Some(theirs) if theirs == ours && ready.ready => Ok(()),
-        Some(theirs) if theirs == ours => Err(SandboxError::Worker {
-            what: "zygote",
-            message: ready
-                .error
-                .unwrap_or_else(|| "it did not say it is ready".to_owned()),
-        }),
-        theirs => Err(SandboxError::Protocol {
-            what: "zygote",
-            theirs: theirs.unwrap_or(0),
-            ours,
-        }),
     }
 }

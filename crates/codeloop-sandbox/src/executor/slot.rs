@@ -12,13 +12,11 @@ use crate::errors::SandboxError;
 use crate::linux;
 use crate::protocol::PROTOCOL_VERSION;
 use crate::protocol::judge::Judgement;
-use crate::protocol::worker::{ExecMode, Killed, WorkerReply};
+use crate::protocol::worker::{ExecMode, Killed, Ready, WorkerReply};
 use crate::python::{Interpreter, LineProcess, PythonJudge, WORKER_SRC, WorkerSetup};
 use crate::verdicts;
 
-use super::job::{Isolation, Job, effective_limits};
-use super::pool::Task;
-use super::request::{ValueRun, check_ready};
+use super::job::{Isolation, Job, Task, ValueRun, effective_limits};
 
 #[derive(Clone)]
 pub(super) struct SlotConfig {
@@ -347,6 +345,28 @@ impl Slot {
             what: "judge",
             message: "the judge failed twice".to_owned(),
         })
+    }
+}
+
+/// Checks a zygote's first line: ready, and speaking protocol version `ours`.
+pub(super) fn check_ready(line: &str, ours: u32) -> Result<(), SandboxError> {
+    let ready: Ready = serde_json::from_str(line).map_err(|e| SandboxError::Worker {
+        what: "zygote",
+        message: format!("unreadable ready line: {e}"),
+    })?;
+    match ready.protocol {
+        Some(theirs) if theirs == ours && ready.ready => Ok(()),
+        Some(theirs) if theirs == ours => Err(SandboxError::Worker {
+            what: "zygote",
+            message: ready
+                .error
+                .unwrap_or_else(|| "it did not say it is ready".to_owned()),
+        }),
+        theirs => Err(SandboxError::Protocol {
+            what: "zygote",
+            theirs: theirs.unwrap_or(0),
+            ours,
+        }),
     }
 }
 

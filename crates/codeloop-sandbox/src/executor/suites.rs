@@ -6,8 +6,7 @@ use codeloop_types::{ExecReport, Limits, TestSuite};
 
 use crate::verdicts;
 
-use super::job::{Job, effective_limits};
-use super::request::ValueRun;
+use super::job::{Job, ValueRun, effective_limits};
 use super::slot::Slot;
 
 impl Slot {
