@@ -5,17 +5,19 @@
 //!
 //! **The program never decides its verdict.** Test code comes prepared (engine `split`): each
 //! assert that compares a call with a constant is a *hook* that reports the call's value, and the
-//! expected constant stays outside the sandbox ([`Expect::Judged`](codeloop_types::Expect::Judged), compared in `report` by
-//! [`crate::values`]). Asserts that cannot be split report their own boolean ([`Expect::Check`](codeloop_types::Expect::Check),
-//! weaker), and test code with no split at all needs the trusted `main` to report that it
-//! returned ([`Expect::Program`](codeloop_types::Expect::Program), weakest). Every record carries the run's *framing*, a random word
-//! chosen here for each run and handed to the harness in `.codeloop-frame`, which the harness
-//! reads and removes before any code of the solution runs (where the language lets it go
-//! first: C++ static initializers of one file run in order, Go package variables likewise, Java
-//! and Rust in `main`, JavaScript at the top of the script). Lines without the framing are
-//! ignored; a test reported twice means the records were forged, and every test fails. A solution
-//! written against codeloop can still read the harness's memory in C++, Rust and Go, so checks and
-//! whole programs are weaker than judged values, whose expected values it never sees.
+//! expected constant stays outside the sandbox ([`Expect::Judged`](codeloop_types::Expect::Judged),
+//! compared in `report` by [`crate::values`]). Asserts that cannot be split report their own
+//! boolean ([`Expect::Check`](codeloop_types::Expect::Check), weaker), and test code with no split
+//! at all needs the trusted `main` to report that it returned
+//! ([`Expect::Program`](codeloop_types::Expect::Program), weakest). Every record carries the run's
+//! *framing*, a random word chosen here for each run and handed to the harness in
+//! `.codeloop-frame`, which the harness reads and removes before any code of the solution runs
+//! (where the language lets it go first: C++ static initializers of one file run in order, Go
+//! package variables likewise, Java and Rust in `main`, JavaScript at the top of the script). Lines
+//! without the framing are ignored; a test reported twice means the records were forged, and every
+//! test fails. A solution written against codeloop can still read the harness's memory in C++, Rust
+//! and Go, so checks and whole programs are weaker than judged values, whose expected values it
+//! never sees.
 //!
 //! The harness sources are in `harness/` (one per language). Java writes its records to standard
 //! output (a JVM cannot write to an inherited fd 3 without opening its internals) and points

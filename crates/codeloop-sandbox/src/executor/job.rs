@@ -85,7 +85,8 @@ pub struct Job {
     pub fail_fast: bool,
     /// Limits for the whole run; the suite's per-call limits apply within them.
     pub limits: Limits,
-    /// Return the wire values the calls returned in [`ExecReport::returned`](codeloop_types::ExecReport::returned) (reference runs).
+    /// Return the wire values the calls returned in
+    /// [`ExecReport::returned`](codeloop_types::ExecReport::returned) (reference runs).
     pub collect_values: bool,
     /// A compiled program (an executable file's bytes) to run instead of `program` as a script:
     /// written into the run's work dir and executed there, with no address-space cap where the
@@ -158,7 +159,8 @@ pub(super) struct Task {
     pub(super) done: Sender<(u64, ExecReport)>,
 }
 
-/// How a suite run's values come back (see `python/worker/driver.py`'s `digest_over` and `supervisor.py`'s `stream`).
+/// How a suite run's values come back (see `python/worker/driver.py`'s `digest_over` and
+/// `supervisor.py`'s `stream`).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct ValueRun {
     /// Values longer than [`verdicts::DIGEST_OVER`] as their digest.

@@ -138,7 +138,8 @@ impl Slot {
         // still comes from outside the run's process).
         // A run collecting values (a reference's) streams them too, so that no process on the way
         // holds them twice.
-        // (A fresh interpreter per run is supervised unstreamed: see `python/worker/supervisor.py`.)
+        // (A fresh interpreter per run is supervised unstreamed: see
+        // `python/worker/supervisor.py`.)
         let stream = self.uses_zygote
             && self.cfg.isolation == Isolation::Warm
             && (job.collect_values
@@ -199,8 +200,8 @@ impl Slot {
         self.end_run(&reply?, None)
     }
 
-    /// [`Slot::run_request`] for a request with `stream` (a value suite's run, see `python/worker/driver.py`'s
-    /// `stream`): each value is judged as it comes, and the first failing one stops the run, which
+    /// [`Slot::run_request`] for a request with `stream` (a value suite's run, see
+    /// `python/worker/supervisor.py`'s `stream`): each value is judged as it comes, and the first failing one stops the run, which
     /// then reads as a run that ended by itself. Restarts a dead zygote once, as [`Slot::send`].
     fn run_streamed(
         &mut self,

@@ -11,8 +11,8 @@
 //!
 //! # Version
 //!
-//! [`PROTOCOL_VERSION`] is checked when each process starts: the judge answers a
-//! `hello` request (`judge::JudgeRequest::Hello`) carrying it, and the worker reads it from its setup object
+//! [`PROTOCOL_VERSION`] is checked when each process starts: the judge answers a `hello` request
+//! (`judge::JudgeRequest::Hello`) carrying it, and the worker reads it from its setup object
 //! (`worker::WorkerConfig::protocol`) and says it again in its ready line. A side that speaks
 //! another version answers with an error naming both versions, which becomes a
 //! [`SandboxError::Protocol`](crate::SandboxError::Protocol). Bump it with any change to a message

@@ -56,7 +56,8 @@ pub(crate) struct WorkerLimits {
     pub(crate) result_bytes: u64,
 }
 
-/// One run. The run's `mode` fields sit beside the common ones, as `python/worker/serve.py` checks them.
+/// One run. The run's `mode` fields sit beside the common ones, as `python/worker/serve.py`
+/// checks them.
 #[derive(Debug, Serialize)]
 pub(crate) struct RunRequest<'a> {
     pub(crate) source: &'a str,
