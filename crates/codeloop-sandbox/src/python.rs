@@ -526,6 +526,42 @@ mod tests {
     }
 
     #[test]
+    fn a_suite_is_loaded_judged_and_unloaded_and_then_wants_a_reload() {
+        let interp = Interpreter::resolve(None).expect("a python3");
+        let mut judge = PythonJudge::start(&interp).expect("judge starts");
+        judge.load("k", r#"{"atol":0,"special":null}"#).unwrap();
+        let raw = |s: &'static str| -> &'static RawValue { serde_json::from_str(s).unwrap() };
+        let values = [(0, vec![raw("3")]), (1, vec![raw("[1, 2]")])];
+        let tests = [
+            (
+                0,
+                Expected {
+                    expected: raw("3"),
+                    args: None,
+                },
+            ),
+            (
+                1,
+                Expected {
+                    expected: raw(r#"{"t":[1,2]}"#),
+                    args: None,
+                },
+            ),
+        ];
+        let judged = judge.judge("k", &values, &tests).unwrap().results;
+        assert!(judged[&0].pass);
+        // A list is not the tuple expected.
+        assert!(!judged[&1].pass);
+        assert_eq!(judged[&1].got.as_deref(), Some(&["[1, 2]".to_owned()][..]));
+        judge.unload("k").unwrap();
+        let err = judge.judge("k", &values, &tests).unwrap_err();
+        assert!(
+            matches!(&err, SandboxError::Judge { op: "judge", reload: true, message } if message == "suite `k` not loaded"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn both_sides_speak_the_same_protocol_version() {
         assert!(
             PROTOCOL_SRC.contains(&format!("\nPROTOCOL_VERSION = {PROTOCOL_VERSION}\n")),
