@@ -8,8 +8,12 @@
 #     Python's own semantics, or by replaying the recorded test statement with the candidate's values.
 # Test statements are recorded and replayed without their assert messages (see "Assert messages").
 # Test code's prints go nowhere: the judge's stdout is its protocol channel.
-# Protocol: one JSON request per line on stdin, one JSON reply per line on stdout. Ops: doc_calls,
-# record, load, judge. A failing request answers {"error": "..."} and the judge keeps serving.
+# Protocol (codeloop-sandbox's `protocol::judge` holds its types and documents each op): one JSON
+# request per line on stdin, one JSON reply per line on stdout: {"ok": payload}, or
+# {"error": {"message": ..., "trace": ..., "reload": ..., "protocol": ...}} for a request that
+# failed, after which the judge keeps serving. Every request is checked before it is carried out
+# (see `validate`): a malformed one is refused with a message naming what is wrong. The first
+# request is a `hello` carrying the protocol version, which must be PROTOCOL_VERSION.
 import ast
 import builtins
 import json
@@ -20,6 +24,13 @@ import time
 import traceback
 
 REPR_CAP = 2000
+
+class Refused(Exception):
+    """A request the judge answers with an error (not a failure of its own code)."""
+
+    def __init__(self, message, reload=False, protocol=None):
+        super().__init__(message)
+        self.reload, self.protocol = reload, protocol
 
 
 def encode(v):
@@ -328,12 +339,12 @@ def load(req):
         # Compiled once here, not per candidate: judging runs once per sample.
         suite["code"] = [compile(stmt, "<test>", "exec") for stmt in suite["src"]]
     SUITES[req["key"]] = suite
-    return {"ok": True}
+    return {}
 
 
 def unload(req):
     SUITES.pop(req["key"], None)
-    return {"ok": True}
+    return {}
 
 
 class _Diverged(BaseException):
@@ -447,7 +458,7 @@ def _replay(suite, values):
 def judge(req):
     suite = SUITES.get(req["key"])
     if suite is None:
-        return {"error": f"suite `{req['key']}` not loaded", "reload": True}
+        raise Refused(f"suite `{req['key']}` not loaded", reload=True)
     spec = suite["spec"]
     values = {int(k): v for k, v in req["values"].items()}
     if spec.get("replay"):
@@ -538,6 +549,76 @@ class _Discard:
         pass
 
 
+# ----------------------------------------------------------------------------------------------------
+# The protocol: checking requests, dispatching them.
+
+
+def hello(req):
+    message = version_mismatch(req["protocol"], "judge")
+    if message is not None:
+        raise Refused(message, protocol=PROTOCOL_VERSION)
+    return {"protocol": PROTOCOL_VERSION}
+
+
+_OPS = {
+    "hello": hello,
+    "ping": lambda r: {},
+    "doc_calls": lambda r: doc_calls(r["prompt"], r["entry_point"]),
+    "record": record,
+    "load": load,
+    "unload": unload,
+    "judge": judge,
+    "inputs_to_wire": inputs_to_wire,
+    "mbpp_entry": mbpp_entry,
+}
+
+# Per op, its required fields and their JSON types; (type, None) is an optional field.
+_FIELDS = {
+    "hello": {"protocol": int},
+    "ping": {},
+    "doc_calls": {"prompt": str, "entry_point": str},
+    "record": {"style": str, "entry_point": str, "program": str},
+    "load": {"key": str, "spec": dict},
+    "unload": {"key": str},
+    "judge": {"key": str, "values": dict, "tests": (dict, None)},
+    "inputs_to_wire": {"raw": str, "mbpp_task": (int, None)},
+    "mbpp_entry": {"code": str, "test": str},
+}
+_RECORD_STYLES = {"check": {"test": str}, "asserts": {"statements": list, "prelude": str}}
+def validate(req):
+    """The op of a request, once its required fields are there with the right types."""
+    if not isinstance(req, dict):
+        raise Malformed("not a JSON object")
+    op = req.get("op")
+    if op is None:
+        raise Malformed("no `op`")
+    if not isinstance(op, str) or op not in _FIELDS:
+        raise Malformed(f"unknown op `{op}`")
+    check_fields(_FIELDS[op], req, f"op `{op}`")
+    if op == "record":
+        style = _RECORD_STYLES.get(req["style"])
+        if style is None:
+            raise Malformed(f"op `record` has an unknown style `{req['style']}`")
+        check_fields(style, req, "op `record`")
+    return op
+
+
+def handle(line):
+    """The reply to one request line."""
+    try:
+        try:
+            req = json.loads(line)
+        except ValueError:
+            raise Malformed("not a JSON object") from None
+        return {"ok": _OPS[validate(req)](req)}
+    except Malformed as e:
+        return {"error": {"message": f"malformed request: {e}"}}
+    except Refused as e:
+        return {"error": {"message": str(e), "reload": e.reload, "protocol": e.protocol}}
+    except BaseException as e:  # noqa: BLE001 - report, keep serving
+        return {"error": {"message": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]}}
+
+
 def main():
     sys.setrecursionlimit(10000)
     inp = sys.stdin.buffer
@@ -545,19 +626,11 @@ def main():
     # Test code that prints (a test's own `print`, a helper's debugging output) must not write into
     # the protocol channel: whatever it prints is dropped.
     sys.stdout = _Discard()
-    ops = {"doc_calls": lambda r: doc_calls(r["prompt"], r["entry_point"]), "record": record, "load": load, "judge": judge,
-           "unload": unload, "ping": lambda r: {"ok": True},
-           "inputs_to_wire": inputs_to_wire, "mbpp_entry": mbpp_entry}
     while True:
         line = inp.readline()
         if not line:
             return
-        try:
-            req = json.loads(line)
-            reply = ops[req["op"]](req)
-        except BaseException as e:  # noqa: BLE001 - report, keep serving
-            reply = {"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]}
-        out.write(json.dumps(reply, separators=(",", ":")) + "\n")
+        out.write(json.dumps(handle(line), separators=(",", ":")) + "\n")
         out.flush()
 
 

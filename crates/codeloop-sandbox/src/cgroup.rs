@@ -105,16 +105,12 @@ impl Cgroups {
         })
     }
 
-    /// The layer's name in reports.
-    pub(crate) fn description(&self) -> String {
-        format!(
-            "cgroup {} per slot (memory{}, pids, CPU accounting)",
-            match self.version {
-                Version::V1 => "v1",
-                Version::V2 => "v2",
-            },
-            if self.swap { " + swap" } else { "" }
-        )
+    /// The layer it gives.
+    pub(crate) fn layer(&self) -> crate::layer::Layer {
+        crate::layer::Layer::Cgroup {
+            v2: self.version == Version::V2,
+            swap: self.swap,
+        }
     }
 
     /// The group of slot `i`.
@@ -196,7 +192,7 @@ fn remove_stale(root: &Path) {
     };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
-        if crate::executor::owner_is_gone(&entry.file_name().to_string_lossy()) {
+        if crate::workroot::owner_is_gone(&entry.file_name().to_string_lossy()) {
             if let Ok(slots) = std::fs::read_dir(&path) {
                 for slot in slots.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
                     let _ = std::fs::remove_dir(slot.path());

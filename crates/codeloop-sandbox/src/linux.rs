@@ -3,6 +3,8 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+use crate::layer::Layer;
+
 /// Makes the started worker: die with us, adopt orphans of its runs (child subreaper, so nothing a run
 /// starts can escape the final sweep), and never gain privileges through exec (no-new-privs, inherited
 /// by every candidate it forks).
@@ -203,20 +205,18 @@ impl Confinement {
     }
 
     /// The layers this view adds, as reports name them.
-    pub(crate) fn layers(&self) -> Vec<String> {
+    pub(crate) fn layers(&self) -> Vec<Layer> {
         let mut layers = Vec::new();
         if self.rootless.is_some() {
-            layers
-                .push("user-namespace (rootless: the user's uid mapped to root inside)".to_owned());
+            layers.push(Layer::UserNamespace);
         }
         layers.extend([
-            "net-namespace (no network)".to_owned(),
-            "mount-namespace (minimal read-only root)".to_owned(),
-            "pid-namespace per slot (an init is pid 1 and kills what a run leaves behind)"
-                .to_owned(),
-            "ipc, uts and cgroup namespaces per run".to_owned(),
-            format!("private-tmp ({TMP_MIB} MiB tmpfs)"),
-            format!("private-work-root ({WORK_MIB} MiB tmpfs)"),
+            Layer::NetNamespace,
+            Layer::MountNamespace,
+            Layer::PidNamespace,
+            Layer::RunNamespaces,
+            Layer::PrivateTmp { mib: TMP_MIB },
+            Layer::PrivateWorkRoot { mib: WORK_MIB },
         ]);
         layers
     }

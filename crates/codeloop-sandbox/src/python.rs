@@ -1,5 +1,9 @@
 //! The Python runtime: finding the interpreter, and the worker and judge processes that speak our
-//! line-delimited JSON protocol (see `python/worker.py` and `python/judge.py`).
+//! line-delimited JSON protocol (its messages are the types of [`crate::protocol`]; the other side
+//! is `python/worker/` and `python/judge.py`). The Python sources are embedded in the binary:
+//! the worker's files are joined, after `wire.py`, into one program, and the judge is `wire.py`
+//! and `judge.py`; each process gets its program whole on its command line (or, compiled once
+//! by its interpreter, as marshalled code on its stdin), never from a file on disk.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -8,18 +12,47 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, LazyLock, Mutex};
 
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
 use crate::errors::SandboxError;
 use crate::linux;
+use crate::protocol::PROTOCOL_VERSION;
+use crate::protocol::judge::{
+    Ack, ByTest, DocCalls, Expected, Hello, JudgeReply, JudgeRequest, Judgement, MbppEntry,
+    RecordRequest, Recorded, WireInputs,
+};
+use crate::protocol::worker::{STOP_LINE, StreamLine};
 
 /// The wire encoding both sides share; put in front of each program below.
 const WIRE_SRC: &str = include_str!("../python/wire.py");
+/// The protocol version and request checks both sides share; put in front of each program below,
+/// after the wire encoding.
+const PROTOCOL_SRC: &str = include_str!("../python/protocol.py");
 
-/// Source of the untrusted-side worker (zygote, fresh runner and driver), wire encoding included.
-pub(crate) static WORKER_SRC: LazyLock<String> =
-    LazyLock::new(|| format!("{WIRE_SRC}\n{}", include_str!("../python/worker.py")));
-/// Source of the trusted judge, wire encoding included.
+/// The worker's files (`python/worker/`), in the order they make one program (see `base.py`).
+const WORKER_PARTS: [&str; 5] = [
+    include_str!("../python/worker/base.py"),
+    include_str!("../python/worker/hardening.py"),
+    include_str!("../python/worker/driver.py"),
+    include_str!("../python/worker/supervisor.py"),
+    include_str!("../python/worker/serve.py"),
+];
+
+/// Source of the untrusted-side worker (zygote, fresh runner and driver), wire encoding included:
+/// its files joined into one program, embedded in the binary and handed to the interpreter whole
+/// (as `-c` source or marshalled code), so that nothing is imported from a directory a run could
+/// write.
+pub(crate) static WORKER_SRC: LazyLock<String> = LazyLock::new(|| {
+    [WIRE_SRC, PROTOCOL_SRC]
+        .into_iter()
+        .chain(WORKER_PARTS)
+        .collect::<Vec<_>>()
+        .join("\n")
+});
+/// Source of the trusted judge, wire encoding and protocol checks included.
 pub(crate) static JUDGE_SRC: LazyLock<String> =
-    LazyLock::new(|| format!("{WIRE_SRC}\n{}", include_str!("../python/judge.py")));
+    LazyLock::new(|| [WIRE_SRC, PROTOCOL_SRC, include_str!("../python/judge.py")].join("\n"));
 
 /// A resolved Python interpreter: the real binary, never a shim.
 #[derive(Debug, Clone)]
@@ -181,7 +214,7 @@ exec(marshal.loads(b), {'__name__': '__main__', '__codeloop_code__': bytes(b)})
 pub(crate) const WORKER_FIRST_FD: std::os::fd::RawFd = 10;
 
 /// How a worker (zygote or fresh runner) is started: its view of the machine and its per-run
-/// hardening (the JSON object `python/worker.py` reads from its second argument).
+/// hardening (the JSON object `python/worker/serve.py` reads from its second argument).
 #[derive(Clone, Default)]
 pub(crate) struct WorkerSetup {
     pub(crate) confinement: Option<std::sync::Arc<linux::Confinement>>,
@@ -243,55 +276,40 @@ impl LineProcess {
         })
     }
 
-    /// Sends one request line and returns the reply line (without its newline).
-    pub(crate) fn request(&mut self, request: &str) -> Result<&str, SandboxError> {
-        debug_assert!(!request.contains('\n'));
-        let died = |message: String| SandboxError::Worker {
-            what: self.what,
-            message,
-        };
-        self.stdin
-            .write_all(request.as_bytes())
-            .and_then(|()| self.stdin.write_all(b"\n"))
-            .and_then(|()| self.stdin.flush())
-            .map_err(|e| died(format!("cannot write a request: {e}")))?;
+    /// Sends one request line (JSON without a newline) and returns the reply line (without its
+    /// newline).
+    pub(crate) fn request(&mut self, request: &[u8]) -> Result<&str, SandboxError> {
+        self.send(request)?;
         self.read_line()
     }
 
-    /// Sends one request line and reads the lines streamed before the reply: each `R <line>` goes
-    /// to `on_line` and is appended to the returned results (newline-terminated); when `on_line`
-    /// says stop, `stop` is sent once. Returns the results and the reply line.
+    /// Sends one request line and reads the lines streamed before the reply: each result line
+    /// goes to `on_line` and is appended to the returned results (newline-terminated); when
+    /// `on_line` says stop, [`STOP_LINE`] is sent once. Returns the results and the reply line.
     pub(crate) fn request_streamed(
         &mut self,
-        request: &str,
+        request: &[u8],
         mut on_line: impl FnMut(&str) -> bool,
     ) -> Result<(String, &str), SandboxError> {
-        let what = self.what;
-        let died = move |message: String| SandboxError::Worker { what, message };
-        self.stdin
-            .write_all(request.as_bytes())
-            .and_then(|()| self.stdin.write_all(b"\n"))
-            .and_then(|()| self.stdin.flush())
-            .map_err(|e| died(format!("cannot write a request: {e}")))?;
+        self.send(request)?;
         let mut results = String::new();
         let mut stopped = false;
         loop {
-            self.line.clear();
-            match self.stdout.read_line(&mut self.line) {
-                Ok(0) => return Err(died("it exited".to_owned())),
-                Ok(_) => {}
-                Err(e) => return Err(died(format!("cannot read its reply: {e}"))),
-            }
-            let Some(line) = self.line.strip_prefix("R ") else {
+            self.read_line()?;
+            let StreamLine::Result(line) = StreamLine::parse(self.line.trim_end_matches('\n'))
+            else {
                 break;
             };
-            let line = line.trim_end_matches('\n');
             if !stopped && on_line(line) {
                 stopped = true;
+                let what = self.what;
                 self.stdin
-                    .write_all(b"stop\n")
+                    .write_all(STOP_LINE)
                     .and_then(|()| self.stdin.flush())
-                    .map_err(|e| died(format!("cannot write a stop: {e}")))?;
+                    .map_err(|e| SandboxError::Worker {
+                        what,
+                        message: format!("cannot write a stop: {e}"),
+                    })?;
             }
             results.push_str(line);
             results.push('\n');
@@ -299,18 +317,28 @@ impl LineProcess {
         Ok((results, self.line.trim_end_matches('\n')))
     }
 
+    fn send(&mut self, request: &[u8]) -> Result<(), SandboxError> {
+        debug_assert!(!request.contains(&b'\n'));
+        self.stdin
+            .write_all(request)
+            .and_then(|()| self.stdin.write_all(b"\n"))
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| self.died(format!("cannot write a request: {e}")))
+    }
+
+    fn died(&self, message: String) -> SandboxError {
+        SandboxError::Worker {
+            what: self.what,
+            message,
+        }
+    }
+
     pub(crate) fn read_line(&mut self) -> Result<&str, SandboxError> {
         self.line.clear();
         match self.stdout.read_line(&mut self.line) {
-            Ok(0) => Err(SandboxError::Worker {
-                what: self.what,
-                message: "it exited".to_owned(),
-            }),
+            Ok(0) => Err(self.died("it exited".to_owned())),
             Ok(_) => Ok(self.line.trim_end_matches('\n')),
-            Err(e) => Err(SandboxError::Worker {
-                what: self.what,
-                message: format!("cannot read its reply: {e}"),
-            }),
+            Err(e) => Err(self.died(format!("cannot read its reply: {e}"))),
         }
     }
 }
@@ -323,24 +351,157 @@ impl Drop for LineProcess {
 }
 
 /// The trusted judge: prepares suites from trusted test code and compares returned values with
-/// Python's semantics. It never runs candidate code.
+/// Python's semantics. It never runs candidate code. One method per op of its protocol (see
+/// `protocol::judge`); an op the judge refused is a [`SandboxError::Judge`] with its message.
 pub struct PythonJudge {
     process: LineProcess,
+    /// The request being written, kept for its capacity.
+    buf: Vec<u8>,
 }
 
 impl PythonJudge {
-    /// Starts a judge process.
+    /// Starts a judge process and checks that it speaks our protocol.
     pub fn start(interp: &Interpreter) -> Result<Self, SandboxError> {
-        let mut process = LineProcess::spawn(interp, &JUDGE_SRC, "judge", "judge", false, None)?;
+        let process = LineProcess::spawn(interp, &JUDGE_SRC, "judge", "judge", false, None)?;
+        let mut judge = PythonJudge {
+            process,
+            buf: Vec::new(),
+        };
         // Fail now, not on the first request, if the interpreter cannot run the judge.
-        process.request("{\"op\":\"ping\"}")?;
-        Ok(PythonJudge { process })
+        judge.hello(PROTOCOL_VERSION)?;
+        Ok(judge)
     }
 
-    /// Sends one request (JSON text) and returns the reply (JSON text); a reply with an `error` key is
-    /// returned as is, for the caller to interpret.
-    pub fn request(&mut self, request: &str) -> Result<&str, SandboxError> {
-        self.process.request(request)
+    /// The greeting: the judge must speak `protocol`.
+    fn hello(&mut self, protocol: u32) -> Result<(), SandboxError> {
+        let mismatch = |theirs: Option<u32>| SandboxError::Protocol {
+            what: "judge",
+            theirs: theirs.unwrap_or(0),
+            ours: protocol,
+        };
+        let reply = self
+            .process
+            .request(&serde_json::to_vec(&JudgeRequest::Hello { protocol }).expect("a request"))?;
+        match serde_json::from_str::<JudgeReply<Hello>>(reply) {
+            Ok(JudgeReply::Ok(hello)) if hello.protocol == protocol => Ok(()),
+            Ok(JudgeReply::Ok(hello)) => Err(mismatch(Some(hello.protocol))),
+            Ok(JudgeReply::Error(e)) if e.protocol.is_some() => Err(mismatch(e.protocol)),
+            Ok(JudgeReply::Error(e)) => Err(SandboxError::Judge {
+                op: "hello",
+                message: e.message,
+                reload: false,
+            }),
+            Err(_) => Err(mismatch(None)),
+        }
+    }
+
+    fn ask<T: DeserializeOwned>(
+        &mut self,
+        op: &'static str,
+        request: &JudgeRequest<'_>,
+    ) -> Result<T, SandboxError> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, request).map_err(|e| SandboxError::Worker {
+            what: "judge",
+            message: format!("cannot write a `{op}` request: {e}"),
+        })?;
+        let reply = self.process.request(&self.buf)?;
+        judge_reply(op, reply)
+    }
+
+    /// Whether the judge still answers.
+    pub fn ping(&mut self) -> Result<(), SandboxError> {
+        self.ask::<Ack>("ping", &JudgeRequest::Ping).map(drop)
+    }
+
+    /// The calls to `entry_point` in the examples of `prompt`'s docstring.
+    pub fn doc_calls(&mut self, prompt: &str, entry_point: &str) -> Result<DocCalls, SandboxError> {
+        self.ask(
+            "doc_calls",
+            &JudgeRequest::DocCalls {
+                prompt,
+                entry_point,
+            },
+        )
+    }
+
+    /// Runs a trusted test script against the reference, recording the calls it makes.
+    pub fn record(&mut self, request: &RecordRequest<'_>) -> Result<Recorded, SandboxError> {
+        self.ask("record", &JudgeRequest::Record(request))
+    }
+
+    /// `EvalPlus` inputs (`raw`: a JSON list of argument lists) as wire values; `mbpp_task`
+    /// rebuilds the argument types MBPP+ stores as lists.
+    pub fn inputs_to_wire(
+        &mut self,
+        raw: &str,
+        mbpp_task: Option<u64>,
+    ) -> Result<WireInputs, SandboxError> {
+        self.ask(
+            "inputs_to_wire",
+            &JudgeRequest::InputsToWire { raw, mbpp_task },
+        )
+    }
+
+    /// The function of the MBPP reference `code` that its first test (`test`) calls.
+    pub fn mbpp_entry(&mut self, code: &str, test: &str) -> Result<String, SandboxError> {
+        self.ask::<MbppEntry>("mbpp_entry", &JudgeRequest::MbppEntry { code, test })
+            .map(|r| r.entry_point)
+    }
+
+    /// Prepares the suite with judge spec `spec` (JSON text) for judging under `key`.
+    pub fn load(&mut self, key: &str, spec: &str) -> Result<(), SandboxError> {
+        let spec: &RawValue = serde_json::from_str(spec).map_err(|e| SandboxError::Judge {
+            op: "load",
+            message: format!("the judge spec of `{key}` is not JSON: {e}"),
+            reload: false,
+        })?;
+        self.ask::<Ack>("load", &JudgeRequest::Load { key, spec })
+            .map(drop)
+    }
+
+    /// Forgets the suite `key`.
+    pub(crate) fn unload(&mut self, key: &str) -> Result<(), SandboxError> {
+        self.ask::<Ack>("unload", &JudgeRequest::Unload { key })
+            .map(drop)
+    }
+
+    /// Judges `values` (test index, the values its calls returned) against the loaded suite
+    /// `key`, whose tests expect `tests`. A suite the judge does not hold is an error with
+    /// `reload`.
+    pub(crate) fn judge(
+        &mut self,
+        key: &str,
+        values: &[(usize, Vec<&RawValue>)],
+        tests: &[(usize, Expected<'_>)],
+    ) -> Result<Judgement, SandboxError> {
+        self.ask(
+            "judge",
+            &JudgeRequest::Judge {
+                key,
+                values: ByTest(values),
+                tests: ByTest(tests),
+            },
+        )
+    }
+}
+
+/// Reads the judge's reply to an `op` request.
+pub(crate) fn judge_reply<T: DeserializeOwned>(
+    op: &'static str,
+    reply: &str,
+) -> Result<T, SandboxError> {
+    match serde_json::from_str::<JudgeReply<T>>(reply) {
+        Ok(JudgeReply::Ok(payload)) => Ok(payload),
+        Ok(JudgeReply::Error(e)) => Err(SandboxError::Judge {
+            op,
+            message: e.message,
+            reload: e.reload,
+        }),
+        Err(e) => Err(SandboxError::Worker {
+            what: "judge",
+            message: format!("unreadable reply to `{op}`: {e}"),
+        }),
     }
 }
 
@@ -361,6 +522,113 @@ mod tests {
         assert!(interp.precompiled("def broken(:").is_none());
         // A judge started from them answers.
         let mut judge = PythonJudge::start(&interp).expect("judge starts");
-        assert_eq!(judge.request("{\"op\":\"ping\"}").unwrap(), "{\"ok\":true}");
+        judge.ping().expect("the judge answers");
+    }
+
+    #[test]
+    fn a_suite_is_loaded_judged_and_unloaded_and_then_wants_a_reload() {
+        let interp = Interpreter::resolve(None).expect("a python3");
+        let mut judge = PythonJudge::start(&interp).expect("judge starts");
+        judge.load("k", r#"{"atol":0,"special":null}"#).unwrap();
+        let raw = |s: &'static str| -> &'static RawValue { serde_json::from_str(s).unwrap() };
+        let values = [(0, vec![raw("3")]), (1, vec![raw("[1, 2]")])];
+        let tests = [
+            (
+                0,
+                Expected {
+                    expected: raw("3"),
+                    args: None,
+                },
+            ),
+            (
+                1,
+                Expected {
+                    expected: raw(r#"{"t":[1,2]}"#),
+                    args: None,
+                },
+            ),
+        ];
+        let judged = judge.judge("k", &values, &tests).unwrap().results;
+        assert!(judged[&0].pass);
+        // A list is not the tuple expected.
+        assert!(!judged[&1].pass);
+        assert_eq!(judged[&1].got.as_deref(), Some(&["[1, 2]".to_owned()][..]));
+        judge.unload("k").unwrap();
+        let err = judge.judge("k", &values, &tests).unwrap_err();
+        assert!(
+            matches!(&err, SandboxError::Judge { op: "judge", reload: true, message } if message == "suite `k` not loaded"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn both_sides_speak_the_same_protocol_version() {
+        assert!(
+            PROTOCOL_SRC.contains(&format!("\nPROTOCOL_VERSION = {PROTOCOL_VERSION}\n")),
+            "python/protocol.py and protocol::PROTOCOL_VERSION differ"
+        );
+    }
+
+    #[test]
+    fn a_judge_of_another_protocol_version_is_a_clear_error() {
+        let interp = Interpreter::resolve(None).expect("a python3");
+        let mut judge = PythonJudge::start(&interp).expect("judge starts");
+        let err = judge.hello(PROTOCOL_VERSION + 1).unwrap_err();
+        assert!(
+            matches!(err, SandboxError::Protocol { what: "judge", theirs, ours }
+                if theirs == PROTOCOL_VERSION && ours == PROTOCOL_VERSION + 1),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("protocol version {PROTOCOL_VERSION}"))
+                && text.contains(&format!("version {}", PROTOCOL_VERSION + 1)),
+            "{text}"
+        );
+        // The judge goes on serving.
+        judge.ping().expect("still answers");
+    }
+
+    #[test]
+    fn the_judge_answers_a_malformed_request_with_a_clear_error() {
+        let interp = Interpreter::resolve(None).expect("a python3");
+        let mut judge = PythonJudge::start(&interp).expect("judge starts");
+        let mut ask = |line: &str| {
+            let reply = judge.process.request(line.as_bytes()).unwrap().to_owned();
+            match judge_reply::<Ack>("test", &reply) {
+                Err(SandboxError::Judge { message, .. }) => message,
+                other => panic!("not a refusal: {other:?} ({reply})"),
+            }
+        };
+        assert_eq!(ask("not json"), "malformed request: not a JSON object");
+        assert_eq!(ask("[1]"), "malformed request: not a JSON object");
+        assert_eq!(
+            ask(r#"{"op":"fly"}"#),
+            "malformed request: unknown op `fly`"
+        );
+        assert_eq!(ask(r#"{"prompt":"x"}"#), "malformed request: no `op`");
+        assert_eq!(
+            ask(r#"{"op":"doc_calls","prompt":"x"}"#),
+            "malformed request: op `doc_calls` needs field `entry_point` (a string)"
+        );
+        assert_eq!(
+            ask(
+                r#"{"op":"record","style":"asserts","statements":"x","prelude":"","entry_point":"f","program":""}"#
+            ),
+            "malformed request: op `record` needs field `statements` (a list)"
+        );
+        assert_eq!(
+            ask(r#"{"op":"judge","key":"k","values":[]}"#),
+            "malformed request: op `judge` needs field `values` (an object)"
+        );
+        // Typed requests pass the checks.
+        assert_eq!(
+            judge.mbpp_entry("def f(): pass", "assert f()").unwrap(),
+            "f"
+        );
+        let calls = judge
+            .doc_calls("def f(x):\n    \"\"\">>> f(1)\"\"\"\n", "f")
+            .unwrap();
+        assert_eq!(calls.calls.len(), 1);
     }
 }

@@ -125,7 +125,7 @@ pub(crate) fn description() -> String {
     )
 }
 
-/// The namespaces each run makes for itself (see `python/worker.py`, `_harden_early`).
+/// The namespaces each run makes for itself (see `python/worker/hardening.py`, `_harden_early`).
 pub(crate) const RUN_NAMESPACES: libc::c_int =
     libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
 

@@ -8,82 +8,16 @@ use codeloop_types::{
     Call, ExecReport, Expect, Limits, Outcome, ProgramStatus, Returned, TestCase, TestResult,
     TestSuite, Verdict,
 };
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::errors::SandboxError;
 use crate::linux::signal_name;
+use crate::protocol::judge::{Expected, Judgement};
+use crate::protocol::worker::{Failure, Killed, ResultLine, ReturnedValue, WorkerReply};
 
-/// The supervisor's reply for one run (see `supervise` in `python/worker.py`).
-#[derive(Debug, Deserialize)]
-pub(crate) struct WorkerReply {
-    #[serde(default)]
-    pub(crate) harness_error: Option<String>,
-    #[serde(default)]
-    pub(crate) exit_code: Option<i32>,
-    #[serde(default)]
-    pub(crate) signal: Option<i32>,
-    #[serde(default)]
-    pub(crate) cpu_ms: f64,
-    #[serde(default)]
-    pub(crate) wall_ms: f64,
-    #[serde(default)]
-    pub(crate) max_rss_kib: u64,
-    #[serde(default)]
-    pub(crate) killed: Option<String>,
-    #[serde(default)]
-    pub(crate) stragglers: u32,
-    #[serde(default)]
-    pub(crate) stdout: String,
-    #[serde(default)]
-    pub(crate) stdout_bytes: u64,
-    #[serde(default)]
-    pub(crate) stderr: String,
-    #[serde(default)]
-    pub(crate) stderr_bytes: u64,
-    #[serde(default)]
-    pub(crate) results: String,
-    #[serde(default)]
-    pub(crate) results_truncated: bool,
-    /// Set from the slot's cgroup, not by the worker: the kernel killed a process of the run for
-    /// memory.
-    #[serde(skip)]
-    pub(crate) oom_killed: bool,
-}
-
-/// One line the driver wrote on the result channel.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ResultLine<'a> {
-    k: &'a str,
-    #[serde(default)]
-    i: Option<usize>,
-    /// Present (even when it is JSON `null`, Python's `None`) exactly when a value was returned.
-    #[serde(default, borrow, deserialize_with = "present")]
-    v: Option<&'a RawValue>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default)]
-    tb: Option<String>,
-    #[serde(default)]
-    cpu: f64,
-    #[serde(default)]
-    code: Option<i64>,
-    #[serde(default)]
-    mle: bool,
-    /// For a value longer than the request's `digest_over`: the SHA-256 of its wire text, in hex,
-    /// in place of `v`.
-    #[serde(default)]
-    h: Option<&'a str>,
-    /// With the value, when the request asked for `reprs`: its `repr`, cut at 2,000 characters.
-    #[serde(default)]
-    repr: Option<String>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
+/// Judges a batch of returned values (test index, its calls' values) against the suite.
+pub(crate) type JudgeFn<'a> =
+    dyn FnMut(&[(usize, Vec<&RawValue>)]) -> Result<Judgement, SandboxError> + 'a;
 
 /// What happened to one call.
 enum CallOutcome<'a> {
@@ -93,11 +27,7 @@ enum CallOutcome<'a> {
     /// A value sent as its digest, unlike the expected value's: only the value itself can say
     /// whether the test passes.
     OtherDigest,
-    Raised {
-        kind: String,
-        message: String,
-        traceback: Option<String>,
-    },
+    Raised(&'a Failure),
     TimeLimit,
     MemoryLimit,
     Exited(i64),
@@ -165,18 +95,18 @@ pub(crate) fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]
 pub(crate) fn termination(
     reply: &WorkerReply,
     limits: &Limits,
-    load_error: Option<&ResultLine<'_>>,
+    load_error: Option<&Failure>,
 ) -> Verdict {
-    if reply.killed.as_deref() == Some("output")
+    if reply.killed == Some(Killed::Output)
         || reply.stdout_bytes > limits.output_bytes
         || reply.stderr_bytes > limits.output_bytes
     {
         return Verdict::OutputLimit;
     }
-    if reply.killed.as_deref() == Some("wall") {
+    if reply.killed == Some(Killed::Wall) {
         return Verdict::TimeLimit;
     }
-    if reply.killed.as_deref() == Some("result") {
+    if reply.killed == Some(Killed::Result) {
         return Verdict::OutputLimit;
     }
     if reply.oom_killed && reply.signal == Some(libc::SIGKILL) {
@@ -193,15 +123,11 @@ pub(crate) fn termination(
             traceback: None,
         };
     }
-    if let Some(line) = load_error {
-        if line.mle || line.kind.as_deref() == Some("MemoryError") {
+    if let Some(failure) = load_error {
+        if failure.memory || failure.kind == "MemoryError" {
             return Verdict::MemoryLimit;
         }
-        return Verdict::RuntimeError {
-            kind: line.kind.clone().unwrap_or_default(),
-            message: line.msg.clone().unwrap_or_default(),
-            traceback: line.tb.clone().filter(|t| !t.is_empty()),
-        };
+        return runtime_error(failure);
     }
     match reply.exit_code {
         Some(0) | None => Verdict::Pass,
@@ -221,9 +147,12 @@ pub(crate) fn script_report(reply: WorkerReply, limits: &Limits, layers: &[Strin
     let lines: Vec<ResultLine<'_>> = reply
         .results
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter_map(ResultLine::parse)
         .collect();
-    let load_error = lines.iter().find(|l| l.k == "load_error");
+    let load_error = lines.iter().find_map(|l| match l {
+        ResultLine::LoadError(f) => Some(f),
+        _ => None,
+    });
     let mut verdict = termination(&reply, limits, load_error);
     // Uncaught MemoryError in a script: the interpreter prints it and exits 1.
     if matches!(&verdict, Verdict::RuntimeError { kind, .. } if kind == "exit")
@@ -242,59 +171,56 @@ pub(crate) fn script_report(reply: WorkerReply, limits: &Limits, layers: &[Strin
 }
 
 /// The report of a suite run: per-test verdicts, with returned values judged by `judge` (which gets
-/// the members of a judge request, `"values":{"test index":[wire values]},"tests":{"test index":
-/// {"expected":wire,"args":wire}}`, and answers the judge's reply JSON). A value test's value
+/// each test's values, see [`JudgeFn`]). A value test's value
 /// identical to the expected one, byte for byte, passes without the judge when its test says so
 /// (`Expect::Value::exact`); with `fail_fast`, the judge gets the first other test alone, and the
 /// rest only when that one passes. `None` when the verdict depends on a value that came as a
 /// digest unlike the expected one: the run must go again with every value in full.
-pub(crate) fn suite_report<F>(
+pub(crate) fn suite_report(
     reply: WorkerReply,
     suite: &TestSuite,
     fail_fast: bool,
     collect_values: bool,
     limits: &Limits,
     layers: &[String],
-    mut judge: F,
-) -> Option<ExecReport>
-where
-    F: FnMut(&str) -> Result<String, SandboxError>,
-{
+    judge: &mut JudgeFn<'_>,
+) -> Option<ExecReport> {
     if let Some(e) = &reply.harness_error {
         return Some(harness_error(e, limits, layers));
     }
     let lines: Vec<ResultLine<'_>> = reply
         .results
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter_map(ResultLine::parse)
         .collect();
     let mut calls: Vec<Option<(CallOutcome<'_>, f64)>> =
         (0..suite.calls.len()).map(|_| None).collect();
     let mut load_error = None;
     let mut exit_at_load = None;
     for line in &lines {
-        match (line.k, line.i) {
-            ("load_error", _) => load_error = load_error.or(Some(line)),
-            ("exit", None) => exit_at_load = exit_at_load.or(line.code.or(Some(0))),
-            (kind, Some(i)) if i < calls.len() && calls[i].is_none() => {
-                let outcome = match kind {
-                    "ret" => match (line.v, line.h) {
-                        (Some(v), _) => CallOutcome::Returned(v, line.repr.as_deref()),
-                        (None, Some(h)) if digest_matches(suite, i, h) => CallOutcome::SameDigest,
-                        (None, Some(_)) => CallOutcome::OtherDigest,
-                        _ => continue,
-                    },
-                    "exc" => CallOutcome::Raised {
-                        kind: line.kind.clone().unwrap_or_default(),
-                        message: line.msg.clone().unwrap_or_default(),
-                        traceback: line.tb.clone().filter(|t| !t.is_empty()),
-                    },
-                    "tle" => CallOutcome::TimeLimit,
-                    "mle" => CallOutcome::MemoryLimit,
-                    "exit" => CallOutcome::Exited(line.code.unwrap_or(0)),
+        match (line, line.call()) {
+            (ResultLine::LoadError(f), _) => load_error = load_error.or(Some(f)),
+            (ResultLine::Exit { code, .. }, None) => exit_at_load = exit_at_load.or(Some(*code)),
+            (_, Some(i)) if i < calls.len() && calls[i].is_none() => {
+                calls[i] = Some(match line {
+                    ResultLine::Returned { value, cpu, .. } => (
+                        match value {
+                            ReturnedValue::Value(v, repr) => {
+                                CallOutcome::Returned(v, repr.as_deref())
+                            }
+                            ReturnedValue::Digest(h) if digest_matches(suite, i, h) => {
+                                CallOutcome::SameDigest
+                            }
+                            ReturnedValue::Digest(_) => CallOutcome::OtherDigest,
+                        },
+                        *cpu,
+                    ),
+                    ResultLine::Raised { failure, cpu, .. } => (CallOutcome::Raised(failure), *cpu),
+                    ResultLine::TimeLimit { cpu, .. } => (CallOutcome::TimeLimit, *cpu),
+                    ResultLine::MemoryLimit { cpu, .. } => (CallOutcome::MemoryLimit, *cpu),
+                    ResultLine::Exit { code, .. } => (CallOutcome::Exited(*code), 0.0),
                     _ => continue,
-                };
-                calls[i] = Some((outcome, line.cpu));
+                });
             }
             _ => {}
         }
@@ -348,18 +274,8 @@ where
                             message: "a value sent as its digest needs judging in full".to_owned(),
                         });
                     }
-                    CallOutcome::Raised {
-                        kind,
-                        message,
-                        traceback,
-                    } => {
-                        verdict = Some(raised_verdict(
-                            test,
-                            &suite.calls[ci],
-                            kind,
-                            message,
-                            traceback.as_ref(),
-                        ));
+                    CallOutcome::Raised(failure) => {
+                        verdict = Some(raised_verdict(test, &suite.calls[ci], failure));
                     }
                     CallOutcome::TimeLimit => verdict = Some(Verdict::TimeLimit),
                     CallOutcome::MemoryLimit => verdict = Some(Verdict::MemoryLimit),
@@ -417,8 +333,7 @@ where
         first_batch = false;
         let batch: Vec<(usize, Vec<&RawValue>)> = pending.drain(..take).collect();
         let batch_tests: Vec<usize> = batch.iter().map(|(ti, _)| *ti).collect();
-        let q = judge_request(suite, &batch);
-        match judge(&q).and_then(|r| parse_judgement(&r)) {
+        match judge(&batch).map(|j| j.results) {
             Ok(judged) => {
                 for (ti, _) in batch {
                     verdicts[ti] = Some(match judged.get(&ti) {
@@ -525,14 +440,13 @@ where
 /// a value test whose value is not the expected one byte for byte, and that `judge` (as in
 /// [`suite_report`]) fails. Only values are decided here; a raised call, a time or memory limit
 /// stops the run by itself with `fail_fast`, and a digest needs the value in full.
-pub(crate) fn streamed_failure<F>(suite: &TestSuite, line: &str, judge: F) -> bool
-where
-    F: FnOnce(&str) -> Result<String, SandboxError>,
-{
-    let Ok(l) = serde_json::from_str::<ResultLine<'_>>(line) else {
-        return false;
-    };
-    let (("ret", Some(i)), Some(v)) = ((l.k, l.i), l.v) else {
+pub(crate) fn streamed_failure(suite: &TestSuite, line: &str, judge: &mut JudgeFn<'_>) -> bool {
+    let Some(ResultLine::Returned {
+        call: i,
+        value: ReturnedValue::Value(v, _),
+        ..
+    }) = ResultLine::parse(line)
+    else {
         return false;
     };
     let single = |t: &TestCase| t.calls == (i as u32, i as u32 + 1);
@@ -550,16 +464,17 @@ where
             if *exact && v.get() == wire {
                 return false;
             }
-            let q = judge_request(suite, &[(ti, vec![v])]);
-            judge(&q)
-                .and_then(|r| parse_judgement(&r))
-                .is_ok_and(|j| j.get(&ti).is_some_and(|j| !j.pass && j.harness.is_none()))
+            judge(&[(ti, vec![v])]).is_ok_and(|j| {
+                j.results
+                    .get(&ti)
+                    .is_some_and(|j| !j.pass && j.harness.is_none())
+            })
         }
         _ => false,
     }
 }
 
-/// Values longer than this (in wire text) travel as their digest (see `worker.py`'s
+/// Values longer than this (in wire text) travel as their digest (see `python/worker/driver.py`'s
 /// `digest_over`); preparation keeps the digest of every expected value longer than this.
 pub const DIGEST_OVER: usize = 1 << 20;
 
@@ -592,24 +507,21 @@ fn digest_matches(suite: &TestSuite, i: usize, h: &str) -> bool {
     })
 }
 
-/// The members of a judge request for `batch` (see [`suite_report`]).
-fn judge_request(suite: &TestSuite, batch: &[(usize, Vec<&RawValue>)]) -> String {
-    let mut q = String::from("\"values\":{");
-    for (n, (ti, values)) in batch.iter().enumerate() {
-        if n > 0 {
-            q.push(',');
-        }
-        let _ = write!(q, "\"{ti}\":[");
-        for (m, v) in values.iter().enumerate() {
-            if m > 0 {
-                q.push(',');
-            }
-            q.push_str(v.get());
-        }
-        q.push(']');
-    }
-    q.push_str("},\"tests\":{");
-    let mut first = true;
+/// What the tests of `batch` expect, for a judge request (see [`suite_report`]).
+pub(crate) fn expected<'s>(
+    suite: &'s TestSuite,
+    batch: &[(usize, Vec<&RawValue>)],
+) -> Result<Vec<(usize, Expected<'s>)>, SandboxError> {
+    let raw = |wire: &'s str| {
+        serde_json::from_str::<&RawValue>(wire).map_err(|e| SandboxError::Worker {
+            what: "judge",
+            message: format!(
+                "the suite `{}` holds a malformed wire value: {e}",
+                suite.key
+            ),
+        })
+    };
+    let mut tests = Vec::with_capacity(batch.len());
     for (ti, _) in batch {
         let test = &suite.tests[*ti];
         let Expect::Value { wire, exact, .. } = &test.expect else {
@@ -618,19 +530,20 @@ fn judge_request(suite: &TestSuite, batch: &[(usize, Vec<&RawValue>)]) -> String
         if wire.is_empty() {
             continue; // a suite whose spec lists its expected values (built by hand)
         }
-        if !first {
-            q.push(',');
-        }
-        first = false;
-        let _ = write!(q, "\"{ti}\":{{\"expected\":{wire}");
         // The oracles that need the arguments are those of tests not marked exact.
-        if let (false, Some(Call::Args(args))) = (exact, suite.calls.get(test.calls.0 as usize)) {
-            let _ = write!(q, ",\"args\":{args}");
-        }
-        q.push('}');
+        let args = match (exact, suite.calls.get(test.calls.0 as usize)) {
+            (false, Some(Call::Args(args))) => Some(raw(args)?),
+            _ => None,
+        };
+        tests.push((
+            *ti,
+            Expected {
+                expected: raw(wire)?,
+                args,
+            },
+        ));
     }
-    q.push('}');
-    q
+    Ok(tests)
 }
 
 fn exited_verdict(test: &TestCase, code: i64) -> Verdict {
@@ -650,14 +563,8 @@ fn exited_verdict(test: &TestCase, code: i64) -> Verdict {
     }
 }
 
-fn raised_verdict(
-    test: &TestCase,
-    call: &Call,
-    kind: &str,
-    message: &str,
-    traceback: Option<&String>,
-) -> Verdict {
-    if matches!(call, Call::Inline(_)) && kind == "AssertionError" {
+fn raised_verdict(test: &TestCase, call: &Call, failure: &Failure) -> Verdict {
+    if matches!(call, Call::Inline(_)) && failure.kind == "AssertionError" {
         return Verdict::WrongAnswer {
             input: test.input.clone(),
             expected: test.expected.clone(),
@@ -665,48 +572,15 @@ fn raised_verdict(
             detail: Some("assertion failed".to_owned()),
         };
     }
+    runtime_error(failure)
+}
+
+fn runtime_error(failure: &Failure) -> Verdict {
     Verdict::RuntimeError {
-        kind: kind.to_owned(),
-        message: message.to_owned(),
-        traceback: traceback.cloned(),
+        kind: failure.kind.clone(),
+        message: failure.message.clone(),
+        traceback: Some(failure.traceback.clone()).filter(|t| !t.is_empty()),
     }
-}
-
-#[derive(Deserialize)]
-struct Judged {
-    pass: bool,
-    #[serde(default)]
-    got: Option<Vec<String>>,
-    #[serde(default)]
-    detail: Option<String>,
-    #[serde(default)]
-    harness: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct JudgeReply {
-    #[serde(default)]
-    results: BTreeMap<String, Judged>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-fn parse_judgement(reply: &str) -> Result<BTreeMap<usize, Judged>, SandboxError> {
-    let parsed: JudgeReply = serde_json::from_str(reply).map_err(|e| SandboxError::Worker {
-        what: "judge",
-        message: format!("unreadable reply: {e}"),
-    })?;
-    if let Some(error) = parsed.error {
-        return Err(SandboxError::Worker {
-            what: "judge",
-            message: error,
-        });
-    }
-    Ok(parsed
-        .results
-        .into_iter()
-        .filter_map(|(k, v)| k.parse().ok().map(|k| (k, v)))
-        .collect())
 }
 
 #[cfg(test)]
@@ -752,7 +626,7 @@ mod tests {
             false,
             &limits,
             &[],
-            |_| unreachable!("nothing to judge"),
+            &mut |_| unreachable!("nothing to judge"),
         )
         .expect("no digest");
         assert!(message(&worker.verdict).contains("without saying what failed"));
@@ -765,21 +639,21 @@ mod tests {
                 false,
                 &limits,
                 &[],
-                move |_| Ok(answer.to_owned()),
+                &mut |_| crate::python::judge_reply("judge", answer),
             )
             .expect("no digest")
         };
-        let silent = judged(r#"{"results": {"0": {"pass": false, "harness": ""}}}"#);
+        let silent = judged(r#"{"ok": {"results": {"0": {"pass": false, "harness": ""}}}}"#);
         assert_eq!(
             message(&silent.tests[0].verdict),
             "the judge could not judge test 0: it gave no reason"
         );
-        let missing = judged(r#"{"results": {}}"#);
+        let missing = judged(r#"{"ok": {"results": {}}}"#);
         assert_eq!(
             message(&missing.tests[0].verdict),
             "the judge gave no verdict for test 0"
         );
-        let failed = judged(r#"{"error": "KeyError: 'spec'"}"#);
+        let failed = judged(r#"{"error": {"message": "KeyError: 'spec'"}}"#);
         assert_eq!(
             message(&failed.tests[0].verdict),
             "the judge could not judge test 0: the judge process failed: KeyError: 'spec'"

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use codeloop_data::{Format, RawTask};
-use codeloop_sandbox::PythonJudge;
+use codeloop_sandbox::protocol::judge::RecordRequest;
+use codeloop_sandbox::{PythonJudge, SandboxError};
 use codeloop_types::{Interface, Language, ProblemId, PublicProblem, Reference, TestSuite};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::dataset::PrepNote;
 use super::programs::entry_of;
@@ -36,19 +37,15 @@ pub(super) struct Draft {
     pub(super) hidden_plan: Plan,
 }
 
-fn ask(judge: &mut PythonJudge, id: &str, request: &Value) -> Result<Value, EngineError> {
-    let reply = judge.request(&request.to_string())?;
-    let value: Value = serde_json::from_str(reply).map_err(|e| EngineError::Prepare {
-        problem: id.to_owned(),
-        message: format!("unreadable judge reply: {e}"),
-    })?;
-    if let Some(error) = value.get("error").and_then(Value::as_str) {
-        return Err(EngineError::Prepare {
+/// A judge reply for problem `id`: a request the judge refused fails the problem with its message.
+fn ask<T>(id: &str, reply: Result<T, SandboxError>) -> Result<T, EngineError> {
+    reply.map_err(|e| match e {
+        SandboxError::Judge { message, .. } => EngineError::Prepare {
             problem: id.to_owned(),
-            message: error.to_owned(),
-        });
-    }
-    Ok(value)
+            message,
+        },
+        e => e.into(),
+    })
 }
 
 fn doc_plan(
@@ -58,19 +55,11 @@ fn doc_plan(
     entry: &str,
     atol: f64,
 ) -> Result<Plan, EngineError> {
-    let reply = ask(
-        judge,
-        id,
-        &json!({"op": "doc_calls", "prompt": prompt, "entry_point": entry}),
-    )?;
-    let calls = reply["calls"].as_array().cloned().unwrap_or_default();
+    let calls = ask(id, judge.doc_calls(prompt, entry))?.calls;
     let n = calls.len();
     Ok(Plan::Values {
-        inputs: calls.iter().map(|c| c["args"].clone()).collect(),
-        shown: calls
-            .iter()
-            .map(|c| c["src"].as_str().unwrap_or_default().to_owned())
-            .collect(),
+        shown: calls.iter().map(|c| c.src.clone()).collect(),
+        inputs: calls.into_iter().map(|c| c.args).collect(),
         atol,
         special: None,
         group_sizes: vec![("examples", n)],
@@ -90,21 +79,10 @@ fn inputs_plan(
     let mut shown = Vec::new();
     let mut group_sizes = Vec::new();
     for (name, raw) in groups {
-        let reply = ask(
-            judge,
-            id,
-            &json!({"op": "inputs_to_wire", "raw": raw, "mbpp_task": mbpp_task}),
-        )?;
-        let ins = reply["inputs"].as_array().cloned().unwrap_or_default();
-        group_sizes.push((*name, ins.len()));
-        inputs.extend(ins);
-        shown.extend(
-            reply["shown"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| format!("{entry}({})", s.as_str().unwrap_or_default())),
-        );
+        let reply = ask(id, judge.inputs_to_wire(raw, mbpp_task))?;
+        group_sizes.push((*name, reply.inputs.len()));
+        inputs.extend(reply.inputs);
+        shown.extend(reply.shown.iter().map(|s| format!("{entry}({s})")));
     }
     Ok(Plan::Values {
         inputs,
@@ -130,22 +108,25 @@ fn special_oracle(id: &str, entry: &str) -> Option<&'static str> {
 fn record_plan(
     judge: &mut PythonJudge,
     id: &str,
-    request: &Value,
+    request: &RecordRequest<'_>,
     notes: &mut Vec<PrepNote>,
 ) -> Result<Plan, EngineError> {
-    let mut reply = ask(judge, id, request)?;
-    reply["program"] = request["program"].clone();
-    reply["entry_point"] = request["entry_point"].clone();
-    for failure in reply["failures"].as_array().into_iter().flatten() {
+    let recorded = ask(id, judge.record(request))?;
+    for failure in &recorded.failures {
         notes.push(PrepNote {
             problem: ProblemId(id.to_owned()),
             message: format!(
                 "the reference fails test statement {}: {}",
-                failure["index"],
-                failure["error"].as_str().unwrap_or_default()
+                failure.index, failure.error
             ),
         });
     }
+    let mut reply = serde_json::to_value(recorded).map_err(|e| EngineError::Prepare {
+        problem: id.to_owned(),
+        message: format!("unwritable recording: {e}"),
+    })?;
+    reply["program"] = request.program().into();
+    reply["entry_point"] = request.entry_point().into();
     Ok(Plan::Replay(reply))
 }
 
@@ -220,7 +201,11 @@ pub(super) fn draft(
                 hidden_plan: record_plan(
                     judge,
                     &id,
-                    &json!({"op": "record", "style": "check", "test": r.test, "entry_point": r.entry_point, "program": program}),
+                    &RecordRequest::Check {
+                        test: &r.test,
+                        entry_point: &r.entry_point,
+                        program: &program,
+                    },
                     notes,
                 )?,
                 reference: Reference { program },
@@ -289,7 +274,12 @@ pub(super) fn draft(
             let public_plan = record_plan(
                 judge,
                 &id,
-                &json!({"op": "record", "style": "asserts", "statements": &stmts[..1.min(stmts.len())], "prelude": prelude, "entry_point": r.entry_point, "program": r.canonical_solution}),
+                &RecordRequest::Asserts {
+                    statements: &stmts[..1.min(stmts.len())],
+                    prelude: &prelude,
+                    entry_point: &r.entry_point,
+                    program: &r.canonical_solution,
+                },
                 notes,
             )?;
             Ok(Draft {
@@ -317,12 +307,7 @@ fn mbpp_entry(
     code: &str,
     first_test: &str,
 ) -> Result<String, EngineError> {
-    let reply = ask(
-        judge,
-        id,
-        &json!({"op": "mbpp_entry", "code": code, "test": first_test}),
-    )?;
-    Ok(reply["entry_point"].as_str().unwrap_or_default().to_owned())
+    ask(id, judge.mbpp_entry(code, first_test))
 }
 
 #[expect(
@@ -342,11 +327,20 @@ fn mbpp_draft(
 ) -> Result<Draft, EngineError> {
     let (p_prelude, p_stmts) = split_asserts(public_tests);
     let (h_prelude, h_stmts) = split_asserts(hidden_tests);
-    let record = |prelude: String, stmts: Vec<String>| json!({"op": "record", "style": "asserts", "statements": stmts, "prelude": format!("{setup}\n{prelude}"), "entry_point": entry, "program": code});
+    let mut record = |prelude: String, statements: &[String]| {
+        let prelude = format!("{setup}\n{prelude}");
+        let request = RecordRequest::Asserts {
+            statements,
+            prelude: &prelude,
+            entry_point: entry,
+            program: code,
+        };
+        record_plan(judge, id, &request, notes)
+    };
     Ok(Draft {
         public,
-        public_plan: record_plan(judge, id, &record(p_prelude, p_stmts), notes)?,
-        hidden_plan: record_plan(judge, id, &record(h_prelude, h_stmts), notes)?,
+        public_plan: record(p_prelude, &p_stmts)?,
+        hidden_plan: record(h_prelude, &h_stmts)?,
         reference: Reference {
             program: code.to_owned(),
         },

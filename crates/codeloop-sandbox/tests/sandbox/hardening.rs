@@ -5,29 +5,26 @@
 //! root, an old kernel), its checks are skipped with the reason, and `missing_layers` says so.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLockReadGuard};
 
 use codeloop_sandbox::{Executor, ExecutorConfig, Job};
 use codeloop_types::{ExecReport, Limits, Verdict};
 
-/// One slot, so that consecutive runs share a zygote, a work root and a /tmp: what one leaves
-/// behind is there for the next to find, unless the sandbox removes it.
+use crate::support::{self, no_breach};
+
 fn executor() -> &'static Executor {
-    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| {
-        Executor::start(&ExecutorConfig {
-            slots: 1,
-            ..ExecutorConfig::default()
-        })
-        .expect("executor starts")
-    })
+    support::single_slot_pool()
 }
 
-/// Runs of this file go one at a time (one slot, and some tests look at the machine around it).
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+/// Runs of this module go one at a time (one slot, and some tests look at the machine around
+/// it), beside the tests of other modules but never beside one that has the machine alone.
+fn serial() -> (RwLockReadGuard<'static, ()>, MutexGuard<'static, ()>) {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    (
+        support::shared(),
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
 }
 
 fn has_layer(prefix: &str) -> bool {
@@ -42,16 +39,7 @@ fn has_layer(prefix: &str) -> bool {
 }
 
 fn attack(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/attacks")
-        .join(name)
-}
-
-fn no_breach(report: &ExecReport) {
-    assert!(
-        !report.stdout.contains("SANDBOX-BREACH:") && !report.stderr.contains("SANDBOX-BREACH:"),
-        "breach: {report:?}"
-    );
+    support::attack_path(name)
 }
 
 /// Compiles C source with gcc on the host (outside the sandbox) and returns the executable's bytes.

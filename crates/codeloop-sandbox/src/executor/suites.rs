@@ -1,0 +1,171 @@
+//! Suites a slot runs as more than one run or as a compiled program: stdio suites (one run per
+//! test, the output compared outside, or judged by a checker) and program tests (the solution
+//! compiled with the trusted test code, one run).
+
+use codeloop_types::{ExecReport, Limits, TestSuite};
+
+use crate::verdicts;
+
+use super::job::{Job, ValueRun, effective_limits};
+use super::slot::Slot;
+
+impl Slot {
+    /// A program-test suite: compile the solution with the test code and run it, in one run.
+    pub(super) fn execute_program_test(
+        &mut self,
+        job: &Job,
+        suite: &TestSuite,
+        test: &codeloop_types::ProgramTest,
+    ) -> ExecReport {
+        // The run starts under the compile step's limits and lowers them to the job's once the
+        // compiler is done (the shell its CPU and address space, the worker its wall clock and
+        // the cgroup's memory).
+        let run = effective_limits(job);
+        let start = crate::compiled::start_limits(&run, self.cfg.compile);
+        let frame = match crate::compiled::new_frame() {
+            Ok(f) => f,
+            Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
+        };
+        let exec = match crate::compiled::request_fields(
+            &job.program,
+            test,
+            &self.cfg.paths,
+            &run,
+            self.cgroup.is_some(),
+            &frame,
+        ) {
+            Ok(f) => f,
+            Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
+        };
+        let reply = self.run_request(
+            &Job::script("", start.clone()),
+            &start,
+            Some(exec),
+            ValueRun::default(),
+        );
+        if let Some(cg) = &mut self.cgroup {
+            cg.forget_limits(); // the worker lowered them for the run phase
+        }
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
+        };
+        if let Some(e) = &reply.harness_error {
+            return verdicts::harness_error(e, &run, &self.cfg.layers);
+        }
+        let source = crate::compiled::full_source(&job.program, test);
+        crate::compiled::report(
+            reply,
+            &source,
+            suite,
+            test.language,
+            &frame,
+            &run,
+            &self.cfg.layers,
+        )
+    }
+
+    /// Runs a stdio suite's checker on one output: `Ok(None)` accepts, `Ok(Some(reason))` rejects,
+    /// `Err` when the checker itself failed.
+    fn check_output(
+        &mut self,
+        checker: &str,
+        input: &str,
+        expected: &str,
+        output: &str,
+        limits: &Limits,
+    ) -> Result<Option<String>, String> {
+        let mut job = Job::script(checker, limits.clone());
+        job.stdin = Some(
+            serde_json::json!({"input": input, "expected": expected, "output": output}).to_string(),
+        );
+        let r = self.execute(&job);
+        match (r.status.exit_code, &r.verdict) {
+            (Some(0), codeloop_types::Verdict::Pass) => Ok(None),
+            (Some(1), _) => Ok(Some(if r.stdout.trim().is_empty() {
+                "rejected by the checker".to_owned()
+            } else {
+                r.stdout.trim().to_owned()
+            })),
+            _ => Err(format!(
+                "the checker failed ({}): {}",
+                r.verdict.name(),
+                r.stderr.trim()
+            )),
+        }
+    }
+
+    /// A stdio suite: one fresh run per test, its stdout compared outside the sandbox.
+    pub(super) fn execute_stdio(
+        &mut self,
+        job: &Job,
+        suite: &TestSuite,
+        mode: codeloop_types::OutputCompare,
+    ) -> ExecReport {
+        let mut runs = Vec::with_capacity(suite.tests.len());
+        for (i, test) in suite.tests.iter().enumerate() {
+            let mut limits = job.limits.clone();
+            if let Some(&cpu) = suite.call_cpu_ms.get(i) {
+                limits.cpu_ms = u64::from(cpu);
+            }
+            limits.wall_ms = limits.wall_ms.max(limits.cpu_ms * 2 + 1_000);
+            let run = Job {
+                program: job.program.clone(),
+                entry_point: None,
+                suite: None,
+                stdin: Some(test.input.clone()),
+                fail_fast: false,
+                limits,
+                collect_values: false,
+                binary: job.binary.clone(),
+            };
+            let report = self.execute(&run);
+            if report.outcome == codeloop_types::Outcome::HarnessError {
+                return report;
+            }
+            let expected = test.expected.as_deref().unwrap_or("");
+            let mut verdict = crate::stdio::test_verdict(&report, mode, &test.input, expected);
+            if let Some(checker) = &suite.checker {
+                // The run ended well: the checker, not the comparison, decides.
+                if report.verdict.is_pass() {
+                    match self.check_output(
+                        checker,
+                        &test.input,
+                        expected,
+                        &report.stdout,
+                        &job.limits,
+                    ) {
+                        Ok(None) => verdict = codeloop_types::Verdict::Pass,
+                        Ok(Some(reason)) => {
+                            verdict = codeloop_types::Verdict::WrongAnswer {
+                                input: test.input.clone(),
+                                expected: Some(expected.to_owned()),
+                                got: Some(report.stdout.clone()),
+                                detail: Some(reason),
+                            };
+                        }
+                        Err(e) => {
+                            return verdicts::harness_error(&e, &job.limits, &self.cfg.layers);
+                        }
+                    }
+                }
+            }
+            let failed = !verdict.is_pass();
+            runs.push((report, verdict));
+            if failed && job.fail_fast {
+                break;
+            }
+        }
+        if runs.is_empty() {
+            let mut report = verdicts::harness_error(
+                "a stdio suite with no test",
+                &job.limits,
+                &self.cfg.layers,
+            );
+            report.outcome = codeloop_types::Outcome::Failed;
+            report.verdict = codeloop_types::Verdict::NotRun;
+            return report;
+        }
+        crate::stdio::fold(runs, suite.tests.len())
+    }
+}

@@ -1,0 +1,8 @@
+//! The sandbox's integration tests, in one binary: the hardening layers checked from inside and
+//! outside (`hardening`), stdio suites (`stdio`), and verdicts of correct and deliberately broken
+//! programs (`verdicts`). Their fixtures live in `support`.
+
+mod hardening;
+mod stdio;
+mod support;
+mod verdicts;
