@@ -91,6 +91,27 @@ pub(crate) fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]
     }
 }
 
+/// The report of a run whose tests were judged: it passed when no test failed, and a harness
+/// error in any test makes the whole report a harness error (ours, not the program's).
+pub(crate) fn tests_report(
+    reply: WorkerReply,
+    limits: &Limits,
+    layers: &[String],
+    harness: bool,
+    first_bad: Option<Verdict>,
+) -> ExecReport {
+    let mut report = base_report(reply, limits, layers);
+    report.outcome = if harness {
+        Outcome::HarnessError
+    } else if first_bad.is_none() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
+    report.verdict = first_bad.unwrap_or(Verdict::Pass);
+    report
+}
+
 /// How the process ended, as the verdict of whatever was running when it ended.
 pub(crate) fn termination(
     reply: &WorkerReply,
@@ -422,15 +443,7 @@ pub(crate) fn suite_report(
     let harness = tests
         .iter()
         .any(|t| matches!(t.verdict, Verdict::HarnessError { .. }));
-    let mut report = base_report(reply, limits, layers);
-    report.outcome = if harness {
-        Outcome::HarnessError
-    } else if first_bad.is_none() {
-        Outcome::Passed
-    } else {
-        Outcome::Failed
-    };
-    report.verdict = first_bad.unwrap_or(Verdict::Pass);
+    let mut report = tests_report(reply, limits, layers, harness, first_bad);
     report.tests = tests;
     report.returned = returned;
     Some(report)

@@ -3,12 +3,10 @@
 
 use std::fmt::Write as _;
 
-use codeloop_types::{
-    ExecReport, Expect, Language, Limits, Outcome, TestResult, TestSuite, Verdict,
-};
+use codeloop_types::{ExecReport, Expect, Language, Limits, TestResult, TestSuite, Verdict};
 
 use crate::protocol::worker::{Killed, WorkerReply};
-use crate::verdicts::{base_report, termination};
+use crate::verdicts::{termination, tests_report};
 
 /// A new framing for one run: 128 random bits from the kernel, in hex.
 pub(crate) fn new_frame() -> Result<String, String> {
@@ -173,15 +171,7 @@ pub(crate) fn report(
     let harness = verdicts
         .iter()
         .any(|v| matches!(v, Verdict::HarnessError { .. }));
-    let mut report = base_report(reply, limits, layers);
-    report.outcome = if harness {
-        Outcome::HarnessError
-    } else if first_bad.is_none() {
-        Outcome::Passed
-    } else {
-        Outcome::Failed
-    };
-    report.verdict = first_bad.unwrap_or(Verdict::Pass);
+    let mut report = tests_report(reply, limits, layers, harness, first_bad);
     report.tests = suite
         .tests
         .iter()
