@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use codeloop_data::{Format, RawTask};
+use codeloop_data::{Format, RawTask, special_oracle};
 use codeloop_sandbox::PythonJudge;
 use codeloop_types::{Interface, Language, ProblemId, PublicProblem, Reference, TestSuite};
 use serde_json::{Value, json};
@@ -85,7 +85,7 @@ fn inputs_plan(
     atol: f64,
 ) -> Result<Plan, EngineError> {
     // MBPP+ stores tuples as lists; the judge rebuilds the argument types per task number.
-    let mbpp_task: Option<u64> = id.strip_prefix("Mbpp/").and_then(|n| n.parse().ok());
+    let mbpp_task: Option<u64> = codeloop_data::mbpp_task_number(id);
     let mut inputs = Vec::new();
     let mut shown = Vec::new();
     let mut group_sizes = Vec::new();
@@ -113,18 +113,6 @@ fn inputs_plan(
         special: special_oracle(id, entry),
         group_sizes,
     })
-}
-
-/// The tasks `EvalPlus` judges with a special oracle instead of equality.
-fn special_oracle(id: &str, entry: &str) -> Option<&'static str> {
-    let mbpp = id.starts_with("Mbpp/");
-    match entry {
-        "find_zero" if !mbpp => Some("find_zero"),
-        "are_equivalent" if mbpp => Some("any"),
-        "sum_div" if mbpp => Some("zero_ok"),
-        "check_str" | "text_match_three" | "text_starta_endb" if mbpp => Some("not_none"),
-        _ => None,
-    }
 }
 
 fn record_plan(
@@ -186,7 +174,7 @@ pub(super) fn draft(
     match task {
         // HumanEval-X Python is HumanEval with the call of `check` written into the test: the
         // judge makes that call itself.
-        RawTask::HumanEvalX(r) if r.language() == "Python" => {
+        RawTask::HumanEvalX(r) if r.language() == Some(Language::Python) => {
             let entry =
                 entry_of(Language::Python, &r.declaration).ok_or_else(|| EngineError::Prepare {
                     problem: id.clone(),

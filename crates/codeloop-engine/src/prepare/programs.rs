@@ -42,7 +42,7 @@ pub(super) fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset
                     problem: r.task_id.clone(),
                     message: format!(
                         "HumanEval-X {} is not supported yet (Python, C++, Java, JavaScript, Go and Rust are)",
-                        r.language()
+                        r.language_prefix()
                     ),
                 });
             }
