@@ -9,7 +9,7 @@ use codeloop_sandbox::PythonJudge;
 use codeloop_types::{Interface, Language, ProblemId, PublicProblem, Reference, TestSuite};
 use serde_json::{Value, json};
 
-use super::dataset::PrepNote;
+use super::dataset::{NoteKind, PrepNote};
 use super::programs::entry_of;
 use crate::errors::EngineError;
 
@@ -127,6 +127,7 @@ fn record_plan(
     for failure in reply["failures"].as_array().into_iter().flatten() {
         notes.push(PrepNote {
             problem: ProblemId(id.to_owned()),
+            kind: NoteKind::ReferenceFails,
             message: format!(
                 "the reference fails test statement {}: {}",
                 failure["index"],
