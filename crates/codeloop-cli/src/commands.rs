@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use codeloop_data::{Source, cache_dir};
 use codeloop_engine::evaluate::{self, CheckResult, evalplus};
-use codeloop_engine::prepare::{PrepareOptions, PreparedDataset, prepare};
+use codeloop_engine::prepare::{NoteKind, PrepareOptions, PreparedDataset, prepare};
 use codeloop_sandbox::{Executor, ExecutorConfig, Isolation, Job};
 use codeloop_types::{ExecReport, Language, Limits, Verdict};
 
@@ -157,7 +157,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
         .notes
         .iter()
         .filter(|n| {
-            n.message.starts_with("no public test")
+            n.kind == NoteKind::NoPublicTest
                 && prepared.problems.iter().any(|p| *p.id() == n.problem)
         })
         .count();
@@ -205,7 +205,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<ExitCode> {
     for note in prepared
         .notes
         .iter()
-        .filter(|n| !n.message.starts_with("no public test"))
+        .filter(|n| n.kind != NoteKind::NoPublicTest)
     {
         if prepared.problems.iter().any(|p| *p.id() == note.problem) {
             writeln!(out, "note {}: {}", note.problem, note.message)?;

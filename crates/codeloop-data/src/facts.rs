@@ -1,5 +1,43 @@
 //! Facts about datasets that their files do not say: the reference solutions that fail their own
-//! tests, with the cause (each found by `codeloop check` and traced to the record).
+//! tests, with the cause (each found by `codeloop check` and traced to the record); how MBPP's task
+//! ids are written; and the `EvalPlus` tasks judged by a special oracle instead of equality.
+
+/// The prefix of every MBPP task id (`Mbpp/2`), in every flavour: MBPP+ writes it, and original and
+/// sanitized MBPP's task numbers get it.
+const MBPP_PREFIX: &str = "Mbpp/";
+
+/// The task id of MBPP task `number`, as MBPP+ writes it (`Mbpp/2`).
+#[must_use]
+pub fn mbpp_task_id(number: impl std::fmt::Display) -> String {
+    format!("{MBPP_PREFIX}{number}")
+}
+
+/// Whether `task_id` names an MBPP task (of any flavour).
+#[must_use]
+pub fn is_mbpp_task(task_id: &str) -> bool {
+    task_id.starts_with(MBPP_PREFIX)
+}
+
+/// The task number of an MBPP task id (`Mbpp/2` gives 2); `None` for another dataset's id.
+#[must_use]
+pub fn mbpp_task_number(task_id: &str) -> Option<u64> {
+    task_id.strip_prefix(MBPP_PREFIX)?.parse().ok()
+}
+
+/// The special oracle `EvalPlus` judges a task of `HumanEval+` or MBPP+ with instead of equality
+/// (as the judge names it), from its task id and entry point: `find_zero` (`HumanEval+`'s
+/// `find_zero`), `any`, `zero_ok` or `not_none` (MBPP+ tasks).
+#[must_use]
+pub fn special_oracle(task_id: &str, entry_point: &str) -> Option<&'static str> {
+    let mbpp = is_mbpp_task(task_id);
+    match entry_point {
+        "find_zero" if !mbpp => Some("find_zero"),
+        "are_equivalent" if mbpp => Some("any"),
+        "sum_div" if mbpp => Some("zero_ok"),
+        "check_str" | "text_match_three" | "text_starta_endb" if mbpp => Some("not_none"),
+        _ => None,
+    }
+}
 
 /// Reference solutions that fail their own dataset's tests: `(format, task id, why)`. `codeloop
 /// check` reports them apart and does not fail on them.
@@ -81,5 +119,34 @@ mod tests {
         }
         assert!(known_broken("humaneval-x", "Go/95").is_some());
         assert_eq!(known_broken("humaneval", "Go/95"), None);
+    }
+
+    #[test]
+    fn mbpp_task_ids_are_recognised_and_numbered_only_for_mbpp() {
+        assert_eq!(mbpp_task_id(2), "Mbpp/2");
+        assert!(is_mbpp_task("Mbpp/2"));
+        assert_eq!(mbpp_task_number("Mbpp/255"), Some(255));
+        assert_eq!(mbpp_task_number(&mbpp_task_id(974)), Some(974));
+        for other in ["HumanEval/2", "CPP/0", "mbpp/2", "2"] {
+            assert!(!is_mbpp_task(other), "{other}");
+            assert_eq!(mbpp_task_number(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn special_oracles_depend_on_the_dataset_of_the_task() {
+        assert_eq!(
+            special_oracle("HumanEval/32", "find_zero"),
+            Some("find_zero")
+        );
+        assert_eq!(special_oracle("Mbpp/32", "find_zero"), None);
+        assert_eq!(special_oracle("Mbpp/581", "sum_div"), Some("zero_ok"));
+        assert_eq!(special_oracle("HumanEval/1", "sum_div"), None);
+        assert_eq!(special_oracle("Mbpp/164", "are_equivalent"), Some("any"));
+        assert_eq!(
+            special_oracle("Mbpp/787", "text_match_three"),
+            Some("not_none")
+        );
+        assert_eq!(special_oracle("Mbpp/2", "similar_elements"), None);
     }
 }

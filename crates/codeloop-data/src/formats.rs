@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 
+use codeloop_types::Language;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -182,10 +183,24 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Er
 }
 
 impl HumanEvalXRecord {
-    /// The language prefix of the task id (`CPP`, `Go`, ...).
+    /// The language prefix of the task id (`CPP`, `Go`, ...), as errors name it.
     #[must_use]
-    pub fn language(&self) -> &str {
+    pub fn language_prefix(&self) -> &str {
         self.task_id.split('/').next().unwrap_or("")
+    }
+
+    /// The language its task id names (`None`: one codeloop does not know).
+    #[must_use]
+    pub fn language(&self) -> Option<Language> {
+        match self.language_prefix() {
+            "CPP" => Some(Language::Cpp),
+            "JavaScript" => Some(Language::JavaScript),
+            "Java" => Some(Language::Java),
+            "Rust" => Some(Language::Rust),
+            "Go" => Some(Language::Go),
+            "Python" => Some(Language::Python),
+            _ => None,
+        }
     }
 }
 
@@ -235,8 +250,8 @@ impl RawTask {
         match self {
             RawTask::HumanEval(r) => r.task_id.clone(),
             RawTask::HumanEvalPlus(r) => r.task_id.clone(),
-            RawTask::Mbpp(r) => format!("Mbpp/{}", r.task_id),
-            RawTask::MbppSanitized(r) => format!("Mbpp/{}", r.task_id),
+            RawTask::Mbpp(r) => crate::facts::mbpp_task_id(r.task_id),
+            RawTask::MbppSanitized(r) => crate::facts::mbpp_task_id(r.task_id),
             RawTask::MbppPlus(r) => r.task_id.clone(),
             RawTask::Stdio(r) => r.task_id.clone(),
             RawTask::HumanEvalX(r) => r.task_id.clone(),
@@ -247,18 +262,9 @@ impl RawTask {
     /// The language of the task's programs (`None`: one codeloop does not know; preparing the
     /// task says so).
     #[must_use]
-    pub fn language(&self) -> Option<codeloop_types::Language> {
-        use codeloop_types::Language;
+    pub fn language(&self) -> Option<Language> {
         match self {
-            RawTask::HumanEvalX(r) => match r.language() {
-                "CPP" => Some(Language::Cpp),
-                "JavaScript" => Some(Language::JavaScript),
-                "Java" => Some(Language::Java),
-                "Rust" => Some(Language::Rust),
-                "Go" => Some(Language::Go),
-                "Python" => Some(Language::Python),
-                _ => None,
-            },
+            RawTask::HumanEvalX(r) => r.language(),
             RawTask::MultiplE(r) => match r.language.as_str() {
                 "rs" | "rust" => Some(Language::Rust),
                 "cpp" => Some(Language::Cpp),
@@ -473,7 +479,7 @@ fn detect(record: &str) -> Option<Format> {
     let id_is_mbpp = value
         .get("task_id")
         .and_then(|v| v.as_str())
-        .is_some_and(|s| s.starts_with("Mbpp/"));
+        .is_some_and(crate::facts::is_mbpp_task);
     if has("base_input") && has("plus_input") {
         return Some(if id_is_mbpp {
             Format::MbppPlus

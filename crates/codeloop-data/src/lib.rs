@@ -17,7 +17,9 @@ mod source;
 mod stdio;
 
 pub use errors::DataError;
-pub use facts::{KNOWN_BROKEN, known_broken};
+pub use facts::{
+    KNOWN_BROKEN, is_mbpp_task, known_broken, mbpp_task_id, mbpp_task_number, special_oracle,
+};
 pub use formats::{
     Dataset, Format, HumanEvalRecord, HumanEvalXRecord, MultiplERecord, RawTask, parse_dataset,
 };

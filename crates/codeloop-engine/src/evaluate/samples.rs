@@ -127,7 +127,7 @@ fn sample_line(path: &Path, line: usize, raw: &[u8]) -> Result<SampleLine, Engin
         serde_json::from_str(text).map_err(|e| err(format!("not a JSON object: {e}")))?;
     let task_id = match record.get("task_id") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => format!("Mbpp/{n}"),
+        Some(Value::Number(n)) => codeloop_data::mbpp_task_id(n),
         Some(v) => {
             return Err(err(format!(
                 "field `task_id` is {}, not a string",

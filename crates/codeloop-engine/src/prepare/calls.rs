@@ -12,7 +12,7 @@ use codeloop_types::{
 };
 use serde_json::{Value, json};
 
-use super::dataset::{PrepNote, PrepareOptions, PreparedDataset};
+use super::dataset::{NoteKind, PrepNote, PrepareOptions, PreparedDataset};
 use super::judge::{Draft, Plan, draft};
 use super::suite::{reference_limits, suite_key};
 use crate::errors::EngineError;
@@ -54,17 +54,14 @@ pub(super) fn prepare_calls(
             &mut notes,
         )?;
         if public.is_empty() {
-            notes.push(PrepNote {
-                problem: id.clone(),
-                message: "no public test (the prompt's examples hold no call to the entry point)"
-                    .to_owned(),
-            });
+            notes.push(PrepNote::new(
+                &id,
+                NoteKind::NoPublicTest,
+                "no public test (the prompt's examples hold no call to the entry point)",
+            ));
         }
         if hidden.is_empty() {
-            notes.push(PrepNote {
-                problem: id.clone(),
-                message: "no hidden test".to_owned(),
-            });
+            notes.push(PrepNote::new(&id, NoteKind::NoHiddenTest, "no hidden test"));
         }
         let mut public_problem = d.public;
         public_problem.public_tests = Arc::new(public);
@@ -260,12 +257,13 @@ fn build_suite(
                 groups.push((name.to_owned(), start, tests.len() as u32));
             }
             if dropped > 0 {
-                notes.push(PrepNote {
-                    problem: id.clone(),
-                    message: format!(
+                notes.push(PrepNote::new(
+                    id,
+                    NoteKind::InputsDropped,
+                    format!(
                         "{dropped} {which} input(s) dropped: the reference solution fails on them"
                     ),
-                });
+                ));
             }
             // The expected values live in the tests alone: the judge gets them with each request.
             let spec = json!({"atol": atol, "special": special}).to_string();

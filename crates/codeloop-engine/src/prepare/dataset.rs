@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 /// 3: recorded test statements hold no assert message (the judge drops them before recording).
 /// 5: value suites hold each expected value once, in their tests (the judge spec only the tolerance
 /// and oracle), and mark the tests a byte-identical value passes; 6: and keep the digests of long
-/// expected values; 7: expected values shown as the reference's run made their repr.
-pub const PREPARED_VERSION: u32 = 7;
+/// expected values; 7: expected values shown as the reference's run made their repr; 8: notes carry
+/// a kind ([`NoteKind`]).
+pub const PREPARED_VERSION: u32 = 8;
 
 /// Options of preparation.
 #[derive(Debug, Clone, Serialize)]
@@ -40,13 +41,45 @@ impl Default for PrepareOptions {
     }
 }
 
+/// What kind of thing a [`PrepNote`] tells, for readers that sort or count notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    /// The problem has no public test.
+    NoPublicTest,
+    /// The problem has no hidden test.
+    NoHiddenTest,
+    /// The record was skipped (a layout codeloop does not support yet): no problem was made.
+    Skipped,
+    /// Inputs were dropped from a suite: the reference solution fails on them.
+    InputsDropped,
+    /// The reference solution fails some of its own tests (they are kept, or so are the default
+    /// limits).
+    ReferenceFails,
+    /// The dataset holds public tests only: its hidden tests are the public ones.
+    HiddenIsPublic,
+}
+
 /// Something worth telling about a prepared problem (a test dropped, no public test, ...).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PrepNote {
     /// The problem.
     pub problem: ProblemId,
-    /// What happened.
+    /// What kind of note it is.
+    pub kind: NoteKind,
+    /// What happened, for people.
     pub message: String,
+}
+
+impl PrepNote {
+    /// A note of `kind` about `problem`.
+    pub(super) fn new(problem: &ProblemId, kind: NoteKind, message: impl Into<String>) -> Self {
+        PrepNote {
+            problem: problem.clone(),
+            kind,
+            message: message.into(),
+        }
+    }
 }
 
 /// A dataset turned into problems.
@@ -76,5 +109,24 @@ impl PreparedDataset {
             problems,
             notes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_keeps_its_kind_through_the_cache_format() {
+        let note = PrepNote::new(
+            &ProblemId("HumanEval/0".to_owned()),
+            NoteKind::NoPublicTest,
+            "no public test",
+        );
+        let json = serde_json::to_string(&note).unwrap();
+        assert!(json.contains("\"kind\":\"no_public_test\""), "{json}");
+        let back: PrepNote = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.kind, NoteKind::NoPublicTest);
+        assert_eq!(back.message, "no public test");
     }
 }

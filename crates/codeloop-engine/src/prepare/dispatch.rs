@@ -5,6 +5,7 @@ use std::path::Path;
 
 use codeloop_data::{Dataset, RawTask};
 use codeloop_sandbox::Executor;
+use codeloop_types::Language;
 
 use super::cache::{cache_path, read_cache, write_cache};
 use super::calls::prepare_calls;
@@ -37,7 +38,7 @@ pub fn prepare(
         return Ok(prepare_stdio(dataset, executor, options));
     }
     if dataset.tasks.first().is_some_and(|t| match t {
-        RawTask::HumanEvalX(r) => r.language() != "Python",
+        RawTask::HumanEvalX(r) => r.language() != Some(Language::Python),
         RawTask::MultiplE(_) => true,
         _ => false,
     }) {

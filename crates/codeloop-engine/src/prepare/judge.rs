@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use codeloop_data::{Format, RawTask};
+use codeloop_data::{Format, RawTask, special_oracle};
 use codeloop_sandbox::protocol::judge::RecordRequest;
 use codeloop_sandbox::{PythonJudge, SandboxError};
 use codeloop_types::{Interface, Language, ProblemId, PublicProblem, Reference, TestSuite};
 use serde_json::Value;
 
-use super::dataset::PrepNote;
+use super::dataset::{NoteKind, PrepNote};
 use super::programs::entry_of;
 use crate::errors::EngineError;
 
@@ -74,7 +74,7 @@ fn inputs_plan(
     atol: f64,
 ) -> Result<Plan, EngineError> {
     // MBPP+ stores tuples as lists; the judge rebuilds the argument types per task number.
-    let mbpp_task: Option<u64> = id.strip_prefix("Mbpp/").and_then(|n| n.parse().ok());
+    let mbpp_task: Option<u64> = codeloop_data::mbpp_task_number(id);
     let mut inputs = Vec::new();
     let mut shown = Vec::new();
     let mut group_sizes = Vec::new();
@@ -93,18 +93,6 @@ fn inputs_plan(
     })
 }
 
-/// The tasks `EvalPlus` judges with a special oracle instead of equality.
-fn special_oracle(id: &str, entry: &str) -> Option<&'static str> {
-    let mbpp = id.starts_with("Mbpp/");
-    match entry {
-        "find_zero" if !mbpp => Some("find_zero"),
-        "are_equivalent" if mbpp => Some("any"),
-        "sum_div" if mbpp => Some("zero_ok"),
-        "check_str" | "text_match_three" | "text_starta_endb" if mbpp => Some("not_none"),
-        _ => None,
-    }
-}
-
 fn record_plan(
     judge: &mut PythonJudge,
     id: &str,
@@ -115,6 +103,7 @@ fn record_plan(
     for failure in &recorded.failures {
         notes.push(PrepNote {
             problem: ProblemId(id.to_owned()),
+            kind: NoteKind::ReferenceFails,
             message: format!(
                 "the reference fails test statement {}: {}",
                 failure.index, failure.error
@@ -167,7 +156,7 @@ pub(super) fn draft(
     match task {
         // HumanEval-X Python is HumanEval with the call of `check` written into the test: the
         // judge makes that call itself.
-        RawTask::HumanEvalX(r) if r.language() == "Python" => {
+        RawTask::HumanEvalX(r) if r.language() == Some(Language::Python) => {
             let entry =
                 entry_of(Language::Python, &r.declaration).ok_or_else(|| EngineError::Prepare {
                     problem: id.clone(),

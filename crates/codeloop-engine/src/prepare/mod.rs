@@ -30,5 +30,5 @@ mod programs;
 mod stdio;
 mod suite;
 
-pub use dataset::{PREPARED_VERSION, PrepNote, PrepareOptions, PreparedDataset};
+pub use dataset::{NoteKind, PREPARED_VERSION, PrepNote, PrepareOptions, PreparedDataset};
 pub use dispatch::prepare;

@@ -10,7 +10,7 @@ use codeloop_types::{
     Reference, TestCase, TestId, TestSuite,
 };
 
-use super::dataset::{PrepNote, PreparedDataset};
+use super::dataset::{NoteKind, PrepNote, PreparedDataset};
 use super::suite::suite_key;
 use crate::errors::EngineError;
 
@@ -42,7 +42,7 @@ pub(super) fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset
                     problem: r.task_id.clone(),
                     message: format!(
                         "HumanEval-X {} is not supported yet (Python, C++, Java, JavaScript, Go and Rust are)",
-                        r.language()
+                        r.language_prefix()
                     ),
                 });
             }
@@ -84,10 +84,11 @@ pub(super) fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset
                 &with_setup(&r.example_test),
             )
         } else {
-            notes.push(PrepNote {
-                problem: id.clone(),
-                message: "no public test (the record's example_test is empty)".to_owned(),
-            });
+            notes.push(PrepNote::new(
+                &id,
+                NoteKind::NoPublicTest,
+                "no public test (the record's example_test is empty)",
+            ));
             TestSuite {
                 program_test: Some(ProgramTest {
                     language,

@@ -10,7 +10,7 @@ use codeloop_types::{
     TestCase, TestId, TestSuite,
 };
 
-use super::dataset::{PrepNote, PrepareOptions, PreparedDataset};
+use super::dataset::{NoteKind, PrepNote, PrepareOptions, PreparedDataset};
 use super::suite::{reference_limits, suite_key};
 
 /// Stdin/stdout problems: suites straight from the records (no judge: outputs are compared as text).
@@ -32,11 +32,11 @@ pub(super) fn prepare_stdio(
         let RawTask::Stdio(r) = task else { continue };
         let id = ProblemId(r.task_id.clone());
         if r.call_based {
-            notes.push(PrepNote {
-                problem: id,
-                message: "skipped: call-based problems of this layout are not supported yet"
-                    .to_owned(),
-            });
+            notes.push(PrepNote::new(
+                &id,
+                NoteKind::Skipped,
+                "skipped: call-based problems of this layout are not supported yet",
+            ));
             continue;
         }
         let cpu = r
@@ -69,16 +69,10 @@ pub(super) fn prepare_stdio(
         let public = suite("public", &r.public);
         let hidden = suite("hidden", &r.hidden);
         if public.is_empty() {
-            notes.push(PrepNote {
-                problem: id.clone(),
-                message: "no public test".to_owned(),
-            });
+            notes.push(PrepNote::new(&id, NoteKind::NoPublicTest, "no public test"));
         }
         if hidden.is_empty() {
-            notes.push(PrepNote {
-                problem: id.clone(),
-                message: "no hidden test".to_owned(),
-            });
+            notes.push(PrepNote::new(&id, NoteKind::NoHiddenTest, "no hidden test"));
         }
         hidden_is_public += usize::from(r.hidden_is_public);
         if r.time_limit_ms.is_none() && !r.solutions.is_empty() && !r.hidden.is_empty() {
@@ -104,12 +98,13 @@ pub(super) fn prepare_stdio(
     if hidden_is_public > 0
         && let Some(first) = problems.first()
     {
-        notes.push(PrepNote {
-                problem: first.id().clone(),
-                message: format!(
-                    "the dataset holds public tests only: for {hidden_is_public} problems the hidden tests are the public ones"
-                ),
-            });
+        notes.push(PrepNote::new(
+            first.id(),
+            NoteKind::HiddenIsPublic,
+            format!(
+                "the dataset holds public tests only: for {hidden_is_public} problems the hidden tests are the public ones"
+            ),
+        ));
     }
     PreparedDataset::new(dataset, problems, notes)
 }
@@ -147,13 +142,14 @@ fn scale_stdio_limits(
         let Some(report) = report else { continue };
         let p = &mut problems[i];
         if report.outcome != codeloop_types::Outcome::Passed {
-            notes.push(PrepNote {
-                problem: p.id().clone(),
-                message: format!(
+            notes.push(PrepNote::new(
+                p.id(),
+                NoteKind::ReferenceFails,
+                format!(
                     "the reference fails its own tests ({}); default time limits kept",
                     report.verdict.name()
                 ),
-            });
+            ));
             continue;
         }
         let slowest = report.tests.iter().map(|t| t.cpu_ms).fold(0.0, f64::max);

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use crate::support::{data, executor, prepared};
 use codeloop_data::{Source, load};
 use codeloop_engine::evaluate;
-use codeloop_engine::prepare::PreparedDataset;
+use codeloop_engine::prepare::{NoteKind, PreparedDataset};
 use codeloop_types::Limits;
 
 fn humaneval() -> &'static PreparedDataset {
@@ -47,7 +47,7 @@ fn humaneval_canonical_solutions_all_pass() {
     let dropped: Vec<_> = prepared
         .notes
         .iter()
-        .filter(|n| n.message.contains("dropped"))
+        .filter(|n| n.kind == NoteKind::InputsDropped)
         .collect();
     assert!(dropped.is_empty(), "{dropped:?}");
 }

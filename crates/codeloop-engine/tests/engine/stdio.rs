@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::support::{data, executor, prepare_path, score, solutions};
 use codeloop_data::{Source, load};
 use codeloop_engine::evaluate;
-use codeloop_engine::prepare::{PrepareOptions, prepare};
+use codeloop_engine::prepare::{NoteKind, PrepareOptions, prepare};
 use codeloop_types::{Interface, Limits, Outcome, Verdict};
 
 const QAQ: &str = "s = input().strip()\nq = a = qaq = 0\nfor c in s:\n    if c == 'Q':\n        qaq += a\n        q += 1\n    elif c == 'A':\n        a += q\nprint(qaq)\n";
@@ -23,7 +23,7 @@ fn apps_subset_stdin_problems_are_judged_on_their_tests() {
         prepared
             .notes
             .iter()
-            .filter(|n| n.message.starts_with("skipped"))
+            .filter(|n| n.kind == NoteKind::Skipped)
             .count(),
         79
     );
@@ -37,7 +37,8 @@ fn apps_subset_stdin_problems_are_judged_on_their_tests() {
         prepared
             .notes
             .iter()
-            .any(|n| n.message.contains("hidden tests are the public ones"))
+            .any(|n| n.kind == NoteKind::HiddenIsPublic
+                && n.message.contains("hidden tests are the public ones"))
     );
 
     let results = score(
