@@ -59,6 +59,13 @@ pub fn attack_source(name: &str) -> String {
 }
 
 /// Fails when a run printed the corpus's breach marker.
+/// Whether a run was stopped within what its limits allow: the wall limit, stretched at most 3x
+/// for a run starved of CPU by other work (the worker's rule, `python/worker/base.py`), plus one
+/// second for the kill. This checks that a run is contained, not how fast the machine is.
+pub fn stopped_in_time(report: &ExecReport) -> bool {
+    report.wall_ms <= 3.0 * report.limits.wall_ms as f64 + 1_000.0
+}
+
 pub fn no_breach(report: &ExecReport) {
     assert!(
         !report.stdout.contains("SANDBOX-BREACH:") && !report.stderr.contains("SANDBOX-BREACH:"),
