@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::errors::EngineError;
 use crate::metrics::{Bootstrap, bootstrap_n_at_k, mean_pass_at_k, pass_n_at_k};
-use crate::run::{TrajectoryRecord, stored_config};
+use crate::run::{Spending, TrajectoryRecord, stored_config};
 
 /// Version of the results layout.
 pub const RESULTS_VERSION: u32 = 2;
@@ -62,20 +62,6 @@ pub struct NkRow {
     pub bootstrap: Bootstrap,
 }
 
-/// Work spending: what the finished trajectories' journal holds.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Spending {
-    /// LLM calls.
-    pub llm_calls: u64,
-    /// Prompt tokens.
-    pub prompt_tokens: u64,
-    /// Completion tokens.
-    pub completion_tokens: u64,
-    /// Programs generated.
-    pub programs: u64,
-    /// Public test-case executions.
-    pub executions: u64,
-}
 
 /// Session spending: what the invocations sent, summed (see `codeloop_store::SessionRow`).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -191,11 +177,7 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         };
         finished += 1;
         solved += u64::from(record.solved);
-        spending.llm_calls += record.llm_calls;
-        spending.prompt_tokens += record.prompt_tokens;
-        spending.completion_tokens += record.completion_tokens;
-        spending.programs += record.programs.len() as u64;
-        spending.executions += record.executions;
+        spending.add_trajectory(&record);
         let mut after = Vec::with_capacity(max_turns as usize);
         for turn in 1..=max_turns {
             let answer = record

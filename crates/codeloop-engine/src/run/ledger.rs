@@ -21,8 +21,9 @@ use super::config::Budget;
 use super::journal::{LlmStep, TrajectoryRecord};
 use crate::errors::EngineError;
 
-/// Work spending: what a trajectory (or a whole run) spent, as the journal holds it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Work spending: what a trajectory (or a whole run) spent, as the journal holds it. The
+/// `spending` of `results.json` is this, without the submissions.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Spending {
     /// LLM calls.
     pub llm_calls: u64,
@@ -35,6 +36,7 @@ pub struct Spending {
     /// Test-case executions (public runs).
     pub executions: u64,
     /// Programs submitted.
+    #[serde(skip)]
     pub submissions: u64,
 }
 
@@ -43,6 +45,16 @@ impl Spending {
     #[must_use]
     pub fn tokens(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
+    }
+
+    /// Adds what a finished trajectory's record says it spent.
+    pub fn add_trajectory(&mut self, record: &TrajectoryRecord) {
+        self.llm_calls += record.llm_calls;
+        self.prompt_tokens += record.prompt_tokens;
+        self.completion_tokens += record.completion_tokens;
+        self.programs += record.programs.len() as u64;
+        self.executions += record.executions;
+        self.submissions += u64::from(record.submitted_turn.is_some());
     }
 
     fn llm(&mut self, answer: &LlmStep) {
