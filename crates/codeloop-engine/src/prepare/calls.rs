@@ -278,9 +278,7 @@ fn build_suite(
                 tests,
                 judge_spec: spec,
                 groups,
-                stdio: None,
-                checker: None,
-                program_test: None,
+                ..TestSuite::empty("")
             })
         }
         Plan::Replay(recorded) => {
@@ -347,10 +345,7 @@ fn build_suite(
                 call_cpu_ms: cpu,
                 tests,
                 judge_spec: spec,
-                groups: Vec::new(),
-                stdio: None,
-                checker: None,
-                program_test: None,
+                ..TestSuite::empty("")
             })
         }
     }

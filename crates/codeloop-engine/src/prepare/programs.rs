@@ -89,14 +89,7 @@ pub(super) fn prepare_program_tests(dataset: &Dataset) -> Result<PreparedDataset
                 NoteKind::NoPublicTest,
                 "no public test (the record's example_test is empty)",
             ));
-            TestSuite {
-                program_test: Some(ProgramTest {
-                    language,
-                    code: String::new(),
-                    libraries: libraries.clone(),
-                }),
-                ..TestSuite::empty(&format!("{id}:public:none"))
-            }
+            no_test(&id, language, libraries.clone())
         };
         problems.push(Problem {
             public: PublicProblem {
@@ -177,6 +170,19 @@ fn program_suite(
     }
 }
 
+/// The public suite of a problem with no public test: it only checks that the program compiles and
+/// starts.
+fn no_test(id: &ProblemId, language: Language, libraries: Vec<String>) -> TestSuite {
+    TestSuite {
+        program_test: Some(ProgramTest {
+            language,
+            code: String::new(),
+            libraries,
+        }),
+        ..TestSuite::empty(&format!("{id}:public:none"))
+    }
+}
+
 /// A MultiPL-E problem: the test program is hidden; there is no public test (the suite only checks
 /// that the program compiles and starts) and no reference solution.
 fn multipl_e_problem(
@@ -200,14 +206,7 @@ fn multipl_e_problem(
         &[],
         "the hidden test program",
     );
-    let public = TestSuite {
-        program_test: Some(ProgramTest {
-            language,
-            code: String::new(),
-            libraries: Vec::new(),
-        }),
-        ..TestSuite::empty(&format!("{id}:public:none"))
-    };
+    let public = no_test(&id, language, Vec::new());
     Ok(Problem {
         public: PublicProblem {
             id,

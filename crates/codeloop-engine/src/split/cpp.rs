@@ -5,10 +5,10 @@ use codeloop_types::ValueCompare;
 use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
-use super::literal::{binary, negate, number, quoted};
+use super::literal::{binary, number, quoted};
 use super::{
-    Dialect, Shape, abs_within, arguments, check, children, descendants, equality, node_text,
-    operator, runs_once, truth, unparen,
+    Dialect, Shape, abs_within, arguments, arithmetic, check, children, descendants, equality,
+    node_text, operator, runs_once, signed, truth, unparen,
 };
 
 pub(crate) struct Cpp;
@@ -232,21 +232,10 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
                 _ => None,
             }
         }
-        "unary_expression" => match operator(n, src) {
-            "-" => negate(&eval(n.child_by_field_name("argument")?, src)?),
-            "+" => eval(n.child_by_field_name("argument")?, src),
-            _ => None,
-        },
+        "unary_expression" => signed(n, src, "argument", eval),
         "binary_expression" => {
-            let op = operator(n, src);
-            if !matches!(op, "+" | "-" | "*" | "/") {
-                return None;
-            }
+            let (op, a, b) = arithmetic(n, src, eval)?;
             // C++ does not add string literals.
-            let (a, b) = (
-                eval(n.child_by_field_name("left")?, src),
-                eval(n.child_by_field_name("right")?, src),
-            );
             if matches!(a, Some(Value::String(_))) {
                 return None;
             }

@@ -8,9 +8,10 @@ use codeloop_types::ValueCompare;
 use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
-use super::literal::{binary, negate, number, quoted};
+use super::literal::{binary, number, quoted};
 use super::{
-    Dialect, Shape, arguments, children, descendants, equality, node_text, operator, truth, unparen,
+    Dialect, Shape, arguments, arithmetic, children, descendants, equality, node_text, signed,
+    truth, unparen,
 };
 
 pub(crate) struct Go;
@@ -170,21 +171,10 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
             let body = n.child_by_field_name("body")?;
             elements(body, src, ty.kind() == "map_type")
         }
-        "unary_expression" => match operator(n, src) {
-            "-" => negate(&eval(n.child_by_field_name("operand")?, src)?),
-            "+" => eval(n.child_by_field_name("operand")?, src),
-            _ => None,
-        },
+        "unary_expression" => signed(n, src, "operand", eval),
         "binary_expression" => {
-            let op = operator(n, src);
-            if !matches!(op, "+" | "-" | "*" | "/") {
-                return None;
-            }
-            binary(
-                op,
-                eval(n.child_by_field_name("left")?, src),
-                eval(n.child_by_field_name("right")?, src),
-            )
+            let (op, a, b) = arithmetic(n, src, eval)?;
+            binary(op, a, b)
         }
         // float64(3), int(2): a conversion of a constant.
         "call_expression" => {

@@ -7,10 +7,10 @@ use codeloop_types::ValueCompare;
 use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
-use super::literal::{binary, negate, number, quoted};
+use super::literal::{binary, number, quoted};
 use super::{
-    Dialect, Shape, abs_within, arguments, check, children, descendants, equality, node_text,
-    operator, truth, unparen,
+    Dialect, Shape, abs_within, arguments, arithmetic, check, children, descendants, equality,
+    node_text, operator, signed, truth, unparen,
 };
 
 pub(crate) struct Java;
@@ -180,21 +180,10 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
         "true" => Some(Value::Bool(true)),
         "false" => Some(Value::Bool(false)),
         "null_literal" => Some(Value::Null),
-        "unary_expression" => match operator(n, src) {
-            "-" => negate(&eval(n.child_by_field_name("operand")?, src)?),
-            "+" => eval(n.child_by_field_name("operand")?, src),
-            _ => None,
-        },
+        "unary_expression" => signed(n, src, "operand", eval),
         "binary_expression" => {
-            let op = operator(n, src);
-            if !matches!(op, "+" | "-" | "*" | "/") {
-                return None;
-            }
-            binary(
-                op,
-                eval(n.child_by_field_name("left")?, src),
-                eval(n.child_by_field_name("right")?, src),
-            )
+            let (op, a, b) = arithmetic(n, src, eval)?;
+            binary(op, a, b)
         }
         "cast_expression" | "array_creation_expression" => {
             eval(n.child_by_field_name("value")?, src)

@@ -6,10 +6,10 @@ use codeloop_types::ValueCompare;
 use serde_json::Value;
 use tree_sitter::{Node, Tree};
 
-use super::literal::{binary, negate, number, quoted};
+use super::literal::{binary, number, quoted};
 use super::{
-    Dialect, Shape, abs_within, arguments, check, children, descendants, equality, node_text,
-    operator, truth, unparen,
+    Dialect, Shape, abs_within, arguments, arithmetic, check, children, descendants, equality,
+    node_text, operator, signed, truth, unparen,
 };
 
 pub(crate) struct JavaScript;
@@ -207,20 +207,9 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
             }
             Some(serde_json::json!({ "$map": pairs }))
         }
-        "unary_expression" => match operator(n, src) {
-            "-" => negate(&eval(n.child_by_field_name("argument")?, src)?),
-            "+" => eval(n.child_by_field_name("argument")?, src),
-            _ => None,
-        },
+        "unary_expression" => signed(n, src, "argument", eval),
         "binary_expression" => {
-            let op = operator(n, src);
-            if !matches!(op, "+" | "-" | "*" | "/") {
-                return None;
-            }
-            let (left, right) = (
-                eval(n.child_by_field_name("left")?, src),
-                eval(n.child_by_field_name("right")?, src),
-            );
+            let (op, left, right) = arithmetic(n, src, eval)?;
             // JavaScript numbers are floats: 1 / 2 is 0.5.
             if op == "/" {
                 let quotient = left?.as_f64()? / right?.as_f64()?;

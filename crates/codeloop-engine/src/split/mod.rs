@@ -212,6 +212,39 @@ pub(crate) fn operator<'s>(n: Node<'_>, src: &'s str) -> &'s str {
         .map_or("", |o| node_text(o, src))
 }
 
+/// A unary `+` or `-` expression's value: its operand (the child named `field`) evaluated by
+/// `eval`, negated for `-`; `None` for other operators.
+pub(crate) fn signed(
+    n: Node<'_>,
+    src: &str,
+    field: &str,
+    eval: fn(Node<'_>, &str) -> Option<Value>,
+) -> Option<Value> {
+    match operator(n, src) {
+        "-" => literal::negate(&eval(n.child_by_field_name(field)?, src)?),
+        "+" => eval(n.child_by_field_name(field)?, src),
+        _ => None,
+    }
+}
+
+/// An arithmetic binary expression (`+`, `-`, `*` or `/`): its operator and its operands evaluated
+/// by `eval`; `None` for other operators.
+pub(crate) fn arithmetic<'s>(
+    n: Node<'_>,
+    src: &'s str,
+    eval: fn(Node<'_>, &str) -> Option<Value>,
+) -> Option<(&'s str, Option<Value>, Option<Value>)> {
+    let op = operator(n, src);
+    if !matches!(op, "+" | "-" | "*" | "/") {
+        return None;
+    }
+    Some((
+        op,
+        eval(n.child_by_field_name("left")?, src),
+        eval(n.child_by_field_name("right")?, src),
+    ))
+}
+
 /// `abs(a - b) < eps` (or `a + b`), where `is_abs` says which calls are the language's `abs` and
 /// the call takes the difference as its one argument: the shape [`near`] gives.
 pub(crate) fn abs_within(

@@ -9,8 +9,8 @@ use tree_sitter::{Node, Parser, Tree};
 
 use super::literal::{binary, negate, number, quoted};
 use super::{
-    Dialect, Shape, check, children, descendants, equality, near, node_text, operator, truth,
-    unparen,
+    Dialect, Shape, arithmetic, check, children, descendants, equality, near, node_text, operator,
+    truth, unparen,
 };
 
 pub(crate) struct Rust;
@@ -294,14 +294,7 @@ fn eval(n: Node<'_>, src: &str) -> Option<Value> {
             }
         }
         "binary_expression" => {
-            let op = operator(n, src);
-            if !matches!(op, "+" | "-" | "*" | "/") {
-                return None;
-            }
-            let (a, b) = (
-                eval(n.child_by_field_name("left")?, src),
-                eval(n.child_by_field_name("right")?, src),
-            );
+            let (op, a, b) = arithmetic(n, src, eval)?;
             if matches!(a, Some(Value::String(_))) {
                 return None;
             }
