@@ -237,7 +237,7 @@ fn run_one(
         .cloned()
         .map(Arc::new)
         .collect();
-    let (events, reporter) = crate::reporter::start();
+    let (events, reporter) = crate::reporter::start(RESAMPLES);
     let ctx = RunContext {
         store: store.clone(),
         backend: setup.backend.clone(),
@@ -254,17 +254,14 @@ fn run_one(
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(codeloop_engine::run::run(&ctx, &problems));
-    // The reporter ends when the last events handle is gone.
+    // The reporters end when the last events handle is gone; the results reporter has then
+    // written results.json.
     drop(ctx);
-    let _ = reporter.join();
-    // The engine recorded this invocation as a session of the store (what it sent, as it went).
+    let results = reporter
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reporter thread panicked"))??;
     let outcome = outcome?;
-    let results = results(&store, RESAMPLES, 0)?;
-    std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_string_pretty(&results)?,
-    )
-    .with_context(|| format!("cannot write {}", dir.join("results.json").display()))?;
+    let results = results.context("the run ended without finishing")?;
     Ok((results, outcome.failed.is_empty()))
 }
 
@@ -292,94 +289,6 @@ fn fault_hook() -> Result<Option<FaultHook>> {
     })))
 }
 
-pub(crate) fn print_results(r: &RunResults) {
-    println!(
-        "{} on {} with {}: {} of {} problems, {} of {} trajectories finished",
-        r.strategy,
-        r.dataset,
-        r.model,
-        r.problems,
-        r.problems_total,
-        r.trajectories,
-        r.trajectories_total
-    );
-    println!();
-    println!("turn  programs  public pass  hidden pass  pass@1 after turn  more");
-    for t in &r.turns {
-        let more: Vec<String> = t
-            .pass_at_k_after
-            .iter()
-            .map(|(k, v)| format!("{k} {:.1}%", 100.0 * v))
-            .collect();
-        println!(
-            "{:>4}  {:>8}  {:>10.1}%  {:>10.1}%  {:>16.1}%  {}",
-            t.turn,
-            t.programs,
-            100.0 * t.public_pass,
-            100.0 * t.hidden_pass,
-            100.0 * t.pass_at_1_after,
-            more.join(", ")
-        );
-    }
-    println!();
-    if r.n_at_k.is_empty() {
-        println!("pass n@k: no finished trajectories");
-    }
-    for row in &r.n_at_k {
-        println!(
-            "pass {}@{}: {:.1}% exact; bootstrap {:.1}% (95% interval {:.1}-{:.1}%, {} resamples)",
-            row.n,
-            row.k,
-            100.0 * row.exact,
-            100.0 * row.bootstrap.mean,
-            100.0 * row.bootstrap.lo,
-            100.0 * row.bootstrap.hi,
-            row.bootstrap.resamples
-        );
-    }
-    for row in &r.single_turn_n_at_k {
-        println!(
-            "single-turn baseline, pass {}@{} (turn-1 programs filtered by public tests): {:.1}% exact; bootstrap {:.1}% ({:.1}-{:.1}%)",
-            row.n,
-            row.k,
-            100.0 * row.exact,
-            100.0 * row.bootstrap.mean,
-            100.0 * row.bootstrap.lo,
-            100.0 * row.bootstrap.hi
-        );
-    }
-    println!(
-        "repair: {} of {} trajectories whose first program failed ended solved",
-        r.repaired, r.repair_candidates
-    );
-    println!(
-        "spent: {} LLM calls of work, {} prompt + {} completion tokens, {} programs ({:.2} per trajectory), {} public test runs",
-        r.spending.llm_calls,
-        r.spending.prompt_tokens,
-        r.spending.completion_tokens,
-        r.spending.programs,
-        r.programs_per_trajectory,
-        r.spending.executions
-    );
-    let s = &r.session_spending;
-    println!(
-        "sent: {} LLM requests over {} sessions ({} cut short): {} answered, {} lost to kills, {} failed; {} answers from the response cache",
-        s.llm_sent,
-        s.sessions,
-        s.unfinished,
-        s.llm_answered,
-        s.llm_lost,
-        s.llm_failed,
-        s.llm_cached
-    );
-    let rules: Vec<String> = r
-        .extraction
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    println!("extraction: {}", rules.join(", "));
-}
-
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     let setup = setup(&args.data, &args.model, &args.exec)?;
     let spec = StrategySpec::resolve(&args.strategy, &setup.library)?;
@@ -394,7 +303,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     });
     let (results, complete) = run_one(&setup, config, &dir, &args.model)?;
     println!();
-    print_results(&results);
+    crate::reporter::results::print_table(&results);
     println!("results: {}", dir.join("results.json").display());
     if !complete {
         eprintln!("some trajectories failed; run the same command again to resume them");
@@ -415,7 +324,7 @@ pub(crate) fn report(args: &ReportArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        print_results(&results);
+        crate::reporter::results::print_table(&results);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,35 +1,19 @@
-//! The reporter of `codeloop run`: turns the engine's events into what a user reads on standard
-//! error. On a terminal, a progress bar with the run's counts; elsewhere (CI logs), a plain line
-//! every 10 seconds. Both start with the run directory (or what a resume found) and end with the
-//! journal writer's figures and the first failed trajectories.
-//!
-//! It runs on a thread of its own, fed by a channel: the engine's tasks only send.
+//! Progress of `codeloop run` on standard error: on a terminal, a progress bar with the run's
+//! counts; elsewhere (CI logs), a plain line every 10 seconds. Both start with the run directory
+//! (or what a resume found) and end with the journal writer's figures and the first failed
+//! trajectories.
 
-use std::io::IsTerminal as _;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use codeloop_engine::events::{Event, Events, RunFinished, RunStarted, Warning};
+use codeloop_engine::events::{Event, RunFinished, RunStarted, Warning};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Reporter;
 
 /// A plain progress line this often when standard error is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 /// The terminal's counts are refreshed at most this often.
 const TTY_EVERY: Duration = Duration::from_millis(100);
-
-/// Starts a reporter on standard error; returns the events handle for the run and the thread,
-/// which ends once every handle is dropped.
-pub(crate) fn start() -> (Events, JoinHandle<()>) {
-    let (tx, rx) = std::sync::mpsc::channel::<Event>();
-    let tty = std::io::stderr().is_terminal();
-    let thread = std::thread::Builder::new()
-        .name("codeloop-reporter".to_owned())
-        .spawn(move || report(&rx, tty))
-        .expect("spawn the reporter");
-    (Events::to(Arc::new(tx)), thread)
-}
 
 /// A run's counts, as its events tell them.
 #[derive(Debug, Default)]
@@ -136,51 +120,72 @@ impl Display {
     }
 }
 
-fn report(rx: &Receiver<Event>, tty: bool) {
-    let start = Instant::now();
-    let mut tally = Tally::default();
-    let display = if tty {
-        let bar = ProgressBar::hidden();
-        bar.set_style(
-            ProgressStyle::with_template("[{bar:30}] {wide_msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        Display::Bar(bar)
-    } else {
-        Display::Plain
-    };
-    let every = if tty { TTY_EVERY } else { PLAIN_EVERY };
-    let mut last = Instant::now();
-    loop {
-        let wait = every.saturating_sub(last.elapsed());
-        match rx.recv_timeout(wait) {
-            Ok(event) => {
-                tally.apply(&event);
-                announce(&display, &event);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+/// The progress reporter: a bar on a terminal, plain lines elsewhere, and the run's start,
+/// warnings and end as lines of their own.
+pub(crate) struct Progress {
+    start: Instant,
+    tally: Tally,
+    display: Display,
+    every: Duration,
+    last: Instant,
+}
+
+impl Progress {
+    /// A progress reporter on standard error, drawn as a bar when `tty`.
+    pub(crate) fn new(tty: bool) -> Self {
+        let display = if tty {
+            let bar = ProgressBar::hidden();
+            bar.set_style(
+                ProgressStyle::with_template("[{bar:30}] {wide_msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            Display::Bar(bar)
+        } else {
+            Display::Plain
+        };
+        Self {
+            start: Instant::now(),
+            tally: Tally::default(),
+            display,
+            every: if tty { TTY_EVERY } else { PLAIN_EVERY },
+            last: Instant::now(),
         }
-        if last.elapsed() < every {
-            continue;
+    }
+}
+
+impl Reporter for Progress {
+    fn event(&mut self, event: &Event) {
+        self.tally.apply(event);
+        announce(&self.display, event);
+    }
+
+    fn tick(&mut self) -> Duration {
+        let due = self.every.saturating_sub(self.last.elapsed());
+        if !due.is_zero() {
+            return due;
         }
-        last = Instant::now();
-        let line = tally.line(start.elapsed().as_secs_f64());
-        match &display {
+        self.last = Instant::now();
+        let line = self.tally.line(self.start.elapsed().as_secs_f64());
+        match &self.display {
             Display::Bar(bar) => {
-                if bar.is_hidden() && tally.total > 0 {
+                if bar.is_hidden() && self.tally.total > 0 {
                     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                 }
-                bar.set_length(tally.total);
-                bar.set_position(tally.done);
+                bar.set_length(self.tally.total);
+                bar.set_position(self.tally.done);
                 bar.set_message(line);
             }
             Display::Plain => eprintln!("{line}"),
         }
+        self.every
     }
-    if let Display::Bar(bar) = display {
-        bar.finish_and_clear();
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if let Display::Bar(bar) = &self.display {
+            bar.finish_and_clear();
+        }
+        Ok(())
     }
 }
 

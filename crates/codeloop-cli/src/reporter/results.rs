@@ -1,0 +1,157 @@
+//! The results reporter: when a run finishes, its results are computed from the run store (as
+//! `codeloop report` computes them), written to the run directory's `results.json`, and kept for
+//! the final table and for `sweep`'s comparison.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use codeloop_engine::events::Event;
+use codeloop_engine::report::{RunResults, results};
+use codeloop_store::RunStore;
+
+use super::Reporter;
+
+/// Writes `results.json` when the run finishes.
+pub(crate) struct ResultsFile {
+    resamples: u32,
+    dir: Option<PathBuf>,
+    results: Option<RunResults>,
+    error: Option<anyhow::Error>,
+}
+
+impl ResultsFile {
+    /// A results reporter whose n@k bootstrap draws `resamples` resamples.
+    pub(crate) fn new(resamples: u32) -> Self {
+        Self {
+            resamples,
+            dir: None,
+            results: None,
+            error: None,
+        }
+    }
+
+    /// The run's results, if it finished.
+    pub(crate) fn into_results(self) -> Option<RunResults> {
+        self.results
+    }
+
+    fn write(&self, dir: &std::path::Path) -> Result<RunResults> {
+        let store = RunStore::open(dir)?;
+        let results = results(&store, self.resamples, 0)?;
+        let file = dir.join("results.json");
+        std::fs::write(&file, serde_json::to_string_pretty(&results)?)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        Ok(results)
+    }
+}
+
+impl Reporter for ResultsFile {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted(s) => self.dir = Some(s.dir.clone()),
+            Event::RunFinished(_) => {
+                let Some(dir) = self.dir.clone() else {
+                    return;
+                };
+                match self.write(&dir) {
+                    Ok(results) => self.results = Some(results),
+                    Err(e) => self.error = Some(e),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
+/// Prints a run's results as the final table on standard output (`run`, `report`).
+pub(crate) fn print_table(r: &RunResults) {
+    println!(
+        "{} on {} with {}: {} of {} problems, {} of {} trajectories finished",
+        r.strategy,
+        r.dataset,
+        r.model,
+        r.problems,
+        r.problems_total,
+        r.trajectories,
+        r.trajectories_total
+    );
+    println!();
+    println!("turn  programs  public pass  hidden pass  pass@1 after turn  more");
+    for t in &r.turns {
+        let more: Vec<String> = t
+            .pass_at_k_after
+            .iter()
+            .map(|(k, v)| format!("{k} {:.1}%", 100.0 * v))
+            .collect();
+        println!(
+            "{:>4}  {:>8}  {:>10.1}%  {:>10.1}%  {:>16.1}%  {}",
+            t.turn,
+            t.programs,
+            100.0 * t.public_pass,
+            100.0 * t.hidden_pass,
+            100.0 * t.pass_at_1_after,
+            more.join(", ")
+        );
+    }
+    println!();
+    if r.n_at_k.is_empty() {
+        println!("pass n@k: no finished trajectories");
+    }
+    for row in &r.n_at_k {
+        println!(
+            "pass {}@{}: {:.1}% exact; bootstrap {:.1}% (95% interval {:.1}-{:.1}%, {} resamples)",
+            row.n,
+            row.k,
+            100.0 * row.exact,
+            100.0 * row.bootstrap.mean,
+            100.0 * row.bootstrap.lo,
+            100.0 * row.bootstrap.hi,
+            row.bootstrap.resamples
+        );
+    }
+    for row in &r.single_turn_n_at_k {
+        println!(
+            "single-turn baseline, pass {}@{} (turn-1 programs filtered by public tests): {:.1}% exact; bootstrap {:.1}% ({:.1}-{:.1}%)",
+            row.n,
+            row.k,
+            100.0 * row.exact,
+            100.0 * row.bootstrap.mean,
+            100.0 * row.bootstrap.lo,
+            100.0 * row.bootstrap.hi
+        );
+    }
+    println!(
+        "repair: {} of {} trajectories whose first program failed ended solved",
+        r.repaired, r.repair_candidates
+    );
+    println!(
+        "spent: {} LLM calls of work, {} prompt + {} completion tokens, {} programs ({:.2} per trajectory), {} public test runs",
+        r.spending.llm_calls,
+        r.spending.prompt_tokens,
+        r.spending.completion_tokens,
+        r.spending.programs,
+        r.programs_per_trajectory,
+        r.spending.executions
+    );
+    let s = &r.session_spending;
+    println!(
+        "sent: {} LLM requests over {} sessions ({} cut short): {} answered, {} lost to kills, {} failed; {} answers from the response cache",
+        s.llm_sent,
+        s.sessions,
+        s.unfinished,
+        s.llm_answered,
+        s.llm_lost,
+        s.llm_failed,
+        s.llm_cached
+    );
+    let rules: Vec<String> = r
+        .extraction
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    println!("extraction: {}", rules.join(", "));
+}
