@@ -2,7 +2,10 @@
 //! outside (`hardening`), stdio suites (`stdio`), and verdicts of correct and deliberately broken
 //! programs (`verdicts`). Their fixtures live in `support`.
 
+mod attacks;
+mod compiled;
 mod hardening;
 mod stdio;
 mod support;
+mod values;
 mod verdicts;

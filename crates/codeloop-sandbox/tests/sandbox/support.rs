@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use codeloop_sandbox::{Executor, ExecutorConfig};
-use codeloop_types::ExecReport;
+use codeloop_sandbox::{Executor, ExecutorConfig, Job};
+use codeloop_types::{ExecReport, Limits};
 
 /// The pool most tests share: two slots.
 pub fn pool() -> &'static Executor {
@@ -66,9 +66,81 @@ pub fn stopped_in_time(report: &ExecReport) -> bool {
     report.wall_ms <= 3.0 * report.limits.wall_ms as f64 + 1_000.0
 }
 
+/// Runs a script on the shared pool (taking the shared side of the fork bomb's lock).
+pub fn run_script(program: &str) -> ExecReport {
+    let _shared = shared();
+    pool().run(Job::script(program, Limits::default()))
+}
+
 pub fn no_breach(report: &ExecReport) {
     assert!(
         !report.stdout.contains("SANDBOX-BREACH:") && !report.stderr.contains("SANDBOX-BREACH:"),
         "breach: {report:?}"
     );
+}
+
+/// Processes owned by uids `base..base + 10` (the per-slot uids in root mode) that are still alive.
+pub fn slot_processes(base: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|u| u.parse::<u32>().ok())
+                .is_some_and(|u| (base..base + 10).contains(&u))
+        })
+        .count()
+}
+
+/// Whether the pool has the namespace layers (root on a kernel that allows them). Without them the
+/// attacks below are not contained, and the pool says so in `missing_layers`.
+pub fn confined() -> bool {
+    let layers = pool().layers();
+    let yes = layers.iter().any(|l| l.starts_with("mount-namespace"));
+    if !yes {
+        eprintln!(
+            "skipping a containment check: missing layers {:?}",
+            pool().missing_layers()
+        );
+    }
+    yes
+}
+
+/// Busy loops that keep every core of the machine busy until dropped.
+pub struct BusyLoops(Vec<std::process::Child>);
+
+impl BusyLoops {
+    pub fn start(n: usize) -> Self {
+        BusyLoops(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
