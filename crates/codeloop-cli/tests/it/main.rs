@@ -3,5 +3,6 @@
 //! what users read (`snapshots`).
 
 mod cli;
+mod resume;
 mod run;
 mod snapshots;
