@@ -62,7 +62,6 @@ pub struct NkRow {
     pub bootstrap: Bootstrap,
 }
 
-
 /// Session spending: what the invocations sent, summed (see `codeloop_store::SessionRow`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SessionSpending {

@@ -67,11 +67,7 @@ fn feed(rx: &Receiver<Event>, reporters: &mut [&mut dyn Reporter]) -> Result<()>
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        wait = reporters
-            .iter_mut()
-            .map(|r| r.tick())
-            .min()
-            .unwrap_or(IDLE);
+        wait = reporters.iter_mut().map(|r| r.tick()).min().unwrap_or(IDLE);
     }
     let mut outcome = Ok(());
     for r in reporters.iter_mut() {
