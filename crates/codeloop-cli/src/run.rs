@@ -3,7 +3,7 @@
 //! **Fault hook** (for tests): `CODELOOP_FAULT=kill-after-answers:N` makes `run` kill itself with
 //! `SIGKILL`, as `kill -9` would, right after the `N`-th answer of the invocation has arrived and
 //! before anything is done with it (the engine's `FaultPoint::AnswerReceived`). The kill test in
-//! `tests/run.rs` uses it to kill at a named point rather than after a sleep.
+//! `tests/it/resume.rs` uses it to kill at a named point rather than after a sleep.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
