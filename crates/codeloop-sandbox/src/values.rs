@@ -321,8 +321,8 @@ impl DebugParser<'_> {
                 self.at += 1;
                 self.braces(depth)
             }
-            b'"' => self.string().map(Value::String),
-            b'\'' => self.char_literal().map(Value::String),
+            b'"' => self.quoted(b'"').map(Value::String),
+            b'\'' => self.quoted(b'\'').map(Value::String),
             c if c == b'-' || c.is_ascii_digit() => self.number(),
             c if c.is_ascii_alphabetic() || c == b'_' => self.named(depth),
             c => Err(format!("unexpected `{}` at byte {}", c as char, self.at)),
@@ -439,28 +439,20 @@ impl DebugParser<'_> {
         Ok(serde_json::json!({ "$variant": [name] }))
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    /// A quoted literal from its opening `quote`: a string (`"`, may be empty) or a character
+    /// (`'`, whose first character may be the quote itself).
+    fn quoted(&mut self, quote: u8) -> Result<String, String> {
+        let what = if quote == b'"' { "string" } else { "char" };
         self.at += 1;
         let mut out = Vec::new();
         loop {
-            let c = *self.s.get(self.at).ok_or("unterminated string")?;
+            let c = *self
+                .s
+                .get(self.at)
+                .ok_or_else(|| format!("unterminated {what}"))?;
             self.at += 1;
             match c {
-                b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
-                b'\\' => self.escape(&mut out)?,
-                c => out.push(c),
-            }
-        }
-    }
-
-    fn char_literal(&mut self) -> Result<String, String> {
-        self.at += 1;
-        let mut out = Vec::new();
-        loop {
-            let c = *self.s.get(self.at).ok_or("unterminated char")?;
-            self.at += 1;
-            match c {
-                b'\'' if !out.is_empty() => {
+                c if c == quote && (quote == b'"' || !out.is_empty()) => {
                     return String::from_utf8(out).map_err(|e| e.to_string());
                 }
                 b'\\' => self.escape(&mut out)?,
