@@ -6,7 +6,9 @@
 //! - [`extract`](mod@extract): the code-extraction rules;
 //! - [`render_feedback`]: execution feedback at Zheng et al.'s granularities;
 //! - [`StrategySpec`] and [`MultiTurn`]: turn schedules (single turn, fixed N turns with an
-//!   (R, I, F) per turn, CoT-retry) and the policy that runs them.
+//!   (R, I, F) per turn, CoT-retry) and the policy that runs them;
+//! - [`select`](mod@select): selectors that rank a problem's pool of programs for submission
+//!   (first public pass, public filter, `CodeT`, `AlphaCode` clustering, MBR-exec).
 //!
 //! Dependencies: `toml` for the prompt and strategy files; nothing here does I/O beyond reading them.
 
@@ -15,6 +17,7 @@ pub mod extract;
 mod feedback;
 mod multiturn;
 mod prompts;
+pub mod select;
 mod spec;
 
 pub use errors::StrategyError;
@@ -24,4 +27,5 @@ pub use multiturn::{
     Action, MultiTurn, Observation, Purpose, Segment, SegmentKind, TranscriptMessage,
 };
 pub use prompts::{DEFAULT_PROMPTS, PromptLibrary, render};
+pub use select::{Pool, Selector, rank};
 pub use spec::{BUILTIN_STRATEGIES, StrategySpec, TurnSpec};

@@ -1,0 +1,302 @@
+//! Selectors over a problem's pool of programs: which of N programs to submit, best first, from
+//! what a contestant can see (public tests, model-written tests, outputs on generated inputs),
+//! never from the hidden tests.
+//!
+//! A selector ranks the whole pool; submitting n programs takes the first n of the ranking.
+//! Selectors that group programs (`CodeT`'s consensus sets, `AlphaCode`'s and MBR-exec's clusters of
+//! identical behaviour) emit one program per group, best group first, then a second program per
+//! group, and so on, so that n submissions cover n different behaviours where the pool has them.
+//! Ties, between groups of equal score and between programs inside a group, are broken by an
+//! order drawn from a seed, so a ranking is a pure function of the pool and the seed.
+//!
+//! | selector | groups | score of a group |
+//! |---|---|---|
+//! | [`Selector::FirstPublicPass`] | passing the public tests, then the rest | generation order |
+//! | [`Selector::PublicFilterRandom`] | passing the public tests, then the rest | seeded order |
+//! | [`Selector::CodeT`] | identical pass rows on the generated tests | programs × tests passed (paper), or √programs × tests passed (released `agreement.py`) |
+//! | [`Selector::AlphaCode`] | public passers (all programs when none pass) clustered by identical outputs | cluster size |
+//! | [`Selector::MbrExec`] | all programs clustered by identical outputs | cluster size |
+
+use std::collections::BTreeMap;
+
+/// What a pool of N programs did, as a selector may see it. Rows are programs, in the order they
+/// were generated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pool {
+    /// Whether each program passed the problem's public tests.
+    pub public_pass: Vec<bool>,
+    /// Programs × model-written tests: whether program `i` passed test `j`.
+    pub passes: Vec<Vec<bool>>,
+    /// Each program's outputs on the generated inputs (its behaviour), one entry per input.
+    pub outputs: Vec<Vec<String>>,
+}
+
+impl Pool {
+    /// Programs in the pool.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.public_pass
+            .len()
+            .max(self.passes.len())
+            .max(self.outputs.len())
+    }
+
+    /// Whether the pool holds no program.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How a pool's programs are ranked for submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    /// Zheng et al.: programs that pass the public tests in the order they were generated, then
+    /// the others in that order.
+    FirstPublicPass,
+    /// Programs that pass the public tests in a seeded random order, then the others.
+    PublicFilterRandom,
+    /// `CodeT` (Chen et al. 2023): consensus sets of programs passing exactly the same generated
+    /// tests, scored by agreement. `sqrt` uses the released code's √(programs) instead of the
+    /// paper's count.
+    CodeT {
+        /// Score a set by √(programs) × tests passed (released code) instead of the product.
+        sqrt: bool,
+    },
+    /// `AlphaCode` (Li et al. 2022): keep the programs that pass the public tests, cluster them by
+    /// identical outputs on the generated inputs, one per cluster, largest cluster first.
+    AlphaCode,
+    /// MBR-exec: every program clustered by identical outputs, largest cluster first.
+    MbrExec,
+}
+
+/// The pool's programs ranked by `selector`, best first: every index of the pool exactly once.
+/// `seed` orders what the selector leaves tied.
+#[must_use]
+pub fn rank(selector: Selector, pool: &Pool, seed: u64) -> Vec<usize> {
+    let n = pool.len();
+    let public = |i: usize| pool.public_pass.get(i).copied().unwrap_or(false);
+    match selector {
+        Selector::FirstPublicPass => {
+            let (pass, rest): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| public(i));
+            pass.into_iter().chain(rest).collect()
+        }
+        Selector::PublicFilterRandom => {
+            let (pass, rest): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| public(i));
+            emit(vec![(1.0, pass), (0.0, rest)], seed, false)
+        }
+        Selector::CodeT { sqrt } => {
+            let groups = group_by(0..n, |i| pool.passes.get(i).cloned().unwrap_or_default());
+            let scored = groups
+                .into_iter()
+                .map(|(row, members)| {
+                    let tests = row.iter().filter(|&&p| p).count() as f64;
+                    let programs = members.len() as f64;
+                    let agreement = if sqrt { programs.sqrt() } else { programs };
+                    (agreement * tests, members)
+                })
+                .collect();
+            emit(scored, seed, true)
+        }
+        Selector::AlphaCode => {
+            let passing: Vec<usize> = (0..n).filter(|&i| public(i)).collect();
+            let kept = if passing.is_empty() {
+                (0..n).collect()
+            } else {
+                passing
+            };
+            let ranked = by_behaviour(pool, kept.iter().copied(), seed);
+            let rest = (0..n).filter(|i| !kept.contains(i)).collect();
+            ranked
+                .into_iter()
+                .chain(emit(vec![(0.0, rest)], seed, false))
+                .collect()
+        }
+        Selector::MbrExec => by_behaviour(pool, 0..n, seed),
+    }
+}
+
+/// `programs` clustered by identical outputs, largest cluster first, one per cluster per round.
+fn by_behaviour(pool: &Pool, programs: impl Iterator<Item = usize>, seed: u64) -> Vec<usize> {
+    let clusters = group_by(programs, |i| {
+        pool.outputs.get(i).cloned().unwrap_or_default()
+    });
+    let scored = clusters
+        .into_values()
+        .map(|members| (members.len() as f64, members))
+        .collect();
+    emit(scored, seed, true)
+}
+
+fn group_by<K: Ord>(
+    programs: impl Iterator<Item = usize>,
+    key: impl Fn(usize) -> K,
+) -> BTreeMap<K, Vec<usize>> {
+    let mut groups: BTreeMap<K, Vec<usize>> = BTreeMap::new();
+    for i in programs {
+        groups.entry(key(i)).or_default().push(i);
+    }
+    groups
+}
+
+/// The programs of scored groups, best score first (ties in seeded order), each group's members
+/// in seeded order. `round_robin`: one member per group per round; otherwise whole groups.
+fn emit(mut groups: Vec<(f64, Vec<usize>)>, seed: u64, round_robin: bool) -> Vec<usize> {
+    for (_, members) in &mut groups {
+        members.sort_by_key(|&i| draw(seed, i as u64));
+    }
+    groups.sort_by(|(a, x), (b, y)| {
+        b.total_cmp(a)
+            .then_with(|| draw(seed, group_key(x)).cmp(&draw(seed, group_key(y))))
+    });
+    if !round_robin {
+        return groups.into_iter().flat_map(|(_, m)| m).collect();
+    }
+    let longest = groups.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|round| {
+            groups
+                .iter()
+                .filter_map(move |(_, m)| m.get(round).copied())
+        })
+        .collect()
+}
+
+/// A group's identity for tie-breaking: its smallest member (groups are disjoint).
+fn group_key(members: &[usize]) -> u64 {
+    members
+        .iter()
+        .min()
+        .map_or(u64::MAX, |&i| i as u64 | 1 << 63)
+}
+
+/// A pseudo-random draw for `item` under `seed` (the `SplitMix64` finaliser): a fixed order per seed.
+fn draw(seed: u64, item: u64) -> u64 {
+    let mut z = seed ^ item.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 10 programs: 0, 4 and 7 are correct and pass the same 8 of 10 generated tests; the 7 wrong
+    /// ones each pass 2 tests, every one a different pair.
+    fn three_correct_of_ten() -> Pool {
+        let correct: Vec<bool> = (0..10).map(|j| j < 8).collect();
+        let passes = (0..10)
+            .map(|i| {
+                if [0, 4, 7].contains(&i) {
+                    correct.clone()
+                } else {
+                    (0..10).map(|j| j == i || j == (i + 1) % 10).collect()
+                }
+            })
+            .collect();
+        Pool {
+            public_pass: vec![false; 10],
+            passes,
+            outputs: Vec::new(),
+        }
+    }
+
+    fn is_permutation(ranking: &[usize], n: usize) -> bool {
+        let mut sorted = ranking.to_vec();
+        sorted.sort_unstable();
+        sorted == (0..n).collect::<Vec<_>>()
+    }
+
+    #[test]
+    fn codet_submits_a_program_of_the_agreeing_correct_set_first() {
+        let pool = three_correct_of_ten();
+        for sqrt in [false, true] {
+            for seed in 0..20 {
+                let ranking = rank(Selector::CodeT { sqrt }, &pool, seed);
+                assert!(is_permutation(&ranking, 10));
+                assert!([0, 4, 7].contains(&ranking[0]), "{ranking:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn codet_scores_sets_as_the_paper_and_as_the_released_code() {
+        // Set A: 9 programs passing tests 0-1 (paper 9 x 2 = 18, released 3 x 2 = 6). Set B: one
+        // program passing all 10 tests (paper 1 x 10 = 10, released 1 x 10 = 10).
+        let a: Vec<bool> = (0..10).map(|j| j < 2).collect();
+        let mut passes = vec![a; 9];
+        passes.push(vec![true; 10]);
+        let pool = Pool {
+            public_pass: vec![false; 10],
+            passes,
+            outputs: Vec::new(),
+        };
+        assert!(rank(Selector::CodeT { sqrt: false }, &pool, 1)[0] < 9);
+        assert_eq!(rank(Selector::CodeT { sqrt: true }, &pool, 1)[0], 9);
+    }
+
+    #[test]
+    fn alphacode_filters_on_public_tests_then_submits_one_per_cluster_largest_first() {
+        let out = |s: &str| vec![s.to_owned(), "x".to_owned()];
+        let pool = Pool {
+            // Program 5 fails the public tests, so its large cluster does not count.
+            public_pass: vec![true, true, true, true, true, false, false, false],
+            passes: Vec::new(),
+            outputs: vec![
+                out("a"),
+                out("b"),
+                out("b"),
+                out("c"),
+                out("b"),
+                out("z"),
+                out("z"),
+                out("z"),
+            ],
+        };
+        for seed in 0..10 {
+            let ranking = rank(Selector::AlphaCode, &pool, seed);
+            assert!(is_permutation(&ranking, 8));
+            // The "b" cluster (3 programs) first, then "a" and "c" in seeded order, then the second
+            // and third "b", then the programs that failed the public tests.
+            assert!([1, 2, 4].contains(&ranking[0]), "{ranking:?}");
+            let mut next: Vec<usize> = ranking[1..3].to_vec();
+            next.sort_unstable();
+            assert_eq!(next, vec![0, 3], "{ranking:?}");
+            let mut tail: Vec<usize> = ranking[5..].to_vec();
+            tail.sort_unstable();
+            assert_eq!(tail, vec![5, 6, 7], "{ranking:?}");
+        }
+        // MBR-exec does not filter: the "z" cluster ties with "b" on size.
+        let mbr = rank(Selector::MbrExec, &pool, 3);
+        assert!([1, 2, 4, 5, 6, 7].contains(&mbr[0]), "{mbr:?}");
+    }
+
+    #[test]
+    fn ties_are_broken_by_the_seed_alone() {
+        let pool = Pool {
+            public_pass: vec![true; 6],
+            passes: Vec::new(),
+            outputs: Vec::new(),
+        };
+        let first = rank(Selector::PublicFilterRandom, &pool, 7);
+        assert_eq!(first, rank(Selector::PublicFilterRandom, &pool, 7));
+        let firsts: std::collections::BTreeSet<usize> = (0..50)
+            .map(|seed| rank(Selector::PublicFilterRandom, &pool, seed)[0])
+            .collect();
+        assert!(firsts.len() > 3, "{firsts:?}");
+        assert_eq!(
+            rank(Selector::FirstPublicPass, &pool, 7),
+            (0..6).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn first_public_pass_keeps_generation_order_among_passers() {
+        let pool = Pool {
+            public_pass: vec![false, true, false, true],
+            ..Pool::default()
+        };
+        assert_eq!(rank(Selector::FirstPublicPass, &pool, 0), vec![1, 3, 0, 2]);
+    }
+}
