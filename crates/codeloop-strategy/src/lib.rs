@@ -10,7 +10,9 @@
 //! - [`select`](mod@select): selectors that rank a problem's pool of programs for submission
 //!   (first public pass, public filter, `CodeT`, `AlphaCode` clustering, MBR-exec).
 //!
-//! Dependencies: `toml` for the prompt and strategy files; nothing here does I/O beyond reading them.
+//! Dependencies: `toml` for the prompt and strategy files; `libm` (the Rust project's port of
+//! musl's maths) for `lgamma`, which B4's Beta-Bernoulli likelihoods need and `std` does not offer
+//! on stable. Nothing here does I/O beyond reading the prompt and strategy files.
 
 mod errors;
 pub mod extract;

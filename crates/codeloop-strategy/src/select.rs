@@ -14,6 +14,7 @@
 //! | [`Selector::FirstPublicPass`] | passing the public tests, then the rest | generation order |
 //! | [`Selector::PublicFilterRandom`] | passing the public tests, then the rest | seeded order |
 //! | [`Selector::CodeT`] | identical pass rows on the generated tests | programs × tests passed (paper), or √programs × tests passed (released `agreement.py`) |
+//! | [`Selector::B4`] | identical pass rows on the generated tests | log-posterior of "these programs and the tests they pass are the correct ones" (B4's `strategy.py`) |
 //! | [`Selector::AlphaCode`] | public passers (all programs when none pass) clustered by identical outputs | cluster size |
 //! | [`Selector::MbrExec`] | all programs clustered by identical outputs | cluster size |
 
@@ -49,7 +50,7 @@ impl Pool {
 }
 
 /// How a pool's programs are ranked for submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Selector {
     /// Zheng et al.: programs that pass the public tests in the order they were generated, then
     /// the others in that order.
@@ -62,6 +63,16 @@ pub enum Selector {
     CodeT {
         /// Score a set by √(programs) × tests passed (released code) instead of the product.
         sqrt: bool,
+    },
+    /// B4 (Chen et al. 2024): the same consensus sets as `CodeT`, ranked by the log-posterior of
+    /// the hypothesis that a set's programs and the tests they pass are the correct ones, a sum of
+    /// four Beta-Bernoulli marginal likelihoods (released `strategy.py`, function `B4`).
+    B4 {
+        /// Prior weight against wrong programs passing wrong tests (`beta_0`; the README uses
+        /// 1e4, 1e5 or 1e6).
+        beta_0: f64,
+        /// Prior weight on the fractions of correct programs and tests (`alpha_xy`; 1e3).
+        alpha_xy: f64,
     },
     /// `AlphaCode` (Li et al. 2022): keep the programs that pass the public tests, cluster them by
     /// identical outputs on the generated inputs, one per cluster, largest cluster first.
@@ -98,6 +109,13 @@ pub fn rank(selector: Selector, pool: &Pool, seed: u64) -> Vec<usize> {
                 .collect();
             emit(scored, seed, true)
         }
+        Selector::B4 { beta_0, alpha_xy } => {
+            let scored = b4_scores(pool, beta_0, alpha_xy)
+                .into_iter()
+                .map(|(members, score)| (score, members))
+                .collect();
+            emit(scored, seed, true)
+        }
         Selector::AlphaCode => {
             let passing: Vec<usize> = (0..n).filter(|&i| public(i)).collect();
             let kept = if passing.is_empty() {
@@ -114,6 +132,61 @@ pub fn rank(selector: Selector, pool: &Pool, seed: u64) -> Vec<usize> {
         }
         Selector::MbrExec => by_behaviour(pool, 0..n, seed),
     }
+}
+
+impl Selector {
+    /// B4 with the released README's settings (`beta_0` = 1e4, `alpha_xy` = 1e3).
+    pub const B4_DEFAULT: Selector = Selector::B4 {
+        beta_0: 1e4,
+        alpha_xy: 1e3,
+    };
+}
+
+/// B4's consensus sets (programs with identical pass rows) with their log-posteriors, as
+/// `strategy.py` computes them. For a set X of programs and the tests Y its row passes, over N
+/// programs and M tests, with `betaln(a, b)` the log of the Beta function:
+///
+/// - `betaln(|Y| + alpha_xy, M - |Y| + 1)`, the prior on the fraction of correct tests;
+/// - `betaln(|X| + alpha_xy, N - |X| + 1)`, the prior on the fraction of correct programs;
+/// - `betaln(s1 + 1, n1 - s1 + 1)`: the programs outside X on the tests in Y (`s1` passes of `n1`);
+/// - `betaln(s0 + 1, n0 - s0 + beta_0)`: the programs outside X on the tests outside Y.
+#[must_use]
+pub fn b4_scores(pool: &Pool, beta_0: f64, alpha_xy: f64) -> Vec<(Vec<usize>, f64)> {
+    let n = pool.len();
+    let row = |i: usize| pool.passes.get(i).map_or(&[][..], Vec::as_slice);
+    let tests = (0..n).map(|i| row(i).len()).max().unwrap_or(0);
+    let passed = |i: usize, j: usize| row(i).get(j).copied().unwrap_or(false);
+    let groups = group_by(0..n, |i| {
+        (0..tests).map(|j| passed(i, j)).collect::<Vec<_>>()
+    });
+    groups
+        .into_iter()
+        .map(|(y, members)| {
+            let ny = y.iter().filter(|&&p| p).count() as f64;
+            let nx = members.len() as f64;
+            let (mut s1, mut n1, mut s0, mut n0) = (0.0, 0.0, 0.0, 0.0);
+            for i in (0..n).filter(|i| !members.contains(i)) {
+                for (j, &correct) in y.iter().enumerate() {
+                    let pass = f64::from(u8::from(passed(i, j)));
+                    if correct {
+                        (s1, n1) = (s1 + pass, n1 + 1.0);
+                    } else {
+                        (s0, n0) = (s0 + pass, n0 + 1.0);
+                    }
+                }
+            }
+            let score = betaln(ny + alpha_xy, tests as f64 - ny + 1.0)
+                + betaln(nx + alpha_xy, n as f64 - nx + 1.0)
+                + betaln(s1 + 1.0, n1 - s1 + 1.0)
+                + betaln(s0 + 1.0, n0 - s0 + beta_0);
+            (members, score)
+        })
+        .collect()
+}
+
+/// The log of the Beta function.
+fn betaln(a: f64, b: f64) -> f64 {
+    libm::lgamma(a) + libm::lgamma(b) - libm::lgamma(a + b)
 }
 
 /// `programs` clustered by identical outputs, largest cluster first, one per cluster per round.
@@ -209,11 +282,16 @@ mod tests {
     }
 
     #[test]
-    fn codet_submits_a_program_of_the_agreeing_correct_set_first() {
+    fn codet_and_b4_submit_a_program_of_the_agreeing_correct_set_first() {
         let pool = three_correct_of_ten();
-        for sqrt in [false, true] {
+        let selectors = [
+            Selector::CodeT { sqrt: false },
+            Selector::CodeT { sqrt: true },
+            Selector::B4_DEFAULT,
+        ];
+        for selector in selectors {
             for seed in 0..20 {
-                let ranking = rank(Selector::CodeT { sqrt }, &pool, seed);
+                let ranking = rank(selector, &pool, seed);
                 assert!(is_permutation(&ranking, 10));
                 assert!([0, 4, 7].contains(&ranking[0]), "{ranking:?}");
             }
@@ -234,6 +312,67 @@ mod tests {
         };
         assert!(rank(Selector::CodeT { sqrt: false }, &pool, 1)[0] < 9);
         assert_eq!(rank(Selector::CodeT { sqrt: true }, &pool, 1)[0], 9);
+    }
+
+    /// `beta_0`, `alpha_xy`, and B4's sets with their scores, best first.
+    type B4Case = (f64, f64, [(&'static [usize], f64); 4]);
+
+    /// The log-posteriors B4's released `strategy.py` gives for this matrix (computed with its
+    /// code and scipy 1.17.1), best first.
+    #[test]
+    fn b4_scores_are_the_released_codes() {
+        let rows = [
+            [1, 1, 1, 0, 1],
+            [1, 1, 1, 0, 1],
+            [1, 1, 1, 0, 1],
+            [1, 0, 0, 1, 0],
+            [0, 1, 0, 1, 1],
+            [1, 1, 1, 1, 1],
+        ];
+        let pool = Pool {
+            public_pass: vec![false; 6],
+            passes: rows
+                .iter()
+                .map(|r| r.iter().map(|&p| p == 1).collect())
+                .collect(),
+            outputs: Vec::new(),
+        };
+        let expected: [B4Case; 2] = [
+            (
+                1e4,
+                1e3,
+                [
+                    (&[5], -69.955_103_178_139_5),
+                    (&[0, 1, 2], -83.971_421_608_848_93),
+                    (&[4], -146.809_118_411_586_07),
+                    (&[3], -183.254_110_303_870_56),
+                ],
+            ),
+            (
+                10.0,
+                1.0,
+                [
+                    (&[5], -24.984_039_588_625_333),
+                    (&[0, 1, 2], -25.540_927_457_361_32),
+                    (&[4], -33.041_346_378_325_08),
+                    (&[3], -33.284_988_451_187_63),
+                ],
+            ),
+        ];
+        for (beta_0, alpha_xy, want) in expected {
+            let mut got = b4_scores(&pool, beta_0, alpha_xy);
+            got.sort_by(|a, b| b.1.total_cmp(&a.1));
+            assert_eq!(got.len(), want.len());
+            for ((members, score), (want_members, want_score)) in got.iter().zip(want) {
+                assert_eq!(members.as_slice(), want_members);
+                assert!(
+                    (score - want_score).abs() < 1e-9 * want_score.abs(),
+                    "{score} against {want_score}"
+                );
+            }
+            let first = rank(Selector::B4 { beta_0, alpha_xy }, &pool, 0)[0];
+            assert_eq!(first, 5);
+        }
     }
 
     #[test]
