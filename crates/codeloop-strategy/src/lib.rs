@@ -7,6 +7,7 @@
 //! - [`render_feedback`]: execution feedback at Zheng et al.'s granularities;
 //! - [`StrategySpec`] and [`MultiTurn`]: turn schedules (single turn, fixed N turns with an
 //!   (R, I, F) per turn, CoT-retry) and the policy that runs them;
+//! - [`n_at_k`]: a selector's n@k on one problem, over sub-pools of k programs;
 //! - [`select`](mod@select): selectors that rank a problem's pool of programs for submission
 //!   (first public pass, public filter, `CodeT`, `AlphaCode` clustering, MBR-exec).
 //!
@@ -15,6 +16,7 @@
 //! on stable. Nothing here does I/O beyond reading the prompt and strategy files.
 
 mod errors;
+pub mod estimate;
 pub mod extract;
 mod feedback;
 mod multiturn;
@@ -23,6 +25,7 @@ pub mod select;
 mod spec;
 
 pub use errors::StrategyError;
+pub use estimate::{NAtK, n_at_k};
 pub use extract::{ExtractRule, Extracted, extract};
 pub use feedback::{Granularity, render_feedback};
 pub use multiturn::{

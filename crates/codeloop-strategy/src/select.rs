@@ -244,7 +244,7 @@ fn group_key(members: &[usize]) -> u64 {
 }
 
 /// A pseudo-random draw for `item` under `seed` (the `SplitMix64` finaliser): a fixed order per seed.
-fn draw(seed: u64, item: u64) -> u64 {
+pub(crate) fn draw(seed: u64, item: u64) -> u64 {
     let mut z = seed ^ item.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
