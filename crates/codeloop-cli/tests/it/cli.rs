@@ -98,11 +98,7 @@ async fn generate_prints_n_completions_from_a_registry_endpoint() {
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["choices"].as_array().unwrap().len(), 3);
     assert_eq!(v["usage"]["completion_tokens"], 60);

@@ -1,8 +1,18 @@
 //! The integration tests of the `codeloop` binary, one test binary: the commands end to end
-//! (`cli`), `codeloop run` killed and resumed against a scripted model (`run`), and snapshots of
-//! what users read (`snapshots`).
+//! (`cli`), `codeloop run` and `sweep` against a scripted model and the embedded one (`run`),
+//! killed and resumed (`resume`), and snapshots of what users read (`snapshots`).
 
 mod cli;
 mod resume;
 mod run;
 mod snapshots;
+
+/// Asserts that a command succeeded, showing its standard error when it did not.
+#[track_caller]
+pub(crate) fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

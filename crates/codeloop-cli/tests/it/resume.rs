@@ -23,11 +23,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     // The uninterrupted run.
     let reference = tmp.path().join("reference");
     let out = run_command(&registry, &cache, &reference).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("pass 1@3"), "{stdout}");
     let calls_uninterrupted = model.stop();
@@ -72,11 +68,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     }
     if !finished {
         let out = run_command(&registry, &cache, &killed).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::assert_success(&out);
     }
     let calls_resumed = model.stop();
     assert!(
@@ -111,11 +103,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
             .arg("--json")
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::assert_success(&out);
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let (mut ra, mut rb) = (report(&reference), report(&killed));
@@ -149,11 +137,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
         .args(["--format", "sft", "--dedup-threshold", "1.1"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -276,11 +260,7 @@ fn killed_runs_never_ask_again_for_journaled_answers_and_count_every_request() {
     let out = fault_run(&registry, &cache, &reference, "reference")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
 
     // Kill after the 12th answer of each invocation: the first wave's 16 answers arrive together,
     // so answers have just arrived and requests are in flight at every kill.
@@ -307,11 +287,7 @@ fn killed_runs_never_ask_again_for_journaled_answers_and_count_every_request() {
     let out = fault_run(&registry, &cache, &killed, "session-6")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("over 6 sessions (5 cut short)"), "{stdout}");
     let server_count = model.stop();

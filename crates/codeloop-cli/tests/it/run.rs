@@ -176,11 +176,7 @@ fn a_run_directory_refuses_another_configuration() {
     let mut first = run_command(&registry, &cache, &dir);
     first.args(["--strategy", "single"]);
     let out = first.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let mut second = run_command(&registry, &cache, &dir);
     second.args(["--strategy", "multi-turn"]);
     let out = second.output().unwrap();
@@ -210,11 +206,7 @@ fn the_main_job_runs_on_the_embedded_model() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["trajectories"], 2);
@@ -259,11 +251,7 @@ fn sweep_compares_strategies_and_budgets_stop_trajectories() {
         .env("CODELOOP_CACHE_DIR", &cache)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("I0-F1-t2") && stdout.contains("R2-I0-F1-t2"),
@@ -281,11 +269,7 @@ fn sweep_compares_strategies_and_budgets_stop_trajectories() {
     let mut c = run_command(&registry, &cache, &dir);
     c.args(["--budget-llm-calls", "4"]);
     let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["spending"]["llm_calls"], 4);
@@ -355,11 +339,7 @@ fn the_main_job_runs_stdio_problems_with_stdio_feedback() {
         .unwrap();
     let _ = server.kill();
     let _ = server.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::assert_success(&out);
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["trajectories"], 6);
@@ -443,11 +423,7 @@ fn forged_compiled_solutions_fail_check_and_run() {
         .env("CODELOOP_CACHE_DIR", &cache)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    crate::assert_success(&run);
     model.stop();
     let report = codeloop()
         .arg("report")

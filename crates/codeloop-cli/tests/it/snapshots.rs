@@ -5,11 +5,13 @@
 //! `INSTA_UPDATE=no`); after a deliberate change, `INSTA_UPDATE=always cargo test` rewrites the
 //! files under `snapshots/`, and the diff is reviewed like code.
 
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use codeloop_test_support::{testdata, testdata_root};
+
+use crate::run::MockModel;
 
 /// A temp dir (its real path, as the binary prints it) for one test's files and cache.
 fn temp_dir() -> (tempfile::TempDir, PathBuf) {
@@ -169,35 +171,9 @@ fn eval_on_humaneval_plus_prints_what_evalplus_prints() {
 fn report_prints_the_results_table() {
     let (_tmp, dir) = temp_dir();
     let dataset = testdata("datasets/humaneval/HumanEval.jsonl.gz");
-    let mut server = codeloop(&dir)
-        .args([
-            "bench",
-            "mock-server",
-            "--latency-ms",
-            "1",
-            "--policy",
-            "turn3",
-        ])
-        .arg("--dataset")
-        .arg(&dataset)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let registry = dir.join("endpoints.toml");
-    std::fs::write(
-        &registry,
-        format!(
-            "[[endpoint]]\nname = \"mock\"\nbase_url = \"{}\"\nmodel = \"scripted\"\n",
-            url.trim()
-        ),
-    )
-    .unwrap();
+    // The scripted model (the run tests' fixture), with its cache where the runs keep theirs.
+    let model = MockModel::start_with(&dir.join("cache"), &dataset, "turn3");
+    let registry = model.registry(&dir);
     let run = codeloop(&dir)
         .arg("run")
         .arg(&dataset)
@@ -207,8 +183,7 @@ fn report_prints_the_results_table() {
         .args(["--out", "run"])
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(model);
     assert!(run.status.success(), "{}", shown(&run));
     assert_run("report", &dir, codeloop(&dir).args(["report", "run"]));
 }

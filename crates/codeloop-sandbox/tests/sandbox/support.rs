@@ -2,10 +2,10 @@
 //! a test have the machine to itself.
 
 use std::path::{Path, PathBuf};
-use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use codeloop_sandbox::{Executor, ExecutorConfig, Job};
-use codeloop_types::{ExecReport, Limits};
+use codeloop_types::{ExecReport, Limits, TestSuite};
 
 /// The pool most tests share: two slots.
 pub fn pool() -> &'static Executor {
@@ -64,6 +64,16 @@ pub fn attack_source(name: &str) -> String {
 /// second for the kill. This checks that a run is contained, not how fast the machine is.
 pub fn stopped_in_time(report: &ExecReport) -> bool {
     report.wall_ms <= 3.0 * report.limits.wall_ms as f64 + 1_000.0
+}
+
+/// Runs `program`'s `solve` on `suite` on the shared pool, under the default limits.
+pub fn run_solve(program: &str, suite: &Arc<TestSuite>) -> ExecReport {
+    pool().run(Job::suite(
+        program.into(),
+        "solve",
+        suite.clone(),
+        Limits::default(),
+    ))
 }
 
 /// Runs a script on the shared pool (taking the shared side of the fork bomb's lock).

@@ -89,14 +89,7 @@ fn assert_message_suite() -> Arc<TestSuite> {
 #[test]
 fn failing_assert_whose_message_calls_the_candidate_is_a_wrong_answer_not_a_harness_error() {
     let suite = assert_message_suite();
-    let run = |program: &str| {
-        executor().run(Job::suite(
-            program.into(),
-            "solve",
-            suite.clone(),
-            Limits::default(),
-        ))
-    };
+    let run = |program: &str| support::run_solve(program, &suite);
     let good = run("def solve(x):\n    return x + 1\n");
     assert_eq!(good.outcome, Outcome::Passed, "{good:?}");
     // Wrong everywhere: every test is a wrong answer with its input, expected and got, whatever its
@@ -146,12 +139,7 @@ fn replay_that_leaves_its_recording_is_a_harness_error_naming_the_call() {
         &["assert candidate(candidate(1)) == 3"],
         &[(0, &["[1]", "[2]"], "2, 3")],
     );
-    let r = executor().run(Job::suite(
-        "def solve(x):\n    return x\n".into(),
-        "solve",
-        suite,
-        Limits::default(),
-    ));
+    let r = support::run_solve("def solve(x):\n    return x\n", &suite);
     assert_eq!(r.outcome, Outcome::HarnessError, "{r:?}");
     match &r.tests[0].verdict {
         Verdict::HarnessError { message } => assert!(
@@ -195,14 +183,7 @@ fn long_values_travel_as_digests_and_are_judged_in_full_when_they_differ() {
     let _shared = support::shared();
     let n = codeloop_sandbox::DIGEST_OVER + 10;
     let text = format!("\"{}\"", "x".repeat(n));
-    let run = |suite: &Arc<TestSuite>, program: &str| {
-        executor().run(Job::suite(
-            program.into(),
-            "solve",
-            suite.clone(),
-            Limits::default(),
-        ))
-    };
+    let run = |suite: &Arc<TestSuite>, program: &str| support::run_solve(program, suite);
     // The same string: its digest matches, no value moves.
     let strings = long_value_suite(&text);
     let r = run(&strings, &format!("def solve():\n    return 'x' * {n}\n"));

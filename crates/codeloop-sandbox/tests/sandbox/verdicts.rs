@@ -61,12 +61,7 @@ pub(crate) fn p0_suite() -> Arc<TestSuite> {
 }
 
 pub(crate) fn run_p0(program: &str) -> ExecReport {
-    executor().run(Job::suite(
-        program.into(),
-        "solve",
-        p0_suite(),
-        Limits::default(),
-    ))
+    support::run_solve(program, &p0_suite())
 }
 
 #[test]
@@ -115,14 +110,7 @@ fn big_integers_travel_exactly_and_fast() {
         checker: None,
         program_test: None,
     });
-    let run = |program: &str| {
-        executor().run(Job::suite(
-            program.into(),
-            "solve",
-            suite.clone(),
-            Limits::default(),
-        ))
-    };
+    let run = |program: &str| support::run_solve(program, &suite);
     let good = run("def solve(n):\n    return 2 ** n\n");
     assert_eq!(good.outcome, Outcome::Passed, "{good:?}");
     let bad = run("def solve(n):\n    return 2 ** n + 1\n");
