@@ -133,7 +133,7 @@ fn next_combination(members: &mut [usize], n: usize) -> bool {
 }
 
 /// Wilson's 95% score interval for `hits` of `total`.
-fn wilson(hits: u64, total: u64) -> (f64, f64) {
+pub(crate) fn wilson(hits: u64, total: u64) -> (f64, f64) {
     const Z: f64 = 1.959_963_984_540_054;
     let n = total as f64;
     let p = hits as f64 / n;

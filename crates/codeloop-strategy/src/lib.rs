@@ -9,7 +9,9 @@
 //!   (R, I, F) per turn, CoT-retry) and the policy that runs them;
 //! - [`n_at_k`]: a selector's n@k on one problem, over sub-pools of k programs;
 //! - [`select`](mod@select): selectors that rank a problem's pool of programs for submission
-//!   (first public pass, public filter, `CodeT`, `AlphaCode` clustering, MBR-exec).
+//!   (first public pass, public filter, `CodeT`, `AlphaCode` clustering, MBR-exec);
+//! - [`stats`](mod@stats): bootstrap intervals over problems, paired differences between
+//!   strategies, and n@k where k is a budget spent on a pool of trajectories.
 //!
 //! Dependencies: `toml` for the prompt and strategy files; `libm` (the Rust project's port of
 //! musl's maths) for `lgamma`, which B4's Beta-Bernoulli likelihoods need and `std` does not offer
@@ -23,6 +25,7 @@ mod multiturn;
 mod prompts;
 pub mod select;
 mod spec;
+pub mod stats;
 
 pub use errors::StrategyError;
 pub use estimate::{NAtK, n_at_k};
@@ -34,3 +37,6 @@ pub use multiturn::{
 pub use prompts::{DEFAULT_PROMPTS, PromptLibrary, render};
 pub use select::{Pool, Selector, rank};
 pub use spec::{BUILTIN_STRATEGIES, StrategySpec, TurnSpec};
+pub use stats::{
+    BudgetNAtK, Interval, ProgramOutcome, bootstrap_mean, budget_n_at_k, curve, paired_difference,
+};
