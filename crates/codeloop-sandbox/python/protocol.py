@@ -4,7 +4,7 @@
 
 # The version of the protocol both programs speak (codeloop-sandbox's `PROTOCOL_VERSION`): checked
 # when each process starts, and bumped with any change to a message, on both sides at once.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 _TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object", bool: "a boolean"}
 

@@ -20,7 +20,7 @@ use crate::linux;
 use crate::protocol::PROTOCOL_VERSION;
 use crate::protocol::judge::{
     Ack, ByTest, DocCalls, Expected, Hello, JudgeReply, JudgeRequest, Judgement, MbppEntry,
-    RecordRequest, Recorded, WireInputs,
+    ParsedTests, RecordRequest, Recorded, WireInputs,
 };
 use crate::protocol::worker::{STOP_LINE, StreamLine};
 
@@ -449,6 +449,26 @@ impl PythonJudge {
             .map(|r| r.entry_point)
     }
 
+    /// The value tests of `entry_point` in the asserts of a model's text `source` (`CodeT`'s and
+    /// B4's generated tests), at most `limit` of them (0: all); see [`ParsedTests`] for what is a
+    /// test. The text is parsed, never run. A `source` of more than 200,000 characters, or an
+    /// `entry_point` that is not a Python name, is a [`SandboxError::Judge`].
+    pub fn parse_tests(
+        &mut self,
+        entry_point: &str,
+        source: &str,
+        limit: u32,
+    ) -> Result<ParsedTests, SandboxError> {
+        self.ask(
+            "parse_tests",
+            &JudgeRequest::ParseTests {
+                entry_point,
+                source,
+                limit,
+            },
+        )
+    }
+
     /// Prepares the suite with judge spec `spec` (JSON text) for judging under `key`.
     pub fn load(&mut self, key: &str, spec: &str) -> Result<(), SandboxError> {
         let spec: &RawValue = serde_json::from_str(spec).map_err(|e| SandboxError::Judge {
@@ -621,6 +641,18 @@ mod tests {
             ask(r#"{"op":"judge","key":"k","values":[]}"#),
             "malformed request: op `judge` needs field `values` (an object)"
         );
+        assert_eq!(
+            ask(r#"{"op":"parse_tests","entry_point":"f","source":"x","limit":"3"}"#),
+            "malformed request: op `parse_tests` needs field `limit` (an integer)"
+        );
+        assert_eq!(
+            ask(r#"{"op":"parse_tests","entry_point":"f","source":"x","limit":-1}"#),
+            "malformed request: op `parse_tests` needs field `limit` (a non-negative integer)"
+        );
+        assert_eq!(
+            ask(r#"{"op":"parse_tests","entry_point":"f","limit":0}"#),
+            "malformed request: op `parse_tests` needs field `source` (a string)"
+        );
         // Typed requests pass the checks.
         assert_eq!(
             judge.mbpp_entry("def f(): pass", "assert f()").unwrap(),
@@ -630,5 +662,310 @@ mod tests {
             .doc_calls("def f(x):\n    \"\"\">>> f(1)\"\"\"\n", "f")
             .unwrap();
         assert_eq!(calls.calls.len(), 1);
+    }
+
+    /// A model's answer in the style `CodeT` prompts for: asserts in fenced markdown, prose, a
+    /// `check(candidate)` function, and a last line cut short.
+    const CODET_ANSWER: &str = r#"Here are tests for `has_close_elements`:
+
+```python
+from typing import List
+
+assert has_close_elements([1.0, 2.0, 3.0], 0.5) == False
+assert has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3) == True
+assert has_close_elements(numbers=[1.0, 2.0], threshold=0.5) == False
+assert has_close_elements(sorted([3.0, 1.0]), 0.5) == False
+assert has_close_elements([1.0, 2.0, 3.0], 0.5) == False, "no two numbers are close"
+assert has_close_elements([1.0, 1.5], 0.6) == True
+assert False == has_close_elements([1.0, 1.5], 0.6)
+assert not has_close_elements([], 1.0)
+```
+
+The same as a check function:
+
+```python
+def check(candidate):
+    assert candidate([1.0, 1.05], 0.1) is True
+    assert candidate(
+        [10.0, 20.0],
+        5.0,
+    ) == False
+    assert candidate([1.0, 2.0], 0.5) != True
+    assert candidate([1.0, 2.0, 3.0], 0.5) == False
+```
+
+One more, for a long list:
+assert has_close_elements([1.0, 2.0, 3.0, 4.0, 5.0"#;
+
+    fn tests_of(parsed: &ParsedTests) -> Vec<(serde_json::Value, serde_json::Value, &str)> {
+        parsed
+            .tests
+            .iter()
+            .map(|t| (t.args.clone(), t.expected.clone(), t.src.as_str()))
+            .collect()
+    }
+
+    fn rejected_of(parsed: &ParsedTests) -> Vec<(&str, &str)> {
+        parsed
+            .rejected
+            .iter()
+            .map(|r| (r.src.as_str(), r.reason.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn parse_tests_reads_the_value_tests_of_a_model_answer() {
+        use serde_json::json;
+        let interp = Interpreter::resolve(None).expect("a python3");
+        let mut judge = PythonJudge::start(&interp).expect("judge starts");
+        let parsed = judge
+            .parse_tests("has_close_elements", CODET_ANSWER, 0)
+            .unwrap();
+        let expected = [
+            (
+                json!([[1.0, 2.0, 3.0], 0.5]),
+                json!(false),
+                "assert has_close_elements([1.0, 2.0, 3.0], 0.5) == False",
+            ),
+            (
+                json!([[1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3]),
+                json!(true),
+                "assert has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3) == True",
+            ),
+            // The same arguments with two expected values: both kept.
+            (
+                json!([[1.0, 1.5], 0.6]),
+                json!(true),
+                "assert has_close_elements([1.0, 1.5], 0.6) == True",
+            ),
+            (
+                json!([[1.0, 1.5], 0.6]),
+                json!(false),
+                "assert False == has_close_elements([1.0, 1.5], 0.6)",
+            ),
+            (
+                json!([[], 1.0]),
+                json!(false),
+                "assert not has_close_elements([], 1.0)",
+            ),
+            // In `check`, through its parameter, shown calling the entry point; one spans lines.
+            (
+                json!([[1.0, 1.05], 0.1]),
+                json!(true),
+                "assert has_close_elements([1.0, 1.05], 0.1) is True",
+            ),
+            (
+                json!([[10.0, 20.0], 5.0]),
+                json!(false),
+                "assert has_close_elements([10.0, 20.0], 5.0) == False",
+            ),
+        ];
+        assert_eq!(tests_of(&parsed), expected);
+        assert!(parsed.tests.iter().all(|t| t.atol.is_none()));
+        // The one with a message and the one in `check` repeat the first.
+        assert_eq!((parsed.duplicates, parsed.beyond_limit), (2, 0));
+        assert_eq!(
+            rejected_of(&parsed),
+            [
+                (
+                    "assert has_close_elements(numbers=[1.0, 2.0], threshold=0.5) == False",
+                    "keyword arguments are not supported"
+                ),
+                (
+                    "assert has_close_elements(sorted([3.0, 1.0]), 0.5) == False",
+                    "argument is not a literal"
+                ),
+                (
+                    "assert candidate([1.0, 2.0], 0.5) != True",
+                    "not a call of has_close_elements compared with a constant"
+                ),
+                (
+                    "assert has_close_elements([1.0, 2.0, 3.0, 4.0, 5.0",
+                    "does not parse"
+                ),
+            ]
+        );
+
+        // A limit keeps the first tests; the rest are counted.
+        let limited = judge
+            .parse_tests("has_close_elements", CODET_ANSWER, 3)
+            .unwrap();
+        assert_eq!(tests_of(&limited), expected[..3]);
+        assert_eq!((limited.duplicates, limited.beyond_limit), (2, 4));
+        assert_eq!(limited.rejected.len(), 4);
+    }
+
+    #[test]
+    fn parse_tests_reads_literals_tolerances_and_scopes() {
+        use serde_json::json;
+        let interp = Interpreter::resolve(None).expect("a python3");
+        let mut judge = PythonJudge::start(&interp).expect("judge starts");
+        // The whole text parses: `candidate` calls the entry point only inside `check`.
+        let source = r#"
+import math
+
+def check(candidate):
+    assert candidate((1, 'a'), {2: None}, -3) == {'k': (1.5, -2)}, "msg " + str(candidate(0))
+    assert candidate({1, 2}, [], True) is None
+    assert candidate(*[1]) == 2
+    if True:
+        assert candidate(b'\x00', 1e400, 2j) == [-0.5, "x"]
+
+assert candidate(1) == 2
+assert f(7)
+assert abs(f(0.5) - 0.25) < 1e-6
+assert 0.01 >= abs(1.5 - f(1))
+assert math.isclose(f(2.0), 4.0)
+assert math.isclose(4.0, f(3.0), rel_tol=0.1, abs_tol=1e-3)
+assert abs(f(1) - 2) < -1
+assert math.isclose(f(1), 'a')
+assert f(...) == 1
+assert f(1) == float('nan')
+assert f(1) is not None
+assert f(1) == f(2)
+check(f)
+"#;
+        let parsed = judge.parse_tests("f", source, 0).unwrap();
+        assert_eq!(
+            tests_of(&parsed),
+            [
+                (
+                    json!([{"t": [1, "a"]}, {"d": [[2, null]]}, -3]),
+                    json!({"d": [["k", {"t": [1.5, -2]}]]}),
+                    "assert f((1, 'a'), {2: None}, -3) == {'k': (1.5, -2)}",
+                ),
+                (
+                    json!([{"s": [1, 2]}, [], true]),
+                    json!(null),
+                    "assert f({1, 2}, [], True) is None",
+                ),
+                (
+                    json!([{"b": "00"}, {"f": "inf"}, {"c": [0.0, 2.0]}]),
+                    json!([-0.5, "x"]),
+                    "assert f(b'\\x00', 1e309, 2j) == [-0.5, 'x']",
+                ),
+                (json!([7]), json!(true), "assert f(7)"),
+                (
+                    json!([0.5]),
+                    json!(0.25),
+                    "assert abs(f(0.5) - 0.25) < 1e-06"
+                ),
+                (json!([1]), json!(1.5), "assert 0.01 >= abs(1.5 - f(1))"),
+                (json!([2.0]), json!(4.0), "assert math.isclose(f(2.0), 4.0)"),
+                (
+                    json!([3.0]),
+                    json!(4.0),
+                    "assert math.isclose(4.0, f(3.0), rel_tol=0.1, abs_tol=0.001)"
+                ),
+            ]
+        );
+        let atols: Vec<Option<f64>> = parsed.tests.iter().map(|t| t.atol).collect();
+        assert_eq!(
+            atols,
+            [
+                None,
+                None,
+                None,
+                None,
+                Some(1e-6),
+                Some(0.01),
+                Some(4e-9),
+                Some(0.4)
+            ]
+        );
+        assert_eq!(
+            rejected_of(&parsed),
+            [
+                (
+                    "assert candidate(*[1]) == 2",
+                    "starred arguments are not supported"
+                ),
+                (
+                    "assert candidate(1) == 2",
+                    "not a call of f compared with a constant"
+                ),
+                (
+                    "assert abs(f(1) - 2) < -1",
+                    "tolerance is not a finite non-negative number"
+                ),
+                (
+                    "assert math.isclose(f(1), 'a')",
+                    "an approximate comparison's expected value is not a finite number"
+                ),
+                ("assert f(...) == 1", "value has no wire encoding"),
+                (
+                    "assert f(1) == float('nan')",
+                    "expected value is not a literal"
+                ),
+                (
+                    "assert f(1) is not None",
+                    "not a call of f compared with a constant"
+                ),
+                ("assert f(1) == f(2)", "expected value is not a literal"),
+            ]
+        );
+        assert_eq!((parsed.duplicates, parsed.beyond_limit), (0, 0));
+    }
+
+    #[test]
+    fn parse_tests_rejects_hostile_text_and_the_judge_goes_on() {
+        let interp = Interpreter::resolve(None).expect("a python3");
+        let mut judge = PythonJudge::start(&interp).expect("judge starts");
+        let good = "assert f(1) == 2";
+        let deep = format!("assert f({}{}) == 1", "[".repeat(5000), "]".repeat(5000));
+        let nested = format!("assert f({}{}) == 1", "[".repeat(150), "]".repeat(150));
+        let long_int = format!("assert f({}) == 1", "7".repeat(20_000));
+        let nots = format!("assert {}f(1)", "not ".repeat(20_000));
+        let minus = format!("assert f({}1) == 1", "-".repeat(5000));
+        let unclosed = "assert f((\n".repeat(1000);
+        let source = [
+            deep.as_str(),
+            nested.as_str(),
+            long_int.as_str(),
+            nots.as_str(),
+            minus.as_str(),
+            good,
+            unclosed.as_str(),
+        ]
+        .join("\n");
+        assert!(source.len() < 200_000);
+        let parsed = judge.parse_tests("f", &source, 0).unwrap();
+        assert_eq!(
+            tests_of(&parsed),
+            [(serde_json::json!([1]), serde_json::json!(2), good)]
+        );
+        let reasons: Vec<&str> = parsed.rejected.iter().map(|r| r.reason.as_str()).collect();
+        let mut want = vec![
+            // Past the parser's nesting limit.
+            "does not parse",
+            // Deeper than a wire value may be.
+            "value has no wire encoding",
+            // More digits than Python converts by default.
+            "does not parse",
+            // Past the parser's memory for nested operators.
+            "does not parse",
+            "argument is not a literal",
+        ];
+        want.extend(std::iter::repeat_n("does not parse", 1000));
+        assert_eq!(reasons, want);
+        // Shown cut short.
+        assert!(parsed.rejected.iter().all(|r| r.src.len() <= 2003));
+
+        let huge = format!("assert f([{}]) == 1", "1, ".repeat(70_000));
+        let err = judge.parse_tests("f", &huge, 0).unwrap_err();
+        assert!(
+            matches!(&err, SandboxError::Judge { op: "parse_tests", message, .. }
+                if message == "parse_tests: the source is 210017 characters long, more than the 200000 accepted"),
+            "{err:?}"
+        );
+        let err = judge.parse_tests("f(x)", good, 0).unwrap_err();
+        assert!(
+            matches!(&err, SandboxError::Judge { op: "parse_tests", message, .. }
+                if message == "parse_tests: the entry point `f(x)` is not a Python name"),
+            "{err:?}"
+        );
+        // The judge still answers.
+        judge.ping().expect("still answers");
+        assert_eq!(judge.parse_tests("f", good, 0).unwrap().tests.len(), 1);
     }
 }

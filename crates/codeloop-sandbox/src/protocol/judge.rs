@@ -15,6 +15,7 @@
 //! | `judge` | `key`, `values` (test index → wire values), `tests` (test index → `expected`, `args`) | [`Judgement`] (an `error` with `reload` when the suite is not loaded) |
 //! | `inputs_to_wire` | `raw` (a JSON list of argument lists), `mbpp_task` | [`WireInputs`] |
 //! | `mbpp_entry` | `code`, `test` | [`MbppEntry`] |
+//! | `parse_tests` | `entry_point`, `source` (a model's text), `limit` | [`ParsedTests`] (an `error` for a `source` of more than 200,000 characters or an `entry_point` that is not a Python name) |
 
 use std::collections::BTreeMap;
 
@@ -54,6 +55,13 @@ pub(crate) enum JudgeRequest<'a> {
     },
     /// The function of an MBPP reference that its first test calls.
     MbppEntry { code: &'a str, test: &'a str },
+    /// Value tests of `entry_point` from the asserts of a model's text `source` (parsed, never
+    /// run): at most `limit` of them, 0 for all.
+    ParseTests {
+        entry_point: &'a str,
+        source: &'a str,
+        limit: u32,
+    },
 }
 
 /// Per-test members of a `judge` request: a JSON object keyed by test index.
@@ -254,6 +262,67 @@ pub struct WireInputs {
     pub shown: Vec<String>,
 }
 
+/// The `ok` payload of `parse_tests`: the value tests in the asserts of a model's text.
+///
+/// The judge parses the text with Python's parser and reads values with `ast.literal_eval`; nothing
+/// of it is run. Markdown code fences are dropped; a text that does not parse whole is read
+/// statement by statement (a statement may span lines), skipping lines that never parse. Asserts are
+/// found anywhere, also in functions: in one of a single parameter (`def check(candidate):`), that
+/// parameter calls the entry point too (and, in a text that does not parse whole, so does the
+/// parameter of every such function). An assert is a test when it is, with `f` the entry point and
+/// `args` and `c` literals:
+///
+/// | assert | `expected` | `atol` |
+/// |---|---|---|
+/// | `f(args) == c`, `c == f(args)` | `c` | |
+/// | `f(args) is True` / `False` / `None` | that constant | |
+/// | `f(args)` | `True` | |
+/// | `not f(args)` | `False` | |
+/// | `abs(f(args) - c) < t` (or `<=`, `c - f(args)`, `t > abs(...)`) | `c` (a finite number) | `t` |
+/// | `math.isclose(f(args), c, rel_tol=r, abs_tol=a)` (or `isclose`, the two swapped) | `c` (a finite number) | `max(r * abs(c), a)`, `r` = 1e-9 and `a` = 0 by default |
+///
+/// An assert's message is ignored. Every other assert is in `rejected`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParsedTests {
+    /// The tests, each once (same arguments, expected value and `atol`), in the order of the text,
+    /// at most `limit` of them. Tests with the same arguments and different expected values are
+    /// all kept.
+    pub tests: Vec<ParsedTest>,
+    /// The asserts that are not tests (also lines starting with `assert` that never parse), in
+    /// order.
+    pub rejected: Vec<RejectedTest>,
+    /// Tests dropped as repeats of an earlier one.
+    pub duplicates: u32,
+    /// Distinct tests past `limit`, not returned.
+    pub beyond_limit: u32,
+}
+
+/// A value test read from an assert: calling the entry point with `args` returns `expected`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParsedTest {
+    /// The positional arguments as a wire list.
+    pub args: Value,
+    /// The expected value, wire-encoded.
+    pub expected: Value,
+    /// The absolute tolerance an approximate comparison allows (`abs(...) < t`, `math.isclose`);
+    /// absent for an exact one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atol: Option<f64>,
+    /// The assert on one line, its message dropped and the entry point called by its name
+    /// (`ast.unparse`).
+    pub src: String,
+}
+
+/// An assert of a model's text that is not a value test.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectedTest {
+    /// The assert on one line, cut at 2,000 characters.
+    pub src: String,
+    /// Why, e.g. `keyword arguments are not supported`, `argument is not a literal`, `value has no
+    /// wire encoding`, `does not parse`, `not a call of f compared with a constant`.
+    pub reason: String,
+}
+
 /// The `ok` payload of `mbpp_entry`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MbppEntry {
@@ -349,6 +418,14 @@ mod tests {
             }),
             r#"{"op":"mbpp_entry","code":"c","test":"t"}"#
         );
+        assert_eq!(
+            json(&JudgeRequest::ParseTests {
+                entry_point: "f",
+                source: "assert f(1) == 2",
+                limit: 3
+            }),
+            r#"{"op":"parse_tests","entry_point":"f","source":"assert f(1) == 2","limit":3}"#
+        );
     }
 
     fn round_trip<T: Serialize + serde::de::DeserializeOwned>(text: &str) {
@@ -376,6 +453,9 @@ mod tests {
         );
         round_trip::<WireInputs>(r#"{"ok":{"inputs":[[1,"a"]],"shown":["1, 'a'"]}}"#);
         round_trip::<MbppEntry>(r#"{"ok":{"entry_point":"f"}}"#);
+        round_trip::<ParsedTests>(
+            r#"{"ok":{"tests":[{"args":[[1,2]],"expected":{"t":[1]},"src":"assert f([1, 2]) == (1,)"},{"args":[0.5],"expected":1.0,"atol":1e-6,"src":"assert abs(f(0.5) - 1.0) < 1e-06"}],"rejected":[{"src":"assert f(x=1) == 2","reason":"keyword arguments are not supported"}],"duplicates":2,"beyond_limit":1}}"#,
+        );
         let JudgeReply::<Ack>::Error(e) =
             serde_json::from_str(r#"{"error":{"message":"suite `k` not loaded","reload":true}}"#)
                 .unwrap()

@@ -36,4 +36,4 @@ pub mod judge;
 pub(crate) mod worker;
 
 /// The version of every message of this module; both Python processes check it at start.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
