@@ -98,6 +98,7 @@ pub(crate) fn run<E: Host>(args: &BenchRunArgs<E>) -> Result<ExitCode> {
         },
         limits: args.exec.limits(),
         budget: Budget::default(),
+        pool: None,
     };
     claim_store(&store, &config)?;
     let problems: Vec<_> = prepared.problems.iter().cloned().map(Arc::new).collect();

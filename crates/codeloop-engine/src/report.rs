@@ -4,12 +4,17 @@
 //! - **per turn** `t`: how many trajectories reached it, the public and hidden pass rates of its
 //!   programs, and pass@1 *after* `t` turns (a trajectory's answer after `t` turns is its last
 //!   program up to turn `t`), plus pass@k after `t` turns for the k the pool allows;
-//! - **pass n@k** for multi-turn (Zheng et al.): n trajectories submit their final programs, which
-//!   costs up to k = T n programs. Exact (pass@n over trajectories, reference/methods.md section 1.6)
-//!   and by bootstrap (10,000 seeded resamples, 95% percentile interval);
-//! - **single-turn baseline** at the same budgets: the turn-1 programs as independent samples, k
-//!   drawn and up to n public-passing ones submitted (exact closed form and bootstrap), where the pool
+//! - **pass n@k, n trajectories** (Zheng et al.'s protocol): n trajectories submit their final
+//!   programs, which costs up to k = T n programs: pass@n over trajectories, exact per problem;
+//! - **pass n@k at a budget of k programs** (`budget`, see [`budget`](mod@budget)): any (n, k), for
+//!   any run, trajectories bought until k programs are spent; `--n-at-k` picks the pairs
+//!   (default: Zheng et al.'s 1@T, 10@10T, 33@100T/3, 100@100T where no pool is too small) and
+//!   `--budget tokens|calls` the unit;
+//! - **single-turn baseline** at the same pairs (`baseline`): the turn-1 programs as independent
+//!   samples, k drawn and up to n public-passing ones submitted (exact closed form), where the pool
 //!   holds k samples per problem;
+//! - every n@k is a mean over **all** the run's problems (a problem with no finished trajectory
+//!   counts as unsolved) with a 95% interval by bootstrap over problems (`resamples`, seeded);
 //! - **repair rate**: of trajectories whose first program failed the hidden tests, the share whose
 //!   answer passed;
 //! - **spending**: work spending (what the journal's finished trajectories hold: LLM calls, tokens,
@@ -25,12 +30,22 @@ use std::collections::BTreeMap;
 use codeloop_store::RunStore;
 use serde::Serialize;
 
+pub mod budget;
+pub mod compare;
+mod pool;
+
+pub use budget::{Axis, BudgetRow, Pools, parse_pairs, zheng_pairs};
+pub use compare::{Compared, ComparedCell, ComparedRow, ComparedRun, compare};
+pub use pool::{PoolNkRow, PoolResults, default_pairs, pool_records, pool_results};
+
 use crate::errors::EngineError;
-use crate::metrics::{Bootstrap, bootstrap_n_at_k, mean_pass_at_k, pass_n_at_k};
+use codeloop_strategy::stats::Interval;
+
+use crate::metrics::{mean_pass_at_k, pass_n_at_k};
 use crate::run::{Spending, TrajectoryRecord, stored_config};
 
 /// Version of the results layout.
-pub const RESULTS_VERSION: u32 = 2;
+pub const RESULTS_VERSION: u32 = 3;
 
 /// One turn's row.
 #[derive(Debug, Clone, Serialize)]
@@ -54,12 +69,38 @@ pub struct TurnRow {
 pub struct NkRow {
     /// Submissions.
     pub n: u64,
-    /// Program budget (turns x n).
+    /// Programs (for n trajectories: at most turns x n).
     pub k: u64,
-    /// Exact value.
-    pub exact: f64,
-    /// Bootstrap estimate.
-    pub bootstrap: Bootstrap,
+    /// The exact value per problem, averaged over the run's problems, with its bootstrap interval
+    /// over problems.
+    pub value: Interval,
+}
+
+/// What `results` computes beyond the defaults.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// The (n, k) pairs of the budget and baseline rows (`None`: Zheng et al.'s, where no pool
+    /// is too small).
+    pub pairs: Option<Vec<(u64, u64)>>,
+    /// What k counts.
+    pub axis: Axis,
+    /// Bootstrap resamples.
+    pub resamples: u32,
+    /// Bootstrap seed.
+    pub seed: u64,
+}
+
+impl ReportOptions {
+    /// The defaults, with `resamples` and `seed` for the bootstrap.
+    #[must_use]
+    pub fn new(resamples: u32, seed: u64) -> Self {
+        ReportOptions {
+            pairs: None,
+            axis: Axis::Programs,
+            resamples,
+            seed,
+        }
+    }
 }
 
 /// Session spending: what the invocations sent, summed (see `codeloop_store::SessionRow`).
@@ -131,11 +172,15 @@ pub struct RunResults {
     pub solved_rate: f64,
     /// Per-turn rows.
     pub turns: Vec<TurnRow>,
-    /// pass n@k rows.
+    /// pass n@k rows, n trajectories submitting (k = turns x n programs at most).
     pub n_at_k: Vec<NkRow>,
-    /// The single-turn baseline at the same budgets: the turn-1 programs as independent samples,
-    /// k of them drawn, up to n of those passing the public tests submitted (exact closed form).
-    pub single_turn_n_at_k: Vec<NkRow>,
+    /// pass n@k at a budget of k (programs, tokens or calls), trajectories bought until it is
+    /// spent.
+    pub budget: Vec<BudgetRow>,
+    /// The single-turn baseline at the budget rows' pairs (programs): the turn-1 programs as
+    /// independent samples, k of them drawn, up to n of those passing the public tests submitted
+    /// (exact closed form).
+    pub baseline: Vec<NkRow>,
     /// Trajectories whose first program failed the hidden tests.
     pub repair_candidates: u64,
     /// Of those, the ones whose answer passed.
@@ -150,10 +195,21 @@ pub struct RunResults {
     pub extraction: BTreeMap<String, u64>,
     /// Per-problem: trajectories and solved ones.
     pub per_problem: BTreeMap<String, (u64, u64)>,
+    /// A pool strategy's results (since version 3; `None`: every trajectory submits its own
+    /// answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolResults>,
 }
 
-/// Computes a run's results from its store. `resamples` and `seed` drive the bootstrap.
+/// Computes a run's results from its store with the default pairs. `resamples` and `seed` drive
+/// the bootstrap.
 pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults, EngineError> {
+    results_with(store, &ReportOptions::new(resamples, seed))
+}
+
+/// Computes a run's results from its store.
+pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResults, EngineError> {
+    let (resamples, seed) = (options.resamples, options.seed);
     let config = stored_config(store)?;
     let max_turns = config.strategy.max_turns;
     // Per problem: per trajectory, solved-after-t for t = 1..=T, and the final answer.
@@ -259,60 +315,79 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
             pass_at_k_after,
         });
     }
+    // Per problem of the run, in order; a problem without a finished trajectory is 0.
+    let per_problem_of = |f: &dyn Fn(&str) -> Result<f64, EngineError>| {
+        config
+            .problems
+            .iter()
+            .map(|p| f(p.as_str()))
+            .collect::<Result<Vec<f64>, EngineError>>()
+    };
     let mut n_at_k = Vec::new();
-    if min_m > 0 {
-        let last = (max_turns - 1) as usize;
-        let bool_pools: Vec<Vec<(bool, bool)>> = pools
-            .values()
-            .map(|trajs| trajs.iter().map(|a| (true, a[last])).collect())
-            .collect();
-        for n in [1u64, 10, 33, 100] {
-            if n > min_m {
-                break;
-            }
-            let exact = bool_pools
-                .iter()
-                .map(|p| {
-                    let c = p.iter().filter(|s| s.1).count() as u64;
-                    pass_n_at_k(p.len() as u64, p.len() as u64, c, n, n)
-                })
-                .sum::<Result<f64, _>>()?
-                / bool_pools.len() as f64;
-            let bootstrap = bootstrap_n_at_k(&bool_pools, n as usize, n as usize, resamples, seed)?;
-            n_at_k.push(NkRow {
-                n,
-                k: n * u64::from(max_turns),
-                exact,
-                bootstrap,
-            });
+    let last = (max_turns - 1) as usize;
+    for n in [1u64, 10, 33, 100] {
+        if n > min_m {
+            break;
         }
+        let values = per_problem_of(&|p| {
+            let Some(trajs) = pools.get(p) else {
+                return Ok(0.0);
+            };
+            let m = trajs.len() as u64;
+            let c = trajs.iter().filter(|a| a[last]).count() as u64;
+            pass_n_at_k(m, m, c, n, n)
+        })?;
+        n_at_k.push(NkRow {
+            n,
+            k: n * u64::from(max_turns),
+            value: budget::interval(&values, resamples, seed),
+        });
     }
-    let mut single_turn_n_at_k = Vec::new();
+    let budget_pools = Pools::of(store)?;
+    let pairs = if let Some(pairs) = &options.pairs {
+        pairs.clone()
+    } else {
+        // Zheng et al.'s pairs where every problem's pool holds k programs, and always the
+        // first.
+        let most = budget_pools.min_programs();
+        zheng_pairs(max_turns)
+            .into_iter()
+            .enumerate()
+            .filter(|&(i, (_, k))| i == 0 || k <= most)
+            .map(|(_, pair)| pair)
+            .collect()
+    };
+    let budget = if budget_pools.is_empty() {
+        Vec::new()
+    } else {
+        budget::budget_rows(
+            &budget_pools,
+            &config.problems,
+            &pairs,
+            options.axis,
+            resamples,
+            seed,
+        )
+    };
     let min_first = first_pools.values().map(Vec::len).min().unwrap_or(0) as u64;
-    if first_pools.len() == pools.len() && min_first > 0 {
-        let first: Vec<Vec<(bool, bool)>> = first_pools.into_values().collect();
-        for n in [1u64, 10, 33, 100] {
-            let k = n * u64::from(max_turns);
-            if k > min_first {
-                break;
-            }
-            let exact = first
-                .iter()
-                .map(|p| {
-                    let public = p.iter().filter(|s| s.0).count() as u64;
-                    let correct = p.iter().filter(|s| s.1).count() as u64;
-                    pass_n_at_k(p.len() as u64, public, correct, n, k)
-                })
-                .sum::<Result<f64, _>>()?
-                / first.len() as f64;
-            let bootstrap = bootstrap_n_at_k(&first, n as usize, k as usize, resamples, seed)?;
-            single_turn_n_at_k.push(NkRow {
-                n,
-                k,
-                exact,
-                bootstrap,
-            });
+    let mut baseline = Vec::new();
+    for &(n, k) in &pairs {
+        if k > min_first || first_pools.len() != pools.len() {
+            continue;
         }
+        let values = per_problem_of(&|p| {
+            let Some(first) = first_pools.get(p) else {
+                return Ok(0.0);
+            };
+            let public = first.iter().filter(|s| s.0).count() as u64;
+            let correct = first.iter().filter(|s| s.1).count() as u64;
+            pass_n_at_k(first.len() as u64, public, correct, n, k)
+        })?;
+        baseline.push(NkRow {
+            n,
+            k,
+            value: budget::interval(&values, resamples, seed),
+        });
     }
     let per_problem = pools
         .iter()
@@ -327,6 +402,27 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
             )
         })
         .collect();
+    let pool = match &config.pool {
+        Some(spec) => {
+            let records = pool_records(store)?;
+            for r in &records {
+                spending.add_pool(r);
+            }
+            Some(pool_results(
+                spec,
+                config.sampling.seed,
+                config.problems.len(),
+                &records,
+                &options
+                    .pairs
+                    .clone()
+                    .unwrap_or_else(|| default_pairs(spec.samples)),
+                resamples,
+                seed,
+            ))
+        }
+        None => None,
+    };
     Ok(RunResults {
         version: RESULTS_VERSION,
         strategy: config.strategy.name.clone(),
@@ -343,7 +439,8 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         },
         turns,
         n_at_k,
-        single_turn_n_at_k,
+        budget,
+        baseline,
         repair_candidates,
         repaired,
         programs_per_trajectory: if finished == 0 {
@@ -355,5 +452,6 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
         session_spending: SessionSpending::of(&store.sessions()?),
         extraction,
         per_problem,
+        pool,
     })
 }

@@ -41,6 +41,9 @@ mod context;
 mod execute;
 pub mod journal;
 pub mod ledger;
+pub mod pool;
+#[cfg(test)]
+mod pool_tests;
 #[cfg(test)]
 mod tests;
 mod trajectory;
@@ -134,6 +137,7 @@ pub async fn run(ctx: &RunContext, problems: &[Arc<Problem>]) -> Result<RunOutco
             session,
             path: ctx.store.path().into(),
         },
+        judge: Arc::default(),
     };
     ctx.events.emit(|| Event::RunStarted(started));
     for p in problems {
@@ -179,13 +183,30 @@ pub async fn run(ctx: &RunContext, problems: &[Arc<Problem>]) -> Result<RunOutco
     })
 }
 
-/// Runs every trajectory, `ctx.concurrency` at a time; returns the ones that failed.
+/// What the trajectories of one problem have come to so far.
+#[derive(Default)]
+struct Progress {
+    /// Trajectories not yet finished.
+    left: u32,
+    /// The finished ones, for the pool stage.
+    sampled: Vec<pool::Sampled>,
+}
+
+/// Runs every trajectory, `ctx.concurrency` at a time, and each problem's pool stage once its
+/// trajectories have finished (pool strategies); returns the trajectories that failed.
 async fn trajectories(shared: &Shared<'_>, problems: &[Arc<Problem>]) -> Vec<FailedTrajectory> {
     let (ctx, per_problem) = (shared.ctx, shared.ctx.config.trajectories);
-    let remaining: Mutex<HashMap<&str, u32>> = Mutex::new(
+    let pool_spec = ctx.config.pool;
+    let progress: Mutex<HashMap<&str, Progress>> = Mutex::new(
         problems
             .iter()
-            .map(|p| (p.id().0.as_str(), per_problem))
+            .map(|p| {
+                let progress = Progress {
+                    left: per_problem,
+                    sampled: Vec::new(),
+                };
+                (p.id().0.as_str(), progress)
+            })
             .collect(),
     );
     let failed = Mutex::new(Vec::new());
@@ -193,36 +214,57 @@ async fn trajectories(shared: &Shared<'_>, problems: &[Arc<Problem>]) -> Vec<Fai
         .iter()
         .flat_map(|p| (0..per_problem).map(move |t| (p, t)));
     let tasks = futures_util::stream::iter(work).map(|(problem, t)| {
-        let (remaining, failed) = (&remaining, &failed);
+        let (progress, failed) = (&progress, &failed);
         async move {
             let id = problem.id().0.as_str();
-            match trajectory::trajectory(shared, problem, t).await {
-                Ok(finished) => {
-                    ctx.events.emit(|| Event::TrajectoryFinished {
-                        problem: id.to_owned(),
-                        trajectory: t,
-                        solved: finished.record.solved,
-                        earlier: finished.earlier,
+            let failure = |t: u32, error: String| {
+                let failure = FailedTrajectory {
+                    problem: id.to_owned(),
+                    trajectory: t,
+                    error,
+                };
+                ctx.events.emit(|| Event::TrajectoryFailed(failure.clone()));
+                failed.lock().expect("failed lock").push(failure);
+            };
+            let finished = match trajectory::trajectory(shared, problem, t).await {
+                Ok(finished) => finished,
+                Err(e) => return failure(t, e.to_string()),
+            };
+            ctx.events.emit(|| Event::TrajectoryFinished {
+                problem: id.to_owned(),
+                trajectory: t,
+                solved: finished.record.solved,
+                earlier: finished.earlier,
+            });
+            let sampled = {
+                let mut all = progress.lock().expect("progress lock");
+                let p = all.get_mut(id).expect("every problem counted");
+                p.left -= 1;
+                if pool_spec.is_some() {
+                    p.sampled.push(pool::Sampled {
+                        record: finished.record,
+                        answer: finished.answer,
                     });
-                    let mut r = remaining.lock().expect("remaining lock");
-                    let left = r.get_mut(id).expect("every problem counted");
-                    *left -= 1;
-                    if *left == 0 {
-                        ctx.events.emit(|| Event::ProblemFinished {
-                            problem: id.to_owned(),
-                        });
-                    }
                 }
-                Err(e) => {
-                    let failure = FailedTrajectory {
+                if p.left > 0 {
+                    return;
+                }
+                std::mem::take(&mut p.sampled)
+            };
+            if let Some(spec) = pool_spec {
+                let mut sampled = sampled;
+                sampled.sort_by_key(|s| s.record.trajectory);
+                match pool::pool_stage(shared, problem, spec, sampled).await {
+                    Ok(record) => ctx.events.emit(|| Event::PoolFinished {
                         problem: id.to_owned(),
-                        trajectory: t,
-                        error: e.to_string(),
-                    };
-                    ctx.events.emit(|| Event::TrajectoryFailed(failure.clone()));
-                    failed.lock().expect("failed lock").push(failure);
+                        solved: record.solved,
+                    }),
+                    Err(e) => return failure(pool::POOL_STAGE, e.to_string()),
                 }
             }
+            ctx.events.emit(|| Event::ProblemFinished {
+                problem: id.to_owned(),
+            });
         }
     });
     tasks

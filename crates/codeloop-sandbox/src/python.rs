@@ -1,8 +1,8 @@
 //! The Python runtime: finding the interpreter, and the worker and judge processes that speak our
 //! line-delimited JSON protocol (its messages are the types of [`crate::protocol`]; the other side
 //! is `python/worker/` and `python/judge.py`). The Python sources are embedded in the binary:
-//! the worker's files are joined, after `wire.py`, into one program, and the judge is `wire.py`
-//! and `judge.py`; each process gets its program whole on its command line (or, compiled once
+//! the worker's files are joined, after `wire.py`, into one program, and the judge is `wire.py`,
+//! `judge_tests.py` (reading model-written tests) and `judge.py`; each process gets its program whole on its command line (or, compiled once
 //! by its interpreter, as marshalled code on its stdin), never from a file on disk.
 
 use std::collections::HashMap;
@@ -51,8 +51,15 @@ pub(crate) static WORKER_SRC: LazyLock<String> = LazyLock::new(|| {
         .join("\n")
 });
 /// Source of the trusted judge, wire encoding and protocol checks included.
-pub(crate) static JUDGE_SRC: LazyLock<String> =
-    LazyLock::new(|| [WIRE_SRC, PROTOCOL_SRC, include_str!("../python/judge.py")].join("\n"));
+pub(crate) static JUDGE_SRC: LazyLock<String> = LazyLock::new(|| {
+    [
+        WIRE_SRC,
+        PROTOCOL_SRC,
+        include_str!("../python/judge_tests.py"),
+        include_str!("../python/judge.py"),
+    ]
+    .join("\n")
+});
 
 /// A resolved Python interpreter: the real binary, never a shim.
 #[derive(Debug, Clone)]

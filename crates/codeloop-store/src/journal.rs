@@ -113,6 +113,13 @@ pub enum Write {
         /// The summary (JSON).
         data: String,
     },
+    /// A problem's finished pool stage.
+    Pool {
+        /// The problem.
+        problem: String,
+        /// The record (JSON).
+        data: String,
+    },
     /// Spending of a session.
     Spend(SessionId, SpendDelta),
 }
@@ -337,6 +344,10 @@ fn commit(conn: &mut Connection, batch: &[Unit]) -> rusqlite::Result<()> {
                     "INSERT OR REPLACE INTO trajectories (problem, trajectory, data) VALUES (?1, ?2, ?3)",
                 )?
                 .execute(params![problem, trajectory, data])?;
+            }
+            Write::Pool { problem, data } => {
+                tx.prepare_cached("INSERT OR REPLACE INTO pools (problem, data) VALUES (?1, ?2)")?
+                    .execute(params![problem, data])?;
             }
             Write::Spend(session, delta) => spend.entry(*session).or_default().add(delta),
         }

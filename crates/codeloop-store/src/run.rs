@@ -158,6 +158,7 @@ impl RunStore {
                  completion_tokens INTEGER NOT NULL DEFAULT 0,
                  ended_unix INTEGER, wall_secs REAL, executions INTEGER, replayed INTEGER,
                  failed_trajectories INTEGER);
+             CREATE TABLE IF NOT EXISTS pools (problem TEXT PRIMARY KEY, data TEXT NOT NULL);
              PRAGMA user_version = {RUN_STORE_VERSION};"
         ))
         .map_err(sql)?;
@@ -334,6 +335,34 @@ impl RunStore {
                 f(&problem, traj, &data);
             }
             Ok(())
+        })
+    }
+
+    /// A problem's finished pool stage (pool strategies: the selection over its trajectories).
+    pub fn pool(&self, problem: &str) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT data FROM pools WHERE problem = ?1")?
+                .query_row(params![problem], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// Forgets `problem`'s finished pool stage (its journal stays): the next run does the stage
+    /// again from the journal, e.g. to rank the pool anew after a selector changed.
+    pub fn delete_pool(&self, problem: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.prepare_cached("DELETE FROM pools WHERE problem = ?1")?
+                .execute(params![problem])
+                .map(drop)
+        })
+    }
+
+    /// Every finished pool stage: (problem, record), ordered by problem.
+    pub fn pools(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT problem, data FROM pools ORDER BY problem")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
         })
     }
 

@@ -12,6 +12,8 @@
 //!   (first public pass, public filter, `CodeT`, `AlphaCode` clustering, MBR-exec);
 //! - [`stats`](mod@stats): bootstrap intervals over problems, paired differences between
 //!   strategies, and n@k where k is a budget spent on a pool of trajectories.
+//! - [`pool`](mod@pool): problem-level strategies over a pool of trajectories
+//!   ([`SelectorPolicy`]: sample, write tests, run the pool on them, rank).
 //!
 //! Dependencies: `toml` for the prompt and strategy files; `libm` (the Rust project's port of
 //! musl's maths) for `lgamma`, which B4's Beta-Bernoulli likelihoods need and `std` does not offer
@@ -22,6 +24,7 @@ pub mod estimate;
 pub mod extract;
 mod feedback;
 mod multiturn;
+pub mod pool;
 mod prompts;
 pub mod select;
 mod spec;
@@ -34,8 +37,9 @@ pub use feedback::{Granularity, render_feedback};
 pub use multiturn::{
     Action, MultiTurn, Observation, Purpose, Segment, SegmentKind, TranscriptMessage,
 };
+pub use pool::{PoolAction, PoolObservation, PoolSpec, PoolSuite, SelectorPolicy};
 pub use prompts::{DEFAULT_PROMPTS, PromptLibrary, render};
-pub use select::{Pool, Selector, rank};
+pub use select::{Pool, SELECTORS, Selector, rank};
 pub use spec::{BUILTIN_STRATEGIES, StrategySpec, TurnSpec};
 pub use stats::{
     BudgetNAtK, Interval, ProgramOutcome, bootstrap_mean, budget_n_at_k, curve, paired_difference,

@@ -24,6 +24,8 @@ pub enum Purpose {
     Reason,
     /// A program.
     Code,
+    /// Tests of the problem written by the model (pool strategies).
+    Tests,
 }
 
 /// What the strategy asks the driver to do next.
@@ -298,16 +300,7 @@ impl MultiTurn {
                         }],
                     );
                 }
-                let key = match (
-                    &self.problem.interface,
-                    self.problem.completion_prefix.is_empty(),
-                ) {
-                    (Interface::Stdio, _) => "stdio",
-                    (Interface::Function { .. }, true) => "description",
-                    (Interface::Function { .. }, false) => "code_stub",
-                };
-                let prompt = self.problem.prompt.trim_end().to_owned();
-                let task = self.text("task", key, &[("prompt", &prompt)])?;
+                let task = statement(&self.library, &self.problem)?;
                 self.open_turn(Segment {
                     kind: SegmentKind::Task,
                     text: task,
@@ -375,6 +368,32 @@ impl MultiTurn {
             (phase, _) => Err(protocol(phase)),
         }
     }
+}
+
+/// The problem statement as the `task` family renders it for `problem`.
+pub(crate) fn statement(
+    library: &PromptLibrary,
+    problem: &PublicProblem,
+) -> Result<String, StrategyError> {
+    let key = match (&problem.interface, problem.completion_prefix.is_empty()) {
+        (Interface::Stdio, _) => "stdio",
+        (Interface::Function { .. }, true) => "description",
+        (Interface::Function { .. }, false) => "code_stub",
+    };
+    let language = problem.language.to_string();
+    let entry_point = match &problem.interface {
+        Interface::Function { entry_point } => entry_point.as_str(),
+        Interface::Stdio => "",
+    };
+    let prompt = problem.prompt.trim_end();
+    Ok(render(
+        library.get("task", key)?,
+        &[
+            ("language", language.as_str()),
+            ("entry_point", entry_point),
+            ("prompt", prompt),
+        ],
+    ))
 }
 
 fn answer(text: &str) -> Vec<Segment> {

@@ -32,6 +32,10 @@ pub struct PromptLibrary {
     pub retry: BTreeMap<String, String>,
     /// Feedback renderings F1..F3.
     pub feedback: BTreeMap<String, String>,
+    /// Requests for model-written tests (`CodeT`, B4, `AlphaCode`'s inputs): `asserts` (function
+    /// problems: assert statements on the entry point) and `stdio` (inputs with expected outputs).
+    #[serde(default)]
+    pub tests: BTreeMap<String, String>,
 }
 
 /// Placeholders each family may use.
@@ -46,6 +50,7 @@ const VARS: &[(&str, &[&str])] = &[
         "feedback",
         &["failures", "passed", "language", "entry_point"],
     ),
+    ("tests", &["language", "entry_point", "count", "example"]),
 ];
 
 /// Required entries outside the open families.
@@ -56,6 +61,8 @@ const REQUIRED: &[(&str, &str)] = &[
     ("task", "stdio"),
     ("code_request", "default"),
     ("code_request", "fix"),
+    ("tests", "asserts"),
+    ("tests", "stdio"),
 ];
 
 impl PromptLibrary {
@@ -128,6 +135,7 @@ impl PromptLibrary {
             "instruction" => &self.instruction,
             "retry" => &self.retry,
             "feedback" => &self.feedback,
+            "tests" => &self.tests,
             _ => panic!("no prompt family `{family}`"),
         }
     }

@@ -50,16 +50,21 @@ impl Pool {
 }
 
 /// How a pool's programs are ranked for submission.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+// Externally tagged: serde_json's `arbitrary_precision` (on in this workspace) cannot read an
+// internally tagged variant's `f64`s back.
 pub enum Selector {
     /// Zheng et al.: programs that pass the public tests in the order they were generated, then
     /// the others in that order.
+    #[serde(rename = "first-public-pass")]
     FirstPublicPass,
     /// Programs that pass the public tests in a seeded random order, then the others.
+    #[serde(rename = "public-filter")]
     PublicFilterRandom,
     /// `CodeT` (Chen et al. 2023): consensus sets of programs passing exactly the same generated
     /// tests, scored by agreement. `sqrt` uses the released code's √(programs) instead of the
     /// paper's count.
+    #[serde(rename = "codet")]
     CodeT {
         /// Score a set by √(programs) × tests passed (released code) instead of the product.
         sqrt: bool,
@@ -67,6 +72,7 @@ pub enum Selector {
     /// B4 (Chen et al. 2024): the same consensus sets as `CodeT`, ranked by the log-posterior of
     /// the hypothesis that a set's programs and the tests they pass are the correct ones, a sum of
     /// four Beta-Bernoulli marginal likelihoods (released `strategy.py`, function `B4`).
+    #[serde(rename = "b4")]
     B4 {
         /// Prior weight against wrong programs passing wrong tests (`beta_0`; the README uses
         /// 1e4, 1e5 or 1e6).
@@ -76,8 +82,10 @@ pub enum Selector {
     },
     /// `AlphaCode` (Li et al. 2022): keep the programs that pass the public tests, cluster them by
     /// identical outputs on the generated inputs, one per cluster, largest cluster first.
+    #[serde(rename = "alphacode")]
     AlphaCode,
     /// MBR-exec: every program clustered by identical outputs, largest cluster first.
+    #[serde(rename = "mbr-exec")]
     MbrExec,
 }
 
@@ -134,12 +142,82 @@ pub fn rank(selector: Selector, pool: &Pool, seed: u64) -> Vec<usize> {
     }
 }
 
+/// The selectors by name, as `--strategy` takes them, with what each does.
+pub const SELECTORS: &[(&str, &str)] = &[
+    (
+        "first-public-pass",
+        "the first program that passes the public tests (Zheng et al.)",
+    ),
+    (
+        "public-filter",
+        "programs that pass the public tests, in a seeded random order",
+    ),
+    (
+        "codet",
+        "CodeT: consensus sets on model-written tests, scored by programs x tests passed",
+    ),
+    (
+        "codet-sqrt",
+        "CodeT as its released code scores: sqrt(programs) x tests passed",
+    ),
+    (
+        "b4",
+        "B4: consensus sets ranked by their log-posterior (beta_0 = 1e4, alpha_xy = 1e3)",
+    ),
+    (
+        "alphacode",
+        "AlphaCode: public-test filter, clusters by outputs on generated inputs, largest first",
+    ),
+    (
+        "mbr-exec",
+        "MBR-exec: every program clustered by outputs on generated inputs, largest first",
+    ),
+];
+
 impl Selector {
     /// B4 with the released README's settings (`beta_0` = 1e4, `alpha_xy` = 1e3).
     pub const B4_DEFAULT: Selector = Selector::B4 {
         beta_0: 1e4,
         alpha_xy: 1e3,
     };
+
+    /// The selector of a name in [`SELECTORS`].
+    #[must_use]
+    pub fn named(name: &str) -> Option<Selector> {
+        Some(match name {
+            "first-public-pass" => Selector::FirstPublicPass,
+            "public-filter" => Selector::PublicFilterRandom,
+            "codet" => Selector::CodeT { sqrt: false },
+            "codet-sqrt" => Selector::CodeT { sqrt: true },
+            "b4" => Selector::B4_DEFAULT,
+            "alphacode" => Selector::AlphaCode,
+            "mbr-exec" => Selector::MbrExec,
+            _ => return None,
+        })
+    }
+
+    /// Its name (B4 with other priors keeps the name `b4`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Selector::FirstPublicPass => "first-public-pass",
+            Selector::PublicFilterRandom => "public-filter",
+            Selector::CodeT { sqrt: false } => "codet",
+            Selector::CodeT { sqrt: true } => "codet-sqrt",
+            Selector::B4 { .. } => "b4",
+            Selector::AlphaCode => "alphacode",
+            Selector::MbrExec => "mbr-exec",
+        }
+    }
+
+    /// Whether it needs model-written tests (a pass matrix or outputs on generated inputs).
+    #[must_use]
+    pub fn needs_tests(self) -> bool {
+        !matches!(
+            self,
+            Selector::FirstPublicPass | Selector::PublicFilterRandom
+        )
+    }
 }
 
 /// B4's consensus sets (programs with identical pass rows) with their log-posteriors, as

@@ -27,8 +27,9 @@
 //! 1. Buying: trajectories are drawn uniformly at random without replacement from the pool and
 //!    taken whole while the total cost so far fits in B (cost ≤ B). The first trajectory that
 //!    would cross B is cut after its last program whose cumulative cost still fits (if none fits it
-//!    contributes nothing), and buying stops. When the whole pool costs at most B every trajectory
-//!    is bought, and the figure is the pool's limit, not B's ([`BudgetNAtK::saturated`]).
+//!    contributes nothing), and buying stops. When the whole pool costs less than B every
+//!    trajectory is bought with budget left, and the figure is the pool's limit, not B's
+//!    ([`BudgetNAtK::saturated`]).
 //! 2. Answers: each bought trajectory's answer is the last program of its (possibly cut) prefix.
 //! 3. Submission: answers that passed their public tests (or had none to run) first, in draw
 //!    order, then the others in draw order; the first n are submitted, and the draw solves the
@@ -151,8 +152,9 @@ pub struct BudgetNAtK {
     pub lo: f64,
     /// Upper end of the 95% interval.
     pub hi: f64,
-    /// Whether the whole pool costs at most the budget: every trajectory is bought, and the figure
-    /// is the pool's limit (a larger pool might do better at this budget).
+    /// Whether the whole pool costs less than the budget: every trajectory is bought with budget
+    /// to spare, and the figure is the pool's limit (a larger pool might do better at this
+    /// budget). At a budget equal to the pool's cost the figure is exact, not saturated.
     pub saturated: bool,
 }
 
@@ -172,7 +174,7 @@ pub fn budget_n_at_k(
     if n == 0 || size == 0 || draws == 0 || budget.is_nan() || budget <= 0.0 {
         return None;
     }
-    let saturated = pool.iter().flatten().map(|p| p.cost).sum::<f64>() <= budget;
+    let saturated = pool.iter().flatten().map(|p| p.cost).sum::<f64>() < budget;
     let exact = (1..=size as u64)
         .try_fold(1u64, u64::checked_mul)
         .is_some_and(|orders| orders <= draws);

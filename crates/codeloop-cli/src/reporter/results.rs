@@ -103,25 +103,38 @@ pub(crate) fn print_table(r: &RunResults) {
     }
     for row in &r.n_at_k {
         println!(
-            "pass {}@{}: {:.1}% exact; bootstrap {:.1}% (95% interval {:.1}-{:.1}%, {} resamples)",
+            "pass {}@{} (n = {} trajectories submit; k = turns x n = {} programs at most): {}",
             row.n,
             row.k,
-            100.0 * row.exact,
-            100.0 * row.bootstrap.mean,
-            100.0 * row.bootstrap.lo,
-            100.0 * row.bootstrap.hi,
-            row.bootstrap.resamples
+            row.n,
+            row.k,
+            percent(&row.value)
         );
     }
-    for row in &r.single_turn_n_at_k {
+    for row in &r.budget {
+        let saturated = if row.saturated > 0 {
+            format!(
+                " ({} problem(s) spent their whole pool first)",
+                row.saturated
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "single-turn baseline, pass {}@{} (turn-1 programs filtered by public tests): {:.1}% exact; bootstrap {:.1}% ({:.1}-{:.1}%)",
+            "pass {}@{} at a budget of {} {}: {}{saturated}",
             row.n,
             row.k,
-            100.0 * row.exact,
-            100.0 * row.bootstrap.mean,
-            100.0 * row.bootstrap.lo,
-            100.0 * row.bootstrap.hi
+            row.k,
+            row.axis.name(),
+            percent(&row.value)
+        );
+    }
+    for row in &r.baseline {
+        println!(
+            "single-turn baseline, pass {}@{} (turn-1 programs as samples, filtered by public tests): {}",
+            row.n,
+            row.k,
+            percent(&row.value)
         );
     }
     println!(
@@ -148,10 +161,52 @@ pub(crate) fn print_table(r: &RunResults) {
         s.llm_failed,
         s.llm_cached
     );
+    if let Some(pool) = &r.pool {
+        print_pool(pool);
+    }
     let rules: Vec<String> = r
         .extraction
         .iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("extraction: {}", rules.join(", "));
+}
+
+/// A mean over problems with its interval, in percent.
+fn percent(i: &codeloop_strategy::stats::Interval) -> String {
+    format!(
+        "{:.1}% (95% interval {:.1}-{:.1}% over problems)",
+        100.0 * i.mean,
+        100.0 * i.lo,
+        100.0 * i.hi
+    )
+}
+
+/// The pool strategy's part of the table.
+fn print_pool(p: &codeloop_engine::report::PoolResults) {
+    let pct = percent;
+    println!();
+    println!(
+        "pool strategy {}: {} programs and up to {} model-written tests per problem",
+        p.selector, p.samples, p.tests
+    );
+    println!(
+        "first submission solved {} of {} problems: pass@1 {}",
+        p.solved,
+        p.finished + p.unfinished,
+        pct(&p.pass_at_1)
+    );
+    if p.unfinished > 0 {
+        println!(
+            "  {} problem(s) without a finished pool stage count as unsolved",
+            p.unfinished
+        );
+    }
+    for row in &p.n_at_k {
+        println!("{} {}@{}: {}", p.selector, row.n, row.k, pct(&row.value));
+    }
+    println!(
+        "model-written tests: {:.1} kept per problem, {} statements rejected, {} duplicates dropped",
+        p.tests_kept, p.tests_rejected, p.tests_duplicates
+    );
 }

@@ -178,7 +178,7 @@ fn reference_reports(
 
 /// Whether a wire value can differ from itself in the judge's comparison: a NaN (unequal to
 /// itself) or an opaque object (equal to nothing).
-fn inexact_wire(wire: &str) -> bool {
+pub(crate) fn inexact_wire(wire: &str) -> bool {
     wire.contains("{\"f\":\"nan\"}") || wire.contains("{\"o\":")
 }
 

@@ -30,5 +30,7 @@ mod programs;
 mod stdio;
 mod suite;
 
+pub(crate) use calls::inexact_wire;
 pub use dataset::{NoteKind, PREPARED_VERSION, PrepNote, PrepareOptions, PreparedDataset};
 pub use dispatch::prepare;
+pub(crate) use suite::suite_key;

@@ -7,7 +7,7 @@ use codeloop_types::{Call, Limits, ProblemId};
 use sha2::{Digest, Sha256};
 
 /// A suite's content key: its problem, calls, judge spec and the expected values its tests hold.
-pub(super) fn suite_key<'a>(
+pub(crate) fn suite_key<'a>(
     id: &ProblemId,
     which: &str,
     calls: &[Call],

@@ -9,21 +9,88 @@
 
 use std::sync::Arc;
 
-use codeloop_llm::{Backend, Choice, LlmError};
+use codeloop_llm::{Backend, Choice, GenerationRequest, LlmError};
 use codeloop_store::SpendDelta;
 use codeloop_strategy::Purpose;
+use codeloop_types::Message;
 
 use super::context::{FaultHook, FaultPoint, Shared};
 use super::journal::{LlmStep, StepKey, Writer};
-use super::ledger::Ledger;
+use super::ledger::{Account, Ledger};
 use crate::errors::EngineError;
 use crate::events::{Event, Events, StepAt};
+
+/// One step's request for an answer.
+pub(super) struct Asked {
+    /// Where the answer goes in the journal.
+    pub(super) key: StepKey,
+    /// The journaled record of the step, if the journal holds it (a resume).
+    pub(super) journaled: Option<String>,
+    /// Why the model is called.
+    pub(super) purpose: Purpose,
+    /// The turn.
+    pub(super) turn: u32,
+    /// The request's seed.
+    pub(super) seed: u64,
+    /// The endpoint affinity (requests of one trajectory go to one endpoint).
+    pub(super) affinity: u64,
+}
+
+/// Tells listeners step `key` is replayed.
+pub(super) fn replayed(shared: &Shared<'_>, key: &StepKey, turn: u32) {
+    shared.ctx.events.emit(|| Event::StepReplayed {
+        at: StepAt {
+            problem: key.problem.clone(),
+            trajectory: key.trajectory,
+            step: key.step,
+        },
+        turn,
+    });
+}
+
+/// The model's answer of a step: the journaled one, or asked for now with the run's sampling
+/// (`None`: the budget refused the call). Charged to `account` either way.
+pub(super) async fn answer(
+    shared: &Shared<'_>,
+    asked: Asked,
+    messages: Vec<Message>,
+    account: &mut Account<'_>,
+) -> Result<Option<LlmStep>, EngineError> {
+    let Asked {
+        key,
+        journaled,
+        purpose,
+        turn,
+        seed,
+        affinity,
+    } = asked;
+    if let Some(data) = journaled {
+        let answer: LlmStep = key.parse(&data)?;
+        replayed(shared, &key, turn);
+        account.llm(&answer, true);
+        return Ok(Some(answer));
+    }
+    let sampling = &shared.ctx.config.sampling;
+    let mut request = GenerationRequest::chat(messages);
+    request.temperature = sampling.temperature;
+    request.top_p = sampling.top_p;
+    request.max_tokens = sampling.max_tokens;
+    request.seed = Some(seed);
+    request.affinity = Some(affinity);
+    let request = request.validate()?;
+    if !shared.ledger.reserve_llm() {
+        return Ok(None);
+    }
+    let answer = ask(shared, request, key, purpose, turn).await?;
+    account.llm(&answer, false);
+    Ok(Some(answer))
+}
 
 /// Sends one request, counted as sent in a commit that lands first, and returns its answer once
 /// the answer is journaled. The request runs as a task of its own that journals the answer the
 /// moment it arrives, however busy the trajectories are; a request that fails is counted as
 /// failed (without waiting).
-pub(super) async fn ask(
+async fn ask(
     shared: &Shared<'_>,
     request: codeloop_llm::ValidRequest,
     key: StepKey,

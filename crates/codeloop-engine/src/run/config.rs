@@ -4,7 +4,7 @@
 
 use codeloop_sandbox::Executor;
 use codeloop_store::RunStore;
-use codeloop_strategy::{PromptLibrary, StrategySpec};
+use codeloop_strategy::{PoolSpec, PromptLibrary, StrategySpec};
 use codeloop_types::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,10 @@ pub struct RunConfig {
     pub limits: Limits,
     /// Resource budget.
     pub budget: Budget,
+    /// A pool strategy over each problem's trajectories (`None`: every trajectory's answer is
+    /// its own submission).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolSpec>,
 }
 
 /// The configuration of the run `store` holds (an error if it holds none).

@@ -1,10 +1,10 @@
 //! What a run needs ([`RunContext`], given by the caller) and what the trajectories of one
 //! invocation share ([`Shared`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use codeloop_llm::Backend;
-use codeloop_sandbox::Executor;
+use codeloop_sandbox::{Executor, PythonJudge};
 use codeloop_store::RunStore;
 use codeloop_strategy::{PromptLibrary, StrategySpec};
 
@@ -50,4 +50,9 @@ pub(super) struct Shared<'a> {
     pub(super) exec: AsyncExecutor,
     pub(super) ledger: Arc<Ledger>,
     pub(super) writer: Writer,
+    /// The trusted judge that reads model-written tests (pool strategies), started on first use.
+    pub(super) judge: SharedJudge,
 }
+
+/// The trusted judge of an invocation, started the first time a pool stage parses tests.
+pub(super) type SharedJudge = Arc<Mutex<Option<PythonJudge>>>;

@@ -7,12 +7,22 @@ use std::sync::Arc;
 
 use codeloop_sandbox::Job;
 use codeloop_store::Write;
-use codeloop_types::{ExecReport, Outcome, Problem, TestSuite};
+use codeloop_types::{ExecReport, Limits, Outcome, Problem, TestSuite};
 
 use super::context::Shared;
 use crate::errors::EngineError;
 use crate::evaluate::hidden::SuiteRunner;
 use crate::events::{Event, SuiteKind, Warning};
+
+/// How a program runs on a suite.
+struct How<'l> {
+    /// Stop at the first failing test.
+    fail_fast: bool,
+    /// Keep the values the calls returned.
+    collect_values: bool,
+    /// The run's limits.
+    limits: &'l Limits,
+}
 
 /// Runs programs for one trajectory.
 pub(super) struct Runs<'s, 'a> {
@@ -29,7 +39,30 @@ impl Runs<'_, '_> {
         program: &str,
     ) -> Result<ExecReport, EngineError> {
         let suite = &self.problem.public.public_tests;
-        self.run(SuiteKind::Public, hash, program, suite, false)
+        let how = How {
+            fail_fast: false,
+            collect_values: false,
+            limits: &self.shared.ctx.config.limits,
+        };
+        self.run(SuiteKind::Public, hash, program, suite, &how)
+            .await
+    }
+
+    /// Runs `program` on every test of a model-written `suite` in one sandbox run, keeping the
+    /// value each call returned (a pool strategy's pass matrix and behaviour), within `limits`.
+    pub(super) async fn generated(
+        &self,
+        hash: &str,
+        program: &str,
+        suite: &Arc<TestSuite>,
+        limits: &Limits,
+    ) -> Result<ExecReport, EngineError> {
+        let how = How {
+            fail_fast: false,
+            collect_values: true,
+            limits,
+        };
+        self.run(SuiteKind::Generated, hash, program, suite, &how)
             .await
     }
 
@@ -39,7 +72,7 @@ impl Runs<'_, '_> {
         hash: &str,
         program: &str,
         suite: &Arc<TestSuite>,
-        fail_fast: bool,
+        how: &How<'_>,
     ) -> Result<ExecReport, EngineError> {
         let ctx = self.shared.ctx;
         let stored = ctx.store.execution(hash, &suite.key)?;
@@ -47,7 +80,7 @@ impl Runs<'_, '_> {
         let fresh = reused.is_none();
         let report = match reused {
             Some(report) => report,
-            None => self.sandbox(hash, program, suite, fail_fast).await,
+            None => self.sandbox(hash, program, suite, how).await,
         };
         self.shared.ledger.executed(!fresh);
         ctx.events.emit(|| Event::ExecutionFinished {
@@ -66,16 +99,17 @@ impl Runs<'_, '_> {
         hash: &str,
         program: &str,
         suite: &Arc<TestSuite>,
-        fail_fast: bool,
+        how: &How<'_>,
     ) -> ExecReport {
         let shared = self.shared;
         let mut job = Job::suite(
             program.into(),
             self.problem.entry_point().unwrap_or_default(),
             suite.clone(),
-            shared.ctx.config.limits.clone(),
+            how.limits.clone(),
         );
-        job.fail_fast = fail_fast;
+        job.fail_fast = how.fail_fast;
+        job.collect_values = how.collect_values;
         let report = shared.exec.run(job).await;
         if report.outcome == Outcome::HarnessError {
             shared.ctx.events.emit(|| {
@@ -103,7 +137,12 @@ impl SuiteRunner for Runs<'_, '_> {
         program: &str,
         suite: &Arc<TestSuite>,
     ) -> Result<ExecReport, EngineError> {
-        self.run(SuiteKind::Hidden, hash, program, suite, true)
+        let how = How {
+            fail_fast: true,
+            collect_values: false,
+            limits: &self.shared.ctx.config.limits,
+        };
+        self.run(SuiteKind::Hidden, hash, program, suite, &how)
             .await
     }
 }

@@ -244,6 +244,12 @@ impl Ledger {
             .fetch_add(u64::from(r.submitted_turn.is_some()), Ordering::SeqCst);
     }
 
+    /// Charges the executions of a pool stage an earlier invocation finished (its LLM spending
+    /// is the journal's).
+    pub(super) fn charge_executions(&self, executions: u64) {
+        self.executions.fetch_add(executions, Ordering::SeqCst);
+    }
+
     /// Work spending so far (LLM calls include those reserved and not yet answered).
     #[must_use]
     pub fn work(&self) -> Spending {
@@ -306,6 +312,13 @@ impl Account<'_> {
         self.spent.programs += 1;
         self.spent.executions += tests;
         self.ledger.programs.fetch_add(1, Ordering::SeqCst);
+        self.ledger.executions.fetch_add(tests, Ordering::SeqCst);
+    }
+
+    /// Test-case executions that are not a program's public run (a pool run on model-written
+    /// tests).
+    pub(super) fn executions(&mut self, tests: u64) {
+        self.spent.executions += tests;
         self.ledger.executions.fetch_add(tests, Ordering::SeqCst);
     }
 

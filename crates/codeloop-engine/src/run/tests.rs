@@ -81,7 +81,9 @@ fn name(event: &Event) -> String {
         Event::ExecutionFinished { suite, .. } => match suite {
             SuiteKind::Public => "public run".to_owned(),
             SuiteKind::Hidden => "hidden run".to_owned(),
+            SuiteKind::Generated => "generated run".to_owned(),
         },
+        Event::PoolFinished { .. } => "pool finished".to_owned(),
         Event::TrajectoryFinished { earlier, .. } => {
             format!("trajectory finished (earlier {earlier})")
         }
@@ -92,7 +94,7 @@ fn name(event: &Event) -> String {
     }
 }
 
-fn one_problem(executor: &Executor) -> (Arc<Problem>, codeloop_data::Dataset) {
+pub(super) fn one_problem(executor: &Executor) -> (Arc<Problem>, codeloop_data::Dataset) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz");
     let mut dataset = load(&Source::Path(path), None).unwrap();
@@ -101,7 +103,11 @@ fn one_problem(executor: &Executor) -> (Arc<Problem>, codeloop_data::Dataset) {
     (Arc::new(prepared.problems[0].clone()), dataset)
 }
 
-fn config(problem: &Problem, dataset: &codeloop_data::Dataset, strategy: &str) -> RunConfig {
+pub(super) fn config(
+    problem: &Problem,
+    dataset: &codeloop_data::Dataset,
+    strategy: &str,
+) -> RunConfig {
     let prompts = PromptLibrary::builtin();
     RunConfig {
         journal_version: super::JOURNAL_VERSION,
@@ -121,6 +127,7 @@ fn config(problem: &Problem, dataset: &codeloop_data::Dataset, strategy: &str) -
         },
         limits: codeloop_types::Limits::default(),
         budget: Budget::default(),
+        pool: None,
     }
 }
 
@@ -150,7 +157,7 @@ fn invoke(
     (outcome, names)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use codeloop_llm::GenerationRequest;
 use codeloop_store::Write;
 use codeloop_strategy::{Action, Extracted, MultiTurn, Observation, Purpose, TranscriptMessage};
 use codeloop_types::{ExecReport, Outcome, Problem};
 
-use super::answers::ask;
+use super::answers::{Asked, answer, replayed};
 use super::context::Shared;
 use super::execute::Runs;
 use super::journal::{
@@ -18,7 +17,6 @@ use super::journal::{
 use super::ledger::Account;
 use crate::errors::EngineError;
 use crate::evaluate::hidden::hidden_verdict;
-use crate::events::{Event, StepAt};
 
 /// A program of a trajectory, before the evaluator's verdict.
 struct Program {
@@ -51,6 +49,8 @@ struct Trajectory<'s, 'a> {
 pub(super) struct Finished {
     pub(super) record: TrajectoryRecord,
     pub(super) earlier: bool,
+    /// The submitted program's text, when this invocation ran the trajectory.
+    pub(super) answer: Option<String>,
 }
 
 fn derive_seed(seed: u64, problem: &str, trajectory: u32) -> u64 {
@@ -76,6 +76,7 @@ pub(super) async fn trajectory(
         return Ok(Finished {
             record,
             earlier: true,
+            answer: None,
         });
     }
     let mut run = Trajectory {
@@ -124,10 +125,11 @@ pub(super) async fn trajectory(
         };
         run.step += 1;
     }
-    let record = run.finish(problem, strategy.transcript()).await?;
+    let (record, answer) = run.finish(problem, strategy.transcript()).await?;
     Ok(Finished {
         record,
         earlier: false,
+        answer,
     })
 }
 
@@ -149,14 +151,7 @@ impl Trajectory<'_, '_> {
 
     /// Tells listeners the current step is replayed.
     fn replayed(&self, turn: u32) {
-        self.shared.ctx.events.emit(|| Event::StepReplayed {
-            at: StepAt {
-                problem: self.id.to_owned(),
-                trajectory: self.t,
-                step: self.step,
-            },
-            turn,
-        });
+        replayed(self.shared, &self.key(), turn);
     }
 
     /// The model's answer: journaled, or asked for (`None`: the budget refused the call).
@@ -166,28 +161,19 @@ impl Trajectory<'_, '_> {
         purpose: Purpose,
         turn: u32,
     ) -> Result<Option<LlmStep>, EngineError> {
-        let key = self.key();
-        if let Some(data) = self.journaled() {
-            let answer: LlmStep = key.parse(data)?;
-            self.replayed(turn);
-            self.account.llm(&answer, true);
-            return Ok(Some(answer));
-        }
-        let sampling = &self.shared.ctx.config.sampling;
-        let mut request = GenerationRequest::chat(messages);
-        request.temperature = sampling.temperature;
-        request.top_p = sampling.top_p;
-        request.max_tokens = sampling.max_tokens;
-        request.seed = Some(self.seed.wrapping_add(u64::from(self.step)));
-        request.affinity = Some(self.seed);
-        let request = request.validate()?;
-        if !self.shared.ledger.reserve_llm() {
+        let asked = Asked {
+            key: self.key(),
+            journaled: self.journaled().map(str::to_owned),
+            purpose,
+            turn,
+            seed: self.seed.wrapping_add(u64::from(self.step)),
+            affinity: self.seed,
+        };
+        let answer = answer(self.shared, asked, messages, &mut self.account).await?;
+        if answer.is_none() {
             self.stop = StopReason::Budget;
-            return Ok(None);
         }
-        let answer = ask(self.shared, request, key, purpose, turn).await?;
-        self.account.llm(&answer, false);
-        Ok(Some(answer))
+        Ok(answer)
     }
 
     /// The public run of `extracted` (`None`: the budget refused the program).
@@ -258,17 +244,24 @@ impl Trajectory<'_, '_> {
         self.submitted = Some((turn, hash));
     }
 
-    /// Asks the evaluator for every program's hidden verdict and journals the record.
+    /// Asks the evaluator for every program's hidden verdict and journals the record; returns
+    /// it with the submitted program's text.
     async fn finish(
         self,
         problem: &Problem,
         transcript: &[TranscriptMessage],
-    ) -> Result<TrajectoryRecord, EngineError> {
+    ) -> Result<(TrajectoryRecord, Option<String>), EngineError> {
         // The budget stopped it: the last program, if any, is the answer.
         let submitted = self
             .submitted
             .clone()
             .or_else(|| self.programs.last().map(|p| (p.turn, p.hash.clone())));
+        let answer = submitted.as_ref().and_then(|(_, h)| {
+            self.programs
+                .iter()
+                .find(|p| p.hash == *h)
+                .map(|p| p.extracted.program.clone())
+        });
         let mut records = Vec::with_capacity(self.programs.len());
         for p in self.programs {
             let verdict =
@@ -307,6 +300,6 @@ impl Trajectory<'_, '_> {
             trajectory: self.t,
             data: serde_json::to_string(&record).expect("records serialise"),
         }]);
-        Ok(record)
+        Ok((record, answer))
     }
 }

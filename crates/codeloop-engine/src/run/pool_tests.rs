@@ -1,0 +1,205 @@
+//! A pool strategy end to end on `HumanEval/0` with a scripted model whose right answers are
+//! known: 10 programs (3 correct and agreeing, 7 wrong in three ways) and model-written tests
+//! (mostly right), through the real sandbox, judge and store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use codeloop_llm::{Backend, BoxFuture, Choice, FinishReason, Generation, LlmError, Prompt, Usage};
+use codeloop_sandbox::{Executor, ExecutorConfig};
+use codeloop_store::RunStore;
+use codeloop_strategy::{PoolSpec, Selector};
+
+use super::pool::{POOL_STAGE, PoolRecord};
+use super::tests::{config, one_problem, runtime};
+use super::{RunContext, run};
+use crate::events::Events;
+
+const CORRECT: &str = "def has_close_elements(numbers, threshold):
+    for i, a in enumerate(numbers):
+        for j, b in enumerate(numbers):
+            if i != j and abs(a - b) < threshold:
+                return True
+    return False";
+
+/// Passes the public examples, fails a hidden test: the threshold is half a unit too wide.
+const WIDE: &str = "def has_close_elements(numbers, threshold):
+    return any(abs(a - b) < threshold + 0.5 for i, a in enumerate(numbers) for j, b in enumerate(numbers) if i != j)";
+
+const ALWAYS_FALSE: &str = "def has_close_elements(numbers, threshold):
+    return False";
+
+const ALWAYS_TRUE: &str = "def has_close_elements(numbers, threshold):
+    return True";
+
+/// The programs of trajectories 0..10, in order: the first public passer is a wrong one.
+const PROGRAMS: [&str; 10] = [
+    WIDE,
+    ALWAYS_FALSE,
+    WIDE,
+    CORRECT,
+    ALWAYS_TRUE,
+    ALWAYS_FALSE,
+    CORRECT,
+    ALWAYS_FALSE,
+    ALWAYS_TRUE,
+    CORRECT,
+];
+
+/// Two answers of tests: right ones, one the wide program also passes, one it fails, a
+/// duplicate, a wrong test and lines that are not tests.
+const TESTS: [&str; 2] = [
+    "```python
+assert has_close_elements([1.0, 2.0, 3.0], 0.5) == False
+assert has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3) == True
+assert has_close_elements([], 1.0) == False
+assert has_close_elements([1.0, 1.8], 0.5) == False
+assert has_close_elements(numbers=[1.0], threshold=1.0) == False
+```",
+    "Here are more tests:
+```python
+assert has_close_elements([1.0, 1.0], 0.1) == True
+assert has_close_elements([1.0, 2.0, 3.0], 0.5) == False
+assert has_close_elements([5.0, 5.05], 0.1) == False
+```",
+];
+
+/// Answers code requests with [`PROGRAMS`] in call order and test requests with [`TESTS`].
+#[derive(Default)]
+struct Scripted {
+    code: AtomicU64,
+    tests: AtomicU64,
+    seen: Mutex<Vec<String>>,
+}
+
+impl Backend for Scripted {
+    fn identity(&self) -> String {
+        "test/scripted-pool".to_owned()
+    }
+
+    fn generate<'a>(
+        &'a self,
+        request: &'a codeloop_llm::ValidRequest,
+    ) -> BoxFuture<'a, Result<Generation, LlmError>> {
+        let asks_tests = match &request.get().prompt {
+            Prompt::Chat(messages) => messages
+                .last()
+                .is_some_and(|m| m.content.contains("Do not solve the problem")),
+            Prompt::Text(text) => text.contains("Do not solve the problem"),
+        };
+        let text = if asks_tests {
+            let i = self.tests.fetch_add(1, Ordering::SeqCst) as usize;
+            TESTS[i % TESTS.len()].to_owned()
+        } else {
+            let i = self.code.fetch_add(1, Ordering::SeqCst) as usize;
+            format!("```python\n{}\n```", PROGRAMS[i % PROGRAMS.len()])
+        };
+        self.seen
+            .lock()
+            .unwrap()
+            .push(if asks_tests { "tests" } else { "code" }.to_owned());
+        Box::pin(async move {
+            Ok(Generation {
+                choices: vec![Choice {
+                    text,
+                    finish_reason: FinishReason::Stop,
+                    token_ids: None,
+                    logprobs: None,
+                }],
+                usage: Usage {
+                    prompt_tokens: 10,
+                    completion_tokens: 5,
+                },
+                usage_missing: false,
+                endpoint: "test".to_owned(),
+                cached: 0,
+            })
+        })
+    }
+}
+
+/// Runs `selector` over the scripted pool in `dir`; returns the pool record and the run's calls.
+fn pool_run(selector: Selector, dir: &std::path::Path) -> (PoolRecord, super::RunOutcome) {
+    let executor = Arc::new(Executor::start(&ExecutorConfig::default()).unwrap());
+    let (problem, dataset) = one_problem(&executor);
+    let mut config = config(&problem, &dataset, "single");
+    config.trajectories = 10;
+    config.pool = Some(PoolSpec::new(selector, 10, 10));
+    let ctx = RunContext {
+        store: Arc::new(RunStore::open(dir).unwrap()),
+        backend: Arc::new(Scripted::default()),
+        executor,
+        config: Arc::new(config),
+        events: Events::none(),
+        // One trajectory at a time: trajectory t gets program t.
+        concurrency: 1,
+        fault: None,
+    };
+    let outcome = runtime()
+        .block_on(run(&ctx, std::slice::from_ref(&problem)))
+        .unwrap();
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    let text = ctx
+        .store
+        .pool(&problem.id().0)
+        .unwrap()
+        .expect("a pool record");
+    (serde_json::from_str(&text).unwrap(), outcome)
+}
+
+#[test]
+fn codet_submits_a_correct_program_where_the_first_public_pass_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let (record, outcome) = pool_run(Selector::CodeT { sqrt: false }, dir.path());
+    let correct: Vec<usize> = (0..10).filter(|&i| PROGRAMS[i] == CORRECT).collect();
+    let hidden: Vec<usize> = (0..10)
+        .filter(|&i| record.members[i].hidden_passed)
+        .collect();
+    assert_eq!(hidden, correct, "the hidden tests know which are right");
+    // Kept: the five distinct right tests, the wrong one (5.0 and 5.05 are within 0.1); the
+    // keyword call is rejected and the repeated assert dropped.
+    assert_eq!(record.tests.len(), 6, "{:?}", record.tests);
+    assert_eq!((record.tests_rejected, record.tests_duplicates), (1, 1));
+    assert!(
+        correct.contains(&record.ranking[0]),
+        "CodeT's first submission {} is one of the correct {correct:?}: {record:?}",
+        record.ranking[0]
+    );
+    assert!(record.solved);
+    // The three correct programs agree on every test but the wrong one.
+    for &i in &correct {
+        assert_eq!(record.passes[i], "111110", "program {i}");
+    }
+    assert_eq!(
+        (record.llm_calls, outcome.work.llm_calls),
+        (2, 12),
+        "ten programs and two answers of tests"
+    );
+    // One run per distinct program: four programs, six tests each.
+    assert_eq!(record.executions, 6 * 4);
+}
+
+#[test]
+fn the_first_public_pass_submits_the_wide_program_and_writes_no_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (record, outcome) = pool_run(Selector::FirstPublicPass, dir.path());
+    assert_eq!(record.ranking[0], 0, "{record:?}");
+    assert!(!record.solved);
+    assert!(record.tests.is_empty());
+    assert_eq!(outcome.work.llm_calls, 10);
+}
+
+#[test]
+fn a_resumed_pool_stage_replays_its_tests_and_submits_the_same_ranking() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = pool_run(Selector::B4_DEFAULT, dir.path());
+    // Forget the finished stage, keep its journal: the resume replays the stage.
+    let store = RunStore::open(dir.path()).unwrap();
+    store.delete_pool(&first.problem).unwrap();
+    assert_eq!(store.steps(&first.problem, POOL_STAGE).unwrap().len(), 2);
+    drop(store);
+    let (again, outcome) = pool_run(Selector::B4_DEFAULT, dir.path());
+    assert_eq!(again, first);
+    assert_eq!(outcome.invocation.llm_sent, 0, "nothing is asked again");
+    assert_eq!(outcome.invocation.replayed, 2);
+}
