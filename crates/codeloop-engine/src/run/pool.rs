@@ -496,8 +496,10 @@ fn parse_all(
     Ok(out)
 }
 
-/// The suite of the model's tests: one value test per assert.
-fn generated_suite(
+/// The suite of the model's tests: one value test per assert (what a pool stage runs its
+/// programs on).
+#[must_use]
+pub fn generated_suite(
     problem: &Problem,
     tests: &[codeloop_sandbox::protocol::judge::ParsedTest],
 ) -> TestSuite {
@@ -543,7 +545,8 @@ fn generated_suite(
 }
 
 /// The run's limits, with room for every call of `suite` at its own limit.
-fn generated_limits(run: &Limits, suite: &TestSuite) -> Limits {
+#[must_use]
+pub fn generated_limits(run: &Limits, suite: &TestSuite) -> Limits {
     let calls: u64 = suite.call_cpu_ms.iter().map(|&c| u64::from(c)).sum();
     let cpu_ms = run.cpu_ms.max(calls + 1_000);
     Limits {
