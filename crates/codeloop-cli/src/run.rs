@@ -14,6 +14,7 @@ use clap::Args;
 use codeloop_engine::report::{Axis, ReportOptions, RunResults, results_with};
 use codeloop_engine::run::{Budget, FaultHook, FaultPoint, RunConfig, RunContext, Sampling};
 use codeloop_store::{ResponseCache, RunStore};
+use codeloop_strategy::presets::{PRESETS, Preset};
 use codeloop_strategy::{PoolSpec, PromptLibrary, SELECTORS, Selector, StrategySpec};
 
 use crate::compare::{RESAMPLES, parse_axis};
@@ -31,13 +32,13 @@ pub(crate) struct ModelArgs {
     /// Trajectories per problem (default 1; pool strategies take `--samples` instead).
     #[arg(long)]
     trajectories: Option<u32>,
-    /// Sampling temperature (Zheng et al. use 1.0 with top-p 0.95 on large models; small models
-    /// write better code cooler).
-    #[arg(long, default_value_t = 0.2)]
-    temperature: f32,
-    /// Nucleus sampling mass.
-    #[arg(long, default_value_t = 0.95)]
-    top_p: f32,
+    /// Sampling temperature (default 0.2; Zheng et al. use 1.0 with top-p 0.95 on large models,
+    /// `--preset zheng2025`; small models write better code cooler).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Nucleus sampling mass (default 0.95).
+    #[arg(long)]
+    top_p: Option<f32>,
     /// Most tokens per answer.
     #[arg(long, default_value_t = 512)]
     max_tokens: u32,
@@ -67,15 +68,20 @@ pub(crate) struct ModelArgs {
     budget_wall_secs: Option<u64>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     data: DatasetArgs,
     /// A built-in strategy (cot-retry, single, multi-turn), a grid cell like `R1-I5-F2-t3`, a
     /// strategy file (TOML), or a pool strategy: a selector over `--samples` programs per problem
     /// (codet, codet-sqrt, b4, alphacode, mbr-exec, public-filter, first-public-pass).
-    #[arg(long, default_value = "cot-retry")]
-    strategy: String,
+    /// Default: cot-retry, or the preset's.
+    #[arg(long)]
+    strategy: Option<String>,
+    /// A paper's settings (zheng2025, codet, alphacode): its strategy, sampling and sizes, each
+    /// value with its source in `codeloop_strategy::presets`; flags given explicitly win.
+    #[arg(long)]
+    preset: Option<String>,
     /// Pool strategies: programs per problem (N), each a trajectory of `--schedule`.
     #[arg(long)]
     samples: Option<u32>,
@@ -212,8 +218,8 @@ fn config_for(
         prompts: setup.library.clone(),
         model: setup.backend.identity(),
         sampling: Sampling {
-            temperature: model.temperature,
-            top_p: model.top_p,
+            temperature: model.temperature.unwrap_or(0.2),
+            top_p: model.top_p.unwrap_or(0.95),
             max_tokens: model.max_tokens,
             seed: model.seed,
         },
@@ -229,13 +235,91 @@ fn config_for(
     }
 }
 
+/// `args` with `--preset`'s values where the user gave none; the preset's settings are printed
+/// with their sources.
+fn with_preset(args: &RunArgs) -> Result<RunArgs> {
+    let mut args = args.clone();
+    let Some(name) = args.preset.clone() else {
+        return Ok(args);
+    };
+    let Some(preset) = Preset::named(&name) else {
+        bail!(
+            "no preset `{name}` (known: {})",
+            PRESETS
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    eprintln!("preset {}: {}", preset.name, preset.description);
+    let note = |what: &str, value: String, source: &str, given: bool| {
+        if given {
+            eprintln!("  {what}: as given (the preset's {value}: {source})");
+        } else {
+            eprintln!("  {what} {value}: {source}");
+        }
+    };
+    let s = preset.strategy;
+    note(
+        "strategy",
+        s.value.to_owned(),
+        s.source,
+        args.strategy.is_some(),
+    );
+    args.strategy.get_or_insert_with(|| s.value.to_owned());
+    let m = &mut args.model;
+    if let Some(t) = preset.temperature {
+        note(
+            "temperature",
+            t.value.to_string(),
+            t.source,
+            m.temperature.is_some(),
+        );
+        m.temperature.get_or_insert(t.value);
+    }
+    if let Some(t) = preset.top_p {
+        note("top-p", t.value.to_string(), t.source, m.top_p.is_some());
+        m.top_p.get_or_insert(t.value);
+    }
+    if let Some(t) = preset.trajectories {
+        note(
+            "trajectories",
+            t.value.to_string(),
+            t.source,
+            m.trajectories.is_some(),
+        );
+        m.trajectories.get_or_insert(t.value);
+    }
+    if let Some(pool) = preset.pool {
+        note(
+            "samples",
+            pool.samples.to_string(),
+            pool.source,
+            args.samples.is_some(),
+        );
+        let samples = *args.samples.get_or_insert(pool.samples);
+        let tests = preset.tests_for(samples).unwrap_or(1);
+        note(
+            "tests",
+            tests.to_string(),
+            pool.source,
+            args.tests.is_some(),
+        );
+        args.tests.get_or_insert(tests);
+    }
+    eprintln!("  not held by the preset: {}", preset.unrecorded);
+    Ok(args)
+}
+
 /// The turn schedule and pool of `run`'s arguments: a selector name makes a pool strategy over
 /// `--samples` trajectories of `--schedule`; anything else is a turn schedule alone.
 fn strategy_of(
     args: &RunArgs,
     library: &PromptLibrary,
 ) -> Result<(StrategySpec, Option<PoolSpec>)> {
-    let Some(selector) = Selector::named(&args.strategy) else {
+    let strategy = args.strategy.as_deref().unwrap_or("cot-retry");
+    let Some(selector) = Selector::named(strategy) else {
         for (flag, given) in [
             ("--samples", args.samples.is_some()),
             ("--tests", args.tests.is_some()),
@@ -249,16 +333,15 @@ fn strategy_of(
                         .map(|(n, _)| *n)
                         .collect::<Vec<_>>()
                         .join(", "),
-                    args.strategy
+                    strategy
                 );
             }
         }
-        return Ok((StrategySpec::resolve(&args.strategy, library)?, None));
+        return Ok((StrategySpec::resolve(strategy, library)?, None));
     };
     if args.model.trajectories.is_some() {
         bail!(
-            "pool strategy `{}` takes --samples N (programs per problem), not --trajectories",
-            args.strategy
+            "pool strategy `{strategy}` takes --samples N (programs per problem), not --trajectories"
         );
     }
     let samples = args.samples.unwrap_or(10);
@@ -268,8 +351,8 @@ fn strategy_of(
     let schedule = StrategySpec::resolve(args.schedule.as_deref().unwrap_or("single"), library)?;
     let mut spec = schedule;
     spec.name = match &args.schedule {
-        Some(_) => format!("{}+{}", args.strategy, spec.name),
-        None => args.strategy.clone(),
+        Some(_) => format!("{strategy}+{}", spec.name),
+        None => strategy.to_owned(),
     };
     Ok((
         spec,
@@ -362,6 +445,7 @@ fn fault_hook() -> Result<Option<FaultHook>> {
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
+    let args = &with_preset(args)?;
     let setup = setup(&args.data, &args.model, &args.exec)?;
     let (spec, pool) = strategy_of(args, &setup.library)?;
     let mut config = config_for(&setup, spec, &args.model, &args.exec);

@@ -32,6 +32,8 @@ use serde::Serialize;
 
 pub mod budget;
 pub mod compare;
+#[cfg(test)]
+mod compare_tests;
 mod pool;
 
 pub use budget::{Axis, BudgetRow, Pools, parse_pairs, zheng_pairs};

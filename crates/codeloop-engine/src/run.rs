@@ -45,7 +45,7 @@ pub mod pool;
 #[cfg(test)]
 mod pool_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod trajectory;
 
 use std::collections::HashMap;

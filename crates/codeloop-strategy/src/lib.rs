@@ -12,6 +12,7 @@
 //!   (first public pass, public filter, `CodeT`, `AlphaCode` clustering, MBR-exec);
 //! - [`stats`](mod@stats): bootstrap intervals over problems, paired differences between
 //!   strategies, and n@k where k is a budget spent on a pool of trajectories.
+//! - [`presets`](mod@presets): papers' settings as data, each value with its source;
 //! - [`pool`](mod@pool): problem-level strategies over a pool of trajectories
 //!   ([`SelectorPolicy`]: sample, write tests, run the pool on them, rank).
 //!
@@ -25,6 +26,7 @@ pub mod extract;
 mod feedback;
 mod multiturn;
 pub mod pool;
+pub mod presets;
 mod prompts;
 pub mod select;
 mod spec;

@@ -94,7 +94,7 @@ fn name(event: &Event) -> String {
     }
 }
 
-pub(super) fn one_problem(executor: &Executor) -> (Arc<Problem>, codeloop_data::Dataset) {
+pub(crate) fn one_problem(executor: &Executor) -> (Arc<Problem>, codeloop_data::Dataset) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata/datasets/humaneval/HumanEval.jsonl.gz");
     let mut dataset = load(&Source::Path(path), None).unwrap();
@@ -103,7 +103,7 @@ pub(super) fn one_problem(executor: &Executor) -> (Arc<Problem>, codeloop_data::
     (Arc::new(prepared.problems[0].clone()), dataset)
 }
 
-pub(super) fn config(
+pub(crate) fn config(
     problem: &Problem,
     dataset: &codeloop_data::Dataset,
     strategy: &str,
@@ -157,7 +157,7 @@ fn invoke(
     (outcome, names)
 }
 
-pub(super) fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
