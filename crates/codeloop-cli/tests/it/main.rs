@@ -1,8 +1,10 @@
 //! The integration tests of the `codeloop` binary, one test binary: the commands end to end
 //! (`cli`), `codeloop run` and `sweep` against a scripted model and the embedded one (`run`),
-//! killed and resumed (`resume`), and snapshots of what users read (`snapshots`).
+//! killed and resumed (`resume`), pool strategies and comparisons (`pool`), and snapshots of what
+//! users read (`snapshots`).
 
 mod cli;
+mod pool;
 mod resume;
 mod run;
 mod snapshots;
