@@ -109,8 +109,9 @@ fn single_n30_and_cot_retry_n10_stand_at_the_same_budgets() {
         ("cot-retry".to_owned(), &stores[1]),
     ];
     let c = compare(&runs, 1, Some(&[1, 2, 3, 10, 30]), Axis::Programs, 1_000, 0).unwrap();
-    assert_eq!(c.runs[0].spent_per_problem, 30.0);
-    assert_eq!(c.runs[1].spent_per_problem, 30.0);
+    // Both spent 30 programs on the problem.
+    assert!((c.runs[0].spent_per_problem - 30.0).abs() < 1e-12);
+    assert!((c.runs[1].spent_per_problem - 30.0).abs() < 1e-12);
     for row in &c.rows {
         let k = row.budget;
         let single = row.cells[0].as_ref().unwrap();
