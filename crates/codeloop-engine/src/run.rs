@@ -39,6 +39,7 @@ mod bridge;
 pub mod config;
 mod context;
 mod execute;
+pub mod generated;
 pub mod journal;
 pub mod ledger;
 pub mod pool;

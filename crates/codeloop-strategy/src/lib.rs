@@ -12,6 +12,7 @@
 //!   (first public pass, public filter, `CodeT`, `AlphaCode` clustering, MBR-exec);
 //! - [`stats`](mod@stats): bootstrap intervals over problems, paired differences between
 //!   strategies, and n@k where k is a budget spent on a pool of trajectories.
+//! - [`written`](mod@written): stdin/stdout tests a model wrote, read from its answer;
 //! - [`presets`](mod@presets): papers' settings as data, each value with its source;
 //! - [`pool`](mod@pool): problem-level strategies over a pool of trajectories
 //!   ([`SelectorPolicy`]: sample, write tests, run the pool on them, rank).
@@ -31,6 +32,7 @@ mod prompts;
 pub mod select;
 mod spec;
 pub mod stats;
+pub mod written;
 
 pub use errors::StrategyError;
 pub use estimate::{NAtK, n_at_k};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use codeloop_data::{Dataset, RawTask};
 use codeloop_sandbox::{Executor, Job};
 use codeloop_types::{
-    Expect, HiddenTests, Interface, Language, Problem, ProblemId, PublicProblem, Reference,
-    TestCase, TestId, TestSuite,
+    Expect, HiddenTests, Interface, Language, OutputCompare, Problem, ProblemId, PublicProblem,
+    Reference, TestCase, TestId, TestSuite,
 };
 
 use super::dataset::{NoteKind, PrepNote, PrepareOptions, PreparedDataset};
@@ -43,28 +43,14 @@ pub(super) fn prepare_stdio(
             .time_limit_ms
             .map_or(options.stdio_cpu_ms, |ms| ms.min(60_000) as u32);
         let suite = |which: &str, tests: &[(String, String)]| {
-            let cases: Vec<TestCase> = tests
-                .iter()
-                .enumerate()
-                .map(|(i, (input, output))| TestCase {
-                    id: TestId(i as u32),
-                    calls: (i as u32, i as u32 + 1),
-                    input: input.clone(),
-                    expected: Some(output.clone()),
-                    expect: Expect::Stdout,
-                })
-                .collect();
-            let spec =
-                serde_json::to_string(&(&cases, options.stdio_compare, &options.stdio_checker))
-                    .unwrap_or_default();
-            TestSuite {
-                key: suite_key(&id, which, &[], &spec, std::iter::empty()),
-                call_cpu_ms: vec![cpu; cases.len()],
-                tests: cases,
-                stdio: Some(options.stdio_compare),
-                checker: options.stdio_checker.clone(),
-                ..TestSuite::empty("")
-            }
+            stdio_suite(
+                &id,
+                which,
+                tests,
+                cpu,
+                options.stdio_compare,
+                options.stdio_checker.as_ref(),
+            )
         };
         let public = suite("public", &r.public);
         let hidden = suite("hidden", &r.hidden);
@@ -160,5 +146,37 @@ fn scale_stdio_limits(
             let s = Arc::make_mut(suite);
             s.call_cpu_ms = vec![limit; s.tests.len()];
         }
+    }
+}
+
+/// A stdio suite of `tests` (input, expected output) for problem `id`: each test runs the program
+/// afresh under `cpu` milliseconds, its output compared by `compare` (or decided by `checker`).
+pub(crate) fn stdio_suite(
+    id: &ProblemId,
+    which: &str,
+    tests: &[(String, String)],
+    cpu: u32,
+    compare: OutputCompare,
+    checker: Option<&String>,
+) -> TestSuite {
+    let cases: Vec<TestCase> = tests
+        .iter()
+        .enumerate()
+        .map(|(i, (input, output))| TestCase {
+            id: TestId(i as u32),
+            calls: (i as u32, i as u32 + 1),
+            input: input.clone(),
+            expected: Some(output.clone()),
+            expect: Expect::Stdout,
+        })
+        .collect();
+    let spec = serde_json::to_string(&(&cases, compare, checker)).unwrap_or_default();
+    TestSuite {
+        key: suite_key(id, which, &[], &spec, std::iter::empty()),
+        call_cpu_ms: vec![cpu; cases.len()],
+        tests: cases,
+        stdio: Some(compare),
+        checker: checker.cloned(),
+        ..TestSuite::empty("")
     }
 }

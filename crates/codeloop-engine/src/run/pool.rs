@@ -8,35 +8,29 @@
 //! run's seed, so a resumed run submits exactly what an uninterrupted one does. The finished
 //! stage is a [`PoolRecord`] in the store's `pools` table.
 //!
-//! **Model-written tests** are parsed by the trusted judge (assert statements on the entry
-//! point, read with `ast.literal_eval`, never run), deduplicated across answers, cut at the
-//! strategy's `tests`, and become a value suite of their own (key `<problem>:generated:<hash>`,
-//! trust level `model`): never mixed with the problem's public or hidden tests, and never shown
-//! to the evaluator. Each call gets [`GENERATED_CALL_CPU_MS`] of CPU.
+//! **Model-written tests** are read (`generated.rs`: asserts through the trusted judge, stdio
+//! blocks as text; nothing the model wrote is run) into a suite of their own that never mixes
+//! with the problem's public or hidden tests and is never shown to the evaluator.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use codeloop_sandbox::PythonJudge;
 use codeloop_store::Write;
 use codeloop_strategy::{
     Pool, PoolAction, PoolObservation, PoolSpec, Purpose, Selector, SelectorPolicy,
 };
-use codeloop_types::{Call, Expect, Interface, Limits, Problem, TestCase, TestId, TestSuite};
+use codeloop_types::{Problem, TestSuite};
 use serde::{Deserialize, Serialize};
 
 use super::answers::{Asked, answer};
-use super::context::{Shared, SharedJudge};
+use super::context::Shared;
 use super::execute::Runs;
+use super::generated::{generated_limits, outcome_key, read_tests};
 use super::journal::{JOURNAL_VERSION, StepKey, TrajectoryRecord};
 use crate::errors::EngineError;
 
 /// The journal's trajectory index of a problem's pool stage (its test-writing calls).
 pub const POOL_STAGE: u32 = u32::MAX;
-
-/// CPU milliseconds each call of a model-written test may take (`CodeT` allows 0.1 s; this
-/// machine class is slower, and a call over it is a time-limit verdict, not an error).
-pub const GENERATED_CALL_CPU_MS: u32 = 250;
 
 /// One program of a pool: a trajectory's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +158,7 @@ pub(super) async fn pool_stage(
         texts: sampled.into_iter().map(|s| s.answer).collect(),
         suite: None,
         tests: Vec::new(),
+        expects: Vec::new(),
         rejected: 0,
         duplicates: 0,
         passes: Vec::new(),
@@ -251,6 +246,7 @@ struct Stage<'s, 'a> {
     texts: Vec<Option<String>>,
     suite: Option<Arc<TestSuite>>,
     tests: Vec<String>,
+    expects: Vec<bool>,
     rejected: u64,
     duplicates: u64,
     passes: Vec<String>,
@@ -285,15 +281,6 @@ impl Stage<'_, '_> {
         keep: u32,
         limit: u32,
     ) -> Result<usize, EngineError> {
-        let Interface::Function { entry_point } = &self.problem.public.interface else {
-            return Err(EngineError::Prepare {
-                problem: self.id().to_owned(),
-                message: "model-written tests are read for function-call problems only so far \
-                          (stdin/stdout problems: not yet)"
-                    .to_owned(),
-            });
-        };
-        let entry_point = entry_point.clone();
         let mut texts = Vec::with_capacity(answers as usize);
         for step in 0..answers {
             let asked = Asked {
@@ -314,32 +301,13 @@ impl Stage<'_, '_> {
                 None => break,
             }
         }
-        let judge = self.shared.judge.clone();
-        let interpreter = self.shared.ctx.executor.interpreter().clone();
-        let id = self.id().to_owned();
-        let parsed = tokio::task::spawn_blocking(move || {
-            parse_all(&judge, &interpreter, &id, &entry_point, &texts, keep)
-        })
-        .await
-        .map_err(EngineError::RequestTask)??;
-        let mut seen = HashSet::new();
-        let mut kept = Vec::new();
-        for test in parsed.tests {
-            let key = (test.args.to_string(), test.expected.to_string());
-            if !seen.insert(key) {
-                self.duplicates += 1;
-            } else if limit == 0 || kept.len() < limit as usize {
-                kept.push(test);
-            }
-        }
-        self.rejected = parsed.rejected;
-        self.duplicates += parsed.duplicates;
-        self.tests = kept.iter().map(|t| t.src.clone()).collect();
-        if kept.is_empty() {
-            return Ok(0);
-        }
-        self.suite = Some(Arc::new(generated_suite(self.problem, &kept)));
-        Ok(kept.len())
+        let generated = read_tests(self.shared, self.problem, texts, keep, limit).await?;
+        self.rejected = generated.rejected;
+        self.duplicates = generated.duplicates;
+        self.tests = generated.shown;
+        self.expects = generated.expects;
+        self.suite = generated.suite.map(Arc::new);
+        Ok(self.tests.len())
     }
 
     /// Runs every member on the generated suite: one sandbox run per distinct program.
@@ -358,7 +326,8 @@ impl Stage<'_, '_> {
         self.behaviour.clear();
         for (i, member) in self.members.iter().enumerate() {
             let Some(hash) = &member.program else {
-                self.passes.push("0".repeat(suite.tests.len()));
+                let expected = self.expects.iter().filter(|e| **e).count();
+                self.passes.push("0".repeat(expected));
                 self.behaviour
                     .push(class(&mut classes, "(no program)".to_owned()));
                 continue;
@@ -381,18 +350,16 @@ impl Stage<'_, '_> {
             };
             let report = runs.generated(hash, &text, &suite, &limits).await?;
             self.account.executions(suite.tests.len() as u64);
+            // Tests without an expectation (a stdio input alone) show behaviour only.
             let row: String = report
                 .tests
                 .iter()
-                .map(|t| if t.verdict.is_pass() { '1' } else { '0' })
+                .zip(&self.expects)
+                .filter(|(_, expects)| **expects)
+                .map(|(t, _)| if t.verdict.is_pass() { '1' } else { '0' })
                 .collect();
-            let returned = report.returned.unwrap_or_default();
             let outputs: Vec<String> = (0..suite.tests.len())
-                .map(|j| match (returned.get(j), report.tests.get(j)) {
-                    (Some(Some(r)), _) => r.wire.clone(),
-                    (_, Some(t)) => format!("!{}", t.verdict.name()),
-                    _ => "!not_run".to_owned(),
-                })
+                .map(|j| outcome_key(&suite, &report, j))
                 .collect();
             let c = class(&mut classes, outputs.join("\u{1f}"));
             rows.insert(hash.clone(), (row.clone(), c));
@@ -451,107 +418,4 @@ impl Stage<'_, '_> {
 fn class(classes: &mut BTreeMap<String, u32>, key: String) -> u32 {
     let next = classes.len() as u32;
     *classes.entry(key).or_insert(next)
-}
-
-/// The tests of every answer, parsed by the judge (started on first use).
-struct Parsed {
-    tests: Vec<codeloop_sandbox::protocol::judge::ParsedTest>,
-    rejected: u64,
-    duplicates: u64,
-}
-
-fn parse_all(
-    judge: &SharedJudge,
-    interpreter: &codeloop_sandbox::Interpreter,
-    id: &str,
-    entry_point: &str,
-    texts: &[String],
-    keep: u32,
-) -> Result<Parsed, EngineError> {
-    let mut guard = judge.lock().expect("judge lock");
-    if guard.is_none() {
-        *guard = Some(PythonJudge::start(interpreter)?);
-    }
-    let judge = guard.as_mut().expect("started above");
-    let mut out = Parsed {
-        tests: Vec::new(),
-        rejected: 0,
-        duplicates: 0,
-    };
-    for text in texts {
-        let reply = judge
-            .parse_tests(entry_point, text, keep)
-            .map_err(|e| match e {
-                codeloop_sandbox::SandboxError::Judge { message, .. } => EngineError::Prepare {
-                    problem: id.to_owned(),
-                    message: format!("the model's tests: {message}"),
-                },
-                e => e.into(),
-            })?;
-        out.rejected += reply.rejected.len() as u64;
-        out.duplicates += u64::from(reply.duplicates);
-        // `keep` per answer, as `CodeT` keeps the first 5 asserts of each.
-        out.tests.extend(reply.tests);
-    }
-    Ok(out)
-}
-
-/// The suite of the model's tests: one value test per assert (what a pool stage runs its
-/// programs on).
-#[must_use]
-pub fn generated_suite(
-    problem: &Problem,
-    tests: &[codeloop_sandbox::protocol::judge::ParsedTest],
-) -> TestSuite {
-    let mut calls = Vec::with_capacity(tests.len());
-    let mut cases = Vec::with_capacity(tests.len());
-    for (i, t) in tests.iter().enumerate() {
-        let i = i as u32;
-        calls.push(Call::Args(t.args.to_string()));
-        let wire = t.expected.to_string();
-        cases.push(TestCase {
-            id: TestId(i),
-            calls: (i, i + 1),
-            input: t.src.clone(),
-            expected: None,
-            expect: Expect::Value {
-                exact: t.atol.is_none() && !crate::prepare::inexact_wire(&wire),
-                digest: (wire.len() > codeloop_sandbox::DIGEST_OVER)
-                    .then(|| codeloop_sandbox::wire_digest(&wire)),
-                wire,
-            },
-        });
-    }
-    // `trust` marks the suite as the model's; `atols` holds the approximate tests' tolerances.
-    let atols: serde_json::Map<String, serde_json::Value> = tests
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.atol.map(|a| (i.to_string(), a.into())))
-        .collect();
-    let spec = serde_json::json!({"atol": 0.0, "special": null, "trust": "model", "atols": atols})
-        .to_string();
-    let expected = cases.iter().filter_map(|t| match &t.expect {
-        Expect::Value { wire, .. } => Some(wire.as_str()),
-        _ => None,
-    });
-    TestSuite {
-        key: crate::prepare::suite_key(problem.id(), "generated", &calls, &spec, expected),
-        call_cpu_ms: vec![GENERATED_CALL_CPU_MS; calls.len()],
-        calls,
-        tests: cases,
-        judge_spec: spec,
-        ..TestSuite::empty("")
-    }
-}
-
-/// The run's limits, with room for every call of `suite` at its own limit.
-#[must_use]
-pub fn generated_limits(run: &Limits, suite: &TestSuite) -> Limits {
-    let calls: u64 = suite.call_cpu_ms.iter().map(|&c| u64::from(c)).sum();
-    let cpu_ms = run.cpu_ms.max(calls + 1_000);
-    Limits {
-        cpu_ms,
-        wall_ms: run.wall_ms.max(2 * cpu_ms + 1_000),
-        ..run.clone()
-    }
 }

@@ -2,8 +2,8 @@
 //! known: 10 programs (3 correct and agreeing, 7 wrong in three ways) and model-written tests
 //! (mostly right), through the real sandbox, judge and store.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use codeloop_llm::{Backend, BoxFuture, Choice, FinishReason, Generation, LlmError, Prompt, Usage};
 use codeloop_sandbox::{Executor, ExecutorConfig};
@@ -64,12 +64,24 @@ assert has_close_elements([5.0, 5.05], 0.1) == False
 ```",
 ];
 
-/// Answers code requests with [`PROGRAMS`] in call order and test requests with [`TESTS`].
-#[derive(Default)]
+/// A scripted model: code requests get `programs[i]` for the i-th one (in call order), test
+/// requests `tests[j]` for the j-th.
 struct Scripted {
-    code: AtomicU64,
-    tests: AtomicU64,
-    seen: Mutex<Vec<String>>,
+    programs: &'static [&'static str],
+    tests: &'static [&'static str],
+    code_calls: AtomicU64,
+    test_calls: AtomicU64,
+}
+
+impl Scripted {
+    fn new(programs: &'static [&'static str], tests: &'static [&'static str]) -> Self {
+        Scripted {
+            programs,
+            tests,
+            code_calls: AtomicU64::new(0),
+            test_calls: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Backend for Scripted {
@@ -88,16 +100,12 @@ impl Backend for Scripted {
             Prompt::Text(text) => text.contains("Do not solve the problem"),
         };
         let text = if asks_tests {
-            let i = self.tests.fetch_add(1, Ordering::SeqCst) as usize;
-            TESTS[i % TESTS.len()].to_owned()
+            let i = self.test_calls.fetch_add(1, Ordering::SeqCst) as usize;
+            self.tests[i % self.tests.len()].to_owned()
         } else {
-            let i = self.code.fetch_add(1, Ordering::SeqCst) as usize;
-            format!("```python\n{}\n```", PROGRAMS[i % PROGRAMS.len()])
+            let i = self.code_calls.fetch_add(1, Ordering::SeqCst) as usize;
+            format!("```python\n{}\n```", self.programs[i % self.programs.len()])
         };
-        self.seen
-            .lock()
-            .unwrap()
-            .push(if asks_tests { "tests" } else { "code" }.to_owned());
         Box::pin(async move {
             Ok(Generation {
                 choices: vec![Choice {
@@ -127,7 +135,7 @@ fn pool_run(selector: Selector, dir: &std::path::Path) -> (PoolRecord, super::Ru
     config.pool = Some(PoolSpec::new(selector, 10, 10));
     let ctx = RunContext {
         store: Arc::new(RunStore::open(dir).unwrap()),
-        backend: Arc::new(Scripted::default()),
+        backend: Arc::new(Scripted::new(&PROGRAMS, &TESTS)),
         executor,
         config: Arc::new(config),
         events: Events::none(),
@@ -202,4 +210,97 @@ fn a_resumed_pool_stage_replays_its_tests_and_submits_the_same_ranking() {
     assert_eq!(again, first);
     assert_eq!(outcome.invocation.llm_sent, 0, "nothing is asked again");
     assert_eq!(outcome.invocation.replayed, 2);
+}
+
+/// A stdin/stdout problem: print the sum of two integers.
+fn sum_problem() -> Arc<codeloop_types::Problem> {
+    use codeloop_types::{
+        HiddenTests, Interface, Language, OutputCompare, Problem, ProblemId, PublicProblem,
+    };
+    let id = ProblemId("sum".to_owned());
+    let suite = |which: &str, tests: &[(&str, &str)]| {
+        let tests: Vec<(String, String)> = tests
+            .iter()
+            .map(|(i, o)| ((*i).to_owned(), (*o).to_owned()))
+            .collect();
+        Arc::new(crate::prepare::stdio_suite(
+            &id,
+            which,
+            &tests,
+            2_000,
+            OutputCompare::Tokens,
+            None,
+        ))
+    };
+    Arc::new(Problem {
+        public: PublicProblem {
+            id: id.clone(),
+            dataset: "test".to_owned(),
+            prompt: "Read two integers; print their sum.".to_owned(),
+            language: Language::Python,
+            interface: Interface::Stdio,
+            public_tests: suite("public", &[("3 4\n", "7\n")]),
+            completion_prefix: String::new(),
+        },
+        hidden: HiddenTests(suite("hidden", &[("10 20\n", "30\n"), ("-1 1\n", "0\n")])),
+        reference: None,
+    })
+}
+
+const SUM: &str = "a, b = map(int, input().split())\nprint(a + b)";
+const DIFFERENCE: &str = "a, b = map(int, input().split())\nprint(a - b)";
+const PRODUCT: &str = "a, b = map(int, input().split())\nprint(a * b)";
+const STDIO_PROGRAMS: [&str; 6] = [DIFFERENCE, SUM, PRODUCT, SUM, DIFFERENCE, SUM];
+
+/// One answer of tests: two with outputs (one labelled in words), one input alone.
+const STDIO_TESTS: [&str; 1] = [
+    "Tests:\n```input\n1 2\n```\n```output\n3\n```\nInput:\n```\n2 2\n```\nOutput:\n```\n4\n```\n```input\n5 0\n```\n",
+];
+
+#[test]
+fn stdio_problems_take_model_written_inputs_and_outputs() {
+    let executor = Arc::new(Executor::start(&ExecutorConfig::default()).unwrap());
+    let (humaneval, dataset) = one_problem(&executor);
+    let problem = sum_problem();
+    for selector in [Selector::CodeT { sqrt: false }, Selector::MbrExec] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&humaneval, &dataset, "single");
+        config.problems = vec!["sum".to_owned()];
+        config.trajectories = 6;
+        config.pool = Some(PoolSpec::new(selector, 6, 10));
+        let ctx = RunContext {
+            store: Arc::new(RunStore::open(dir.path()).unwrap()),
+            backend: Arc::new(Scripted::new(&STDIO_PROGRAMS, &STDIO_TESTS)),
+            executor: executor.clone(),
+            config: Arc::new(config),
+            events: Events::none(),
+            concurrency: 1,
+            fault: None,
+        };
+        let outcome = runtime()
+            .block_on(run(&ctx, std::slice::from_ref(&problem)))
+            .unwrap();
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        let record: PoolRecord =
+            serde_json::from_str(&ctx.store.pool("sum").unwrap().unwrap()).unwrap();
+        assert_eq!(record.tests.len(), 3, "{:?}", record.tests);
+        let sums: Vec<usize> = (0..6).filter(|&i| STDIO_PROGRAMS[i] == SUM).collect();
+        let hidden: Vec<usize> = (0..6)
+            .filter(|&i| record.members[i].hidden_passed)
+            .collect();
+        assert_eq!(hidden, sums);
+        // Rows over the two tests with outputs: the sum passes both, the product the second.
+        assert_eq!(
+            record.passes,
+            ["00", "11", "01", "11", "00", "11"],
+            "{selector:?}"
+        );
+        // Three behaviours over the three inputs.
+        assert_eq!(record.behaviour, [0, 1, 2, 1, 0, 1]);
+        assert!(
+            sums.contains(&record.ranking[0]),
+            "{selector:?}: {record:?}"
+        );
+        assert!(record.solved);
+    }
 }
