@@ -197,6 +197,9 @@ pub struct RunResults {
     pub extraction: BTreeMap<String, u64>,
     /// Per-problem: trajectories and solved ones.
     pub per_problem: BTreeMap<String, (u64, u64)>,
+    /// Per-problem work spending: LLM calls, tokens, programs, executions and sandbox CPU (a
+    /// pool strategy's tests included).
+    pub per_problem_spending: BTreeMap<String, Spending>,
     /// A pool strategy's results (since version 3; `None`: every trajectory submits its own
     /// answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,6 +224,7 @@ pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResu
     let mut public_at = vec![0u64; max_turns as usize];
     let mut hidden_at = vec![0u64; max_turns as usize];
     let mut spending = Spending::default();
+    let mut per_problem_spending: BTreeMap<String, Spending> = BTreeMap::new();
     let mut extraction = BTreeMap::new();
     let (mut repair_candidates, mut repaired, mut finished, mut solved) = (0u64, 0u64, 0u64, 0u64);
     let mut bad = None;
@@ -235,6 +239,10 @@ pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResu
         finished += 1;
         solved += u64::from(record.solved);
         spending.add_trajectory(&record);
+        per_problem_spending
+            .entry(problem.to_owned())
+            .or_default()
+            .add_trajectory(&record);
         let mut after = Vec::with_capacity(max_turns as usize);
         for turn in 1..=max_turns {
             let answer = record
@@ -409,6 +417,10 @@ pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResu
             let records = pool_records(store)?;
             for r in &records {
                 spending.add_pool(r);
+                per_problem_spending
+                    .entry(r.problem.clone())
+                    .or_default()
+                    .add_pool(r);
             }
             Some(pool_results(
                 spec,
@@ -454,6 +466,7 @@ pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResu
         session_spending: SessionSpending::of(&store.sessions()?),
         extraction,
         per_problem,
+        per_problem_spending,
         pool,
     })
 }

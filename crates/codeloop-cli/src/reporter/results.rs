@@ -142,13 +142,14 @@ pub(crate) fn print_table(r: &RunResults) {
         r.repaired, r.repair_candidates
     );
     println!(
-        "spent: {} LLM calls of work, {} prompt + {} completion tokens, {} programs ({:.2} per trajectory), {} public test runs",
+        "spent: {} LLM calls of work, {} prompt + {} completion tokens, {} programs ({:.2} per trajectory), {} test runs ({:.1} s of sandbox CPU)",
         r.spending.llm_calls,
         r.spending.prompt_tokens,
         r.spending.completion_tokens,
         r.spending.programs,
         r.programs_per_trajectory,
-        r.spending.executions
+        r.spending.executions,
+        r.spending.sandbox_cpu_ms as f64 / 1000.0
     );
     let s = &r.session_spending;
     println!(

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::run::{MockModel, codeloop, dump, humaneval};
+use crate::run::{MockModel, codeloop, dump, humaneval, without_cpu};
 
 /// `codeloop run` with a pool strategy on 6 problems, 4 programs each.
 fn pool_command(registry: &Path, cache: &Path, out: &Path, strategy: &str) -> Command {
@@ -31,7 +31,7 @@ fn pool_dump(dir: &Path) -> Vec<String> {
     let store = codeloop_store::RunStore::open(dir).unwrap();
     let mut rows = Vec::new();
     for (problem, data) in store.pools().unwrap() {
-        rows.push(format!("pool {problem} {data}"));
+        rows.push(format!("pool {problem} {}", without_cpu(&data)));
         for s in store.steps(&problem, u32::MAX).unwrap() {
             rows.push(format!("pool step {problem} {} {}", s.step, s.data));
         }

@@ -148,13 +148,29 @@ pub(crate) fn run_command_with(
     c
 }
 
-/// Every journal row and trajectory record, as text, in order.
+/// A record without its sandbox CPU time: measured, so it differs between two runs of the same
+/// work (everything else in a record is replayed exactly).
+pub(crate) fn without_cpu(data: &str) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(data).unwrap();
+    // A trajectory record keeps it at its top, a pool record in its `spent`.
+    let record = value.as_object_mut().unwrap();
+    let removed = match record.remove("sandbox_cpu_ms") {
+        Some(cpu) => Some(cpu),
+        None => record
+            .get_mut("spent")
+            .and_then(|s| s.as_object_mut()?.remove("sandbox_cpu_ms")),
+    };
+    removed.expect("records keep their sandbox CPU time");
+    value.to_string()
+}
+
+/// Every journal row and trajectory record (its measured CPU time left out), as text, in order.
 pub(crate) fn dump(dir: &Path) -> Vec<String> {
     let store = RunStore::open(dir).unwrap();
     let mut rows = Vec::new();
     for problem in store.finished_problems().unwrap() {
         for (t, data) in store.trajectories_of(&problem).unwrap() {
-            rows.push(format!("trajectory {problem} {t} {data}"));
+            rows.push(format!("trajectory {problem} {t} {}", without_cpu(&data)));
             for s in store.steps(&problem, t).unwrap() {
                 rows.push(format!(
                     "step {problem} {t} {} {} {}",

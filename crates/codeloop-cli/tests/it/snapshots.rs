@@ -70,6 +70,7 @@ fn assert_shown(name: &str, dir: &Path, text: &str) {
         "",
     );
     settings.add_filter(r"\d+(\.\d+)? ms\b", "[TIME] ms");
+    settings.add_filter(r"\d+(\.\d+)? s of sandbox CPU", "[TIME] s of sandbox CPU");
     settings.add_filter(r"(?m)^journal: .*$", "journal: [COMMITS]");
     settings.add_filter(r"(?m)^warning: the sandbox runs without .*\n", "");
     settings.bind(|| insta::assert_snapshot!(name, text));

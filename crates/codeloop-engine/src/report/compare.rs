@@ -143,8 +143,8 @@ impl Source {
             } => {
                 let stage = |r: &PoolRecord| match axis {
                     Axis::Programs => 0.0,
-                    Axis::Tokens => (r.prompt_tokens + r.completion_tokens) as f64,
-                    Axis::Calls => r.llm_calls as f64,
+                    Axis::Tokens => r.spent.tokens() as f64,
+                    Axis::Calls => r.spent.llm_calls as f64,
                 };
                 let tests: f64 = records.iter().map(stage).sum::<f64>() / problems.max(1) as f64;
                 match axis {

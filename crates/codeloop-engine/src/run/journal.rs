@@ -134,6 +134,9 @@ pub struct TrajectoryRecord {
     pub completion_tokens: u64,
     /// Test-case executions charged (public runs).
     pub executions: u64,
+    /// CPU milliseconds of those runs in the sandbox (0 in records written before it was kept).
+    #[serde(default)]
+    pub sandbox_cpu_ms: u64,
 }
 
 /// The journal writer of one invocation, and its session.

@@ -23,7 +23,7 @@ use crate::errors::EngineError;
 
 /// Work spending: what a trajectory (or a whole run) spent, as the journal holds it. The
 /// `spending` of `results.json` is this, without the submissions.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Spending {
     /// LLM calls.
     pub llm_calls: u64,
@@ -33,8 +33,12 @@ pub struct Spending {
     pub completion_tokens: u64,
     /// Programs generated.
     pub programs: u64,
-    /// Test-case executions (public runs).
+    /// Test-case executions (public runs, and a pool's runs on model-written tests).
     pub executions: u64,
+    /// CPU milliseconds those executions took in the sandbox (stored reports count what they
+    /// took when they ran).
+    #[serde(default)]
+    pub sandbox_cpu_ms: u64,
     /// Programs submitted.
     #[serde(skip)]
     pub submissions: u64,
@@ -54,6 +58,7 @@ impl Spending {
         self.completion_tokens += record.completion_tokens;
         self.programs += record.programs.len() as u64;
         self.executions += record.executions;
+        self.sandbox_cpu_ms += record.sandbox_cpu_ms;
         self.submissions += u64::from(record.submitted_turn.is_some());
     }
 
@@ -107,6 +112,7 @@ pub struct Ledger {
     submissions: AtomicU64,
     programs: AtomicU64,
     executions: AtomicU64,
+    sandbox_cpu_ms: AtomicU64,
     answers: AtomicU64,
     executed: AtomicU64,
     reused: AtomicU64,
@@ -156,6 +162,7 @@ impl Ledger {
             submissions: AtomicU64::new(0),
             programs: AtomicU64::new(0),
             executions: AtomicU64::new(0),
+            sandbox_cpu_ms: AtomicU64::new(0),
             answers: AtomicU64::new(0),
             executed: AtomicU64::new(0),
             reused: AtomicU64::new(0),
@@ -240,14 +247,17 @@ impl Ledger {
         self.programs
             .fetch_add(r.programs.len() as u64, Ordering::SeqCst);
         self.executions.fetch_add(r.executions, Ordering::SeqCst);
+        self.sandbox_cpu_ms
+            .fetch_add(r.sandbox_cpu_ms, Ordering::SeqCst);
         self.submissions
             .fetch_add(u64::from(r.submitted_turn.is_some()), Ordering::SeqCst);
     }
 
-    /// Charges the executions of a pool stage an earlier invocation finished (its LLM spending
-    /// is the journal's).
-    pub(super) fn charge_executions(&self, executions: u64) {
+    /// Charges the executions of a pool stage an earlier invocation finished, and their CPU
+    /// milliseconds (its LLM spending is the journal's).
+    pub(super) fn charge_executions(&self, executions: u64, cpu_ms: u64) {
         self.executions.fetch_add(executions, Ordering::SeqCst);
+        self.sandbox_cpu_ms.fetch_add(cpu_ms, Ordering::SeqCst);
     }
 
     /// Work spending so far (LLM calls include those reserved and not yet answered).
@@ -260,6 +270,7 @@ impl Ledger {
             completion_tokens: a.work_completion,
             programs: self.programs.load(Ordering::SeqCst),
             executions: self.executions.load(Ordering::SeqCst),
+            sandbox_cpu_ms: self.sandbox_cpu_ms.load(Ordering::SeqCst),
             submissions: self.submissions.load(Ordering::SeqCst),
         }
     }
@@ -320,6 +331,13 @@ impl Account<'_> {
     pub(super) fn executions(&mut self, tests: u64) {
         self.spent.executions += tests;
         self.ledger.executions.fetch_add(tests, Ordering::SeqCst);
+    }
+
+    /// An execution's CPU time in the sandbox (`cpu_ms` of its report, new or stored).
+    pub(super) fn sandbox_cpu(&mut self, cpu_ms: f64) {
+        let ms = cpu_ms.max(0.0).round() as u64;
+        self.spent.sandbox_cpu_ms += ms;
+        self.ledger.sandbox_cpu_ms.fetch_add(ms, Ordering::SeqCst);
     }
 
     /// A program submitted without a public run (the problem has no public tests).
@@ -474,6 +492,7 @@ mod tests {
             completion_tokens: 12,
             programs: 1,
             executions: 3,
+            sandbox_cpu_ms: 0,
             submissions: 1,
         };
         assert_eq!(fresh, expected);
@@ -504,9 +523,11 @@ mod tests {
             prompt_tokens: 0,
             completion_tokens: 0,
             executions: 4,
+            sandbox_cpu_ms: 7,
         };
         ledger.charge_finished(&record);
         let w = ledger.work();
         assert_eq!((w.llm_calls, w.executions, w.submissions), (1, 4, 1));
+        assert_eq!(w.sandbox_cpu_ms, 7);
     }
 }

@@ -27,6 +27,7 @@ use super::context::Shared;
 use super::execute::Runs;
 use super::generated::{generated_limits, outcome_key, read_tests};
 use super::journal::{JOURNAL_VERSION, StepKey, TrajectoryRecord};
+use super::ledger::Spending;
 use crate::errors::EngineError;
 
 /// The journal's trajectory index of a problem's pool stage (its test-writing calls).
@@ -73,24 +74,20 @@ pub struct PoolRecord {
     pub ranking: Vec<usize>,
     /// Whether the first submission passed the hidden tests.
     pub solved: bool,
-    /// LLM calls of the stage.
-    pub llm_calls: u64,
-    /// Their prompt tokens.
-    pub prompt_tokens: u64,
-    /// Their completion tokens.
-    pub completion_tokens: u64,
-    /// Test-case executions of the pool on the model's tests.
-    pub executions: u64,
+    /// What the stage spent: its test-writing calls and tokens, the executions of the pool on
+    /// the model's tests and their sandbox CPU (no program: the trajectories wrote those).
+    pub spent: Spending,
 }
 
-impl super::ledger::Spending {
-    /// Adds what a finished pool stage's record says it spent (its test-writing calls and the
-    /// executions of the pool on the model's tests).
+impl Spending {
+    /// Adds what a finished pool stage's record says it spent.
     pub fn add_pool(&mut self, record: &PoolRecord) {
-        self.llm_calls += record.llm_calls;
-        self.prompt_tokens += record.prompt_tokens;
-        self.completion_tokens += record.completion_tokens;
-        self.executions += record.executions;
+        let s = &record.spent;
+        self.llm_calls += s.llm_calls;
+        self.prompt_tokens += s.prompt_tokens;
+        self.completion_tokens += s.completion_tokens;
+        self.executions += s.executions;
+        self.sandbox_cpu_ms += s.sandbox_cpu_ms;
     }
 }
 
@@ -145,7 +142,9 @@ pub(super) async fn pool_stage(
                 trajectory: POOL_STAGE,
                 source,
             })?;
-        shared.ledger.charge_executions(record.executions);
+        shared
+            .ledger
+            .charge_executions(record.spent.executions, record.spent.sandbox_cpu_ms);
         return Ok(record);
     }
     let seed = pool_seed(ctx.config.sampling.seed, id);
@@ -350,6 +349,7 @@ impl Stage<'_, '_> {
             };
             let report = runs.generated(hash, &text, &suite, &limits).await?;
             self.account.executions(suite.tests.len() as u64);
+            self.account.sandbox_cpu(report.cpu_ms);
             // Tests without an expectation (a stdio input alone) show behaviour only.
             let row: String = report
                 .tests
@@ -384,10 +384,7 @@ impl Stage<'_, '_> {
             behaviour: Vec::new(),
             ranking: Vec::new(),
             solved: false,
-            llm_calls: spent.llm_calls,
-            prompt_tokens: spent.prompt_tokens,
-            completion_tokens: spent.completion_tokens,
-            executions: spent.executions,
+            spent,
         }
     }
 

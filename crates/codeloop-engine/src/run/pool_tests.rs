@@ -179,12 +179,12 @@ fn codet_submits_a_correct_program_where_the_first_public_pass_is_wrong() {
         assert_eq!(record.passes[i], "111110", "program {i}");
     }
     assert_eq!(
-        (record.llm_calls, outcome.work.llm_calls),
+        (record.spent.llm_calls, outcome.work.llm_calls),
         (2, 12),
         "ten programs and two answers of tests"
     );
     // One run per distinct program: four programs, six tests each.
-    assert_eq!(record.executions, 6 * 4);
+    assert_eq!(record.spent.executions, 6 * 4);
 }
 
 #[test]

@@ -209,6 +209,7 @@ impl Trajectory<'_, '_> {
         };
         self.account
             .program(self.runs.problem.public.public_tests.tests.len() as u64);
+        self.account.sandbox_cpu(report.cpu_ms);
         self.programs.push(Program {
             turn,
             extracted,
@@ -294,6 +295,7 @@ impl Trajectory<'_, '_> {
             prompt_tokens: spent.prompt_tokens,
             completion_tokens: spent.completion_tokens,
             executions: spent.executions,
+            sandbox_cpu_ms: spent.sandbox_cpu_ms,
         };
         self.shared.writer.queue(vec![Write::Trajectory {
             problem: self.id.to_owned(),
