@@ -8,8 +8,12 @@
 //! (C(N, k) at most the number of draws asked for) each is ranked once and the figure is exact for
 //! the seed; otherwise `draws` sub-pools are drawn without replacement, each ranked with a seed of
 //! its own, and the 95% interval is Wilson's over the draws.
+//!
+//! For n = 1 a sub-pool's figure is exact over the selector's tie-breaks
+//! ([`first_pick_chance`](crate::select::first_pick_chance)), so with every sub-pool listed 1@k
+//! is exact; for n > 1 each sub-pool is ranked once, one seeded draw of its tie-breaks.
 
-use crate::select::{Pool, Selector, draw, rank};
+use crate::select::{Pool, Selector, draw, first_pick_chance, rank};
 
 /// n@k on one problem.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,18 +48,27 @@ pub fn n_at_k(
     }
     let solved = |members: &[usize], draw_seed: u64| {
         let sub = sub_pool(pool, members);
-        rank(selector, &sub, draw_seed)
+        if n == 1 {
+            // Exact over the selector's tie-breaks.
+            let sub_correct: Vec<bool> = members
+                .iter()
+                .map(|&m| correct.get(m).copied().unwrap_or(false))
+                .collect();
+            return first_pick_chance(selector, &sub, &sub_correct);
+        }
+        let hit = rank(selector, &sub, draw_seed)
             .iter()
             .take(n)
-            .any(|&i| correct.get(members[i]).copied().unwrap_or(false))
+            .any(|&i| correct.get(members[i]).copied().unwrap_or(false));
+        f64::from(u8::from(hit))
     };
-    let mut hits = 0u64;
+    let mut hits = 0.0f64;
     let mut total = 0u64;
     let exact = combinations(size, k).is_some_and(|c| c <= draws);
     if exact {
         let mut members: Vec<usize> = (0..k).collect();
         loop {
-            hits += u64::from(solved(&members, seed));
+            hits += solved(&members, seed);
             total += 1;
             if !next_combination(&mut members, size) {
                 break;
@@ -72,11 +85,11 @@ pub fn n_at_k(
             }
             let mut members = order[..k].to_vec();
             members.sort_unstable();
-            hits += u64::from(solved(&members, rng.next()));
+            hits += solved(&members, rng.next());
             total += 1;
         }
     }
-    let mean = hits as f64 / total as f64;
+    let mean = hits / total as f64;
     let (lo, hi) = if exact {
         (mean, mean)
     } else {
@@ -132,11 +145,12 @@ fn next_combination(members: &mut [usize], n: usize) -> bool {
     true
 }
 
-/// Wilson's 95% score interval for `hits` of `total`.
-pub(crate) fn wilson(hits: u64, total: u64) -> (f64, f64) {
+/// Wilson's 95% score interval for `hits` of `total` (hits may be fractional: a draw's chance
+/// of success, where it is known exactly).
+pub(crate) fn wilson(hits: f64, total: u64) -> (f64, f64) {
     const Z: f64 = 1.959_963_984_540_054;
     let n = total as f64;
-    let p = hits as f64 / n;
+    let p = hits / n;
     let denom = 1.0 + Z * Z / n;
     let centre = (p + Z * Z / (2.0 * n)) / denom;
     let half = Z * (p * (1.0 - p) / n + Z * Z / (4.0 * n * n)).sqrt() / denom;

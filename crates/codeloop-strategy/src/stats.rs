@@ -208,7 +208,7 @@ pub fn budget_n_at_k(
     let (lo, hi) = if exact {
         (mean, mean)
     } else {
-        wilson(hits, total)
+        wilson(hits as f64, total)
     };
     Some(BudgetNAtK {
         mean,
