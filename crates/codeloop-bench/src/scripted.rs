@@ -1,8 +1,11 @@
 //! A scripted model for the run loop's benchmark and its kill/resume test: answers come from the
-//! dataset's reference solutions and a fixed script, never from a real model. It is served by the
+//! dataset's reference solutions and a fixed script, never from a real model. A request for tests
+//! (a pool strategy's) is answered with the problem's public examples as asserts or input and
+//! output blocks, and for one request in three a wrong test besides. It is served by the
 //! mock `OpenAI` server (`codeloop bench mock-server --dataset ...`) and never answers a real run
 //! unless a user points a registry at it.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use codeloop_test_support::mock::Responder;
@@ -23,17 +26,67 @@ fn fnv(text: &str) -> u64 {
     codeloop_engine::stable_hash(0, text.bytes())
 }
 
+/// What the scripted model knows of a problem.
+struct Known {
+    prompt: String,
+    entry: Option<String>,
+    reference: String,
+    language: &'static str,
+    /// The public tests: input as shown, expected output (or value) as shown.
+    examples: Vec<(String, String)>,
+}
+
+/// An answer to a request for tests: the public examples as asserts (function problems) or
+/// input and output blocks (stdio), and, for one request in three, a wrong one besides.
+fn tests_answer(entry: Option<&str>, examples: &[(String, String)], h: u64) -> String {
+    let wrong = h.is_multiple_of(3).then(|| examples.first()).flatten();
+    let mut out = String::from("Here are tests.\n\n");
+    if entry.is_some() {
+        out.push_str("```python\n");
+        for (input, expected) in examples {
+            let _ = writeln!(out, "assert {input} == {expected}");
+        }
+        if let Some((input, _)) = wrong {
+            let _ = writeln!(out, "assert {input} == None");
+        }
+        out.push_str("```\n");
+        return out;
+    }
+    let mut block = |input: &str, output: &str| {
+        let _ = writeln!(
+            out,
+            "```input\n{}\n```\n```output\n{}\n```",
+            input.trim_end(),
+            output.trim_end()
+        );
+    };
+    for (input, expected) in examples {
+        block(input, expected);
+    }
+    if let Some((input, _)) = wrong {
+        block(input, "wrong");
+    }
+    out
+}
+
 /// The scripted model over `problems`.
 pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
-    let known: Vec<(String, Option<String>, String, &'static str)> = problems
+    let known: Vec<Known> = problems
         .iter()
         .filter_map(|p| {
-            Some((
-                p.public.prompt.trim_end().to_owned(),
-                p.entry_point().map(str::to_owned),
-                p.reference.as_ref()?.program.clone(),
-                p.public.language.name(),
-            ))
+            Some(Known {
+                prompt: p.public.prompt.trim_end().to_owned(),
+                entry: p.entry_point().map(str::to_owned),
+                reference: p.reference.as_ref()?.program.clone(),
+                language: p.public.language.name(),
+                examples: p
+                    .public
+                    .public_tests
+                    .tests
+                    .iter()
+                    .filter_map(|t| Some((t.input.clone(), t.expected.clone()?)))
+                    .collect(),
+            })
         })
         .collect();
     let known = Arc::new(known);
@@ -47,12 +100,27 @@ pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
         let turn = 1 + messages.iter().filter(|m| m["role"] == "assistant").count();
         let key = format!("{}|{}|{choice}", body["messages"], body["seed"]);
         let h = fnv(&key);
-        let Some((_, entry, reference, language)) = known
+        let Some(Known {
+            entry,
+            reference,
+            language,
+            examples,
+            ..
+        }) = known
             .iter()
-            .find(|(p, _, _, _)| first_user.contains(p.as_str()))
+            .find(|k| first_user.contains(k.prompt.as_str()))
         else {
             return "I do not know this problem.".to_owned();
         };
+        let last_user = messages
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "user")
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("");
+        if last_user.contains("Do not solve the problem") {
+            return tests_answer(entry.as_deref(), examples, h);
+        }
         let correct = match policy {
             Policy::Turn3 => turn >= 3,
             Policy::Hash => h.is_multiple_of(3),

@@ -54,6 +54,12 @@ fn a_pool_strategy_killed_again_and_again_resumes_to_the_uninterrupted_result() 
     assert!(stdout.contains("pool strategy b4: 4 programs"), "{stdout}");
     let pools = pool_dump(&reference);
     assert_eq!(pools.iter().filter(|r| r.starts_with("pool H")).count(), 6);
+    // The scripted model writes the public examples as tests (and now and then a wrong one).
+    assert!(
+        stdout.contains("model-written tests:")
+            && !stdout.contains("model-written tests: 0.0 kept"),
+        "{stdout}"
+    );
     assert!(
         pools.iter().any(|r| r.starts_with("pool step")),
         "{pools:?}"
