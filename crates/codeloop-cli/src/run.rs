@@ -516,6 +516,11 @@ pub(crate) fn sweep(args: &SweepArgs) -> Result<ExitCode> {
             "name strategies with --strategies, or a grid with --reasoning (and --instruction, --feedback)"
         );
     }
+    if let Some(pool) = names.iter().find(|n| Selector::named(n).is_some()) {
+        bail!(
+            "`{pool}` is a pool strategy: run it with `codeloop run --strategy {pool} --samples N` and line the runs up with `codeloop compare DIR...`; sweep runs turn schedules"
+        );
+    }
     let specs = names
         .iter()
         .map(|n| StrategySpec::resolve(n, &setup.library))

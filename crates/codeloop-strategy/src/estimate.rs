@@ -9,9 +9,11 @@
 //! the seed; otherwise `draws` sub-pools are drawn without replacement, each ranked with a seed of
 //! its own, and the 95% interval is Wilson's over the draws.
 //!
-//! For n = 1 a sub-pool's figure is exact over the selector's tie-breaks
-//! ([`first_pick_chance`](crate::select::first_pick_chance)), so with every sub-pool listed 1@k
-//! is exact; for n > 1 each sub-pool is ranked once, one seeded draw of its tie-breaks.
+//! Where a selector's tie-breaks can be counted, a sub-pool's figure is exact over them: the
+//! public filter's at any n (hypergeometric), every selector's at n = 1
+//! ([`first_pick_chance`](crate::select::first_pick_chance)); so with every sub-pool listed
+//! those figures are exact. For n > 1 a grouping selector's sub-pool is ranked once, one seeded
+//! draw of its tie-breaks.
 
 use crate::select::{Pool, Selector, draw, first_pick_chance, rank};
 
@@ -48,12 +50,15 @@ pub fn n_at_k(
     }
     let solved = |members: &[usize], draw_seed: u64| {
         let sub = sub_pool(pool, members);
+        let sub_correct: Vec<bool> = members
+            .iter()
+            .map(|&m| correct.get(m).copied().unwrap_or(false))
+            .collect();
+        // Exact over the selector's tie-breaks where they can be counted.
+        if selector == Selector::PublicFilterRandom {
+            return public_filter_chance(&sub, &sub_correct, n);
+        }
         if n == 1 {
-            // Exact over the selector's tie-breaks.
-            let sub_correct: Vec<bool> = members
-                .iter()
-                .map(|&m| correct.get(m).copied().unwrap_or(false))
-                .collect();
             return first_pick_chance(selector, &sub, &sub_correct);
         }
         let hit = rank(selector, &sub, draw_seed)
@@ -143,6 +148,33 @@ fn next_combination(members: &mut [usize], n: usize) -> bool {
         members[j] = members[j - 1] + 1;
     }
     true
+}
+
+/// The chance that the public filter's first `n` submissions include a correct program, exact:
+/// a uniform order of the public passers, then a uniform order of the rest.
+fn public_filter_chance(pool: &Pool, correct: &[bool], n: usize) -> f64 {
+    let size = pool.len().max(correct.len());
+    let public = |i: usize| pool.public_pass.get(i).copied().unwrap_or(false);
+    let right = |i: usize| correct.get(i).copied().unwrap_or(false);
+    let (mut passing, mut passing_right, mut rest_right) = (0usize, 0usize, 0usize);
+    for i in 0..size {
+        match (public(i), right(i)) {
+            (true, r) => {
+                passing += 1;
+                passing_right += usize::from(r);
+            }
+            (false, r) => rest_right += usize::from(r),
+        }
+    }
+    let rest = size - passing;
+    // P(m draws without replacement from `all`, of which `good` are correct, miss them all).
+    let miss = |all: usize, good: usize, m: usize| {
+        (0..m.min(all)).fold(1.0, |p, i| {
+            p * (all - good).saturating_sub(i) as f64 / (all - i) as f64
+        })
+    };
+    let from_passing = n.min(passing);
+    1.0 - miss(passing, passing_right, from_passing) * miss(rest, rest_right, n - from_passing)
 }
 
 /// Wilson's 95% score interval for `hits` of `total` (hits may be fractional: a draw's chance
@@ -239,5 +271,51 @@ mod tests {
         assert_eq!(seen.last().unwrap(), &vec![2, 3]);
         assert_eq!(combinations(30, 15), Some(155_117_520));
         assert_eq!(combinations(100, 50), None);
+    }
+
+    /// Every order of `items`, by recursion (small lists only).
+    fn orders(items: &[usize]) -> Vec<Vec<usize>> {
+        if items.is_empty() {
+            return vec![Vec::new()];
+        }
+        let mut out = Vec::new();
+        for (i, &first) in items.iter().enumerate() {
+            let mut rest = items.to_vec();
+            rest.remove(i);
+            for mut tail in orders(&rest) {
+                tail.insert(0, first);
+                out.push(tail);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_public_filter_is_exact_at_any_n() {
+        // Passers 0, 2, 3 (0 correct), the rest 1, 4, 5 (5 correct: the public tests can be wrong).
+        let pool = Pool {
+            public_pass: vec![true, false, true, true, false, false],
+            ..Pool::default()
+        };
+        let correct = [true, false, false, false, false, true];
+        for n in 1..=6 {
+            // Every order the filter can submit in: passers first, each group in any order.
+            let (mut hits, mut total) = (0usize, 0usize);
+            for p in orders(&[0, 2, 3]) {
+                for r in orders(&[1, 4, 5]) {
+                    let order: Vec<usize> = p.iter().chain(&r).copied().collect();
+                    hits += usize::from(order.iter().take(n).any(|&i| correct[i]));
+                    total += 1;
+                }
+            }
+            let want = hits as f64 / total as f64;
+            let got = n_at_k(Selector::PublicFilterRandom, &pool, &correct, n, 6, 10, 0).unwrap();
+            assert!(
+                (got.mean - want).abs() < 1e-12,
+                "n = {n}: {} vs {want}",
+                got.mean
+            );
+            assert!(got.exact);
+        }
     }
 }
