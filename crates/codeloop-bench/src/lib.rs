@@ -15,6 +15,7 @@
 //! `/proc`'s CPU times), `serde_json` (samples files and the Python baselines' replies), `flate2`
 //! (gzipped samples files), and the codeloop crates whose work is measured.
 
+mod codet;
 mod compile;
 mod embedded;
 mod eval;
@@ -50,7 +51,8 @@ pub enum BenchCommand<E: Host> {
     /// against the Python `openai` SDK's `AsyncOpenAI` at the same concurrency.
     Llm(BenchLlmArgs),
     /// The run loop against a scripted model behind a mock server with a fixed latency: wall time
-    /// over the latency-bound ideal.
+    /// over the latency-bound ideal. `--strategy codet`: a pool's execution matrix (N programs x M
+    /// tests) in one sandbox run per program and in one per pair: pairs/s, ceiling and ratio.
     Run(BenchRunArgs<E>),
     /// HumanEval-X C++ canonical solutions: compile once per candidate against compile per test
     /// (`SandboxFusion`'s way), candidates/s and ratio.

@@ -7,6 +7,10 @@
 //! The latency-bound ideal is what the model's latency alone allows at the run's concurrency:
 //! `max(turns x latency, ceil(calls / concurrency) x latency)`. The ratio of the measured wall time
 //! to it is printed last.
+//!
+//! `--strategy codet` measures a pool strategy's execution matrix instead (N programs x M tests per
+//! problem, one sandbox run per program against one per pair, and the no-harness ceiling); see
+//! `codet.rs`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,6 +31,21 @@ use crate::scripted::{Policy, responder};
 /// `codeloop bench run`'s arguments.
 #[derive(Args, Debug)]
 pub struct BenchRunArgs<E: Host> {
+    /// What is measured: the `CoT`-retry run loop, or a pool strategy's execution matrix (`codet`:
+    /// `--samples` programs x `--tests` tests per problem; `--trajectories`, `--latency-ms` and
+    /// `--concurrency` do not apply).
+    #[arg(long, value_enum, default_value_t = Strategy::CotRetry)]
+    strategy: Strategy,
+    /// `codet`: programs per problem (N).
+    #[arg(long, default_value_t = 100)]
+    samples: usize,
+    /// `codet`: tests per problem (M).
+    #[arg(long, default_value_t = 100)]
+    tests: usize,
+    /// `codet`: run the matrix once per (program, test) pair on the first N problems only (it takes
+    /// N x M sandbox runs per problem).
+    #[arg(long, default_value_t = 2)]
+    pairs_limit: usize,
     /// The dataset.
     #[arg(long, default_value = "humaneval")]
     dataset: String,
@@ -46,7 +65,24 @@ pub struct BenchRunArgs<E: Host> {
     exec: E,
 }
 
+/// What `bench run` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Strategy {
+    /// The run loop with `CoT` and retries, against the scripted model.
+    CotRetry,
+    /// A pool strategy's execution matrix, one sandbox run per program against one per pair.
+    Codet,
+}
+
 pub(crate) fn run<E: Host>(args: &BenchRunArgs<E>) -> Result<ExitCode> {
+    if args.strategy == Strategy::Codet {
+        let shape = crate::codet::Shape {
+            samples: args.samples.max(1),
+            tests: args.tests.max(1),
+            pairs_limit: args.pairs_limit,
+        };
+        return crate::codet::run(&args.exec, &args.dataset, args.limit, shape);
+    }
     let (executor, prepared) = args.exec.load_problems(&args.dataset, args.limit)?;
     let library = PromptLibrary::builtin();
     let spec = StrategySpec::resolve("cot-retry", &library)?;
