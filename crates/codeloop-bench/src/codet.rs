@@ -15,7 +15,7 @@
 //!   values live in the assert). Problems with no such test are skipped, and counted.
 //!
 //! The tests become the suite a pool stage builds from the model's tests
-//! (`codeloop_engine::run::pool::generated_suite`, limits by `generated_limits`), and every run is
+//! (`codeloop_engine::run::generated::generated_suite`, limits by `generated_limits`), and every run is
 //! the engine's run of a pool member: `fail_fast = false`, `collect_values = true` (outputs on the
 //! bare inputs come back with the verdicts).
 //!
@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use codeloop_engine::run::pool::generated_limits;
+use codeloop_engine::run::generated::generated_limits;
 use codeloop_sandbox::{Executor, Job};
 use codeloop_types::{ExecReport, Limits, Outcome, TestSuite};
 

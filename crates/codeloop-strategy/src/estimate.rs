@@ -11,7 +11,7 @@
 //!
 //! Where a selector's tie-breaks can be counted, a sub-pool's figure is exact over them: the
 //! public filter's at any n (hypergeometric), every selector's at n = 1
-//! ([`first_pick_chance`](crate::select::first_pick_chance)); so with every sub-pool listed
+//! ([`first_pick_chance`]); so with every sub-pool listed
 //! those figures are exact. For n > 1 a grouping selector's sub-pool is ranked once, one seeded
 //! draw of its tie-breaks.
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use codeloop_engine::run::pool::generated_suite;
+use codeloop_engine::run::generated::generated_suite;
 use codeloop_sandbox::protocol::judge::ParsedTest;
 use codeloop_sandbox::{Executor, Job};
 use codeloop_types::{Call, Expect, Limits, Problem, Returned, TestSuite};

@@ -4,7 +4,7 @@
 //! - **n@k** of the run's selector, for each (n, k) the pool allows (k at most the pool's size
 //!   N): per problem, the share of sub-pools of k programs (of the N) whose first n ranked
 //!   programs include a correct one (`codeloop_strategy::n_at_k`: every sub-pool when there are at
-//!   most [`DRAWS`] of them, else [`DRAWS`] drawn), averaged over problems. k counts programs
+//!   most 200 (`DRAWS`) of them, else 200 drawn), averaged over problems. k counts programs
 //!   generated: one per trajectory for the `single` schedule. For n = 1 each sub-pool's figure
 //!   is exact over the selector's tie-breaks; so 1@N is the expected pass@1 of the selector on the
 //!   run's pool, where `solved` counts what the run's own (seeded) first submission did.
@@ -33,7 +33,7 @@ pub struct PoolNkRow {
     pub k: u64,
     /// Mean over problems, with its bootstrap interval over problems.
     pub value: Interval,
-    /// Problems whose figure ranked every sub-pool (the rest drew [`DRAWS`]).
+    /// Problems whose figure ranked every sub-pool (the rest drew `DRAWS` (200)).
     pub exact_problems: u64,
 }
 
