@@ -201,8 +201,10 @@ impl Slot {
     }
 
     /// [`Slot::run_request`] for a request with `stream` (a value suite's run, see
-    /// `python/worker/supervisor.py`'s `stream`): each value is judged as it comes, and the first failing one stops the run, which
-    /// then reads as a run that ended by itself. Restarts a dead zygote once, as [`Slot::send`].
+    /// `python/worker/supervisor.py`'s `stream`): with `job.fail_fast`, each value is judged as it
+    /// comes, and the first failing one stops the run, which then reads as a run that ended by
+    /// itself; without it (a run collecting values, a pool member's run on every test) nothing
+    /// stops it. Restarts a dead zygote once, as [`Slot::send`].
     fn run_streamed(
         &mut self,
         job: &Job,
@@ -211,7 +213,7 @@ impl Slot {
         suite: &TestSuite,
     ) -> Result<WorkerReply, String> {
         let request = self.request_json(job, limits, None, values)?;
-        let reply = self.run_streamed_request(&request, limits, suite);
+        let reply = self.run_streamed_request(&request, limits, suite, job.fail_fast);
         self.request = request;
         reply
     }
@@ -221,6 +223,7 @@ impl Slot {
         request: &[u8],
         limits: &Limits,
         suite: &TestSuite,
+        fail_fast: bool,
     ) -> Result<WorkerReply, String> {
         self.begin_run(limits)?;
         for attempt in 0..2 {
@@ -229,9 +232,10 @@ impl Slot {
             let mut zygote = self.zygote.take().expect("just started");
             let streamed = zygote
                 .request_streamed(request, |line| {
-                    verdicts::streamed_failure(suite, line, &mut |batch| {
-                        self.judge_values(suite, batch)
-                    })
+                    fail_fast
+                        && verdicts::streamed_failure(suite, line, &mut |batch| {
+                            self.judge_values(suite, batch)
+                        })
                 })
                 .map(|(results, reply)| (results, reply.to_owned()));
             match streamed {
