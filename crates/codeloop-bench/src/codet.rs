@@ -39,11 +39,11 @@
 
 mod matrix;
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use codeloop_engine::run::generated::generated_limits;
 use codeloop_sandbox::{Executor, Job};
 use codeloop_types::{ExecReport, Limits, Outcome, TestSuite};
@@ -395,21 +395,11 @@ fn ceiling(interpreter: &codeloop_sandbox::Interpreter, matrices: &[Matrix]) -> 
         .collect();
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), serde_json::to_vec(&input)?)?;
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let out = Command::new(&interpreter.path)
-        .args(["-s", "-S", "-c", &format!("{WIRE}\n{CEILING}")])
-        .arg(file.path())
-        .arg(workers.to_string())
-        .output()
-        .with_context(|| format!("failed to run `{}`", interpreter.path.display()))?;
-    if !out.status.success() {
-        bail!(
-            "the ceiling measurement failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-    }
-    let reply: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("the ceiling measurement printed no result")?;
+    let (workers, reply) = crate::exec::run_ceiling(
+        interpreter,
+        &format!("{WIRE}\n{CEILING}"),
+        &[file.path().as_os_str()],
+    )?;
     let count = |key: &str| reply[key].as_u64().map_or(0, |v| v as usize);
     Ok(Ceiling {
         workers,

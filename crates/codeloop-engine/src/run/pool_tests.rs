@@ -5,15 +5,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use codeloop_llm::{Backend, BoxFuture, Choice, FinishReason, Generation, LlmError, Prompt, Usage};
+use codeloop_llm::{Backend, BoxFuture, Generation, LlmError, Prompt};
 use codeloop_sandbox::{Executor, ExecutorConfig};
 use codeloop_store::RunStore;
 use codeloop_strategy::{PoolSpec, Selector};
 
 use super::pool::{POOL_STAGE, PoolRecord};
-use super::tests::{config, one_problem, runtime};
-use super::{RunContext, run};
-use crate::events::Events;
+use super::tests::{config, generation, one_problem, run_one_at_a_time};
 
 const CORRECT: &str = "def has_close_elements(numbers, threshold):
     for i, a in enumerate(numbers):
@@ -106,23 +104,7 @@ impl Backend for Scripted {
             let i = self.code_calls.fetch_add(1, Ordering::SeqCst) as usize;
             format!("```python\n{}\n```", self.programs[i % self.programs.len()])
         };
-        Box::pin(async move {
-            Ok(Generation {
-                choices: vec![Choice {
-                    text,
-                    finish_reason: FinishReason::Stop,
-                    token_ids: None,
-                    logprobs: None,
-                }],
-                usage: Usage {
-                    prompt_tokens: 10,
-                    completion_tokens: 5,
-                },
-                usage_missing: false,
-                endpoint: "test".to_owned(),
-                cached: 0,
-            })
-        })
+        Box::pin(async move { Ok(generation(text)) })
     }
 }
 
@@ -133,25 +115,10 @@ fn pool_run(selector: Selector, dir: &std::path::Path) -> (PoolRecord, super::Ru
     let mut config = config(&problem, &dataset, "single");
     config.trajectories = 10;
     config.pool = Some(PoolSpec::new(selector, 10, 10));
-    let ctx = RunContext {
-        store: Arc::new(RunStore::open(dir).unwrap()),
-        backend: Arc::new(Scripted::new(&PROGRAMS, &TESTS)),
-        executor,
-        config: Arc::new(config),
-        events: Events::none(),
-        // One trajectory at a time: trajectory t gets program t.
-        concurrency: 1,
-        fault: None,
-    };
-    let outcome = runtime()
-        .block_on(run(&ctx, std::slice::from_ref(&problem)))
-        .unwrap();
-    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
-    let text = ctx
-        .store
-        .pool(&problem.id().0)
-        .unwrap()
-        .expect("a pool record");
+    // One trajectory at a time: trajectory t gets program t.
+    let backend = Arc::new(Scripted::new(&PROGRAMS, &TESTS));
+    let (store, outcome) = run_one_at_a_time(&executor, dir, config, backend, &problem);
+    let text = store.pool(&problem.id().0).unwrap().expect("a pool record");
     (serde_json::from_str(&text).unwrap(), outcome)
 }
 
@@ -268,21 +235,10 @@ fn stdio_problems_take_model_written_inputs_and_outputs() {
         config.problems = vec!["sum".to_owned()];
         config.trajectories = 6;
         config.pool = Some(PoolSpec::new(selector, 6, 10));
-        let ctx = RunContext {
-            store: Arc::new(RunStore::open(dir.path()).unwrap()),
-            backend: Arc::new(Scripted::new(&STDIO_PROGRAMS, &STDIO_TESTS)),
-            executor: executor.clone(),
-            config: Arc::new(config),
-            events: Events::none(),
-            concurrency: 1,
-            fault: None,
-        };
-        let outcome = runtime()
-            .block_on(run(&ctx, std::slice::from_ref(&problem)))
-            .unwrap();
-        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        let backend = Arc::new(Scripted::new(&STDIO_PROGRAMS, &STDIO_TESTS));
+        let (store, _) = run_one_at_a_time(&executor, dir.path(), config, backend, &problem);
         let record: PoolRecord =
-            serde_json::from_str(&ctx.store.pool("sum").unwrap().unwrap()).unwrap();
+            serde_json::from_str(&store.pool("sum").unwrap().unwrap()).unwrap();
         assert_eq!(record.tests.len(), 3, "{:?}", record.tests);
         let sums: Vec<usize> = (0..6).filter(|&i| STDIO_PROGRAMS[i] == SUM).collect();
         let hidden: Vec<usize> = (0..6)

@@ -39,24 +39,56 @@ impl Backend for Wrong {
                     message: "failed on purpose".to_owned(),
                 });
             }
-            Ok(Generation {
-                choices: vec![Choice {
-                    text: "```python\ndef has_close_elements(numbers, threshold):\n    return None\n```"
-                        .to_owned(),
-                    finish_reason: FinishReason::Stop,
-                    token_ids: None,
-                    logprobs: None,
-                }],
-                usage: Usage {
-                    prompt_tokens: 10,
-                    completion_tokens: 5,
-                },
-                usage_missing: false,
-                endpoint: "test".to_owned(),
-                cached: 0,
-            })
+            Ok(generation(
+                "```python\ndef has_close_elements(numbers, threshold):\n    return None\n```"
+                    .to_owned(),
+            ))
         })
     }
+}
+
+/// A scripted model's answer: `text`, charged 10 prompt and 5 completion tokens.
+pub(crate) fn generation(text: String) -> Generation {
+    Generation {
+        choices: vec![Choice {
+            text,
+            finish_reason: FinishReason::Stop,
+            token_ids: None,
+            logprobs: None,
+        }],
+        usage: Usage {
+            prompt_tokens: 10,
+            completion_tokens: 5,
+        },
+        usage_missing: false,
+        endpoint: "test".to_owned(),
+        cached: 0,
+    }
+}
+
+/// Runs `problem` in `dir` under `config` with `backend`, one trajectory at a time (so a scripted
+/// model's i-th answer goes to the i-th call in trajectory order); no trajectory may fail.
+pub(crate) fn run_one_at_a_time(
+    executor: &Arc<Executor>,
+    dir: &std::path::Path,
+    config: RunConfig,
+    backend: Arc<dyn Backend>,
+    problem: &Arc<Problem>,
+) -> (Arc<RunStore>, super::RunOutcome) {
+    let ctx = RunContext {
+        store: Arc::new(RunStore::open(dir).unwrap()),
+        backend,
+        executor: executor.clone(),
+        config: Arc::new(config),
+        events: Events::none(),
+        concurrency: 1,
+        fault: None,
+    };
+    let outcome = runtime()
+        .block_on(run(&ctx, std::slice::from_ref(problem)))
+        .unwrap();
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    (ctx.store, outcome)
 }
 
 /// Keeps every event.
