@@ -120,6 +120,25 @@ fn big_integers_travel_exactly_and_fast() {
     }
 }
 
+/// A run collecting values without `fail_fast` (a pool member's run on every model-written
+/// test) ran every test: it used to stop at the first value the judge failed, at a moment that
+/// raced the worker, so the tests after it read as wrong or not run at random.
+#[test]
+fn a_run_collecting_values_without_fail_fast_judges_every_test() {
+    // Wrong on the first test only (a + b, except for solve(2, 3)); the later calls take a while,
+    // so a stop after the first value lands before they end.
+    let program = "def solve(a, b):\n    if (a, b) == (2, 3):\n        return 0\n    sum(range(2_000_000))\n    return a + b\n";
+    for _ in 0..5 {
+        let mut job = Job::suite(program.into(), "solve", p0_suite(), Limits::default());
+        job.collect_values = true;
+        let r = executor().run(job);
+        let verdicts: Vec<&str> = r.tests.iter().map(|t| t.verdict.name()).collect();
+        assert_eq!(verdicts, ["wrong_answer", "pass", "pass"], "{r:?}");
+        let returned = r.returned.expect("values collected");
+        assert!(returned.iter().all(Option::is_some), "{returned:?}");
+    }
+}
+
 #[test]
 fn correct_solution_passes_every_test() {
     let r = run_p0("def solve(a, b):\n    return a + b\n");
