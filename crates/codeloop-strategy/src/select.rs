@@ -116,7 +116,7 @@ pub fn rank(selector: Selector, pool: &Pool, seed: u64) -> Vec<usize> {
 
 /// The scored groups of a grouping selector (submitted one per group per round, best first),
 /// and the programs it puts after them in a seeded order (`AlphaCode`'s filtered out).
-fn grouped(selector: Selector, pool: &Pool) -> (Vec<(f64, Vec<usize>)>, Vec<usize>) {
+pub(crate) fn grouped(selector: Selector, pool: &Pool) -> (Vec<(f64, Vec<usize>)>, Vec<usize>) {
     let n = pool.len();
     let public = |i: usize| pool.public_pass.get(i).copied().unwrap_or(false);
     match selector {
@@ -156,40 +156,6 @@ fn grouped(selector: Selector, pool: &Pool) -> (Vec<(f64, Vec<usize>)>, Vec<usiz
             (vec![(1.0, pass)], rest)
         }
     }
-}
-
-/// The chance that `selector`'s first submission from `pool` is correct, exactly, over every
-/// way it may break its ties (the seeded order of [`rank`] is one draw of them): the first
-/// submission is a uniform member of a uniform group among the best-scored ones.
-#[must_use]
-pub fn first_pick_chance(selector: Selector, pool: &Pool, correct: &[bool]) -> f64 {
-    let n = pool.len().max(correct.len());
-    if n == 0 {
-        return 0.0;
-    }
-    let right = |i: usize| correct.get(i).copied().unwrap_or(false);
-    let share = |members: &[usize]| {
-        members.iter().filter(|&&i| right(i)).count() as f64 / members.len().max(1) as f64
-    };
-    if selector == Selector::FirstPublicPass {
-        let public = |i: usize| pool.public_pass.get(i).copied().unwrap_or(false);
-        return f64::from(u8::from(right((0..n).find(|&i| public(i)).unwrap_or(0))));
-    }
-    let (groups, rest) = grouped(selector, pool);
-    let groups: Vec<&(f64, Vec<usize>)> = groups.iter().filter(|(_, m)| !m.is_empty()).collect();
-    let Some(best) = groups
-        .iter()
-        .map(|(score, _)| *score)
-        .max_by(f64::total_cmp)
-    else {
-        return share(&rest);
-    };
-    let top: Vec<f64> = groups
-        .iter()
-        .filter(|(score, _)| score.total_cmp(&best).is_eq())
-        .map(|(_, members)| share(members))
-        .collect();
-    top.iter().sum::<f64>() / top.len() as f64
 }
 
 /// The selectors by name, as `--strategy` takes them, with what each does.
@@ -564,56 +530,5 @@ mod tests {
             ..Pool::default()
         };
         assert_eq!(rank(Selector::FirstPublicPass, &pool, 0), vec![1, 3, 0, 2]);
-    }
-
-    #[test]
-    fn the_first_pick_chance_is_the_seeded_first_pick_averaged_over_seeds() {
-        // Two tied CodeT sets of 2 (one all correct, one half correct) and a weaker set; public
-        // results tie three programs for the public filter.
-        let pool = Pool {
-            public_pass: vec![true, false, true, true, false],
-            passes: vec![
-                vec![true, true, false],
-                vec![true, true, false],
-                vec![false, true, true],
-                vec![false, true, true],
-                vec![true, false, false],
-            ],
-            outputs: vec![
-                vec!["a".into()],
-                vec!["a".into()],
-                vec!["b".into()],
-                vec!["c".into()],
-                vec!["b".into()],
-            ],
-        };
-        let correct = [true, true, true, false, false];
-        let selectors = [
-            (Selector::FirstPublicPass, 1.0),
-            // Passers 0, 2, 3: two of three correct.
-            (Selector::PublicFilterRandom, 2.0 / 3.0),
-            // Sets {0, 1} (all correct) and {2, 3} (half) tie at 2 x 2: (1 + 0.5) / 2.
-            (Selector::CodeT { sqrt: false }, 0.75),
-            // Clusters of the passers: {0}, {2}, {3} all of size 1: 2 of 3.
-            (Selector::AlphaCode, 2.0 / 3.0),
-            // Clusters {0, 1} and {2, 4} tie at 2: (1 + 0.5) / 2.
-            (Selector::MbrExec, 0.75),
-        ];
-        for (selector, want) in selectors {
-            let exact = first_pick_chance(selector, &pool, &correct);
-            assert!(
-                (exact - want).abs() < 1e-12,
-                "{selector:?}: {exact} vs {want}"
-            );
-            let seeds = 20_000u64;
-            let hits = (0..seeds)
-                .filter(|&seed| correct[rank(selector, &pool, seed)[0]])
-                .count();
-            let drawn = hits as f64 / seeds as f64;
-            assert!(
-                (drawn - want).abs() < 0.02,
-                "{selector:?}: {drawn} vs {want}"
-            );
-        }
     }
 }

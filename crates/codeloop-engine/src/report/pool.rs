@@ -2,12 +2,13 @@
 //! pool records alone.
 //!
 //! - **n@k** of the run's selector, for each (n, k) the pool allows (k at most the pool's size
-//!   N): per problem, the share of sub-pools of k programs (of the N) whose first n ranked
+//!   N): per problem, the mean over sub-pools of k programs (of the N) of the chance that the first n ranked
 //!   programs include a correct one (`codeloop_strategy::n_at_k`: every sub-pool when there are at
 //!   most 200 (`DRAWS`) of them, else 200 drawn), averaged over problems. k counts programs
-//!   generated: one per trajectory for the `single` schedule. For n = 1 each sub-pool's figure
-//!   is exact over the selector's tie-breaks; so 1@N is the expected pass@1 of the selector on the
-//!   run's pool, where `solved` counts what the run's own (seeded) first submission did.
+//!   generated: one per trajectory for the `single` schedule. Each sub-pool's figure is exact
+//!   over the selector's tie-breaks at every n (`codeloop_strategy::estimate::submission_chance`);
+//!   so 1@N is the expected pass@1 of the selector on the run's pool, where
+//!   `solved` counts what the run's own (seeded) first submission did.
 //! - Every figure comes with a 95% interval by bootstrap over problems
 //!   (`codeloop_strategy::stats::bootstrap_mean`).
 //! - **Problems without a finished pool stage** (engine errors, or a run stopped early) count as
