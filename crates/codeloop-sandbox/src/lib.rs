@@ -44,6 +44,7 @@ pub mod protocol;
 mod python;
 mod seccomp;
 mod stdio;
+pub mod trace;
 mod values;
 mod verdicts;
 mod workroot;

@@ -31,10 +31,11 @@ const WIRE_SRC: &str = include_str!("../python/wire.py");
 const PROTOCOL_SRC: &str = include_str!("../python/protocol.py");
 
 /// The worker's files (`python/worker/`), in the order they make one program (see `base.py`).
-const WORKER_PARTS: [&str; 5] = [
+const WORKER_PARTS: [&str; 6] = [
     include_str!("../python/worker/base.py"),
     include_str!("../python/worker/hardening.py"),
     include_str!("../python/worker/driver.py"),
+    include_str!("../python/worker/tracer.py"),
     include_str!("../python/worker/supervisor.py"),
     include_str!("../python/worker/serve.py"),
 ];

@@ -56,6 +56,7 @@ pub(crate) fn harness_error(message: &str, limits: &Limits, layers: &[String]) -
         limits: limits.clone(),
         layers: layers.to_vec(),
         returned: None,
+        traces: Vec::new(),
     }
 }
 
@@ -88,6 +89,7 @@ pub(crate) fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]
         limits: limits.clone(),
         layers: layers.to_vec(),
         returned: None,
+        traces: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod chat;
 mod problem;
+mod trace;
 mod verdict;
 
 pub use chat::{Message, Role};
@@ -13,4 +14,5 @@ pub use problem::{
     Call, Expect, HiddenTests, Interface, Language, OutputCompare, Problem, ProblemId, ProgramTest,
     PublicProblem, Reference, TestCase, TestId, TestSuite, ValueCompare,
 };
+pub use trace::{Trace, TraceEnd, TraceLevel, TraceSpec, TraceStep};
 pub use verdict::{ExecReport, Limits, Outcome, ProgramStatus, Returned, TestResult, Verdict};

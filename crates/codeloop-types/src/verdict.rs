@@ -179,6 +179,10 @@ pub struct ExecReport {
     /// The wire values each call returned, when the job asked for them (reference runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub returned: Option<Vec<Option<Returned>>>,
+    /// The traces of a traced run's calls (see [`crate::TraceSpec`]), in call order: untrusted
+    /// feedback, never evidence of the verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<crate::Trace>,
 }
 
 /// A value a call returned, as wire JSON text, with the CPU time the call took.

@@ -248,6 +248,7 @@ fn merge_reports(starts: impl Iterator<Item = u32>, reports: &[ExecReport]) -> E
         limits: reports[0].limits.clone(),
         layers: reports[0].layers.clone(),
         returned: None,
+        traces: Vec::new(),
         tests,
     }
 }

@@ -22,7 +22,8 @@
 # The worker is one program made of the files of this directory, which codeloop-sandbox embeds at
 # build time and joins in this order after wire.py: base.py (this file: imports, time limits,
 # the driver's output), hardening.py (the layers each run applies), driver.py (a run's own process:
-# limits, then the program and its calls), supervisor.py (fork, watch, collect, clean up) and
+# limits, then the program and its calls), tracer.py (a traced run's tracer: the debugger's view of
+# a call), supervisor.py (fork, watch, collect, clean up) and
 # serve.py (the protocol and the two roles). It is handed to the interpreter whole, as `-c` source
 # or marshalled code, so nothing is imported from a directory a run could write. Each file uses
 # names the files before it define; top-level statements run in that order.

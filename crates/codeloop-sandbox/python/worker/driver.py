@@ -1,4 +1,4 @@
-# codeloop Python worker, part 3 of 5 (see base.py): the run's own process, from the fork (or a
+# codeloop Python worker, part 3 of 6 (see base.py): the run's own process, from the fork (or a
 # fresh interpreter's start) to the program's calls.
 
 def _child(req, stdin_fd, out_fd, err_fd, res_fd, setup_fd, workdir, vm_bytes, payload_fd=None):
@@ -190,6 +190,9 @@ def _drive(req, res):
     digest_over = req.get("digest_over")
     # A run collecting values (a trusted reference solution) sends each value's short repr too.
     want_repr = req.get("reprs", False)
+    # A traced run (see tracer.py): each call under the tracer.
+    trace = req.get("trace")
+    tracer = None if trace is None else _Tracer(trace, source, filename, res)
     for i, call in enumerate(req["calls"]):
         limit = limits[i] if i < len(limits) else limits[-1]
         stmt = call.get("exec") if type(call) is dict else None
@@ -210,7 +213,7 @@ def _drive(req, res):
             _CALL[0], _CALL[1], _CALL[2] = time.monotonic(), t0, (2 * limit + 500) / 1000.0
             signal.setitimer(signal.ITIMER_REAL, _CALL[2])
             try:
-                value = fn_call(*args)
+                value = fn_call(*args) if tracer is None else tracer.run(i, fn_call, args)
             finally:
                 signal.setitimer(signal.ITIMER_PROF, 0)
                 signal.setitimer(signal.ITIMER_REAL, 0)

@@ -1,4 +1,4 @@
-# codeloop Python worker, part 2 of 5 (see base.py): the layers each run applies.
+# codeloop Python worker, part 2 of 6 (see base.py): the layers each run applies.
 
 # ----------------------------------------------------------------------------------------------------
 # Hardening, configured by codeloop-sandbox through argv[2] (a JSON object; absent: none of it):

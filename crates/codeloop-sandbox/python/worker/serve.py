@@ -1,4 +1,4 @@
-# codeloop Python worker, part 5 of 5 (see base.py): the protocol (requests checked, the version
+# codeloop Python worker, part 6 of 6 (see base.py): the protocol (requests checked, the version
 # checked at start) and the two roles.
 
 _WARM_UP_PROGRAM = """\
@@ -48,7 +48,7 @@ _MODE_FIELDS = {
     "script": {"filename": (str, None)},
     "exec": {"argv": list, "files": (dict, None), "binary": (str, None), "run_phase": (dict, None)},
     "calls": {"entry_point": str, "call_cpu_ms": list, "calls": list, "digest_over": (int, None),
-              "stream": (bool, None), "reprs": (bool, None)},
+              "stream": (bool, None), "reprs": (bool, None), "trace": (dict, None)},
 }
 _COMMON_FIELDS = {"source": str, "limits": dict, "work_root": str, "uid": (int, None), "fail_fast": bool,
                   "fresh": (bool, None), "stdin": (str, None), "mode": str}
@@ -71,6 +71,11 @@ def validate(line):
     lim = req["limits"]
     check_fields(dict.fromkeys(_LIMIT_FIELDS, int), lim, "`limits`")
     check_fields({"memory_mib": (int, None), "processes": (int, None)}, lim, "`limits`")
+    trace = req.get("trace")
+    if trace is not None:
+        check_fields({"level": str, "first": int, "last": int, "chars": int}, trace, "`trace`")
+        if trace["level"] not in ("block", "line", "function"):
+            raise Malformed(f"unknown trace level `{trace['level']}`")
     return req
 
 

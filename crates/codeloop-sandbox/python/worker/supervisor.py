@@ -1,4 +1,4 @@
-# codeloop Python worker, part 4 of 5 (see base.py): the supervisor.
+# codeloop Python worker, part 5 of 6 (see base.py): the supervisor.
 
 # ----------------------------------------------------------------------------------------------------
 # The supervisor (zygote or fresh process): fork, watch, collect, clean up.

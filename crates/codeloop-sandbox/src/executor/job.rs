@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use codeloop_types::{ExecReport, Language, Limits, TestSuite};
+use codeloop_types::{ExecReport, Language, Limits, TestSuite, TraceSpec};
 use crossbeam_channel::Sender;
 
 /// How each execution gets its interpreter.
@@ -92,6 +92,10 @@ pub struct Job {
     /// written into the run's work dir and executed there, with no address-space cap where the
     /// cgroup limits memory (compile outside, run inside).
     pub binary: Option<Arc<[u8]>>,
+    /// Run each call under the tracer (Python function-call suites; see [`crate::trace`]): the
+    /// report's `traces` hold what the calls did, and each call's CPU limit is scaled by
+    /// [`TRACE_CPU_FACTOR`](crate::trace::TRACE_CPU_FACTOR). Other suites run untraced.
+    pub trace: Option<TraceSpec>,
 }
 
 impl Job {
@@ -107,6 +111,7 @@ impl Job {
             limits,
             collect_values: false,
             binary: None,
+            trace: None,
         }
     }
 
@@ -136,6 +141,7 @@ impl Job {
             limits,
             collect_values: false,
             binary: None,
+            trace: None,
         }
     }
 }
@@ -145,7 +151,10 @@ impl Job {
 pub(super) fn effective_limits(job: &Job) -> Limits {
     let mut limits = job.limits.clone();
     if let Some(suite) = &job.suite {
-        let calls: u64 = suite.call_cpu_ms.iter().map(|&c| u64::from(c)).sum();
+        let calls: u64 = crate::trace::call_cpu_ms(job, suite)
+            .iter()
+            .map(|&c| u64::from(c))
+            .sum();
         limits.cpu_ms = limits.cpu_ms.max(calls.saturating_add(1_000)).min(600_000);
         limits.wall_ms = limits.wall_ms.max(limits.cpu_ms * 2 + 1_000);
     }

@@ -25,6 +25,10 @@ impl Slot {
             (None, Some(suite), None) => Some(self.calls_json(suite)?),
             _ => None,
         };
+        let call_cpu_ms = job
+            .suite
+            .as_deref()
+            .map(|suite| crate::trace::call_cpu_ms(job, suite));
         let mode = match (exec, &job.suite, calls.as_deref()) {
             (Some(exec), _, _) => RunMode::Exec(exec),
             (None, _, _) if job.binary.is_some() => RunMode::Exec(ExecMode {
@@ -34,11 +38,12 @@ impl Slot {
             }),
             (None, Some(suite), Some(calls)) => RunMode::Calls(CallsMode {
                 entry_point: job.entry_point.as_deref().unwrap_or(""),
-                call_cpu_ms: &suite.call_cpu_ms,
+                call_cpu_ms: call_cpu_ms.as_deref().unwrap_or(&suite.call_cpu_ms),
                 calls,
                 digest_over: values.digests.then_some(verdicts::DIGEST_OVER),
                 stream: values.stream,
                 reprs: job.collect_values,
+                trace: job.trace,
             }),
             (None, _, _) => RunMode::Script {
                 filename: "main.py",

@@ -14,6 +14,7 @@ use crate::protocol::PROTOCOL_VERSION;
 use crate::protocol::judge::Judgement;
 use crate::protocol::worker::{ExecMode, Killed, Ready, WorkerReply};
 use crate::python::{Interpreter, LineProcess, PythonJudge, WORKER_SRC, WorkerSetup};
+use crate::trace;
 use crate::verdicts;
 
 use super::job::{Isolation, Job, Task, ValueRun, effective_limits};
@@ -140,8 +141,10 @@ impl Slot {
         // holds them twice.
         // (A fresh interpreter per run is supervised unstreamed: see
         // `python/worker/supervisor.py`.)
+        // A traced run is never streamed: its trace lines come with the reply.
         let stream = self.uses_zygote
             && self.cfg.isolation == Isolation::Warm
+            && job.trace.is_none()
             && (job.collect_values
                 || (job.fail_fast
                     && !suite.tests.is_empty()
@@ -160,6 +163,10 @@ impl Slot {
                 Ok(r) => r,
                 Err(e) => return verdicts::harness_error(&e, &limits, &layers),
             };
+            let traces = job.trace.map(|spec| {
+                let keep = spec.first.saturating_add(spec.last) as usize;
+                trace::read(&reply.results, spec.level, keep, suite.calls.len())
+            });
             let report = verdicts::suite_report(
                 reply,
                 suite,
@@ -170,7 +177,10 @@ impl Slot {
                 &mut |batch| self.judge_values(suite, batch),
             );
             match report {
-                Some(report) => return report,
+                Some(mut report) => {
+                    report.traces = traces.unwrap_or_default();
+                    return report;
+                }
                 None if digests => digests = false,
                 None => {
                     return verdicts::harness_error(

@@ -118,6 +118,7 @@ impl Slot {
                 limits,
                 collect_values: false,
                 binary: job.binary.clone(),
+                trace: None,
             };
             let report = self.execute(&run);
             if report.outcome == codeloop_types::Outcome::HarnessError {

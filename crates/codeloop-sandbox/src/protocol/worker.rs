@@ -144,6 +144,9 @@ pub(crate) struct CallsMode<'a> {
     /// Each value's `repr` sent with it (reference runs).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) reprs: bool,
+    /// Each call run under the tracer (`python/worker/tracer.py`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) trace: Option<codeloop_types::TraceSpec>,
 }
 
 /// A line the worker writes while a streamed run goes: a result line, or the run's reply.
@@ -398,6 +401,7 @@ mod tests {
             digest_over: Some(5),
             stream: true,
             reprs: false,
+            trace: None,
         }));
         assert_eq!(v["mode"], "calls");
         assert_eq!(v["calls"], serde_json::json!([[1], {"exec": "x"}]));

@@ -7,5 +7,6 @@ mod compiled;
 mod hardening;
 mod stdio;
 mod support;
+mod trace;
 mod values;
 mod verdicts;
