@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use codeloop_types::{TestSuite, Trace, TraceEnd, TraceLevel, TraceStep};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::executor::Job;
 
@@ -22,7 +22,8 @@ use crate::executor::Job;
 /// its worst case there.
 pub const TRACE_CPU_FACTOR: u32 = 10;
 
-/// The per-call CPU limits `job` runs `suite` with: scaled by [`TRACE_CPU_FACTOR`] when traced.
+/// The per-call CPU limits `job` runs `suite` with: a traced call's scaled by
+/// [`TRACE_CPU_FACTOR`].
 pub(crate) fn call_cpu_ms<'s>(job: &Job, suite: &'s TestSuite) -> Cow<'s, [u32]> {
     if job.trace.is_none() {
         return Cow::Borrowed(&suite.call_cpu_ms);
@@ -31,9 +32,46 @@ pub(crate) fn call_cpu_ms<'s>(job: &Job, suite: &'s TestSuite) -> Cow<'s, [u32]>
         suite
             .call_cpu_ms
             .iter()
-            .map(|c| c.saturating_mul(TRACE_CPU_FACTOR))
+            .enumerate()
+            .map(|(i, &c)| {
+                if traced(job, i) {
+                    c.saturating_mul(TRACE_CPU_FACTOR)
+                } else {
+                    c
+                }
+            })
             .collect(),
     )
+}
+
+/// Whether call `i` of `job` runs under the tracer.
+fn traced(job: &Job, i: usize) -> bool {
+    job.trace.is_some()
+        && job
+            .trace_calls
+            .is_none_or(|(start, end)| (start as usize..end as usize).contains(&i))
+}
+
+/// The `trace` field of `job`'s run request.
+pub(crate) fn request(job: &Job) -> Option<TraceRequest> {
+    job.trace.map(|spec| TraceRequest {
+        level: spec.level,
+        first: spec.first,
+        last: spec.last,
+        chars: spec.chars,
+        calls: job.trace_calls,
+    })
+}
+
+/// A run request's `trace` field: what to record, and of which calls.
+#[derive(Debug, Serialize)]
+pub(crate) struct TraceRequest {
+    level: TraceLevel,
+    first: u32,
+    last: u32,
+    chars: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calls: Option<(u32, u32)>,
 }
 
 /// A line of the tracer (a step or a call's end); other lines are not the tracer's.

@@ -193,6 +193,7 @@ def _drive(req, res):
     # A traced run (see tracer.py): each call under the tracer.
     trace = req.get("trace")
     tracer = None if trace is None else _Tracer(trace, source, filename, res)
+    span = None if trace is None else trace.get("calls")
     for i, call in enumerate(req["calls"]):
         limit = limits[i] if i < len(limits) else limits[-1]
         stmt = call.get("exec") if type(call) is dict else None
@@ -213,7 +214,10 @@ def _drive(req, res):
             _CALL[0], _CALL[1], _CALL[2] = time.monotonic(), t0, (2 * limit + 500) / 1000.0
             signal.setitimer(signal.ITIMER_REAL, _CALL[2])
             try:
-                value = fn_call(*args) if tracer is None else tracer.run(i, fn_call, args)
+                if tracer is None or (span is not None and not span[0] <= i < span[1]):
+                    value = fn_call(*args)
+                else:
+                    value = tracer.run(i, fn_call, args)
             finally:
                 signal.setitimer(signal.ITIMER_PROF, 0)
                 signal.setitimer(signal.ITIMER_REAL, 0)

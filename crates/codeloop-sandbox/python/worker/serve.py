@@ -73,7 +73,8 @@ def validate(line):
     check_fields({"memory_mib": (int, None), "processes": (int, None)}, lim, "`limits`")
     trace = req.get("trace")
     if trace is not None:
-        check_fields({"level": str, "first": int, "last": int, "chars": int}, trace, "`trace`")
+        check_fields({"level": str, "first": int, "last": int, "chars": int, "calls": (list, None)}, trace,
+                     "`trace`")
         if trace["level"] not in ("block", "line", "function"):
             raise Malformed(f"unknown trace level `{trace['level']}`")
     return req

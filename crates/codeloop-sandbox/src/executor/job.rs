@@ -96,6 +96,9 @@ pub struct Job {
     /// report's `traces` hold what the calls did, and each call's CPU limit is scaled by
     /// [`TRACE_CPU_FACTOR`](crate::trace::TRACE_CPU_FACTOR). Other suites run untraced.
     pub trace: Option<TraceSpec>,
+    /// With `trace`: only the calls in this range are traced (one test's calls, e.g. a failing
+    /// test LDB debugs); the others run as usual. `None`: every call.
+    pub trace_calls: Option<(u32, u32)>,
 }
 
 impl Job {
@@ -112,6 +115,7 @@ impl Job {
             collect_values: false,
             binary: None,
             trace: None,
+            trace_calls: None,
         }
     }
 
@@ -142,6 +146,7 @@ impl Job {
             collect_values: false,
             binary: None,
             trace: None,
+            trace_calls: None,
         }
     }
 }

@@ -43,7 +43,7 @@ impl Slot {
                 digest_over: values.digests.then_some(verdicts::DIGEST_OVER),
                 stream: values.stream,
                 reprs: job.collect_values,
-                trace: job.trace,
+                trace: crate::trace::request(job),
             }),
             (None, _, _) => RunMode::Script {
                 filename: "main.py",

@@ -119,6 +119,7 @@ impl Slot {
                 collect_values: false,
                 binary: job.binary.clone(),
                 trace: None,
+                trace_calls: None,
             };
             let report = self.execute(&run);
             if report.outcome == codeloop_types::Outcome::HarnessError {

@@ -146,7 +146,7 @@ pub(crate) struct CallsMode<'a> {
     pub(crate) reprs: bool,
     /// Each call run under the tracer (`python/worker/tracer.py`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) trace: Option<codeloop_types::TraceSpec>,
+    pub(crate) trace: Option<crate::trace::TraceRequest>,
 }
 
 /// A line the worker writes while a streamed run goes: a result line, or the run's reply.

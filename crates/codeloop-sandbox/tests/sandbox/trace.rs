@@ -13,23 +13,41 @@ use crate::support::{self, no_breach};
 
 /// A one-test suite calling `f(arg)` and expecting `expected`, with `cpu_ms` per call.
 fn suite(arg: &str, expected: &str, cpu_ms: u32) -> Arc<TestSuite> {
-    Arc::new(TestSuite {
-        key: format!("test:trace:{arg}:{expected}:{cpu_ms}"),
-        calls: vec![Call::Args(format!("[{arg}]"))],
-        call_cpu_ms: vec![cpu_ms],
-        tests: vec![TestCase {
-            id: TestId(0),
-            calls: (0, 1),
+    suite_of(&[(arg, expected)], cpu_ms)
+}
+
+/// A suite of one test per `(argument, expected value)`, each one call of `f`.
+fn suite_of(cases: &[(&str, &str)], cpu_ms: u32) -> Arc<TestSuite> {
+    let tests = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (arg, expected))| TestCase {
+            id: TestId(i as u32),
+            calls: (i as u32, i as u32 + 1),
             input: format!("f({arg})"),
-            expected: Some(expected.to_owned()),
+            expected: Some((*expected).to_owned()),
             expect: Expect::Value {
-                wire: expected.to_owned(),
+                wire: (*expected).to_owned(),
                 exact: true,
                 digest: None,
             },
-        }],
+        })
+        .collect();
+    let expected: Vec<String> = cases
+        .iter()
+        .map(|(_, e)| format!("{{\"expected\":{e}}}"))
+        .collect();
+    Arc::new(TestSuite {
+        key: format!("test:trace:{cases:?}:{cpu_ms}"),
+        calls: cases
+            .iter()
+            .map(|(a, _)| Call::Args(format!("[{a}]")))
+            .collect(),
+        call_cpu_ms: vec![cpu_ms; cases.len()],
+        tests,
         judge_spec: format!(
-            "{{\"atol\":0,\"special\":null,\"tests\":[{{\"expected\":{expected}}}]}}"
+            "{{\"atol\":0,\"special\":null,\"tests\":[{}]}}",
+            expected.join(",")
         ),
         groups: Vec::new(),
         stdio: None,
@@ -186,6 +204,28 @@ fn an_exception_ends_the_trace_raised() {
         Some("IndexError: list index out of range")
     );
     assert_eq!(var(&last.vars, "first"), Some("5"));
+}
+
+#[test]
+fn only_the_calls_asked_for_are_traced_and_every_call_is_judged() {
+    let _shared = support::shared();
+    let cases = [("1", "2"), ("2", "5"), ("3", "6")];
+    let program = "def f(x):\n    y = 2 * x\n    return y\n";
+    let mut job = Job::suite(
+        program.into(),
+        "f",
+        suite_of(&cases, 1_000),
+        Limits::default(),
+    );
+    job.trace = Some(TraceSpec::default());
+    job.trace_calls = Some((1, 2));
+    let report = support::pool().run(job);
+    let passed: Vec<bool> = report.tests.iter().map(|t| t.verdict.is_pass()).collect();
+    assert_eq!(passed, vec![true, false, true], "{report:?}");
+    assert_eq!(report.traces.len(), 1, "{report:?}");
+    let trace = &report.traces[0];
+    assert_eq!(trace.call, 1);
+    assert_eq!(trace.steps.last().unwrap().returned.as_deref(), Some("4"));
 }
 
 #[test]
