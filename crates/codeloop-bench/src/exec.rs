@@ -229,7 +229,7 @@ fn clock_ticks_per_second() -> f64 {
 /// kernel on their behalf), in milliseconds, from `/proc/stat`. A run's cost is spread over
 /// processes that no single `getrusage` sees, so the bench takes the difference of this around a
 /// timed section (on an otherwise idle machine).
-fn machine_busy_ms() -> f64 {
+pub(crate) fn machine_busy_ms() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
         return 0.0;

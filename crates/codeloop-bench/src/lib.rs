@@ -25,6 +25,7 @@ mod llm;
 mod memory;
 mod run;
 mod scripted;
+mod trace;
 mod tree;
 mod venv;
 
@@ -41,6 +42,7 @@ pub use host::Host;
 pub use llm::{BenchLlmArgs, MockServerArgs};
 pub use memory::BenchMemoryArgs;
 pub use run::BenchRunArgs;
+pub use trace::BenchTraceArgs;
 
 /// `codeloop bench`'s subcommands, over the binary's executor options `E`.
 #[derive(Subcommand, Debug)]
@@ -59,6 +61,9 @@ pub enum BenchCommand<E: Host> {
     Compile(BenchCompileArgs<E>),
     /// The embedded backend against llama-cpp-python on the same GGUF: prefill and generation tok/s.
     Embedded(BenchEmbeddedArgs),
+    /// The tracer's cost: `HumanEval` canonical solutions on their public tests, untraced and with
+    /// the first test traced (LDB's view), in the same run: CPU per run and the ratio.
+    Trace(BenchTraceArgs<E>),
     /// One samples file of right and wrong answers scored on `HumanEval+` by `EvalPlus` 0.3.1 and by
     /// `codeloop eval`, warm: wall time, samples/s, whole-tree peak memory, pass@1 and the ratios.
     Evalplus(BenchEvalplusArgs),
@@ -78,6 +83,7 @@ pub fn run<E: Host>(command: &BenchCommand<E>) -> Result<ExitCode> {
         BenchCommand::Run(args) => run::run(args),
         BenchCommand::Compile(args) => compile::run(args),
         BenchCommand::Embedded(args) => embedded::run::<E>(args),
+        BenchCommand::Trace(args) => trace::run(args),
         BenchCommand::Evalplus(args) => eval::run(args),
         BenchCommand::Memory(args) => memory::run(args),
         BenchCommand::MockServer(args) => llm::mock_server::<E>(args),

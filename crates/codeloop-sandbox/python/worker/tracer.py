@@ -27,6 +27,7 @@
 #   {"k": "trace", "i": call, "total": steps, "end": "returned" | "raised" | "limit" | "tampered"}
 
 import collections
+import itertools
 
 # The real ones, bound before any program runs (a program may rebind `sys`'s attributes).
 _SETTRACE = sys.settrace
@@ -145,7 +146,7 @@ class _Tracer:
         if how != "limit" and not ours:
             how = "tampered"
         for step in self.ring:
-            _emit(self.res, step)
+            _emit(self.res, self.thaw(step))
         self.ring.clear()
         self.open.clear()
         _emit(self.res, {"k": "trace", "i": self.call, "total": self.total, "end": how})
@@ -197,33 +198,65 @@ class _Tracer:
         leaving) when the step ends the function."""
         self.total += 1
         code = frame.f_code
+        now = self.total <= self.first
+        if not now and not self.last:
+            state[1] = []
+            return
         step = {"k": "step", "i": self.call, "n": self.total,
                 "f": getattr(code, "co_qualname", code.co_name),
                 "b": state[0] if self.level == "block" else None,
-                "l": state[1], "v": self.variables(frame)}
+                "l": state[1], "v": self.variables(frame, now)}
         if end is not None:
             returned, raised = end
             if raised is not None and returned is None:
                 kind, value = raised[0], raised[1]
                 step["x"] = f"{getattr(kind, '__name__', 'Exception')}: {self.text(value, str)}"
             else:
-                step["r"] = self.text(returned, repr)
+                step["r"] = self.freeze(returned, now)
         state[1] = []
         state[2] = None
-        if self.total <= self.first:
+        if now:
             _emit(self.res, step)
-        elif self.last:
+        else:
             self.ring.append(step)
 
-    def variables(self, frame):
+    def variables(self, frame, now):
         out = []
         for name, value in list(frame.f_locals.items()):
             if len(out) >= _TRACE_VARS:
                 break
             if name.startswith("__") or _is_code(value):
                 continue
-            out.append([name, self.text(value, repr)])
+            out.append([name, self.freeze(value, now)])
         return out
+
+    def freeze(self, value, now):
+        """The repr of `value` (`now`), or what it will be when the step is written: a step kept in
+        the ring is written when the call ends, and most are dropped before then, so it keeps
+        values, not reprs. Immutable values are kept as they are, lists, dicts, sets and
+        bytearrays as a copy of their first `chars` items (all a cut repr can show), and anything
+        else is written now."""
+        kind = type(value)
+        if now or kind not in _FROZEN:
+            return self.text(value, repr)
+        if kind is list:
+            return _Frozen(value[: self.chars])
+        if kind is dict:
+            return _Frozen(dict(itertools.islice(value.items(), self.chars)))
+        if kind is set:
+            return _Frozen(set(itertools.islice(value, self.chars)))
+        if kind is bytearray:
+            return _Frozen(bytearray(value[: self.chars]))
+        return _Frozen(value)
+
+    def thaw(self, step):
+        """A ring step's kept values, as their reprs."""
+        for pair in step["v"]:
+            if type(pair[1]) is _Frozen:
+                pair[1] = self.text(pair[1].value, repr)
+        if type(step.get("r")) is _Frozen:
+            step["r"] = self.text(step["r"].value, repr)
+        return step
 
     def text(self, value, how):
         try:
@@ -235,6 +268,18 @@ class _Tracer:
             raise
         except BaseException:
             return "<repr failed>"
+
+
+class _Frozen:
+    """A value kept for a step's repr, to be written when the call ends."""
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+# Types whose values a ring step keeps (immutable ones as they are, the mutable ones copied).
+_FROZEN = frozenset((int, float, complex, bool, str, bytes, type(None), range, list, dict, set, bytearray))
 
 
 def _is_code(value):
