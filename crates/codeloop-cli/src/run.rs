@@ -72,12 +72,17 @@ pub(crate) struct ModelArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     data: DatasetArgs,
-    /// A built-in strategy (cot-retry, single, multi-turn), a grid cell like `R1-I5-F2-t3`, a
-    /// strategy file (TOML), or a pool strategy: a selector over `--samples` programs per problem
+    /// A built-in strategy (cot-retry, single, multi-turn; the debuggers ldb, self-debug,
+    /// self-debug-simple, self-debug-unit-test, self-debug-trace), a grid cell like `R1-I5-F2-t3`,
+    /// a strategy file (TOML), or a pool strategy: a selector over `--samples` programs per problem
     /// (codet, codet-sqrt, b4, alphacode, mbr-exec, public-filter, first-public-pass).
     /// Default: cot-retry, or the preset's.
     #[arg(long)]
     strategy: Option<String>,
+    /// Code attempts per trajectory, instead of the strategy's own (ldb and self-debug: 11, a
+    /// first attempt and LDB's `max_iters` = 10 fixes).
+    #[arg(long)]
+    max_turns: Option<u32>,
     /// A paper's settings (zheng2025, codet, alphacode): its strategy, sampling and sizes, each
     /// value with its source in `codeloop_strategy::presets`; flags given explicitly win.
     #[arg(long)]
@@ -138,7 +143,7 @@ pub(crate) struct SweepArgs {
     /// Grid: instruction prompts.
     #[arg(long, value_delimiter = ',', default_value = "I0")]
     instruction: Vec<String>,
-    /// Grid: feedback granularities (F1, F2, F2-all, F3).
+    /// Grid: feedback granularities (F1, F2, F2-all, F3, F4: a failing test's trace).
     #[arg(long, value_delimiter = ',', default_value = "F2")]
     feedback: Vec<String>,
     /// Grid: turns.
@@ -312,6 +317,17 @@ fn with_preset(args: &RunArgs) -> Result<RunArgs> {
     Ok(args)
 }
 
+/// `spec` with `--max-turns`, where given.
+fn with_max_turns(mut spec: StrategySpec, args: &RunArgs) -> Result<StrategySpec> {
+    if let Some(turns) = args.max_turns {
+        if turns == 0 || turns > 100 {
+            bail!("--max-turns must be 1..=100");
+        }
+        spec.max_turns = turns;
+    }
+    Ok(spec)
+}
+
 /// The turn schedule and pool of `run`'s arguments: a selector name makes a pool strategy over
 /// `--samples` trajectories of `--schedule`; anything else is a turn schedule alone.
 fn strategy_of(
@@ -337,7 +353,8 @@ fn strategy_of(
                 );
             }
         }
-        return Ok((StrategySpec::resolve(strategy, library)?, None));
+        let spec = with_max_turns(StrategySpec::resolve(strategy, library)?, args)?;
+        return Ok((spec, None));
     };
     if args.model.trajectories.is_some() {
         bail!(
@@ -349,7 +366,7 @@ fn strategy_of(
         bail!("--samples must be at least 1");
     }
     let schedule = StrategySpec::resolve(args.schedule.as_deref().unwrap_or("single"), library)?;
-    let mut spec = schedule;
+    let mut spec = with_max_turns(schedule, args)?;
     spec.name = match &args.schedule {
         Some(_) => format!("{strategy}+{}", spec.name),
         None => strategy.to_owned(),

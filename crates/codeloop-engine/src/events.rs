@@ -39,6 +39,8 @@ pub enum SuiteKind {
     Hidden,
     /// Tests the model wrote (a pool strategy's evidence).
     Generated,
+    /// The public tests again, with one failing test traced (F4 feedback).
+    Traced,
 }
 
 /// A trajectory that failed with an engine or backend error; it resumes on the next run.

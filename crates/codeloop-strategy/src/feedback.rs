@@ -1,5 +1,5 @@
 //! Execution feedback: a public-test report turned into the text of the next turn (Zheng et al.'s
-//! granularities F1 to F3).
+//! granularities F1 to F3; F4, the debugger's view, is [`debugger`](crate::debugger)'s).
 
 use codeloop_types::{ExecReport, TestSuite, Verdict};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,10 @@ pub enum Granularity {
     /// F3: every failing test, and the tests that passed.
     #[serde(rename = "F3")]
     FailedAndPassed,
+    /// F4: one failing test (drawn by the seed) and the trace of the program on it, block by
+    /// block, with LDB's request for a verdict on each block.
+    #[serde(rename = "F4")]
+    Trace,
 }
 
 impl Granularity {
@@ -33,6 +37,7 @@ impl Granularity {
             "F2" => Granularity::FirstFailure,
             "F2-all" => Granularity::AllFailures,
             "F3" => Granularity::FailedAndPassed,
+            "F4" => Granularity::Trace,
             _ => return None,
         })
     }
@@ -45,6 +50,18 @@ impl Granularity {
             Granularity::FirstFailure => "F2",
             Granularity::AllFailures => "F2-all",
             Granularity::FailedAndPassed => "F3",
+            Granularity::Trace => "F4",
+        }
+    }
+
+    /// The key of its template in the prompt library's `feedback` family.
+    #[must_use]
+    pub(crate) fn template(self) -> &'static str {
+        match self {
+            Granularity::Binary => "F1",
+            Granularity::FirstFailure | Granularity::AllFailures => "F2",
+            Granularity::FailedAndPassed => "F3",
+            Granularity::Trace => "F4",
         }
     }
 }
@@ -93,7 +110,7 @@ fn field(label: &str, value: &str) -> String {
 }
 
 /// One failing test, as the model reads it.
-fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> String {
+pub(crate) fn render_failure(input: &str, expected: Option<&str>, verdict: &Verdict) -> String {
     let mut out = field("Input", input);
     if let Some(e) = expected {
         out.push_str(&field("Expected", e));
@@ -164,13 +181,13 @@ pub fn render_feedback(
     if failures.is_empty() && !report.verdict.is_pass() {
         failures.push(render_failure("(the whole program)", None, &report.verdict));
     }
-    if granularity == Granularity::FirstFailure {
+    // F4 without its trace shows what F2 shows.
+    if matches!(granularity, Granularity::FirstFailure | Granularity::Trace) {
         failures.truncate(1);
     }
     let key = match granularity {
-        Granularity::Binary => "F1",
-        Granularity::FirstFailure | Granularity::AllFailures => "F2",
-        Granularity::FailedAndPassed => "F3",
+        Granularity::Trace => "F2",
+        other => other.template(),
     };
     let failures = failures.join("\n\n");
     let passed = if passed.is_empty() {

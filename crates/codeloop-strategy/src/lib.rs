@@ -4,7 +4,8 @@
 //!
 //! - [`PromptLibrary`]: templates as data (TOML embedded in the binary, overridable by a user file);
 //! - [`extract`](mod@extract): the code-extraction rules;
-//! - [`render_feedback`]: execution feedback at Zheng et al.'s granularities;
+//! - [`render_feedback`]: execution feedback at Zheng et al.'s granularities, and
+//!   [`debugger`](mod@debugger): F4, a failing test's trace (LDB's view);
 //! - [`StrategySpec`] and [`MultiTurn`]: turn schedules (single turn, fixed N turns with an
 //!   (R, I, F) per turn, CoT-retry) and the policy that runs them;
 //! - [`n_at_k`]: a selector's n@k on one problem, over sub-pools of k programs;
@@ -21,6 +22,7 @@
 //! musl's maths) for `lgamma`, which B4's Beta-Bernoulli likelihoods need and `std` does not offer
 //! on stable. Nothing here does I/O beyond reading the prompt and strategy files.
 
+pub mod debugger;
 mod errors;
 pub mod estimate;
 pub mod extract;

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use codeloop_types::{ExecReport, Interface, Message, Outcome, PublicProblem, Role};
 use serde::{Deserialize, Serialize};
 
+use crate::debugger::{TracedTest, pick_failing_test, render_trace_feedback};
 use crate::errors::StrategyError;
 use crate::extract::{Extracted, extract};
-use crate::feedback::render_feedback;
+use crate::feedback::{Granularity, render_feedback};
 use crate::prompts::{PromptLibrary, render};
 use crate::spec::StrategySpec;
 
@@ -47,6 +48,16 @@ pub enum Action {
         /// The turn that produced it.
         turn: u32,
     },
+    /// Run this program on the public tests again with the calls of public test `test` traced
+    /// (F4 feedback): as the spec's `trace` says.
+    Trace {
+        /// The program, as run by the last `Exec`.
+        extracted: Extracted,
+        /// The turn that produced it.
+        turn: u32,
+        /// The failing public test to trace (its index in the public suite).
+        test: u32,
+    },
     /// Submit the program of `turn` as this trajectory's answer.
     Submit {
         /// The turn whose program is submitted.
@@ -67,6 +78,8 @@ pub enum Observation<'a> {
     Llm(&'a str),
     /// The public-test report of the last `Exec` action.
     Exec(&'a ExecReport),
+    /// The report of the last `Trace` action's run, with its traces.
+    Trace(&'a ExecReport),
     /// The submission was recorded.
     Submitted,
 }
@@ -137,6 +150,7 @@ enum Phase {
     AwaitReason,
     AwaitCode,
     AwaitExec,
+    AwaitTrace,
     AwaitSubmit,
     Done,
 }
@@ -150,6 +164,10 @@ pub struct MultiTurn {
     turn: u32,
     phase: Phase,
     last: Option<Extracted>,
+    /// Draws the failing test F4 traces.
+    seed: u64,
+    /// The failed public run awaiting its trace, and the test traced.
+    failed: Option<(ExecReport, u32)>,
 }
 
 impl MultiTurn {
@@ -168,7 +186,16 @@ impl MultiTurn {
             turn: 0,
             phase: Phase::NotStarted,
             last: None,
+            seed: 0,
+            failed: None,
         }
+    }
+
+    /// The same policy drawing its random choices (F4's failing test) from `seed`.
+    #[must_use]
+    pub fn seeded(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
 
     /// The conversation so far, with its parts.
@@ -341,6 +368,19 @@ impl MultiTurn {
                 if (passed && self.spec.stop_on_public_pass) || self.turn >= self.spec.max_turns {
                     return Ok(self.submit());
                 }
+                if !passed && self.spec.feedback == Granularity::Trace {
+                    let seed = self.seed ^ u64::from(self.turn);
+                    if let Some(test) = pick_failing_test(&self.problem.public_tests, report, seed)
+                    {
+                        self.failed = Some((report.clone(), test));
+                        self.phase = Phase::AwaitTrace;
+                        return Ok(Action::Trace {
+                            extracted: self.last.clone().expect("a program was run"),
+                            turn: self.turn,
+                            test,
+                        });
+                    }
+                }
                 let lead = if passed {
                     "Your code passed the public tests. Improve it if you can.".to_owned()
                 } else {
@@ -354,6 +394,28 @@ impl MultiTurn {
                         &language,
                     )
                 };
+                self.turn += 1;
+                self.open_turn(Segment {
+                    kind: SegmentKind::Feedback,
+                    text: lead,
+                })
+            }
+            (Phase::AwaitTrace, Observation::Trace(traced)) => {
+                let (report, test) = self.failed.take().expect("a failed run awaits its trace");
+                let language = self.language();
+                let program = self.last.as_ref().map_or("", |e| e.program.as_str());
+                let lead = render_trace_feedback(
+                    &self.library,
+                    &self.problem.public_tests,
+                    &report,
+                    TracedTest {
+                        test,
+                        traced,
+                        program,
+                    },
+                    self.entry_point(),
+                    &language,
+                );
                 self.turn += 1;
                 self.open_turn(Segment {
                     kind: SegmentKind::Feedback,
@@ -477,6 +539,7 @@ mod tests {
                     assert_eq!(turn, 3);
                     s.next(Observation::Submitted).unwrap()
                 }
+                Action::Trace { .. } => panic!("cot-retry's F2 traces nothing"),
                 Action::Stop => break,
             };
         }
@@ -531,5 +594,138 @@ mod tests {
         assert!(program.program.contains("return x + 1"));
         assert_eq!(s.next(Observation::Submitted).unwrap(), Action::Stop);
         assert!(s.next(Observation::Start).unwrap() == Action::Stop);
+    }
+
+    /// A public run whose one test failed with a wrong answer.
+    fn wrong_answer() -> ExecReport {
+        let mut r = failed();
+        r.tests = vec![codeloop_types::TestResult {
+            id: TestId(0),
+            verdict: codeloop_types::Verdict::WrongAnswer {
+                input: "inc(1)".into(),
+                expected: Some("2".into()),
+                got: Some("1".into()),
+                detail: None,
+            },
+            cpu_ms: 0.0,
+        }];
+        r
+    }
+
+    /// The kind of the last segment of the last user message of an `Llm` action, and the action.
+    fn last_ask(a: &Action) -> (Purpose, String) {
+        let Action::Llm {
+            messages, purpose, ..
+        } = a
+        else {
+            panic!("{a:?}")
+        };
+        (*purpose, messages.last().unwrap().content.clone())
+    }
+
+    #[test]
+    fn ldb_traces_a_failing_test_then_asks_for_verdicts_then_for_a_fix() {
+        let lib = Arc::new(PromptLibrary::builtin());
+        let spec = Arc::new(StrategySpec::resolve("ldb", &lib).unwrap());
+        assert_eq!((spec.max_turns, spec.feedback), (11, Granularity::Trace));
+        let mut s = MultiTurn::new(problem(), spec, lib).seeded(7);
+        let a = s.next(Observation::Start).unwrap();
+        assert_eq!(last_ask(&a).0, Purpose::Code);
+        let wrong = "```python\ndef inc(x):\n    return x\n```";
+        let Action::Exec { .. } = s.next(Observation::Llm(wrong)).unwrap() else {
+            panic!()
+        };
+        let a = s.next(Observation::Exec(&wrong_answer())).unwrap();
+        let Action::Trace {
+            extracted,
+            turn: 1,
+            test: 0,
+        } = a
+        else {
+            panic!("{a:?}")
+        };
+        let line = 1 + extracted
+            .program
+            .lines()
+            .position(|l| l.contains("return x"))
+            .unwrap() as u32;
+        let mut traced = wrong_answer();
+        traced.traces = vec![codeloop_types::Trace {
+            call: 0,
+            level: codeloop_types::TraceLevel::Block,
+            steps: vec![codeloop_types::TraceStep {
+                index: 1,
+                function: "inc".into(),
+                block: Some(2),
+                lines: vec![line],
+                vars: vec![("x".into(), "1".into())],
+                returned: Some("1".into()),
+                raised: None,
+            }],
+            total: 1,
+            end: codeloop_types::TraceEnd::Returned,
+        }];
+        let a = s.next(Observation::Trace(&traced)).unwrap();
+        let (purpose, ask) = last_ask(&a);
+        assert_eq!(purpose, Purpose::Reason);
+        assert!(
+            ask.contains("[block 1] in inc\n    return x\n  variables: x = 1\n  returned: 1"),
+            "{ask}"
+        );
+        assert!(
+            ask.contains("correct or wrong") && ask.contains("Do not write code yet"),
+            "{ask}"
+        );
+        let a = s
+            .next(Observation::Llm("[block 1] wrong: it forgets to add one"))
+            .unwrap();
+        let (purpose, ask) = last_ask(&a);
+        assert_eq!(purpose, Purpose::Code);
+        assert!(ask.starts_with("Fix the code."), "{ask}");
+        let t = s.transcript();
+        let feedback = t.iter().filter(|m| m.role == Role::User).nth(1).unwrap();
+        assert_eq!(
+            feedback.segments.iter().map(|g| g.kind).collect::<Vec<_>>(),
+            [SegmentKind::Feedback, SegmentKind::Reasoning]
+        );
+    }
+
+    #[test]
+    fn self_debugging_explains_the_code_before_the_fix() {
+        let lib = Arc::new(PromptLibrary::builtin());
+        let spec = Arc::new(StrategySpec::resolve("self-debug", &lib).unwrap());
+        let mut s = MultiTurn::new(problem(), spec, lib);
+        s.next(Observation::Start).unwrap();
+        s.next(Observation::Llm(
+            "```python\ndef inc(x):\n    return x\n```",
+        ))
+        .unwrap();
+        let a = s.next(Observation::Exec(&wrong_answer())).unwrap();
+        let (purpose, ask) = last_ask(&a);
+        assert_eq!(purpose, Purpose::Reason);
+        assert!(ask.contains("Input: inc(1)\nExpected: 2\nGot: 1"), "{ask}");
+        assert!(ask.contains("Explain your code line by line"), "{ask}");
+        let a = s
+            .next(Observation::Llm("Line 2 returns x unchanged."))
+            .unwrap();
+        let (purpose, ask) = last_ask(&a);
+        assert_eq!(purpose, Purpose::Code);
+        assert!(ask.starts_with("Fix the code."), "{ask}");
+        // The simple mode says only that the code failed, and asks for the fix at once.
+        let lib = Arc::new(PromptLibrary::builtin());
+        let spec = Arc::new(StrategySpec::resolve("self-debug-simple", &lib).unwrap());
+        let mut s = MultiTurn::new(problem(), spec, lib);
+        s.next(Observation::Start).unwrap();
+        s.next(Observation::Llm(
+            "```python\ndef inc(x):\n    return x\n```",
+        ))
+        .unwrap();
+        let a = s.next(Observation::Exec(&wrong_answer())).unwrap();
+        let (purpose, ask) = last_ask(&a);
+        assert_eq!(purpose, Purpose::Code);
+        assert!(
+            ask.starts_with("Your code failed the public tests.") && !ask.contains("inc(1)"),
+            "{ask}"
+        );
     }
 }

@@ -48,7 +48,15 @@ const VARS: &[(&str, &[&str])] = &[
     ("retry", &["language", "entry_point"]),
     (
         "feedback",
-        &["failures", "passed", "language", "entry_point"],
+        &[
+            "failures",
+            "passed",
+            "failure",
+            "trace",
+            "unit",
+            "language",
+            "entry_point",
+        ],
     ),
     ("tests", &["language", "entry_point", "count", "example"]),
 ];
@@ -237,7 +245,8 @@ mod tests {
     #[test]
     fn builtin_has_both_families() {
         let lib = PromptLibrary::builtin();
-        assert_eq!(lib.reasoning.len(), 8);
+        // R1..R8, and the debugging exchanges `verify` and `explain`.
+        assert_eq!(lib.reasoning.len(), 10);
         assert_eq!(lib.instruction.len(), 7);
         assert!(lib.get("feedback", "F2").unwrap().contains("{failures}"));
         let e = lib.get("reasoning", "R9").unwrap_err().to_string();

@@ -7,13 +7,19 @@
 //! description = "..."
 //! max_turns = 3                # code attempts per trajectory
 //! stop_on_public_pass = true   # stop once the public tests pass
-//! feedback = "F2"              # F1 | F2 | F2-all | F3
+//! feedback = "F2"              # F1 | F2 | F2-all | F3 | F4 (a failing test's trace)
 //!
 //! [[turn]]                     # turn 1
 //! instruction = "I0"           # I0..I6 (default I0)
 //! # reasoning = "R1"           # R1..R8: a reasoning exchange before the code request
 //! [[turn]]                     # turn 2
 //! retry = "guidelines"         # a retry prompt added to the feedback
+//! # reasoning = "verify"       # on a later turn: an exchange before the fix (LDB's verification)
+//!
+//! [trace]                      # what F4 records (all optional; LDB's defaults)
+//! level = "block"              # block | line | function
+//! first = 5                    # steps kept from the start of a long trace
+//! last = 5                     # and from its end
 //! ```
 //!
 //! Turns past the last `[[turn]]` reuse it. Names of the built-in strategies: see
@@ -22,6 +28,8 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use codeloop_types::TraceSpec;
 
 use crate::errors::StrategyError;
 use crate::feedback::Granularity;
@@ -69,6 +77,10 @@ pub struct StrategySpec {
     /// Per-turn prompts; turns past the last reuse it.
     #[serde(default, rename = "turn")]
     pub turns: Vec<TurnSpec>,
+    /// What F4 traces record (`[trace]`: `level` = block | line | function, `first` and `last`
+    /// steps kept, `chars` per value); LDB's defaults.
+    #[serde(default)]
+    pub trace: TraceSpec,
 }
 
 /// The built-in strategies: name and description.
@@ -81,6 +93,26 @@ pub const BUILTIN_STRATEGIES: &[(&str, &str)] = &[
     (
         "multi-turn",
         "3 plain attempts with F2 feedback after each failure (stop on public pass)",
+    ),
+    (
+        "ldb",
+        "LDB: a plain attempt, then up to 10 rounds of: trace a failing public test block by block (F4), the model's verdict on each block, a fix (stop on public pass)",
+    ),
+    (
+        "self-debug",
+        "Self-Debugging with unit-test feedback and explanation: after a failure, every failing test (F2-all), the model explains its code line by line, then fixes it; up to 10 rounds",
+    ),
+    (
+        "self-debug-simple",
+        "Self-Debugging, simple feedback: 'your code failed' (F1), then a fix; up to 10 rounds",
+    ),
+    (
+        "self-debug-unit-test",
+        "Self-Debugging, unit-test feedback: every failing test (F2-all), then a fix; up to 10 rounds",
+    ),
+    (
+        "self-debug-trace",
+        "Self-Debugging, trace feedback: a failing test's trace (F4) and its explanation, then a fix; up to 10 rounds",
     ),
 ];
 
@@ -138,10 +170,29 @@ impl StrategySpec {
             .find(|(n, _)| *n == name)?
             .1
             .to_owned();
-        let (max_turns, turns) = match name {
-            "cot-retry" => (3, vec![plain.clone(), retry("guidelines"), retry("naive")]),
-            "single" => (1, vec![plain]),
-            "multi-turn" => (3, vec![plain]),
+        let before_fix = |r: &str| TurnSpec {
+            reasoning: Some(r.to_owned()),
+            ..plain.clone()
+        };
+        // The debugging strategies: a first attempt, then 10 rounds of feedback and a fix (LDB's
+        // `max_iters`; Self-Debugging's turn cap as methods.md reads the paper).
+        let debug = |feedback, exchange: Option<&str>| {
+            let later = exchange.map_or_else(|| plain.clone(), before_fix);
+            (11, feedback, vec![plain.clone(), later])
+        };
+        let (max_turns, feedback, turns) = match name {
+            "cot-retry" => (
+                3,
+                Granularity::FirstFailure,
+                vec![plain.clone(), retry("guidelines"), retry("naive")],
+            ),
+            "single" => (1, Granularity::FirstFailure, vec![plain]),
+            "multi-turn" => (3, Granularity::FirstFailure, vec![plain]),
+            "ldb" => debug(Granularity::Trace, Some("verify")),
+            "self-debug" => debug(Granularity::AllFailures, Some("explain")),
+            "self-debug-simple" => debug(Granularity::Binary, None),
+            "self-debug-unit-test" => debug(Granularity::AllFailures, None),
+            "self-debug-trace" => debug(Granularity::Trace, Some("explain")),
             _ => return None,
         };
         Some(StrategySpec {
@@ -149,8 +200,9 @@ impl StrategySpec {
             description,
             max_turns,
             stop_on_public_pass: true,
-            feedback: Granularity::FirstFailure,
+            feedback,
             turns,
+            trace: TraceSpec::default(),
         })
     }
 
@@ -195,6 +247,7 @@ impl StrategySpec {
             stop_on_public_pass: true,
             feedback,
             turns: vec![first, later],
+            trace: TraceSpec::default(),
         })
     }
 
@@ -235,13 +288,8 @@ impl StrategySpec {
                     .map_err(|e| bad(format!("{}: {e}", field("retry"))))?;
             }
         }
-        let key = match self.feedback {
-            Granularity::Binary => "F1",
-            Granularity::FirstFailure | Granularity::AllFailures => "F2",
-            Granularity::FailedAndPassed => "F3",
-        };
         library
-            .get("feedback", key)
+            .get("feedback", self.feedback.template())
             .map_err(|e| bad(format!("field `feedback`: {e}")))?;
         Ok(())
     }

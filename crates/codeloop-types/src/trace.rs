@@ -59,8 +59,9 @@ impl TraceLevel {
     }
 }
 
-/// What a traced run records.
+/// What a traced run records (every field optional in a file: LDB's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TraceSpec {
     /// Steps are blocks, lines or function calls.
     pub level: TraceLevel,

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::run::{MockModel, codeloop, dump, humaneval, without_cpu};
 
@@ -66,27 +65,7 @@ fn a_pool_strategy_killed_again_and_again_resumes_to_the_uninterrupted_result() 
     );
 
     let killed = tmp.path().join("killed");
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut kills = 0;
-    for _ in 0..30 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let delay = Duration::from_millis(150 + state % 500);
-        let mut child = pool_command(&registry, &cache, &killed, "b4")
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while start.elapsed() < delay && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        kills += 1;
-    }
+    let kills = crate::run::kill_again_and_again(|| pool_command(&registry, &cache, &killed, "b4"));
     let out = pool_command(&registry, &cache, &killed, "b4")
         .output()
         .unwrap();

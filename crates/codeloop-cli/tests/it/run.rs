@@ -164,6 +164,31 @@ pub(crate) fn without_cpu(data: &str) -> String {
     value.to_string()
 }
 
+/// Starts the command `make` gives and kills it (SIGKILL) at a pseudo-random point 150-650 ms
+/// in, again and again, until a start runs to its end (at most 30 starts); returns the kills.
+pub(crate) fn kill_again_and_again(make: impl Fn() -> Command) -> usize {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    for _ in 0..30 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = std::time::Duration::from_millis(150 + state % 500);
+        let mut child = make().spawn().unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < delay && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    kills
+}
+
 /// Every journal row and trajectory record (its measured CPU time left out), as text, in order.
 pub(crate) fn dump(dir: &Path) -> Vec<String> {
     let store = RunStore::open(dir).unwrap();

@@ -1,6 +1,9 @@
 //! Traces from the command line: `codeloop bench trace`.
 
-use crate::run::{codeloop, humaneval};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::run::{MockModel, codeloop, dump, humaneval, kill_again_and_again};
 
 #[test]
 fn bench_trace_runs_canonical_solutions_both_ways_and_prints_the_ratio() {
@@ -14,9 +17,15 @@ fn bench_trace_runs_canonical_solutions_both_ways_and_prints_the_ratio() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     // Every canonical solution passes both ways, and every trace ends with its call's return.
     assert!(stdout.contains("untraced: 6 runs in"), "{stdout}");
-    assert!(stdout.contains("(6 passed)\ntraced (block level): 6 runs in"), "{stdout}");
+    assert!(
+        stdout.contains("(6 passed)\ntraced (block level): 6 runs in"),
+        "{stdout}"
+    );
     assert!(stdout.contains(" raised, 0 other;"), "{stdout}");
-    assert!(stdout.contains("ratio (CPU per traced run / per untraced run): "), "{stdout}");
+    assert!(
+        stdout.contains("ratio (CPU per traced run / per untraced run): "),
+        "{stdout}"
+    );
     let ratio: f64 = stdout
         .split("per untraced run): ")
         .nth(1)
@@ -24,4 +33,152 @@ fn bench_trace_runs_canonical_solutions_both_ways_and_prints_the_ratio() {
         .and_then(|r| r.parse().ok())
         .unwrap_or_else(|| panic!("no ratio in {stdout}"));
     assert!(ratio.is_finite() && ratio > 0.0, "{stdout}");
+}
+
+/// `codeloop run --strategy ldb` against the scripted model: `n` problems, `trajectories` each,
+/// into `out`.
+fn ldb_run(registry: &Path, cache: &Path, out: &Path, n: usize, trajectories: u32) -> Command {
+    let mut c = codeloop();
+    c.arg("run")
+        .arg(humaneval())
+        .args(["--model", "mock", "--registry"])
+        .arg(registry)
+        .args(["--limit", &n.to_string(), "--strategy", "ldb"])
+        .args(["--trajectories", &trajectories.to_string()])
+        .args([
+            "--temperature",
+            "1.0",
+            "--no-response-cache",
+            "--slots",
+            "2",
+        ])
+        .arg("--out")
+        .arg(out)
+        .env("CODELOOP_CACHE_DIR", cache)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Each exported trajectory's messages, as (role, content).
+fn exported(dir: &Path) -> Vec<Vec<(String, String)>> {
+    let out = codeloop()
+        .arg("export")
+        .arg(dir)
+        .args(["--dedup-threshold", "1.1"])
+        .output()
+        .unwrap();
+    crate::assert_success(&out);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m["role"].as_str().unwrap().to_owned(),
+                        m["content"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn ldb_traces_a_failing_test_asks_for_a_verdict_per_block_then_a_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let model = MockModel::start_with(&cache, &humaneval(), "turn3");
+    let registry = model.registry(tmp.path());
+    let dir = tmp.path().join("ldb");
+    // Wrong on its first two answers (the first program, then the verdicts), right on the third.
+    let out = ldb_run(&registry, &cache, &dir, 3, 1).output().unwrap();
+    crate::assert_success(&out);
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["spending"]["llm_calls"], 9, "{results}");
+    let trajectories = exported(&dir);
+    assert_eq!(trajectories.len(), 3);
+    for messages in &trajectories {
+        let roles: Vec<&str> = messages.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(
+            roles,
+            [
+                "system",
+                "user",
+                "assistant",
+                "user",
+                "assistant",
+                "user",
+                "assistant"
+            ],
+            "{messages:#?}"
+        );
+        // The feedback: the failing test, its trace (the scripted wrong program raises at once),
+        // and LDB's request for a verdict per block; the model answers it, then is asked to fix.
+        let feedback = &messages[3].1;
+        assert!(
+            feedback.contains("Your code failed this public test:"),
+            "{feedback}"
+        );
+        assert!(feedback.contains("[block 1] in "), "{feedback}");
+        assert!(
+            feedback.contains("raise ValueError(\"attempt"),
+            "{feedback}"
+        );
+        assert!(
+            feedback.contains("raised: ValueError: attempt"),
+            "{feedback}"
+        );
+        assert!(feedback.contains("correct or wrong"), "{feedback}");
+        assert!(feedback.contains("Do not write code yet"), "{feedback}");
+        assert!(
+            messages[5].1.starts_with("Fix the code."),
+            "{:?}",
+            messages[5]
+        );
+    }
+    // The traced runs are journaled steps of their own, and stored with the executions.
+    let store = codeloop_store::RunStore::open(&dir).unwrap();
+    let problem = results["problems"][0]["id"]
+        .as_str()
+        .map_or_else(|| "HumanEval/0".to_owned(), str::to_owned);
+    let kinds: Vec<String> = store
+        .steps(&problem, 0)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["llm", "exec", "trace", "llm", "llm", "exec", "submit"],
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn ldb_killed_again_and_again_resumes_to_the_uninterrupted_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // Right on about a third of the answers: trajectories of every length, traced runs in most.
+    let model = MockModel::start(&cache);
+    let registry = model.registry(tmp.path());
+    let reference = tmp.path().join("reference");
+    let run = |dir: &Path| {
+        let mut c = ldb_run(&registry, &cache, dir, 6, 2);
+        c.args(["--max-turns", "4", "--concurrency", "4"]);
+        c
+    };
+    crate::assert_success(&run(&reference).output().unwrap());
+    let rows = dump(&reference);
+    assert!(rows.iter().any(|r| r.contains(" trace {")), "{rows:#?}");
+    let killed = tmp.path().join("killed");
+    let kills = kill_again_and_again(|| run(&killed));
+    crate::assert_success(&run(&killed).output().unwrap());
+    assert!(kills >= 3, "only {kills} kills landed");
+    assert_eq!(rows, dump(&killed));
 }

@@ -69,6 +69,19 @@ pub struct ExecStep {
     pub passed: bool,
 }
 
+/// A journaled traced run (F4): the public tests again, with one failing test's calls traced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceRunStep {
+    /// The turn.
+    pub turn: u32,
+    /// The program's blob hash.
+    pub program: String,
+    /// The public test traced (its index in the public suite).
+    pub test: u32,
+    /// The key the traced run's report is stored under.
+    pub suite: String,
+}
+
 /// A journaled submission.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubmitStep {

@@ -114,6 +114,7 @@ fn name(event: &Event) -> String {
             SuiteKind::Public => "public run".to_owned(),
             SuiteKind::Hidden => "hidden run".to_owned(),
             SuiteKind::Generated => "generated run".to_owned(),
+            SuiteKind::Traced => "traced run".to_owned(),
         },
         Event::PoolFinished { .. } => "pool finished".to_owned(),
         Event::TrajectoryFinished { earlier, .. } => {

@@ -12,7 +12,7 @@ use super::context::Shared;
 use super::execute::Runs;
 use super::journal::{
     ExecStep, JOURNAL_VERSION, LlmStep, ProgramRecord, StepKey, StopReason, SubmitStep,
-    TrajectoryRecord,
+    TraceRunStep, TrajectoryRecord,
 };
 use super::ledger::Account;
 use crate::errors::EngineError;
@@ -97,7 +97,8 @@ pub(super) async fn trajectory(
         stop: StopReason::Done,
     };
     let public = Arc::new(problem.public.clone());
-    let mut strategy = MultiTurn::new(public, shared.spec.clone(), shared.library.clone());
+    let mut strategy =
+        MultiTurn::new(public, shared.spec.clone(), shared.library.clone()).seeded(run.seed);
     let mut action = strategy.next(Observation::Start)?;
     loop {
         action = match action {
@@ -116,6 +117,14 @@ pub(super) async fn trajectory(
                     break;
                 };
                 strategy.next(Observation::Exec(&report))?
+            }
+            Action::Trace {
+                extracted,
+                turn,
+                test,
+            } => {
+                let report = run.trace(&extracted, turn, test).await?;
+                strategy.next(Observation::Trace(&report))?
             }
             Action::Submit { turn, program } => {
                 run.submit(turn, program);
@@ -217,6 +226,40 @@ impl Trajectory<'_, '_> {
             public_passed: Some(report.outcome == Outcome::Passed),
         });
         Ok(Some(report))
+    }
+
+    /// The traced run of `extracted` (already run on the public tests) with public test `test`
+    /// traced, as the strategy's `trace` says: stored like any execution, journaled as a step.
+    async fn trace(
+        &mut self,
+        extracted: &Extracted,
+        turn: u32,
+        test: u32,
+    ) -> Result<ExecReport, EngineError> {
+        let hash = codeloop_store::content_hash(&extracted.program);
+        let spec = self.shared.spec.trace;
+        let key = self.key();
+        let journaled = self.journaled().map(str::to_owned);
+        if let Some(data) = &journaled {
+            let _: TraceRunStep = key.parse(data)?;
+            self.replayed(turn);
+            self.account.replayed();
+        }
+        let report = self
+            .runs
+            .traced(&hash, &extracted.program, test, spec)
+            .await?;
+        if journaled.is_none() {
+            let record = TraceRunStep {
+                turn,
+                program: hash,
+                test,
+                suite: self.runs.traced_key(test, spec),
+            };
+            self.shared.writer.queue(vec![key.write("trace", &record)]);
+        }
+        self.account.sandbox_cpu(report.cpu_ms);
+        Ok(report)
     }
 
     /// Submits `program`.
