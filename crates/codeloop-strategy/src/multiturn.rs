@@ -100,6 +100,8 @@ pub enum SegmentKind {
     Retry,
     /// Execution feedback.
     Feedback,
+    /// Reflections on earlier attempts carried into a new one (Reflexion).
+    Memory,
     /// The plain request for code.
     CodeRequest,
     /// The model's answer.
@@ -151,6 +153,7 @@ enum Phase {
     AwaitCode,
     AwaitExec,
     AwaitTrace,
+    AwaitReflection,
     AwaitSubmit,
     Done,
 }
@@ -168,6 +171,11 @@ pub struct MultiTurn {
     seed: u64,
     /// The failed public run awaiting its trace, and the test traced.
     failed: Option<(ExecReport, u32)>,
+    /// Reflexion: the model's reflections on its failed attempts, oldest first.
+    reflections: Vec<String>,
+    /// Where the current attempt's conversation starts in the transcript (Reflexion begins each
+    /// attempt afresh; otherwise 0, one growing conversation).
+    trial_start: usize,
 }
 
 impl MultiTurn {
@@ -188,6 +196,8 @@ impl MultiTurn {
             last: None,
             seed: 0,
             failed: None,
+            reflections: Vec::new(),
+            trial_start: 0,
         }
     }
 
@@ -230,9 +240,17 @@ impl MultiTurn {
         Ok(render(self.library.get(family, key)?, &vars))
     }
 
+    /// The current attempt's conversation: the system message and what follows `trial_start`.
     fn messages(&self) -> Vec<Message> {
-        self.transcript
+        let system = self
+            .transcript
             .iter()
+            .take_while(|m| m.role == Role::System)
+            .count();
+        let start = self.trial_start.max(system);
+        self.transcript[..system]
+            .iter()
+            .chain(&self.transcript[start..])
             .map(TranscriptMessage::message)
             .collect()
     }
@@ -272,10 +290,11 @@ impl MultiTurn {
         }
     }
 
-    /// Opens turn `self.turn` with its user message; `lead` is the statement or the feedback.
-    fn open_turn(&mut self, lead: Segment) -> Result<Action, StrategyError> {
+    /// Opens turn `self.turn` with its user message; `lead` is the statement or the feedback (and
+    /// a new Reflexion attempt's reflections).
+    fn open_turn(&mut self, lead: Vec<Segment>) -> Result<Action, StrategyError> {
         let turn = self.spec.turn(self.turn).clone();
-        let mut segments = vec![lead];
+        let mut segments = lead;
         if let Some(r) = &turn.retry {
             segments.push(Segment {
                 kind: SegmentKind::Retry,
@@ -308,6 +327,55 @@ impl MultiTurn {
         }
     }
 
+    /// After the feedback on a failed attempt: the next turn in the same conversation or, with
+    /// Reflexion (`reflections` > 0), a request for a reflection on this attempt first.
+    fn after_feedback(&mut self, lead: String) -> Result<Action, StrategyError> {
+        let lead = Segment {
+            kind: SegmentKind::Feedback,
+            text: lead,
+        };
+        if self.spec.reflections > 0 {
+            let request = Segment {
+                kind: SegmentKind::Reasoning,
+                text: self.text("reasoning", "reflect", &[])?,
+            };
+            self.push(Role::User, None, vec![lead, request]);
+            self.phase = Phase::AwaitReflection;
+            return Ok(self.llm(Purpose::Reason));
+        }
+        self.turn += 1;
+        self.open_turn(vec![lead])
+    }
+
+    /// A new Reflexion attempt: a fresh conversation with the statement and the last
+    /// `reflections` reflections.
+    fn open_trial(&mut self) -> Result<Action, StrategyError> {
+        self.trial_start = self.transcript.len();
+        let keep = self.spec.reflections as usize;
+        let recent = &self.reflections[self.reflections.len().saturating_sub(keep)..];
+        let listed = recent
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{}. {r}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let memory = render(
+            self.library.get("feedback", "memory")?,
+            &[("reflections", listed.as_str())],
+        );
+        let task = statement(&self.library, &self.problem)?;
+        self.open_turn(vec![
+            Segment {
+                kind: SegmentKind::Task,
+                text: task,
+            },
+            Segment {
+                kind: SegmentKind::Memory,
+                text: memory,
+            },
+        ])
+    }
+
     /// The next action, given what the last one observed.
     pub fn next(&mut self, observation: Observation<'_>) -> Result<Action, StrategyError> {
         let protocol = |phase: Phase| {
@@ -328,10 +396,10 @@ impl MultiTurn {
                     );
                 }
                 let task = statement(&self.library, &self.problem)?;
-                self.open_turn(Segment {
+                self.open_turn(vec![Segment {
                     kind: SegmentKind::Task,
                     text: task,
-                })
+                }])
             }
             (Phase::AwaitReason, Observation::Llm(text)) => {
                 self.push(Role::Assistant, Some(Purpose::Reason), answer(text));
@@ -394,11 +462,7 @@ impl MultiTurn {
                         &language,
                     )
                 };
-                self.turn += 1;
-                self.open_turn(Segment {
-                    kind: SegmentKind::Feedback,
-                    text: lead,
-                })
+                self.after_feedback(lead)
             }
             (Phase::AwaitTrace, Observation::Trace(traced)) => {
                 let (report, test) = self.failed.take().expect("a failed run awaits its trace");
@@ -416,11 +480,13 @@ impl MultiTurn {
                     self.entry_point(),
                     &language,
                 );
+                self.after_feedback(lead)
+            }
+            (Phase::AwaitReflection, Observation::Llm(text)) => {
+                self.push(Role::Assistant, Some(Purpose::Reason), answer(text));
+                self.reflections.push(text.trim().to_owned());
                 self.turn += 1;
-                self.open_turn(Segment {
-                    kind: SegmentKind::Feedback,
-                    text: lead,
-                })
+                self.open_trial()
             }
             (Phase::AwaitSubmit, Observation::Submitted) => {
                 self.phase = Phase::Done;
@@ -726,6 +792,73 @@ mod tests {
         assert!(
             ask.starts_with("Your code failed the public tests.") && !ask.contains("inc(1)"),
             "{ask}"
+        );
+    }
+
+    #[test]
+    fn reflexion_starts_each_attempt_afresh_with_the_last_reflections() {
+        let lib = Arc::new(PromptLibrary::builtin());
+        let spec = Arc::new(StrategySpec::resolve("reflexion", &lib).unwrap());
+        assert_eq!((spec.max_turns, spec.reflections), (6, 3));
+        let mut s = MultiTurn::new(problem(), spec, lib);
+        let mut a = s.next(Observation::Start).unwrap();
+        let wrong = "```python\ndef inc(x):\n    return x\n```";
+        for attempt in 1..=6u32 {
+            let Action::Llm {
+                messages, purpose, ..
+            } = &a
+            else {
+                panic!("{a:?}")
+            };
+            assert_eq!(*purpose, Purpose::Code);
+            // A fresh conversation: the system message and one user message.
+            let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
+            assert_eq!(roles, [Role::System, Role::User], "attempt {attempt}");
+            let ask = &messages[1].content;
+            assert!(ask.contains("Add one."), "{ask}");
+            // The last 3 reflections, numbered, oldest first.
+            for r in 1..attempt {
+                let shown = format!("reflection {r}: off by one");
+                assert_eq!(
+                    ask.contains(&shown),
+                    r + 3 >= attempt,
+                    "attempt {attempt}: {ask}"
+                );
+            }
+            let Action::Exec { .. } = s.next(Observation::Llm(wrong)).unwrap() else {
+                panic!()
+            };
+            a = s.next(Observation::Exec(&wrong_answer())).unwrap();
+            if attempt == 6 {
+                assert!(matches!(a, Action::Submit { turn: 6, .. }), "{a:?}");
+                break;
+            }
+            // The reflection is asked for in the failed attempt's own conversation.
+            let (purpose, ask) = last_ask(&a);
+            assert_eq!(purpose, Purpose::Reason);
+            assert!(
+                ask.contains("Got: 1") && ask.contains("Reflect on your attempt"),
+                "{ask}"
+            );
+            let Action::Llm { messages, .. } = &a else {
+                panic!()
+            };
+            assert_eq!(messages.len(), 4);
+            a = s
+                .next(Observation::Llm(&format!(
+                    "reflection {attempt}: off by one"
+                )))
+                .unwrap();
+        }
+        // The transcript keeps every attempt.
+        let kinds: Vec<SegmentKind> = s
+            .transcript()
+            .iter()
+            .flat_map(|m| m.segments.iter().map(|g| g.kind))
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == SegmentKind::Memory).count(),
+            5
         );
     }
 }

@@ -54,6 +54,7 @@ const VARS: &[(&str, &[&str])] = &[
             "failure",
             "trace",
             "unit",
+            "reflections",
             "language",
             "entry_point",
         ],
@@ -245,8 +246,8 @@ mod tests {
     #[test]
     fn builtin_has_both_families() {
         let lib = PromptLibrary::builtin();
-        // R1..R8, and the debugging exchanges `verify` and `explain`.
-        assert_eq!(lib.reasoning.len(), 10);
+        // R1..R8, and the debugging exchanges `verify`, `explain` and `reflect`.
+        assert_eq!(lib.reasoning.len(), 11);
         assert_eq!(lib.instruction.len(), 7);
         assert!(lib.get("feedback", "F2").unwrap().contains("{failures}"));
         let e = lib.get("reasoning", "R9").unwrap_err().to_string();

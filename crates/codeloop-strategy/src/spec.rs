@@ -16,6 +16,8 @@
 //! retry = "guidelines"         # a retry prompt added to the feedback
 //! # reasoning = "verify"       # on a later turn: an exchange before the fix (LDB's verification)
 //!
+//! reflections = 0              # Reflexion: each attempt afresh with the last N reflections
+//!
 //! [trace]                      # what F4 records (all optional; LDB's defaults)
 //! level = "block"              # block | line | function
 //! first = 5                    # steps kept from the start of a long trace
@@ -81,6 +83,11 @@ pub struct StrategySpec {
     /// steps kept, `chars` per value); LDB's defaults.
     #[serde(default)]
     pub trace: TraceSpec,
+    /// Reflexion: after a failed attempt the model writes a reflection on it, and each new attempt
+    /// starts a fresh conversation holding the last `reflections` of them. 0 (the default): one
+    /// growing conversation.
+    #[serde(default)]
+    pub reflections: u32,
 }
 
 /// The built-in strategies: name and description.
@@ -97,6 +104,10 @@ pub const BUILTIN_STRATEGIES: &[(&str, &str)] = &[
     (
         "ldb",
         "LDB: a plain attempt, then up to 10 rounds of: trace a failing public test block by block (F4), the model's verdict on each block, a fix (stop on public pass)",
+    ),
+    (
+        "reflexion",
+        "Reflexion: after a failure, every failing test (F2-all) and a reflection by the model; each new attempt starts afresh with the last 3 reflections; up to 6 attempts",
     ),
     (
         "self-debug",
@@ -189,6 +200,8 @@ impl StrategySpec {
             "single" => (1, Granularity::FirstFailure, vec![plain]),
             "multi-turn" => (3, Granularity::FirstFailure, vec![plain]),
             "ldb" => debug(Granularity::Trace, Some("verify")),
+            // 1 + `--max_iters 5` of the released `run_reflexion.sh`.
+            "reflexion" => (6, Granularity::AllFailures, vec![plain]),
             "self-debug" => debug(Granularity::AllFailures, Some("explain")),
             "self-debug-simple" => debug(Granularity::Binary, None),
             "self-debug-unit-test" => debug(Granularity::AllFailures, None),
@@ -203,6 +216,7 @@ impl StrategySpec {
             feedback,
             turns,
             trace: TraceSpec::default(),
+            reflections: if name == "reflexion" { 3 } else { 0 },
         })
     }
 
@@ -248,6 +262,7 @@ impl StrategySpec {
             feedback,
             turns: vec![first, later],
             trace: TraceSpec::default(),
+            reflections: 0,
         })
     }
 
@@ -291,6 +306,13 @@ impl StrategySpec {
         library
             .get("feedback", self.feedback.template())
             .map_err(|e| bad(format!("field `feedback`: {e}")))?;
+        if self.reflections > 0 {
+            for (family, key) in [("reasoning", "reflect"), ("feedback", "memory")] {
+                library
+                    .get(family, key)
+                    .map_err(|e| bad(format!("field `reflections`: {e}")))?;
+            }
+        }
         Ok(())
     }
 }

@@ -1,4 +1,6 @@
-//! Traces from the command line: `codeloop bench trace`.
+//! Debugging strategies and traces from the command line: `--strategy ldb` (traced runs, killed
+//! and resumed), `self-debug` and `reflexion` against the scripted model, and `codeloop bench
+//! trace`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -35,15 +37,21 @@ fn bench_trace_runs_canonical_solutions_both_ways_and_prints_the_ratio() {
     assert!(ratio.is_finite() && ratio > 0.0, "{stdout}");
 }
 
-/// `codeloop run --strategy ldb` against the scripted model: `n` problems, `trajectories` each,
-/// into `out`.
-fn ldb_run(registry: &Path, cache: &Path, out: &Path, n: usize, trajectories: u32) -> Command {
+/// `codeloop run --strategy STRATEGY` against the scripted model: `n` problems, `trajectories`
+/// each, into `out`.
+fn debug_run(
+    registry: &Path,
+    cache: &Path,
+    out: &Path,
+    strategy: &str,
+    (n, trajectories): (usize, u32),
+) -> Command {
     let mut c = codeloop();
     c.arg("run")
         .arg(humaneval())
         .args(["--model", "mock", "--registry"])
         .arg(registry)
-        .args(["--limit", &n.to_string(), "--strategy", "ldb"])
+        .args(["--limit", &n.to_string(), "--strategy", strategy])
         .args(["--trajectories", &trajectories.to_string()])
         .args([
             "--temperature",
@@ -96,7 +104,9 @@ fn ldb_traces_a_failing_test_asks_for_a_verdict_per_block_then_a_fix() {
     let registry = model.registry(tmp.path());
     let dir = tmp.path().join("ldb");
     // Wrong on its first two answers (the first program, then the verdicts), right on the third.
-    let out = ldb_run(&registry, &cache, &dir, 3, 1).output().unwrap();
+    let out = debug_run(&registry, &cache, &dir, "ldb", (3, 1))
+        .output()
+        .unwrap();
     crate::assert_success(&out);
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
@@ -169,7 +179,7 @@ fn ldb_killed_again_and_again_resumes_to_the_uninterrupted_result() {
     let registry = model.registry(tmp.path());
     let reference = tmp.path().join("reference");
     let run = |dir: &Path| {
-        let mut c = ldb_run(&registry, &cache, dir, 6, 2);
+        let mut c = debug_run(&registry, &cache, dir, "ldb", (6, 2));
         c.args(["--max-turns", "4", "--concurrency", "4"]);
         c
     };
@@ -181,4 +191,53 @@ fn ldb_killed_again_and_again_resumes_to_the_uninterrupted_result() {
     crate::assert_success(&run(&killed).output().unwrap());
     assert!(kills >= 3, "only {kills} kills landed");
     assert_eq!(rows, dump(&killed));
+}
+
+#[test]
+fn self_debug_and_reflexion_run_end_to_end_against_the_scripted_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // Wrong until its third answer in one conversation.
+    let model = MockModel::start_with(&cache, &humaneval(), "turn3");
+    let registry = model.registry(tmp.path());
+    let results = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+    };
+    // Self-Debugging: the failing tests, the model's explanation, then the fix (its third answer).
+    let dir = tmp.path().join("self-debug");
+    let c = debug_run(&registry, &cache, &dir, "self-debug", (2, 1)).output();
+    crate::assert_success(&c.unwrap());
+    let r = results(&dir);
+    assert_eq!(r["spending"]["llm_calls"], 6, "{r}");
+    for messages in exported(&dir) {
+        assert!(
+            messages[3]
+                .1
+                .contains("Your code failed these public tests:"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[3].1.contains("Explain your code line by line"),
+            "{messages:?}"
+        );
+        assert!(messages[5].1.starts_with("Fix the code."), "{messages:?}");
+    }
+    // Reflexion: each attempt afresh (so the scripted model never reaches its third answer),
+    // with the reflections of the attempts before.
+    let dir = tmp.path().join("reflexion");
+    let mut c = debug_run(&registry, &cache, &dir, "reflexion", (2, 1));
+    c.args(["--max-turns", "3"]);
+    crate::assert_success(&c.output().unwrap());
+    let r = results(&dir);
+    // 3 attempts and 2 reflections per problem.
+    assert_eq!(r["spending"]["llm_calls"], 10, "{r}");
+    for messages in exported(&dir) {
+        let last_attempt = &messages[messages.len() - 2].1;
+        assert!(
+            last_attempt.contains("Your reflections on your earlier attempts")
+                && last_attempt.contains("1. ")
+                && last_attempt.contains("2. "),
+            "{messages:#?}"
+        );
+    }
 }
