@@ -83,6 +83,10 @@ pub(crate) struct RunArgs {
     /// first attempt and LDB's `max_iters` = 10 fixes).
     #[arg(long)]
     max_turns: Option<u32>,
+    /// When an answer's program repeats one its trajectory already tried, ask again, at most N
+    /// times per turn (each a model call, counted in the budget; useless at temperature 0).
+    #[arg(long, value_name = "N")]
+    no_repeat: Option<u32>,
     /// A paper's settings (zheng2025, codet, alphacode): its strategy, sampling and sizes, each
     /// value with its source in `codeloop_strategy::presets`; flags given explicitly win.
     #[arg(long)]
@@ -317,13 +321,16 @@ fn with_preset(args: &RunArgs) -> Result<RunArgs> {
     Ok(args)
 }
 
-/// `spec` with `--max-turns`, where given.
-fn with_max_turns(mut spec: StrategySpec, args: &RunArgs) -> Result<StrategySpec> {
+/// `spec` with `--max-turns` and `--no-repeat`, where given.
+fn with_overrides(mut spec: StrategySpec, args: &RunArgs) -> Result<StrategySpec> {
     if let Some(turns) = args.max_turns {
         if turns == 0 || turns > 100 {
             bail!("--max-turns must be 1..=100");
         }
         spec.max_turns = turns;
+    }
+    if let Some(n) = args.no_repeat {
+        spec.no_repeat = n;
     }
     Ok(spec)
 }
@@ -353,7 +360,7 @@ fn strategy_of(
                 );
             }
         }
-        let spec = with_max_turns(StrategySpec::resolve(strategy, library)?, args)?;
+        let spec = with_overrides(StrategySpec::resolve(strategy, library)?, args)?;
         return Ok((spec, None));
     };
     if args.model.trajectories.is_some() {
@@ -366,7 +373,7 @@ fn strategy_of(
         bail!("--samples must be at least 1");
     }
     let schedule = StrategySpec::resolve(args.schedule.as_deref().unwrap_or("single"), library)?;
-    let mut spec = with_max_turns(schedule, args)?;
+    let mut spec = with_overrides(schedule, args)?;
     spec.name = match &args.schedule {
         Some(_) => format!("{strategy}+{}", spec.name),
         None => strategy.to_owned(),

@@ -3,13 +3,18 @@
 //! optionally strip the reasoning and instruction prompts, drop near-duplicate solutions
 //! (MinHash/LSH) keeping at most M per problem, and write chat JSON Lines.
 //!
-//! **Format `codeloop-sft`, version 1**: one JSON object per line:
+//! **Format `codeloop-sft`, version 2**: one JSON object per line:
 //! - `format` (`"codeloop-sft"`), `version` (1), `problem`, `trajectory`, `dataset`, `model`,
 //!   `strategy`;
 //! - `messages`: `[{role, content}]`, the conversation as sent (system, user, assistant, ...);
-//! - `turns`: per program, `{turn, code, extraction, public_passed, hidden_passed, hidden_verdict}`;
+//! - `turns`: per program, `{turn, code, extraction, public_passed, hidden_passed, hidden_verdict,
+//!   similarity_to_previous, repeats_earlier}` (since version 2: the token similarity to the
+//!   program before, `null` for the first, and whether it repeats an earlier program exactly;
+//!   see `report::turn_analyses`);
 //! - `solved` (the submitted program passed the hidden tests) and `submitted_turn`;
-//! - `completions`: per model answer in order, `{turn, purpose, finish_reason, token_ids, logprobs}`
+//! - `completions`: per model answer in order, `{turn, purpose, finish_reason, prompt_tokens,
+//!   completion_tokens, non_code_share, token_ids, logprobs}` (`non_code_share`, since version 2,
+//!   for answers asked for code, else `null`)
 //!   (`token_ids` and `logprobs` are `null` where the backend did not give them; after
 //!   `--strip-reasoning-prompts` merges answers, they describe the answers as generated).
 //!
@@ -27,10 +32,11 @@ use codeloop_types::Role;
 use serde_json::{Value, json};
 
 use crate::errors::EngineError;
+use crate::report::{non_code_share, similarity as token_similarity, tokens};
 use crate::run::{LlmStep, RunConfig, TrajectoryRecord, stored_config};
 
 /// Version of the export format.
-pub const SFT_VERSION: u32 = 1;
+pub const SFT_VERSION: u32 = 2;
 
 /// What to export.
 #[derive(Debug, Clone)]
@@ -77,32 +83,14 @@ fn fnv(text: &str) -> u64 {
     crate::stable_hash(0, text.bytes())
 }
 
-/// The `MinHash` signature of `code` over 5-token shingles (tokens: runs of word characters, and
-/// single punctuation characters; whitespace and comments do not count).
+/// The `MinHash` signature of `code` over 5-token shingles (tokens as `report::tokens` makes
+/// them; comments do not count).
 #[must_use]
 pub fn minhash(code: &str) -> [u64; PERMUTATIONS] {
-    let mut tokens: Vec<&str> = Vec::new();
-    for line in code.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let mut start = None;
-        for (i, c) in line.char_indices() {
-            let word = c.is_alphanumeric() || c == '_';
-            match (word, start) {
-                (true, None) => start = Some(i),
-                (false, Some(s)) => {
-                    tokens.push(&line[s..i]);
-                    start = None;
-                }
-                _ => {}
-            }
-            if !word && !c.is_whitespace() {
-                tokens.push(&line[i..i + c.len_utf8()]);
-            }
-        }
-        if let Some(s) = start {
-            tokens.push(&line[s..]);
-        }
-    }
+    let tokens: Vec<&str> = code
+        .lines()
+        .flat_map(|line| tokens(line.split('#').next().unwrap_or("")))
+        .collect();
     let mut sig = [u64::MAX; PERMUTATIONS];
     let shingles: Vec<u64> = if tokens.len() < 5 {
         vec![fnv(&tokens.join(" "))]
@@ -146,6 +134,16 @@ fn dedup(codes: &[&str], threshold: f64) -> Vec<bool> {
         }
     }
     keep
+}
+
+/// The messages of a transcript that were sent or answered (answers set aside by `no_repeat`
+/// are left out).
+fn sent(transcript: &[TranscriptMessage]) -> Vec<TranscriptMessage> {
+    transcript
+        .iter()
+        .filter(|m| !m.discarded)
+        .cloned()
+        .collect()
 }
 
 fn strip(transcript: &[TranscriptMessage]) -> Vec<(Role, String)> {
@@ -281,12 +279,12 @@ fn record_json(
     strip_prompts: bool,
 ) -> Result<Value, EngineError> {
     let messages: Vec<Value> = if strip_prompts {
-        strip(&r.transcript)
+        strip(&sent(&r.transcript))
             .into_iter()
             .map(|(role, content)| json!({"role": role, "content": content}))
             .collect()
     } else {
-        r.transcript
+        sent(&r.transcript)
             .iter()
             .map(|m| serde_json::to_value(m.message()).expect("messages serialise"))
             .collect()
@@ -297,16 +295,23 @@ fn record_json(
         .filter(|s| s.kind == "llm")
         .filter_map(|s| serde_json::from_str::<LlmStep>(&s.data).ok())
         .map(|s| {
+            let non_code = (s.purpose == Purpose::Code).then(|| non_code_share(&s.text));
             json!({"turn": s.turn, "purpose": s.purpose, "finish_reason": s.finish_reason,
-                   "token_ids": s.token_ids, "logprobs": s.logprobs})
+                   "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+                   "non_code_share": non_code, "token_ids": s.token_ids, "logprobs": s.logprobs})
         })
         .collect();
     let turns: Vec<Value> = r
         .programs
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
+            let before = i.checked_sub(1).map(|j| &r.programs[j]);
+            let similar = before.map(|b| token_similarity(&b.code, &p.code));
+            let repeat = r.programs[..i].iter().any(|b| b.program == p.program);
             json!({"turn": p.turn, "code": p.code, "extraction": p.rule, "public_passed": p.public_passed,
-                   "hidden_passed": p.hidden_passed, "hidden_verdict": p.hidden_verdict})
+                   "hidden_passed": p.hidden_passed, "hidden_verdict": p.hidden_verdict,
+                   "similarity_to_previous": similar, "repeats_earlier": repeat})
         })
         .collect();
     Ok(json!({
@@ -348,6 +353,7 @@ mod tests {
             text: text.to_owned(),
         };
         let msg = |role, purpose, segments| TranscriptMessage {
+            discarded: false,
             role,
             turn: 1,
             purpose,

@@ -8,7 +8,9 @@
 //! `tree-sitter` with the C++, Java, JavaScript, Go and Rust grammars to split compiled-language
 //! test code into judged values ([`split`]: real parsers, error-tolerant, with byte-exact spans,
 //! where hand-written pattern matching would misread nested calls and strings); `flate2` for
-//! gzip-compressed samples files, as `codeloop-data` reads compressed datasets.
+//! gzip-compressed samples files, as `codeloop-data` reads compressed datasets; `strsim` (already
+//! in the tree through `clap`'s suggestions) for the token edit distance of the turn analyses
+//! (`report::turn_analyses`), over token slices rather than characters.
 
 mod errors;
 pub mod evaluate;

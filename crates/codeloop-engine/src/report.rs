@@ -24,6 +24,9 @@
 //!   the model, from the store's `sessions` table, including requests lost to kills (money a paid
 //!   API charged). It differs between a run killed and resumed and one left alone, and nothing
 //!   compares it.
+//! - **turn analyses** (`turn_analyses`, since version 4): how turns change code: similarity of
+//!   consecutive programs and exact repeats, non-code share of answers, verdict transitions,
+//!   tokens per turn, trajectories repeating a program (see [`turns`](mod@turns)).
 
 use std::collections::BTreeMap;
 
@@ -35,10 +38,17 @@ pub mod compare;
 #[cfg(test)]
 mod compare_tests;
 mod pool;
+mod turns;
+#[cfg(test)]
+mod turns_tests;
 
 pub use budget::{Axis, BudgetRow, Pools, parse_pairs, zheng_pairs};
 pub use compare::{Compared, ComparedCell, ComparedRow, ComparedRun, compare};
 pub use pool::{PoolNkRow, PoolResults, default_pairs, pool_records, pool_results};
+pub use turns::{
+    SimilarityRow, Transition, TurnAnalyses, TurnTextRow, non_code_share, similarity, tokens,
+    turn_analyses,
+};
 
 use crate::errors::EngineError;
 use codeloop_strategy::stats::Interval;
@@ -47,7 +57,7 @@ use crate::metrics::{mean_pass_at_k, pass_n_at_k};
 use crate::run::{Spending, TrajectoryRecord, stored_config};
 
 /// Version of the results layout.
-pub const RESULTS_VERSION: u32 = 3;
+pub const RESULTS_VERSION: u32 = 4;
 
 /// One turn's row.
 #[derive(Debug, Clone, Serialize)]
@@ -204,6 +214,8 @@ pub struct RunResults {
     /// answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolResults>,
+    /// How turns change code (since version 4).
+    pub turn_analyses: TurnAnalyses,
 }
 
 /// Computes a run's results from its store with the default pairs. `resamples` and `seed` drive
@@ -468,5 +480,6 @@ pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResu
         per_problem,
         per_problem_spending,
         pool,
+        turn_analyses: turn_analyses(store)?,
     })
 }

@@ -386,8 +386,9 @@ impl RunStore {
         })
     }
 
-    /// Calls `f` on every journal entry of kind `kind` (in no particular order). The store is
-    /// locked meanwhile: `f` must not use it.
+    /// Calls `f` on every journal entry of kind `kind`, in journal order (problem, trajectory,
+    /// step: so sums over them come out the same, bit for bit, for two stores holding the same
+    /// journal). The store is locked meanwhile: `f` must not use it.
     pub fn for_each_step(
         &self,
         kind: &str,
@@ -395,7 +396,7 @@ impl RunStore {
     ) -> Result<(), StoreError> {
         self.with(|c| {
             let mut stmt =
-                c.prepare("SELECT problem, trajectory, step, data FROM steps WHERE kind = ?1")?;
+                c.prepare("SELECT problem, trajectory, step, data FROM steps WHERE kind = ?1 ORDER BY problem, trajectory, step")?;
             let mut rows = stmt.query([kind])?;
             while let Some(row) = rows.next()? {
                 let problem: String = row.get(0)?;

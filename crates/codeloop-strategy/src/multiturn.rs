@@ -129,6 +129,10 @@ pub struct TranscriptMessage {
     pub purpose: Option<Purpose>,
     /// Its parts, joined by blank lines.
     pub segments: Vec<Segment>,
+    /// An answer set aside and asked again (`no_repeat`: it repeated a program already tried):
+    /// kept in the record, never sent again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discarded: bool,
 }
 
 impl TranscriptMessage {
@@ -176,6 +180,10 @@ pub struct MultiTurn {
     /// Where the current attempt's conversation starts in the transcript (Reflexion begins each
     /// attempt afresh; otherwise 0, one growing conversation).
     trial_start: usize,
+    /// The programs tried so far (`no_repeat`).
+    tried: Vec<String>,
+    /// Answers set aside this turn for repeating a tried program.
+    resampled: u32,
 }
 
 impl MultiTurn {
@@ -198,6 +206,8 @@ impl MultiTurn {
             failed: None,
             reflections: Vec::new(),
             trial_start: 0,
+            tried: Vec::new(),
+            resampled: 0,
         }
     }
 
@@ -251,6 +261,7 @@ impl MultiTurn {
         self.transcript[..system]
             .iter()
             .chain(&self.transcript[start..])
+            .filter(|m| !m.discarded)
             .map(TranscriptMessage::message)
             .collect()
     }
@@ -261,6 +272,7 @@ impl MultiTurn {
             turn: self.turn,
             purpose,
             segments,
+            discarded: false,
         });
     }
 
@@ -420,6 +432,16 @@ impl MultiTurn {
                     entry,
                     &self.problem.completion_prefix,
                 );
+                if self.tried.contains(&extracted.program) && self.resampled < self.spec.no_repeat {
+                    // A program already tried: set the answer aside and ask again.
+                    self.resampled += 1;
+                    if let Some(last) = self.transcript.last_mut() {
+                        last.discarded = true;
+                    }
+                    return Ok(self.llm(Purpose::Code));
+                }
+                self.resampled = 0;
+                self.tried.push(extracted.program.clone());
                 self.last = Some(extracted.clone());
                 if self.problem.public_tests.is_empty() {
                     // Nothing to learn from: the first program is the answer.
@@ -860,5 +882,36 @@ mod tests {
             kinds.iter().filter(|k| **k == SegmentKind::Memory).count(),
             5
         );
+    }
+
+    #[test]
+    fn no_repeat_asks_again_when_a_program_repeats_at_most_n_times_a_turn() {
+        let lib = Arc::new(PromptLibrary::builtin());
+        let mut spec = StrategySpec::resolve("multi-turn", &lib).unwrap();
+        spec.no_repeat = 2;
+        let mut s = MultiTurn::new(problem(), Arc::new(spec), lib);
+        let same = "```python\ndef inc(x):\n    return x\n```";
+        s.next(Observation::Start).unwrap();
+        let Action::Exec { .. } = s.next(Observation::Llm(same)).unwrap() else {
+            panic!()
+        };
+        let asked = s.next(Observation::Exec(&wrong_answer())).unwrap();
+        // Turn 2 repeats turn 1's program: asked again with the same conversation, twice.
+        let again = s.next(Observation::Llm(same)).unwrap();
+        assert_eq!(again, asked);
+        let again = s.next(Observation::Llm(same)).unwrap();
+        assert_eq!(again, asked);
+        // The third repeat is kept: the budget of 2 is spent.
+        let Action::Exec { turn: 2, .. } = s.next(Observation::Llm(same)).unwrap() else {
+            panic!()
+        };
+        let discarded = s.transcript().iter().filter(|m| m.discarded).count();
+        assert_eq!(discarded, 2);
+        // A new program at turn 3 goes through at once.
+        s.next(Observation::Exec(&wrong_answer())).unwrap();
+        let other = "```python\ndef inc(x):\n    return x + 1\n```";
+        let Action::Exec { turn: 3, .. } = s.next(Observation::Llm(other)).unwrap() else {
+            panic!()
+        };
     }
 }

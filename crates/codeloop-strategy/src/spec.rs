@@ -17,6 +17,7 @@
 //! # reasoning = "verify"       # on a later turn: an exchange before the fix (LDB's verification)
 //!
 //! reflections = 0              # Reflexion: each attempt afresh with the last N reflections
+//! no_repeat = 0                # ask again (at most N times a turn) when a program repeats
 //!
 //! [trace]                      # what F4 records (all optional; LDB's defaults)
 //! level = "block"              # block | line | function
@@ -88,6 +89,11 @@ pub struct StrategySpec {
     /// growing conversation.
     #[serde(default)]
     pub reflections: u32,
+    /// When an answer's program repeats one the trajectory already tried, set it aside and ask
+    /// again, at most this many times per turn (each a model call, counted in the budget). 0 (the
+    /// default): keep every answer.
+    #[serde(default)]
+    pub no_repeat: u32,
 }
 
 /// The built-in strategies: name and description.
@@ -217,6 +223,7 @@ impl StrategySpec {
             turns,
             trace: TraceSpec::default(),
             reflections: if name == "reflexion" { 3 } else { 0 },
+            no_repeat: 0,
         })
     }
 
@@ -263,6 +270,7 @@ impl StrategySpec {
             turns: vec![first, later],
             trace: TraceSpec::default(),
             reflections: 0,
+            no_repeat: 0,
         })
     }
 

@@ -141,6 +141,7 @@ pub(crate) fn print_table(r: &RunResults) {
         "repair: {} of {} trajectories whose first program failed ended solved",
         r.repaired, r.repair_candidates
     );
+    print_turns(&r.turn_analyses);
     println!(
         "spent: {} LLM calls of work, {} prompt + {} completion tokens, {} programs ({:.2} per trajectory), {} test runs ({:.1} s of sandbox CPU)",
         r.spending.llm_calls,
@@ -171,6 +172,57 @@ pub(crate) fn print_table(r: &RunResults) {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("extraction: {}", rules.join(", "));
+}
+
+/// How turns changed code (`codeloop_engine::report::turn_analyses`).
+fn print_turns(a: &codeloop_engine::report::TurnAnalyses) {
+    if a.text.is_empty() {
+        return;
+    }
+    println!(
+        "turn by turn: model calls, mean tokens, non-code share of code answers, similarity to the turn before"
+    );
+    println!("turn  calls  prompt tokens  completion tokens  non-code  similarity  exact repeats");
+    for t in &a.text {
+        let (similarity, repeats) = a.similarity.iter().find(|s| s.turn == t.turn).map_or(
+            ("-".to_owned(), "-".to_owned()),
+            |s| {
+                (
+                    format!("{:.2}", s.similarity),
+                    format!("{:.1}%", 100.0 * s.exact_repeats),
+                )
+            },
+        );
+        println!(
+            "{:>4}  {:>5}  {:>13.1}  {:>17.1}  {:>7.1}%  {:>10}  {:>13}",
+            t.turn,
+            t.calls,
+            t.prompt_tokens,
+            t.completion_tokens,
+            100.0 * t.non_code_share,
+            similarity,
+            repeats
+        );
+    }
+    let mut moves: std::collections::BTreeMap<(&str, &str), u64> =
+        std::collections::BTreeMap::new();
+    for m in &a.transitions {
+        *moves.entry((m.from.as_str(), m.to.as_str())).or_insert(0) += m.count;
+    }
+    if !moves.is_empty() {
+        let moves: Vec<String> = moves
+            .iter()
+            .map(|((from, to), n)| format!("{from} -> {to} {n}"))
+            .collect();
+        println!(
+            "verdicts from one turn to the next (hidden tests): {}",
+            moves.join(", ")
+        );
+    }
+    println!(
+        "trajectories repeating a program they already tried: {} of {} with more than one program",
+        a.repeating_trajectories, a.multi_program_trajectories
+    );
 }
 
 /// A mean over problems with its interval, in percent.

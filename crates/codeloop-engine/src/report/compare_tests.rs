@@ -12,15 +12,12 @@
 //! correct turn) and 1 from k = 3 on.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use codeloop_llm::{Backend, BoxFuture, Generation, LlmError, Prompt};
 use codeloop_sandbox::{Executor, ExecutorConfig};
 use codeloop_store::RunStore;
-use codeloop_types::Role;
 
 use super::{Axis, compare};
-use crate::run::tests::{config, generation, one_problem, run_one_at_a_time};
+use crate::run::tests::{ByTurn, config, one_problem, run_one_at_a_time};
 
 const CORRECT: &str = "def has_close_elements(numbers, threshold):
     return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])";
@@ -29,30 +26,12 @@ const WRONG: &str = "def has_close_elements(numbers, threshold):
     return False";
 
 /// `single`: correct on every third call; a multi-turn conversation: correct at turn 3.
-#[derive(Default)]
-struct Scripted {
-    calls: AtomicU64,
-}
-
-impl Backend for Scripted {
-    fn identity(&self) -> String {
-        "test/scripted-budget".to_owned()
-    }
-
-    fn generate<'a>(
-        &'a self,
-        request: &'a codeloop_llm::ValidRequest,
-    ) -> BoxFuture<'a, Result<Generation, LlmError>> {
-        let turn = match &request.get().prompt {
-            Prompt::Chat(messages) => messages.iter().filter(|m| m.role == Role::User).count(),
-            Prompt::Text(_) => 1,
-        };
-        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+fn scripted() -> Arc<dyn codeloop_llm::Backend> {
+    Arc::new(ByTurn::new(|turn, call| {
         let correct = if turn > 1 { turn == 3 } else { call % 3 == 2 };
         let program = if correct { CORRECT } else { WRONG };
-        let text = format!("```python\n{program}\n```");
-        Box::pin(async move { Ok(generation(text)) })
-    }
+        format!("```python\n{program}\n```")
+    }))
 }
 
 fn choose(n: u64, k: u64) -> f64 {
@@ -72,7 +51,7 @@ fn single_n30_and_cot_retry_n10_stand_at_the_same_budgets() {
         let mut config = config(&problem, &dataset, strategy);
         config.trajectories = trajectories;
         // One at a time: `single`'s i-th call is its i-th sample.
-        let backend = Arc::new(Scripted::default());
+        let backend = scripted();
         run_one_at_a_time(&executor, dir.path(), config, backend, &problem);
         stores.push(RunStore::open(dir.path()).unwrap());
     }

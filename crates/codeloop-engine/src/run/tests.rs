@@ -66,6 +66,44 @@ pub(crate) fn generation(text: String) -> Generation {
     }
 }
 
+/// A scripted model: `answer(turn, call)` is its answer, where `turn` counts the request's user
+/// messages and `call` its calls so far (from 0).
+pub(crate) struct ByTurn<F> {
+    calls: AtomicU64,
+    answer: F,
+}
+
+impl<F: Fn(usize, u64) -> String + Send + Sync> ByTurn<F> {
+    pub(crate) fn new(answer: F) -> Self {
+        ByTurn {
+            calls: AtomicU64::new(0),
+            answer,
+        }
+    }
+}
+
+impl<F: Fn(usize, u64) -> String + Send + Sync> Backend for ByTurn<F> {
+    fn identity(&self) -> String {
+        "test/by-turn".to_owned()
+    }
+
+    fn generate<'a>(
+        &'a self,
+        request: &'a codeloop_llm::ValidRequest,
+    ) -> BoxFuture<'a, Result<Generation, LlmError>> {
+        let turn = match &request.get().prompt {
+            codeloop_llm::Prompt::Chat(messages) => messages
+                .iter()
+                .filter(|m| m.role == codeloop_types::Role::User)
+                .count(),
+            codeloop_llm::Prompt::Text(_) => 1,
+        };
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        let text = (self.answer)(turn, call);
+        Box::pin(async move { Ok(generation(text)) })
+    }
+}
+
 /// Runs `problem` in `dir` under `config` with `backend`, one trajectory at a time (so a scripted
 /// model's i-th answer goes to the i-th call in trajectory order); no trajectory may fail.
 pub(crate) fn run_one_at_a_time(
