@@ -1,6 +1,8 @@
 //! Traced runs: a Python function-call suite run with each call under the tracer
 //! (`python/worker/tracer.py`), which writes the steps of each call on the result channel beside
-//! its result line. The format is [`codeloop_types::Trace`]'s.
+//! its result line; or a Python stdio suite, whose traced test's run has the whole script under
+//! the tracer (its trace's `call` is the test's index). The format is
+//! [`codeloop_types::Trace`]'s.
 //!
 //! A traced run is an ordinary job with [`Job::trace`](crate::Job::trace) set: it takes a slot of
 //! the same warm pool, under the same layers, and its verdicts are computed as for any run. The
@@ -12,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use codeloop_types::{TestSuite, Trace, TraceEnd, TraceLevel, TraceStep};
+use codeloop_types::{TestSuite, Trace, TraceEnd, TraceLevel, TraceSpec, TraceStep};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::Job;
@@ -44,8 +46,13 @@ pub(crate) fn call_cpu_ms<'s>(job: &Job, suite: &'s TestSuite) -> Cow<'s, [u32]>
     )
 }
 
-/// Whether call `i` of `job` runs under the tracer.
-fn traced(job: &Job, i: usize) -> bool {
+/// The steps a trace holds at most: the first and the last kept.
+pub(crate) fn keep(spec: TraceSpec) -> usize {
+    spec.first.saturating_add(spec.last) as usize
+}
+
+/// Whether call `i` of `job` runs under the tracer (for a stdio suite: test `i`'s run).
+pub(crate) fn traced(job: &Job, i: usize) -> bool {
     job.trace.is_some()
         && job
             .trace_calls

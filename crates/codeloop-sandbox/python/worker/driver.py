@@ -156,8 +156,14 @@ def _drive(req, res):
     except (SyntaxError, ValueError) as e:
         _emit(res, dict(_describe(e), k="load_error"))
         return 1
+    # A traced script run (a stdio test, see tracer.py): the module's code under the tracer.
+    trace = req.get("trace")
+    tracer = None if trace is None else _Tracer(trace, source, filename, res)
     try:
-        exec(code, glb)
+        if script and tracer is not None:
+            tracer.run(0, exec, (code, glb))
+        else:
+            exec(code, glb)
     except SystemExit as e:
         _driver_only(code=_exit_code(e))
         _emit(res, {"k": "exit", "code": _exit_code(e)})
@@ -191,8 +197,6 @@ def _drive(req, res):
     # A run collecting values (a trusted reference solution) sends each value's short repr too.
     want_repr = req.get("reprs", False)
     # A traced run (see tracer.py): each call under the tracer.
-    trace = req.get("trace")
-    tracer = None if trace is None else _Tracer(trace, source, filename, res)
     span = None if trace is None else trace.get("calls")
     for i, call in enumerate(req["calls"]):
         limit = limits[i] if i < len(limits) else limits[-1]

@@ -47,7 +47,7 @@ def _warm_up():
 _LIMIT_FIELDS = ("cpu_ms", "wall_ms", "stack_mib", "file_size_mib", "output_bytes", "result_bytes")
 # Per mode, its fields and their JSON types; (type, None) is an optional field (see protocol.py).
 _MODE_FIELDS = {
-    "script": {"filename": (str, None)},
+    "script": {"filename": (str, None), "trace": (dict, None)},
     "exec": {"argv": list, "files": (dict, None), "binary": (str, None), "run_phase": (dict, None)},
     "calls": {"entry_point": str, "call_cpu_ms": list, "calls": list, "digest_over": (int, None),
               "stream": (bool, None), "reprs": (bool, None), "trace": (dict, None)},

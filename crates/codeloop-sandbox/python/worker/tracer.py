@@ -1,7 +1,8 @@
 # codeloop Python worker, part 4 of 6 (see base.py): the tracer of a traced run, the debugger's view
 # of one call (LDB's): what the program's functions did, step by step, with their variables.
 #
-# A traced run (a `calls` request with `trace`) runs each call under `sys.settrace`. A step is one
+# A traced run (a `calls` request with `trace`) runs each call under `sys.settrace`; a traced
+# script run (a stdio test) runs the module's code under it, as call 0. A step is one
 # basic block executed (level "block": blocks from the program's syntax tree, below), one line
 # ("line") or one function call, closed at its return ("function"). When a step ends, the
 # variables of its frame are recorded (their repr, cut at `chars`; modules, functions and classes

@@ -47,6 +47,7 @@ impl Slot {
             }),
             (None, _, _) => RunMode::Script {
                 filename: "main.py",
+                trace: crate::trace::request(job),
             },
         };
         let request = RunRequest {

@@ -126,7 +126,14 @@ impl Slot {
         let layers = self.cfg.layers.clone();
         let Some(suite) = &job.suite else {
             return match self.run_request(job, &limits, None, ValueRun::default()) {
-                Ok(reply) => verdicts::script_report(reply, &limits, &layers),
+                Ok(reply) => {
+                    let traces = job
+                        .trace
+                        .map(|spec| trace::read(&reply.results, spec.level, trace::keep(spec), 1));
+                    let mut report = verdicts::script_report(reply, &limits, &layers);
+                    report.traces = traces.unwrap_or_default();
+                    report
+                }
                 Err(e) => verdicts::harness_error(&e, &limits, &layers),
             };
         };
@@ -164,8 +171,12 @@ impl Slot {
                 Err(e) => return verdicts::harness_error(&e, &limits, &layers),
             };
             let traces = job.trace.map(|spec| {
-                let keep = spec.first.saturating_add(spec.last) as usize;
-                trace::read(&reply.results, spec.level, keep, suite.calls.len())
+                trace::read(
+                    &reply.results,
+                    spec.level,
+                    trace::keep(spec),
+                    suite.calls.len(),
+                )
             });
             let report = verdicts::suite_report(
                 reply,

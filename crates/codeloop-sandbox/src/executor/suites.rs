@@ -103,10 +103,20 @@ impl Slot {
         mode: codeloop_types::OutputCompare,
     ) -> ExecReport {
         let mut runs = Vec::with_capacity(suite.tests.len());
+        let mut traces = Vec::new();
         for (i, test) in suite.tests.iter().enumerate() {
             let mut limits = job.limits.clone();
             if let Some(&cpu) = suite.call_cpu_ms.get(i) {
                 limits.cpu_ms = u64::from(cpu);
+            }
+            // The test a traced job asks for runs with the whole script under the tracer.
+            let trace = job
+                .trace
+                .filter(|_| job.binary.is_none() && crate::trace::traced(job, i));
+            if trace.is_some() {
+                limits.cpu_ms = limits
+                    .cpu_ms
+                    .saturating_mul(u64::from(crate::trace::TRACE_CPU_FACTOR));
             }
             limits.wall_ms = limits.wall_ms.max(limits.cpu_ms * 2 + 1_000);
             let run = Job {
@@ -118,10 +128,14 @@ impl Slot {
                 limits,
                 collect_values: false,
                 binary: job.binary.clone(),
-                trace: None,
+                trace,
                 trace_calls: None,
             };
-            let report = self.execute(&run);
+            let mut report = self.execute(&run);
+            for mut t in std::mem::take(&mut report.traces) {
+                t.call = i as u32;
+                traces.push(t);
+            }
             if report.outcome == codeloop_types::Outcome::HarnessError {
                 return report;
             }
@@ -168,6 +182,8 @@ impl Slot {
             report.verdict = codeloop_types::Verdict::NotRun;
             return report;
         }
-        crate::stdio::fold(runs, suite.tests.len())
+        let mut report = crate::stdio::fold(runs, suite.tests.len());
+        report.traces = traces;
+        report
     }
 }

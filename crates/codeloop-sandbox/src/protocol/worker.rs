@@ -79,8 +79,12 @@ pub(crate) struct RunRequest<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub(crate) enum RunMode<'a> {
-    /// Runs `source` as a script named `filename`.
-    Script { filename: &'a str },
+    /// Runs `source` as a script named `filename` (under the tracer with `trace`).
+    Script {
+        filename: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trace: Option<crate::trace::TraceRequest>,
+    },
     /// Writes `files` (and `binary` as `./prog`) into the work dir and execs `argv`; with
     /// `run_phase`, a compile step comes first and the run's own limits apply once it says
     /// `compiled` on the result channel.
@@ -385,6 +389,7 @@ mod tests {
     fn run_requests_carry_their_mode_beside_the_common_fields() {
         let script = request(RunMode::Script {
             filename: "main.py",
+            trace: None,
         });
         assert_eq!(
             script,

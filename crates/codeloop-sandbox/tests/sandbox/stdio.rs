@@ -124,3 +124,39 @@ fn comparison_modes_apply() {
     let r = run(p, &suite(OutputCompare::Tokens, &[("", "3")]));
     assert_eq!(r.tests[0].verdict.name(), "runtime_error");
 }
+
+#[test]
+fn a_traced_stdio_test_has_its_whole_script_traced_and_the_others_run_as_usual() {
+    let s = suite(
+        OutputCompare::Tokens,
+        &[("1 2\n", "3\n"), ("5 6\n", "12\n"), ("7\n", "7\n")],
+    );
+    let program = "import sys\nnums = list(map(int, sys.stdin.read().split()))\ntotal = sum(nums)\nif len(nums) > 1:\n    total += 1\nprint(total)\n";
+    let mut job = Job::suite(program.into(), "", s.clone(), Limits::default());
+    job.entry_point = None;
+    job.trace = Some(codeloop_types::TraceSpec::default());
+    job.trace_calls = Some((1, 2));
+    let _shared = support::shared();
+    let r = support::pool().run(job);
+    // The verdicts are the run's own: test 1 (5 + 6 + 1 = 12) passes, test 0 (1 + 2 + 1) fails.
+    let passed: Vec<bool> = r.tests.iter().map(|t| t.verdict.is_pass()).collect();
+    assert_eq!(passed, [false, true, true], "{r:?}");
+    assert_eq!(r.traces.len(), 1, "{r:?}");
+    let trace = &r.traces[0];
+    assert_eq!(
+        (trace.call, trace.end),
+        (1, codeloop_types::TraceEnd::Returned)
+    );
+    let lines: Vec<u32> = trace.steps.iter().flat_map(|s| s.lines.clone()).collect();
+    assert_eq!(lines, [1, 2, 3, 4, 5, 6], "{trace:#?}");
+    assert!(trace.steps.iter().all(|s| s.function == "<module>"));
+    let after_sum = trace.steps.iter().find(|s| s.lines.contains(&3)).unwrap();
+    assert!(
+        after_sum
+            .vars
+            .contains(&("total".to_owned(), "11".to_owned())),
+        "{after_sum:?}"
+    );
+    // Modules (sys) are not variables.
+    assert!(after_sum.vars.iter().all(|(n, _)| n != "sys"));
+}
