@@ -241,3 +241,33 @@ fn self_debug_and_reflexion_run_end_to_end_against_the_scripted_model() {
         );
     }
 }
+
+#[test]
+#[ignore = "slow (the embedded model answers about 40 requests; 1-3 minutes on 2 cores): run by scripts/slow-tests.sh"]
+fn the_debugging_strategies_run_end_to_end_on_the_embedded_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    for strategy in ["ldb", "self-debug", "reflexion"] {
+        let dir = tmp.path().join(strategy);
+        let out = codeloop()
+            .arg("run")
+            .arg(humaneval())
+            .args(["--limit", "3", "--strategy", strategy, "--max-turns", "3"])
+            .args(["--max-tokens", "64", "--no-response-cache", "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        crate::assert_success(&out);
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+        assert_eq!(results["strategy"], strategy);
+        assert_eq!(results["trajectories"], 3, "{strategy}: {results}");
+        let calls = results["spending"]["llm_calls"].as_u64().unwrap();
+        assert!(calls >= 3, "{strategy}: {results}");
+        // Every answer's turn is in the analyses.
+        let text = results["turn_analyses"]["text"].as_array().unwrap();
+        let counted: u64 = text.iter().map(|t| t["calls"].as_u64().unwrap()).sum();
+        assert_eq!(counted, calls, "{strategy}: {results}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("turn by turn:"), "{stdout}");
+    }
+}
