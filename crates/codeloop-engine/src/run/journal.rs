@@ -5,6 +5,8 @@
 //!   logprobs where the backend gave them, the endpoint, whether it came from the response cache;
 //! - `exec`: [`ExecStep`]: turn, program (blob hash), the extraction rule, the suite key and whether
 //!   the public tests passed; the report itself is in `executions`;
+//! - `trace`: [`TraceRunStep`]: turn, program, the public test traced (F4) and the key its traced
+//!   run's report is stored under in `executions`;
 //! - `submit`: [`SubmitStep`]: turn and program hash.
 //!
 //! Finished trajectories are summarised as a [`TrajectoryRecord`] (the `trajectories` table).
