@@ -26,7 +26,7 @@
 //!   compares it.
 //! - **turn analyses** (`turn_analyses`, since version 4): how turns change code: similarity of
 //!   consecutive programs and exact repeats, non-code share of answers, verdict transitions,
-//!   tokens per turn, trajectories repeating a program (see [`turns`](mod@turns)).
+//!   tokens per turn, trajectories repeating a program (see [`turn_analyses`]).
 
 use std::collections::BTreeMap;
 

@@ -271,3 +271,40 @@ fn the_debugging_strategies_run_end_to_end_on_the_embedded_model() {
         assert!(stdout.contains("turn by turn:"), "{stdout}");
     }
 }
+
+#[test]
+fn f4_is_a_feedback_level_of_the_grid_and_of_sweep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let model = MockModel::start_with(&cache, &humaneval(), "turn3");
+    let registry = model.registry(tmp.path());
+    let out = codeloop()
+        .arg("sweep")
+        .arg(humaneval())
+        .args(["--model", "mock", "--registry"])
+        .arg(&registry)
+        .args(["--limit", "2", "--trajectories", "1", "--no-response-cache"])
+        .args(["--reasoning", "none", "--feedback", "F2,F4", "--turns", "2"])
+        .arg("--out")
+        .arg(tmp.path().join("sweep"))
+        .env("CODELOOP_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    crate::assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("I0-F2-t2") && stdout.contains("I0-F4-t2"),
+        "{stdout}"
+    );
+    // The F4 cell's second turn saw a trace; the F2 cell's did not.
+    let feedback = |cell: &str| -> String {
+        let dir = std::fs::read_dir(tmp.path().join("sweep"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir() && p.to_string_lossy().contains(cell))
+            .unwrap_or_else(|| panic!("no directory for {cell}"));
+        exported(&dir)[0][3].1.clone()
+    };
+    assert!(feedback("I0-F4-t2").contains("[block 1] in "));
+    assert!(!feedback("I0-F2-t2").contains("[block 1] in "));
+}
