@@ -16,7 +16,9 @@
 //! - [`written`](mod@written): stdin/stdout tests a model wrote, read from its answer;
 //! - [`presets`](mod@presets): papers' settings as data, each value with its source;
 //! - [`pool`](mod@pool): problem-level strategies over a pool of trajectories
-//!   ([`SelectorPolicy`]: sample, write tests, run the pool on them, rank).
+//!   ([`SelectorPolicy`]: sample, write tests, run the pool on them, rank);
+//! - [`search`](mod@search): trees and forests of programs and the policies over them (breadth
+//!   first, depth first with `CodeTree`'s abort rule, UCT), for the tree-search methods.
 //!
 //! Dependencies: `toml` for the prompt and strategy files; `libm` (the Rust project's port of
 //! musl's maths) for `lgamma`, which B4's Beta-Bernoulli likelihoods need and `std` does not offer
@@ -31,6 +33,7 @@ mod multiturn;
 pub mod pool;
 pub mod presets;
 mod prompts;
+pub mod search;
 pub mod select;
 mod spec;
 pub mod stats;

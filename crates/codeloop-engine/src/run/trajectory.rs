@@ -258,6 +258,9 @@ impl Trajectory<'_, '_> {
             };
             self.shared.writer.queue(vec![key.write("trace", &record)]);
         }
+        // The public tests ran again: executions, not a program.
+        let tests = self.runs.problem.public.public_tests.tests.len() as u64;
+        self.account.executions(tests);
         self.account.sandbox_cpu(report.cpu_ms);
         Ok(report)
     }
