@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use codeloop_types::{ExecReport, Interface, Message, Outcome, PublicProblem, Role};
+use codeloop_types::{ExecReport, Interface, Language, Message, Outcome, PublicProblem, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::debugger::{TracedTest, pick_failing_test, render_trace_feedback};
@@ -458,7 +458,11 @@ impl MultiTurn {
                 if (passed && self.spec.stop_on_public_pass) || self.turn >= self.spec.max_turns {
                     return Ok(self.submit());
                 }
-                if !passed && self.spec.feedback == Granularity::Trace {
+                // Only Python programs can be traced; other languages get F4 as F2.
+                if !passed
+                    && self.spec.feedback == Granularity::Trace
+                    && self.problem.language == Language::Python
+                {
                     let seed = self.seed ^ u64::from(self.turn);
                     if let Some(test) = pick_failing_test(&self.problem.public_tests, report, seed)
                     {
