@@ -17,6 +17,8 @@
 //! - [`presets`](mod@presets): papers' settings as data, each value with its source;
 //! - [`pool`](mod@pool): problem-level strategies over a pool of trajectories
 //!   ([`SelectorPolicy`]: sample, write tests, run the pool on them, rank);
+//! - [`parse`](mod@parse): plans, scores, lists and verdicts read from a model's answer, with a
+//!   recorded fallback when the model broke the format;
 //! - [`search`](mod@search): trees and forests of programs and the policies over them (breadth
 //!   first, depth first with `CodeTree`'s abort rule, UCT), for the tree-search methods.
 //!
@@ -30,6 +32,7 @@ pub mod estimate;
 pub mod extract;
 mod feedback;
 mod multiturn;
+pub mod parse;
 pub mod pool;
 pub mod presets;
 mod prompts;
