@@ -17,6 +17,8 @@
 //! - [`presets`](mod@presets): papers' settings as data, each value with its source;
 //! - [`pool`](mod@pool): problem-level strategies over a pool of trajectories
 //!   ([`SelectorPolicy`]: sample, write tests, run the pool on them, rank);
+//! - [`cluster`](mod@cluster): k-means++ over TF-IDF features of texts (`PairCoder`'s plans,
+//!   without an embedding model);
 //! - [`parse`](mod@parse): plans, scores, lists and verdicts read from a model's answer, with a
 //!   recorded fallback when the model broke the format;
 //! - [`search`](mod@search): trees and forests of programs and the policies over them (breadth
@@ -26,6 +28,7 @@
 //! musl's maths) for `lgamma`, which B4's Beta-Bernoulli likelihoods need and `std` does not offer
 //! on stable. Nothing here does I/O beyond reading the prompt and strategy files.
 
+pub mod cluster;
 pub mod debugger;
 mod errors;
 pub mod estimate;
