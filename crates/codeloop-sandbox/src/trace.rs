@@ -37,7 +37,7 @@ pub(crate) fn call_cpu_ms<'s>(job: &Job, suite: &'s TestSuite) -> Cow<'s, [u32]>
             .enumerate()
             .map(|(i, &c)| {
                 if traced(job, i) {
-                    c.saturating_mul(TRACE_CPU_FACTOR)
+                    u32::try_from(scaled(u64::from(c))).unwrap_or(u32::MAX)
                 } else {
                     c
                 }
@@ -49,6 +49,11 @@ pub(crate) fn call_cpu_ms<'s>(job: &Job, suite: &'s TestSuite) -> Cow<'s, [u32]>
 /// The steps a trace holds at most: the first and the last kept.
 pub(crate) fn keep(spec: TraceSpec) -> usize {
     spec.first.saturating_add(spec.last) as usize
+}
+
+/// A traced call's (or stdio test's) CPU limit from its untraced one.
+pub(crate) fn scaled(cpu_ms: u64) -> u64 {
+    cpu_ms.saturating_mul(u64::from(TRACE_CPU_FACTOR))
 }
 
 /// Whether call `i` of `job` runs under the tracer (for a stdio suite: test `i`'s run).

@@ -782,10 +782,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn self_debugging_explains_the_code_before_the_fix() {
+    /// `strategy` after its first attempt (the program `return x`) failed its public test: the
+    /// policy and the action it takes next.
+    fn after_a_failed_first_attempt(strategy: &str) -> (MultiTurn, Action) {
         let lib = Arc::new(PromptLibrary::builtin());
-        let spec = Arc::new(StrategySpec::resolve("self-debug", &lib).unwrap());
+        let spec = Arc::new(StrategySpec::resolve(strategy, &lib).unwrap());
         let mut s = MultiTurn::new(problem(), spec, lib);
         s.next(Observation::Start).unwrap();
         s.next(Observation::Llm(
@@ -793,6 +794,12 @@ mod tests {
         ))
         .unwrap();
         let a = s.next(Observation::Exec(&wrong_answer())).unwrap();
+        (s, a)
+    }
+
+    #[test]
+    fn self_debugging_explains_the_code_before_the_fix() {
+        let (mut s, a) = after_a_failed_first_attempt("self-debug");
         let (purpose, ask) = last_ask(&a);
         assert_eq!(purpose, Purpose::Reason);
         assert!(ask.contains("Input: inc(1)\nExpected: 2\nGot: 1"), "{ask}");
@@ -804,15 +811,7 @@ mod tests {
         assert_eq!(purpose, Purpose::Code);
         assert!(ask.starts_with("Fix the code."), "{ask}");
         // The simple mode says only that the code failed, and asks for the fix at once.
-        let lib = Arc::new(PromptLibrary::builtin());
-        let spec = Arc::new(StrategySpec::resolve("self-debug-simple", &lib).unwrap());
-        let mut s = MultiTurn::new(problem(), spec, lib);
-        s.next(Observation::Start).unwrap();
-        s.next(Observation::Llm(
-            "```python\ndef inc(x):\n    return x\n```",
-        ))
-        .unwrap();
-        let a = s.next(Observation::Exec(&wrong_answer())).unwrap();
+        let (_, a) = after_a_failed_first_attempt("self-debug-simple");
         let (purpose, ask) = last_ask(&a);
         assert_eq!(purpose, Purpose::Code);
         assert!(

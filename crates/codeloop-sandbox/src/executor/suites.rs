@@ -114,9 +114,7 @@ impl Slot {
                 .trace
                 .filter(|_| job.binary.is_none() && crate::trace::traced(job, i));
             if trace.is_some() {
-                limits.cpu_ms = limits
-                    .cpu_ms
-                    .saturating_mul(u64::from(crate::trace::TRACE_CPU_FACTOR));
+                limits.cpu_ms = crate::trace::scaled(limits.cpu_ms);
             }
             limits.wall_ms = limits.wall_ms.max(limits.cpu_ms * 2 + 1_000);
             let run = Job {
