@@ -22,12 +22,16 @@
 //! - [`parse`](mod@parse): plans, scores, lists and verdicts read from a model's answer, with a
 //!   recorded fallback when the model broke the format;
 //! - [`search`](mod@search): trees and forests of programs and the policies over them (breadth
-//!   first, depth first with `CodeTree`'s abort rule, UCT), for the tree-search methods.
+//!   first, depth first with `CodeTree`'s abort rule, UCT), for the tree-search methods;
+//! - [`Policy`]: the seam between a strategy and the driver; [`agent`](mod@agent): the planning
+//!   and search methods (`MapCoder`, `CODESIM`, `PairCoder`, `CodeTree`, Scattered Forest Search)
+//!   as agents behind it.
 //!
 //! Dependencies: `toml` for the prompt and strategy files; `libm` (the Rust project's port of
 //! musl's maths) for `lgamma`, which B4's Beta-Bernoulli likelihoods need and `std` does not offer
 //! on stable. Nothing here does I/O beyond reading the prompt and strategy files.
 
+pub mod agent;
 pub mod cluster;
 pub mod debugger;
 mod errors;
@@ -36,6 +40,7 @@ pub mod extract;
 mod feedback;
 mod multiturn;
 pub mod parse;
+mod policy;
 pub mod pool;
 pub mod presets;
 mod prompts;
@@ -52,10 +57,11 @@ pub use feedback::{Granularity, render_feedback};
 pub use multiturn::{
     Action, MultiTurn, Observation, Purpose, Segment, SegmentKind, TranscriptMessage,
 };
+pub use policy::{Policy, policy};
 pub use pool::{PoolAction, PoolObservation, PoolSpec, PoolSuite, SelectorPolicy};
 pub use prompts::{DEFAULT_PROMPTS, PromptLibrary, render};
 pub use select::{Pool, SELECTORS, Selector, rank};
-pub use spec::{BUILTIN_STRATEGIES, StrategySpec, TurnSpec};
+pub use spec::{BUILTIN_STRATEGIES, StrategySpec, TrajectoryBudget, TurnSpec};
 pub use stats::{
     BudgetNAtK, Interval, ProgramOutcome, bootstrap_mean, budget_n_at_k, curve, paired_difference,
 };

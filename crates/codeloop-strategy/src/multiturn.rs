@@ -82,6 +82,8 @@ pub enum Observation<'a> {
     Trace(&'a ExecReport),
     /// The submission was recorded.
     Submitted,
+    /// The budget refused the last `Llm` or `Exec` action: submit what there is, or stop.
+    Refused,
 }
 
 /// What a part of a user message is, so exports can strip prompt families.
@@ -514,7 +516,8 @@ impl MultiTurn {
                 self.turn += 1;
                 self.open_trial()
             }
-            (Phase::AwaitSubmit, Observation::Submitted) => {
+            // Cut short by the budget, the driver keeps the last program as the answer.
+            (Phase::AwaitSubmit, Observation::Submitted) | (_, Observation::Refused) => {
                 self.phase = Phase::Done;
                 Ok(Action::Stop)
             }

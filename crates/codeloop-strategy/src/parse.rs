@@ -26,14 +26,14 @@ pub struct Read<T> {
 }
 
 impl<T> Read<T> {
-    fn ok(value: T) -> Self {
+    pub(crate) fn ok(value: T) -> Self {
         Read {
             value,
             failure: None,
         }
     }
 
-    fn fallback(value: T, field: &str, reason: String) -> Self {
+    pub(crate) fn fallback(value: T, field: &str, reason: String) -> Self {
         Read {
             value,
             failure: Some(ReadFailure {
@@ -67,6 +67,41 @@ pub fn tagged(answer: &str, tag: &str) -> Read<String> {
             format!("<{tag}> is never closed: the rest of the answer is used"),
         ),
     }
+}
+
+/// The texts inside every `<tag>...</tag>` (at most `max`), trimmed, in order. None found gives
+/// the whole answer as one (a failure, noted), or nothing for an empty answer.
+#[must_use]
+pub fn every(answer: &str, tag: &str, max: usize) -> Read<Vec<String>> {
+    let lower = answer.to_ascii_lowercase();
+    let open = format!("<{}>", tag.to_ascii_lowercase());
+    let close = format!("</{}>", tag.to_ascii_lowercase());
+    let mut found = Vec::new();
+    let mut at = 0;
+    while found.len() < max {
+        let Some(start) = lower[at..].find(&open).map(|i| at + i + open.len()) else {
+            break;
+        };
+        let end = lower[start..]
+            .find(&close)
+            .map_or(answer.len(), |i| start + i);
+        found.push(answer[start..end].trim().to_owned());
+        at = (end + close.len()).min(answer.len());
+    }
+    if found.is_empty() {
+        let whole = answer.trim();
+        let value = if whole.is_empty() {
+            Vec::new()
+        } else {
+            vec![whole.to_owned()]
+        };
+        return Read::fallback(
+            value,
+            tag,
+            format!("no <{tag}> in the answer: the whole answer is one"),
+        );
+    }
+    Read::ok(found)
 }
 
 /// A number given for `field`: after `field` and a colon or inside `<field>` (case ignored), as

@@ -36,6 +36,10 @@ pub struct PromptLibrary {
     /// problems: assert statements on the entry point) and `stdio` (inputs with expected outputs).
     #[serde(default)]
     pub tests: BTreeMap<String, String>,
+    /// The planning and search methods' prompts, `<method>-<role>` (`mapcoder-plan`,
+    /// `codetree-critic`...): each asked after the problem statement, in a fresh conversation.
+    #[serde(default)]
+    pub agent: BTreeMap<String, String>,
 }
 
 /// Placeholders each family may use.
@@ -60,6 +64,30 @@ const VARS: &[(&str, &[&str])] = &[
         ],
     ),
     ("tests", &["language", "entry_point", "count", "example"]),
+    (
+        "agent",
+        &[
+            "language",
+            "entry_point",
+            "count",
+            "exemplar",
+            "algorithm",
+            "plan",
+            "plans",
+            "code",
+            "feedback",
+            "simulation",
+            "reflection",
+            "analysis",
+            "strategy",
+            "direction",
+            "insights",
+            "style",
+            "new_code",
+            "new_feedback",
+            "change",
+        ],
+    ),
 ];
 
 /// Required entries outside the open families.
@@ -145,6 +173,7 @@ impl PromptLibrary {
             "retry" => &self.retry,
             "feedback" => &self.feedback,
             "tests" => &self.tests,
+            "agent" => &self.agent,
             _ => panic!("no prompt family `{family}`"),
         }
     }

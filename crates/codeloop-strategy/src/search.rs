@@ -39,6 +39,10 @@ pub struct Node<T> {
     pub visits: u32,
     /// The sum of those values.
     pub total: f64,
+    /// The highest score in its subtree, raised by [`Tree::raise`] (Scattered Forest Search's
+    /// backed-up value; its own score until then).
+    #[serde(default)]
+    pub best: f64,
 }
 
 impl<T> Node<T> {
@@ -57,11 +61,17 @@ impl<T> Node<T> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tree<T> {
     nodes: Vec<Node<T>>,
+    /// Descents through the (virtual) root above the roots ([`forest_select`]).
+    #[serde(default)]
+    root_visits: u32,
 }
 
 impl<T> Default for Tree<T> {
     fn default() -> Self {
-        Tree { nodes: Vec::new() }
+        Tree {
+            nodes: Vec::new(),
+            root_visits: 0,
+        }
     }
 }
 
@@ -97,6 +107,7 @@ impl<T> Tree<T> {
             value: None,
             visits: 0,
             total: 0.0,
+            best: 0.0,
         });
         self.nodes.len() - 1
     }
@@ -141,6 +152,18 @@ impl<T> Tree<T> {
     /// Scores `id`.
     pub fn set_value(&mut self, id: NodeId, value: f64) {
         self.nodes[id].value = Some(value);
+        self.nodes[id].best = value;
+    }
+
+    /// Raises every ancestor's [`Node::best`] to `id`'s where it is higher (Scattered Forest
+    /// Search's back-propagation: `parent.value += max(0, child.value - parent.value)`,
+    /// `src/solvers/search_utils.py` l.138-144 of `codespace-optimization/sfs` @ 9185737).
+    pub fn raise(&mut self, id: NodeId) {
+        let mut at = id;
+        while let Some(p) = self.nodes[at].parent {
+            self.nodes[p].best = self.nodes[p].best.max(self.nodes[at].best);
+            at = p;
+        }
     }
 
     /// Adds `value` to `id` and every ancestor (one visit each).
@@ -249,6 +272,53 @@ pub fn uct_select<T>(tree: &Tree<T>, c: f64, stop: impl Fn(NodeId) -> bool) -> O
             return Some(chosen);
         }
         level.clone_from(&tree.node(chosen).children);
+    }
+}
+
+/// Scattered Forest Search's selection (`Graph.simulate_trajectory` with
+/// `has_unvisited_actions_or_no_better_child`, `src/solvers/search_utils.py` l.175-203 of
+/// `codespace-optimization/sfs` @ 9185737): from a virtual root above the roots, descend to the
+/// child of highest `best + c * sqrt(ln(parent visits) / visits)` (an unvisited one first, the
+/// lowest id among equals), counting a visit on the virtual root and on every node entered; stop
+/// at a node that `untried` says still has a direction to try, at a leaf, or at a node none of
+/// whose children scored above it. `None` for an empty forest.
+pub fn forest_select<T>(
+    tree: &mut Tree<T>,
+    c: f64,
+    untried: impl Fn(NodeId) -> bool,
+) -> Option<NodeId> {
+    tree.root_visits += 1;
+    let mut level = tree.roots();
+    let mut parent_visits = tree.root_visits;
+    loop {
+        let uct = |id: NodeId| {
+            let n = tree.node(id);
+            if n.visits == 0 {
+                f64::INFINITY
+            } else {
+                n.best + c * (f64::from(parent_visits).ln() / f64::from(n.visits)).sqrt()
+            }
+        };
+        let mut chosen: Option<(NodeId, f64)> = None;
+        for &id in &level {
+            let u = uct(id);
+            if chosen.is_none_or(|(_, b)| u > b) {
+                chosen = Some((id, u));
+            }
+        }
+        let (id, _) = chosen?;
+        tree.nodes[id].visits += 1;
+        let node = tree.node(id);
+        let own = node.value.unwrap_or(0.0);
+        let no_better = node
+            .children
+            .iter()
+            .all(|&ch| tree.node(ch).value.unwrap_or(0.0) <= own);
+        if node.children.is_empty() || untried(id) || no_better {
+            return Some(id);
+        }
+        parent_visits = node.visits;
+        level.clone_from(&node.children);
     }
 }
 

@@ -23,6 +23,19 @@
 //! level = "block"              # block | line | function
 //! first = 5                    # steps kept from the start of a long trace
 //! last = 5                     # and from its end
+//!
+//! [budget]                     # per trajectory (all optional): no call or program past them
+//! llm_calls = 8
+//! tokens = 4096                # prompt plus completion; no call starts past it
+//! programs = 10
+//! ```
+//!
+//! A planning or search method replaces the turn schedule (see [`crate::agent`]):
+//!
+//! ```toml
+//! name = "mapcoder-k5"
+//! [agent.mapcoder]             # mapcoder | codesim | paircoder | codetree | sfs
+//! exemplars = 5                # each method's parameters, defaults from its released code
 //! ```
 //!
 //! Turns past the last `[[turn]]` reuse it. Names of the built-in strategies: see
@@ -34,6 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use codeloop_types::TraceSpec;
 
+use crate::agent::Method;
 use crate::errors::StrategyError;
 use crate::feedback::Granularity;
 use crate::prompts::PromptLibrary;
@@ -71,14 +85,16 @@ pub struct StrategySpec {
     #[serde(default)]
     pub description: String,
     /// Code attempts per trajectory (Zheng's N).
+    #[serde(default = "default_turns")]
     pub max_turns: u32,
     /// Stop a trajectory once its program passes the public tests.
     #[serde(default = "default_true")]
     pub stop_on_public_pass: bool,
     /// Feedback granularity after a failed attempt.
+    #[serde(default = "default_feedback")]
     pub feedback: Granularity,
     /// Per-turn prompts; turns past the last reuse it.
-    #[serde(default, rename = "turn")]
+    #[serde(default = "default_schedule", rename = "turn")]
     pub turns: Vec<TurnSpec>,
     /// What F4 traces record (`[trace]`: `level` = block | line | function, `first` and `last`
     /// steps kept, `chars` per value); LDB's defaults.
@@ -94,6 +110,52 @@ pub struct StrategySpec {
     /// default): keep every answer.
     #[serde(default)]
     pub no_repeat: u32,
+    /// A planning or search method run instead of the turn schedule (`[agent.<method>]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Method>,
+    /// What one trajectory may spend (`[budget]`).
+    #[serde(default, skip_serializing_if = "TrajectoryBudget::is_unlimited")]
+    pub budget: TrajectoryBudget,
+}
+
+/// What one trajectory may spend; the driver refuses the call or program past a cap, and the
+/// policy then submits its pick of what it has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrajectoryBudget {
+    /// Most LLM calls.
+    #[serde(default)]
+    pub llm_calls: Option<u64>,
+    /// Most prompt plus completion tokens (no call starts once they are spent).
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    /// Most programs generated.
+    #[serde(default)]
+    pub programs: Option<u64>,
+}
+
+impl TrajectoryBudget {
+    /// Whether no cap is set.
+    #[must_use]
+    pub fn is_unlimited(&self) -> bool {
+        *self == TrajectoryBudget::default()
+    }
+}
+
+fn default_turns() -> u32 {
+    3
+}
+
+fn default_feedback() -> Granularity {
+    Granularity::FirstFailure
+}
+
+fn default_schedule() -> Vec<TurnSpec> {
+    vec![TurnSpec {
+        reasoning: None,
+        instruction: default_instruction(),
+        retry: None,
+    }]
 }
 
 /// The built-in strategies: name and description.
@@ -130,6 +192,26 @@ pub const BUILTIN_STRATEGIES: &[(&str, &str)] = &[
     (
         "self-debug-trace",
         "Self-Debugging, trace feedback: a failing test's trace (F4) and its explanation, then a fix; up to 10 rounds",
+    ),
+    (
+        "mapcoder",
+        "MapCoder: recall k = 3 similar problems, a plan per problem with its confidence, then code from each plan in confidence order with up to t = 5 debugging rounds; stop on public pass",
+    ),
+    (
+        "codesim",
+        "CODESIM: up to p = 5 times: plan, simulate the plan on a sample input (refine it if the simulation says so), code, then up to d = 5 debugging rounds; stop on public pass",
+    ),
+    (
+        "paircoder",
+        "PairCoder: the navigator reflects and proposes plans, clustered to 3; the driver codes the navigator's chosen plan, with analysed fixes, switching plans when an attempt repeats; at most 10 programs, else the one closest to the expected outputs",
+    ),
+    (
+        "codetree",
+        "CodeTree: strategies from a thinker, then depth-first over solutions and reflections (depth 3), a critic scoring failures (abort below the parent) and accepting passes; at most 20 programs",
+    ),
+    (
+        "sfs",
+        "Scattered Forest Search: diverse seed solutions, then UCT over the forest, each expansion a new improvement direction from a scattering of them, insights shared across branches; the best-scoring program",
     ),
 ];
 
@@ -197,6 +279,21 @@ impl StrategySpec {
             let later = exchange.map_or_else(|| plain.clone(), before_fix);
             (11, feedback, vec![plain.clone(), later])
         };
+        if let Some(method) = Method::builtin(name) {
+            return Some(StrategySpec {
+                name: name.to_owned(),
+                description,
+                max_turns: default_turns(),
+                stop_on_public_pass: true,
+                feedback: default_feedback(),
+                turns: default_schedule(),
+                trace: TraceSpec::default(),
+                reflections: 0,
+                no_repeat: 0,
+                agent: Some(method),
+                budget: TrajectoryBudget::default(),
+            });
+        }
         let (max_turns, feedback, turns) = match name {
             "cot-retry" => (
                 3,
@@ -224,6 +321,8 @@ impl StrategySpec {
             trace: TraceSpec::default(),
             reflections: if name == "reflexion" { 3 } else { 0 },
             no_repeat: 0,
+            agent: None,
+            budget: TrajectoryBudget::default(),
         })
     }
 
@@ -271,6 +370,8 @@ impl StrategySpec {
             trace: TraceSpec::default(),
             reflections: 0,
             no_repeat: 0,
+            agent: None,
+            budget: TrajectoryBudget::default(),
         })
     }
 
@@ -291,6 +392,9 @@ impl StrategySpec {
         };
         if self.max_turns == 0 || self.max_turns > 100 {
             return Err(bad("field `max_turns` must be 1..=100".to_owned()));
+        }
+        if let Some(method) = &self.agent {
+            method.validate(library).map_err(bad)?;
         }
         if self.turns.is_empty() {
             return Err(bad("needs at least one `[[turn]]`".to_owned()));
