@@ -73,9 +73,10 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     data: DatasetArgs,
     /// A built-in strategy (cot-retry, single, multi-turn; the debuggers ldb, self-debug,
-    /// self-debug-simple, self-debug-unit-test, self-debug-trace), a grid cell like `R1-I5-F2-t3`,
-    /// a strategy file (TOML), or a pool strategy: a selector over `--samples` programs per problem
-    /// (codet, codet-sqrt, b4, alphacode, mbr-exec, public-filter, first-public-pass).
+    /// self-debug-simple, self-debug-unit-test, self-debug-trace; the planning and search methods
+    /// mapcoder, codesim, paircoder, codetree, sfs), a grid cell like `R1-I5-F2-t3`, a strategy
+    /// file (TOML), or a pool strategy: a selector over `--samples` programs per problem (codet,
+    /// codet-sqrt, b4, alphacode, mbr-exec, public-filter, first-public-pass).
     /// Default: cot-retry, or the preset's.
     #[arg(long)]
     strategy: Option<String>,
@@ -87,6 +88,19 @@ pub(crate) struct RunArgs {
     /// times per turn (each a model call, counted in the budget; useless at temperature 0).
     #[arg(long, value_name = "N")]
     no_repeat: Option<u32>,
+    /// A strategy parameter, `KEY=VALUE` (repeatable): a method's (`--param exemplars=5` with
+    /// mapcoder) or any field of a strategy file (`--param budget.programs=10`).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// Most LLM calls per trajectory; past it the strategy submits its pick of what it has.
+    #[arg(long, value_name = "N")]
+    trajectory_llm_calls: Option<u64>,
+    /// Most prompt plus completion tokens per trajectory (no call starts past it).
+    #[arg(long, value_name = "N")]
+    trajectory_tokens: Option<u64>,
+    /// Most programs per trajectory.
+    #[arg(long, value_name = "N")]
+    trajectory_programs: Option<u64>,
     /// A paper's settings (zheng2025, codet, alphacode): its strategy, sampling and sizes, each
     /// value with its source in `codeloop_strategy::presets`; flags given explicitly win.
     #[arg(long)]
@@ -321,8 +335,30 @@ fn with_preset(args: &RunArgs) -> Result<RunArgs> {
     Ok(args)
 }
 
-/// `spec` with `--max-turns` and `--no-repeat`, where given.
-fn with_overrides(mut spec: StrategySpec, args: &RunArgs) -> Result<StrategySpec> {
+/// `spec` with `--max-turns`, `--no-repeat`, `--param` and the per-trajectory budget, where
+/// given.
+fn with_overrides(
+    mut spec: StrategySpec,
+    args: &RunArgs,
+    library: &PromptLibrary,
+) -> Result<StrategySpec> {
+    for param in &args.params {
+        let Some((key, value)) = param.split_once('=') else {
+            bail!("--param {param}: expected KEY=VALUE");
+        };
+        spec = spec.with_param(key.trim(), value.trim())?;
+    }
+    let budget = &mut spec.budget;
+    for (cap, given) in [
+        (&mut budget.llm_calls, args.trajectory_llm_calls),
+        (&mut budget.tokens, args.trajectory_tokens),
+        (&mut budget.programs, args.trajectory_programs),
+    ] {
+        if given.is_some() {
+            *cap = given;
+        }
+    }
+    spec.validate(library, &spec.name.clone())?;
     if let Some(turns) = args.max_turns {
         if turns == 0 || turns > 100 {
             bail!("--max-turns must be 1..=100");
@@ -360,7 +396,7 @@ fn strategy_of(
                 );
             }
         }
-        let spec = with_overrides(StrategySpec::resolve(strategy, library)?, args)?;
+        let spec = with_overrides(StrategySpec::resolve(strategy, library)?, args, library)?;
         return Ok((spec, None));
     };
     if args.model.trajectories.is_some() {
@@ -373,7 +409,7 @@ fn strategy_of(
         bail!("--samples must be at least 1");
     }
     let schedule = StrategySpec::resolve(args.schedule.as_deref().unwrap_or("single"), library)?;
-    let mut spec = with_overrides(schedule, args)?;
+    let mut spec = with_overrides(schedule, args, library)?;
     spec.name = match &args.schedule {
         Some(_) => format!("{strategy}+{}", spec.name),
         None => strategy.to_owned(),

@@ -57,7 +57,7 @@ use crate::metrics::{mean_pass_at_k, pass_n_at_k};
 use crate::run::{Spending, TrajectoryRecord, stored_config};
 
 /// Version of the results layout.
-pub const RESULTS_VERSION: u32 = 4;
+pub const RESULTS_VERSION: u32 = 5;
 
 /// One turn's row.
 #[derive(Debug, Clone, Serialize)]
@@ -205,6 +205,10 @@ pub struct RunResults {
     pub session_spending: SessionSpending,
     /// How many programs each extraction rule produced.
     pub extraction: BTreeMap<String, u64>,
+    /// Structured answers (plans, scores, lists, verdicts) a planning or search method could not
+    /// read and replaced by its documented default, by what was read (since version 5).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub read_failures: BTreeMap<String, u64>,
     /// Per-problem: trajectories and solved ones.
     pub per_problem: BTreeMap<String, (u64, u64)>,
     /// Per-problem work spending: LLM calls, tokens, programs, executions and sandbox CPU (a
@@ -228,7 +232,7 @@ pub fn results(store: &RunStore, resamples: u32, seed: u64) -> Result<RunResults
 pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResults, EngineError> {
     let (resamples, seed) = (options.resamples, options.seed);
     let config = stored_config(store)?;
-    let max_turns = config.strategy.max_turns;
+    let max_turns = config.strategy.most_programs();
     // Per problem: per trajectory, solved-after-t for t = 1..=T, and the final answer.
     let mut pools: BTreeMap<String, Vec<Vec<bool>>> = BTreeMap::new();
     let mut first_pools: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
@@ -238,6 +242,7 @@ pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResu
     let mut spending = Spending::default();
     let mut per_problem_spending: BTreeMap<String, Spending> = BTreeMap::new();
     let mut extraction = BTreeMap::new();
+    let mut read_failures: BTreeMap<String, u64> = BTreeMap::new();
     let (mut repair_candidates, mut repaired, mut finished, mut solved) = (0u64, 0u64, 0u64, 0u64);
     let mut bad = None;
     store.for_each_trajectory(|problem, t, data| {
@@ -250,6 +255,9 @@ pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResu
         };
         finished += 1;
         solved += u64::from(record.solved);
+        for f in &record.read_failures {
+            *read_failures.entry(f.field.clone()).or_insert(0) += 1;
+        }
         spending.add_trajectory(&record);
         per_problem_spending
             .entry(problem.to_owned())
@@ -477,6 +485,7 @@ pub fn results_with(store: &RunStore, options: &ReportOptions) -> Result<RunResu
         spending,
         session_spending: SessionSpending::of(&store.sessions()?),
         extraction,
+        read_failures,
         per_problem,
         per_problem_spending,
         pool,

@@ -54,6 +54,7 @@ pub use errors::StrategyError;
 pub use estimate::{NAtK, n_at_k};
 pub use extract::{ExtractRule, Extracted, extract};
 pub use feedback::{Granularity, render_feedback};
+pub use parse::ReadFailure;
 pub use multiturn::{
     Action, MultiTurn, Observation, Purpose, Segment, SegmentKind, TranscriptMessage,
 };

@@ -375,6 +375,57 @@ impl StrategySpec {
         })
     }
 
+    /// The spec with `key` set to `value` (TOML syntax; a bare word is a string). A key without a
+    /// dot names a parameter of the spec's method (`exemplars` sets `agent.mapcoder.exemplars`)
+    /// or else a top-level field; a dotted key is a path (`budget.llm_calls`). Unknown keys and
+    /// ill-typed values are named in the error.
+    pub fn with_param(&self, key: &str, value: &str) -> Result<Self, StrategyError> {
+        let bad = |message: String| StrategyError::Spec {
+            origin: format!("--param {key}={value}"),
+            message,
+        };
+        let parsed: toml::Value = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+        let mut path: Vec<String> = key.split('.').map(str::to_owned).collect();
+        if let (Some(method), 1) = (&self.agent, path.len()) {
+            let top = toml::Value::try_from(self).map_err(|e| bad(e.to_string()))?;
+            if top.get(key).is_none() {
+                path = vec!["agent".into(), method.name().into(), key.to_owned()];
+            }
+        }
+        let mut value_tree = toml::Value::try_from(self).map_err(|e| bad(e.to_string()))?;
+        let mut at = &mut value_tree;
+        for (i, part) in path.iter().enumerate() {
+            let table = at
+                .as_table_mut()
+                .ok_or_else(|| bad(format!("`{}` is not a table", path[..i].join("."))))?;
+            if i + 1 == path.len() {
+                table.insert(part.clone(), parsed.clone());
+                break;
+            }
+            at = table
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        }
+        value_tree
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(e.message().to_owned()))
+    }
+
+    /// The most programs (turns) one trajectory writes: the schedule's `max_turns`, or the
+    /// method's most, within the per-trajectory `[budget]`.
+    #[must_use]
+    pub fn most_programs(&self) -> u32 {
+        let most = self.agent.as_ref().map_or(self.max_turns, Method::max_programs);
+        self.budget
+            .programs
+            .map_or(most, |cap| most.min(u32::try_from(cap).unwrap_or(u32::MAX)))
+            .max(1)
+    }
+
     /// The prompts of turn `t` (1-based).
     #[must_use]
     pub fn turn(&self, t: u32) -> &TurnSpec {
@@ -455,6 +506,44 @@ mod tests {
         );
         let e = StrategySpec::resolve("nope", &lib).unwrap_err().to_string();
         assert!(e.contains("cot-retry"), "{e}");
+    }
+
+    #[test]
+    fn params_set_a_methods_fields_or_any_path_and_name_what_is_wrong() {
+        let lib = PromptLibrary::builtin();
+        let m = StrategySpec::resolve("mapcoder", &lib).unwrap();
+        let m = m.with_param("exemplars", "5").unwrap();
+        let m = m.with_param("budget.llm_calls", "8").unwrap();
+        assert_eq!(m.budget.llm_calls, Some(8));
+        let Some(Method::Mapcoder(p)) = &m.agent else {
+            panic!("{m:?}")
+        };
+        assert_eq!((p.exemplars, p.debug_rounds), (5, 5));
+        let e = m.with_param("nonsense", "1").unwrap_err().to_string();
+        assert!(e.contains("--param nonsense=1") && e.contains("nonsense"), "{e}");
+        let e = m.with_param("exemplars", "many").unwrap_err().to_string();
+        assert!(e.contains("exemplars"), "{e}");
+        let s = StrategySpec::resolve("sfs", &lib).unwrap();
+        let s = s.with_param("exploration", "0.5").unwrap();
+        assert!(matches!(&s.agent, Some(Method::Sfs(p)) if (p.exploration - 0.5).abs() < 1e-12));
+        let c = StrategySpec::resolve("cot-retry", &lib).unwrap();
+        assert_eq!(c.with_param("max_turns", "2").unwrap().max_turns, 2);
+    }
+
+    #[test]
+    fn method_files_need_no_schedule() {
+        let lib = PromptLibrary::builtin();
+        let s = StrategySpec::parse(
+            "name = \"m\"\n[agent.codetree]\nmax_programs = 8\n[budget]\nllm_calls = 8\n",
+            "m.toml",
+        )
+        .unwrap();
+        s.validate(&lib, "m.toml").unwrap();
+        assert!(matches!(&s.agent, Some(Method::Codetree(p)) if p.max_programs == 8 && p.max_depth == 3));
+        let e = StrategySpec::parse("name = \"m\"\n[agent.codetree]\ndepth = 8\n", "m.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("m.toml") && e.contains("depth"), "{e}");
     }
 
     #[test]

@@ -172,6 +172,17 @@ pub(crate) fn print_table(r: &RunResults) {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("extraction: {}", rules.join(", "));
+    if !r.read_failures.is_empty() {
+        let failures: Vec<String> = r
+            .read_failures
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "unreadable answers, replaced by their defaults: {}",
+            failures.join(", ")
+        );
+    }
 }
 
 /// How turns changed code (`codeloop_engine::report::turn_analyses`).

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use codeloop_llm::FinishReason;
 use codeloop_store::{Journal, SessionId, SpendDelta, Write};
-use codeloop_strategy::{ExtractRule, Purpose, TranscriptMessage};
+use codeloop_strategy::{ExtractRule, Purpose, ReadFailure, TranscriptMessage};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -118,7 +118,7 @@ pub struct ProgramRecord {
 pub enum StopReason {
     /// The strategy stopped (public pass or last turn).
     Done,
-    /// The budget refused an action.
+    /// The budget refused an action (the run's, or the strategy's per-trajectory `[budget]`).
     Budget,
 }
 
@@ -152,6 +152,10 @@ pub struct TrajectoryRecord {
     /// CPU milliseconds of those runs in the sandbox (0 in records written before it was kept).
     #[serde(default)]
     pub sandbox_cpu_ms: u64,
+    /// Structured answers (plans, scores, verdicts) the strategy could not read, each replaced by
+    /// its documented default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_failures: Vec<ReadFailure>,
 }
 
 /// The journal writer of one invocation, and its session.

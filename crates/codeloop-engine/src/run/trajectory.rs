@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use codeloop_store::Write;
-use codeloop_strategy::{Action, Extracted, MultiTurn, Observation, Purpose, TranscriptMessage};
+use codeloop_strategy::{Action, Extracted, Observation, Purpose, ReadFailure, TranscriptMessage};
 use codeloop_types::{ExecReport, Outcome, Problem};
 
 use super::answers::{Asked, answer, replayed};
@@ -43,6 +43,16 @@ struct Trajectory<'s, 'a> {
     programs: Vec<Program>,
     submitted: Option<(u32, String)>,
     stop: StopReason,
+    read_failures: Vec<ReadFailure>,
+}
+
+/// What a strategy's per-trajectory `[budget]` caps.
+#[derive(Clone, Copy)]
+enum Cap {
+    /// An LLM call (calls and tokens).
+    Call,
+    /// A program.
+    Program,
 }
 
 /// A finished trajectory, and whether an earlier invocation finished it.
@@ -95,28 +105,53 @@ pub(super) async fn trajectory(
         programs: Vec::new(),
         submitted: None,
         stop: StopReason::Done,
+        read_failures: Vec::new(),
     };
     let public = Arc::new(problem.public.clone());
-    let mut strategy =
-        MultiTurn::new(public, shared.spec.clone(), shared.library.clone()).seeded(run.seed);
+    let mut strategy = codeloop_strategy::policy(
+        public,
+        shared.spec.clone(),
+        shared.library.clone(),
+        run.seed,
+    )?;
+    // Once the budget refuses an action, the strategy may submit what it has; nothing after a
+    // refusal is journaled (a resume with a larger budget carries on from the last step).
+    let mut refused = false;
     let mut action = strategy.next(Observation::Start)?;
     loop {
         action = match action {
+            Action::Llm { .. } | Action::Exec { .. } | Action::Trace { .. } if refused => break,
             Action::Llm {
                 messages,
                 purpose,
                 turn,
             } => {
-                let Some(answer) = run.llm(messages, purpose, turn).await? else {
-                    break;
+                let answer = if run.capped(Cap::Call) {
+                    None
+                } else {
+                    run.llm(messages, purpose, turn).await?
                 };
-                strategy.next(Observation::Llm(&answer.text))?
+                match answer {
+                    Some(answer) => strategy.next(Observation::Llm(&answer.text))?,
+                    None => {
+                        refused = true;
+                        strategy.next(Observation::Refused)?
+                    }
+                }
             }
             Action::Exec { extracted, turn } => {
-                let Some(report) = run.exec(extracted, turn).await? else {
-                    break;
+                let report = if run.capped(Cap::Program) {
+                    None
+                } else {
+                    run.exec(extracted, turn).await?
                 };
-                strategy.next(Observation::Exec(&report))?
+                match report {
+                    Some(report) => strategy.next(Observation::Exec(&report))?,
+                    None => {
+                        refused = true;
+                        strategy.next(Observation::Refused)?
+                    }
+                }
             }
             Action::Trace {
                 extracted,
@@ -127,14 +162,20 @@ pub(super) async fn trajectory(
                 strategy.next(Observation::Trace(&report))?
             }
             Action::Submit { turn, program } => {
-                run.submit(turn, program);
+                run.submit(turn, program, !refused);
                 strategy.next(Observation::Submitted)?
             }
             Action::Stop => break,
         };
-        run.step += 1;
+        if !refused {
+            run.step += 1;
+        }
     }
-    let (record, answer) = run.finish(problem, strategy.transcript()).await?;
+    if refused {
+        run.stop = StopReason::Budget;
+    }
+    run.read_failures = strategy.read_failures();
+    let (record, answer) = run.finish(problem, &strategy.transcript()).await?;
     Ok(Finished {
         record,
         earlier: false,
@@ -148,6 +189,18 @@ impl Trajectory<'_, '_> {
             problem: self.id.to_owned(),
             trajectory: self.t,
             step: self.step,
+        }
+    }
+
+    /// Whether the strategy's per-trajectory budget forbids another `cap`.
+    fn capped(&self, cap: Cap) -> bool {
+        let (budget, spent) = (self.shared.spec.budget, self.account.spent());
+        let over = |limit: Option<u64>, used: u64| limit.is_some_and(|l| used >= l);
+        match cap {
+            Cap::Call => {
+                over(budget.llm_calls, spent.llm_calls) || over(budget.tokens, spent.tokens())
+            }
+            Cap::Program => over(budget.programs, spent.programs),
         }
     }
 
@@ -265,8 +318,9 @@ impl Trajectory<'_, '_> {
         Ok(report)
     }
 
-    /// Submits `program`.
-    fn submit(&mut self, turn: u32, program: Extracted) {
+    /// Submits `program` (journaled unless the budget cut the trajectory short: the record says
+    /// what was submitted).
+    fn submit(&mut self, turn: u32, program: Extracted, journaled: bool) {
         let hash = codeloop_store::content_hash(&program.program);
         let writer = &self.shared.writer;
         if !self.programs.iter().any(|p| p.hash == hash) {
@@ -280,7 +334,7 @@ impl Trajectory<'_, '_> {
                 public_passed: None,
             });
         }
-        if self.journaled().is_none() {
+        if journaled && self.journaled().is_none() {
             let record = SubmitStep {
                 turn,
                 program: hash.clone(),
@@ -342,6 +396,7 @@ impl Trajectory<'_, '_> {
             completion_tokens: spent.completion_tokens,
             executions: spent.executions,
             sandbox_cpu_ms: spent.sandbox_cpu_ms,
+            read_failures: self.read_failures,
         };
         self.shared.writer.queue(vec![Write::Trajectory {
             problem: self.id.to_owned(),

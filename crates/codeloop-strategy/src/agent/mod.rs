@@ -82,6 +82,18 @@ impl Method {
         }
     }
 
+    /// The most programs one trajectory of it writes.
+    #[must_use]
+    pub fn max_programs(&self) -> u32 {
+        match self {
+            Method::Mapcoder(m) => m.exemplars * (1 + m.debug_rounds),
+            Method::Codesim(m) => m.plan_tries * (1 + m.debug_rounds),
+            Method::Paircoder(m) => m.max_programs,
+            Method::Codetree(m) => m.max_programs,
+            Method::Sfs(m) => m.seeds + m.max_iters,
+        }
+    }
+
     /// The prompts (`agent.<key>`) it asks with.
     #[must_use]
     pub fn prompts(&self) -> &'static [&'static str] {
