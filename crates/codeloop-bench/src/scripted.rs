@@ -20,6 +20,45 @@ pub(crate) enum Policy {
     /// Deterministic in the request's text: the reference solution for about a third of requests,
     /// a wrong program otherwise.
     Hash,
+    /// As `hash` for code, and well-formed answers to the planning and search methods' requests
+    /// for plans, lists, scores and verdicts (a model that keeps every format).
+    Planner,
+}
+
+/// A well-formed answer to a planning or search method's request for words, by what it asks
+/// for; `None` for a request for code.
+fn structured_answer(request: &str, h: u64) -> Option<String> {
+    // The request is the last paragraph (before it: the statement, plans, code and feedback).
+    let last = request.rsplit("\n\n").next().unwrap_or(request);
+    let asks = |phrase: &str| last.contains(phrase);
+    Some(if asks("<algorithm>") {
+        "<problem><description>Add two numbers.</description><code>a + b</code><plan>1. add</plan></problem>\n<problem><description>Sum a list.</description><code>sum(xs)</code><plan>1. loop</plan></problem>\n<algorithm>Brute force: try every case.</algorithm>".to_owned()
+    } else if asks("Confidence: N") {
+        format!("The plan looks right.\nConfidence: {}", 40 + h % 60)
+    } else if asks("Plan Modification Needed") {
+        if h.is_multiple_of(2) {
+            "Plan Modification Needed"
+        } else {
+            "No Need to Modify Plan"
+        }
+        .to_owned()
+    } else if asks("Score: N") {
+        format!("Score: {}", h % 6)
+    } else if asks("True if it should be accepted") {
+        if h.is_multiple_of(2) { "True" } else { "False" }.to_owned()
+    } else if asks("`Plan: N`") {
+        format!("Plan: {}", 1 + h % 2)
+    } else if asks("<plan>...</plan>") && asks("Do not write code") {
+        format!("<plan>\n1. Read the input.\n2. Compute the answer ({h:x}).\n</plan>")
+    } else if asks("numbered list") || asks("Update the insights") || asks("bullet points") {
+        format!(
+            "1. Handle the edge cases first ({h:x}).\n2. Use a simpler loop.\n3. Check the types."
+        )
+    } else if asks("Do not write code") {
+        format!("The code misses a case ({h:x}).")
+    } else {
+        return None;
+    })
 }
 
 fn fnv(text: &str) -> u64 {
@@ -30,7 +69,8 @@ fn fnv(text: &str) -> u64 {
 struct Known {
     prompt: String,
     entry: Option<String>,
-    reference: String,
+    /// The reference solution (`None`: the dataset has none, so every program is wrong).
+    reference: Option<String>,
     language: &'static str,
     /// The public tests: input as shown, expected output (or value) as shown.
     examples: Vec<(String, String)>,
@@ -73,20 +113,18 @@ fn tests_answer(entry: Option<&str>, examples: &[(String, String)], h: u64) -> S
 pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
     let known: Vec<Known> = problems
         .iter()
-        .filter_map(|p| {
-            Some(Known {
-                prompt: p.public.prompt.trim_end().to_owned(),
-                entry: p.entry_point().map(str::to_owned),
-                reference: p.reference.as_ref()?.program.clone(),
-                language: p.public.language.name(),
-                examples: p
-                    .public
-                    .public_tests
-                    .tests
-                    .iter()
-                    .filter_map(|t| Some((t.input.clone(), t.expected.clone()?)))
-                    .collect(),
-            })
+        .map(|p| Known {
+            prompt: p.public.prompt.trim_end().to_owned(),
+            entry: p.entry_point().map(str::to_owned),
+            reference: p.reference.as_ref().map(|r| r.program.clone()),
+            language: p.public.language.name(),
+            examples: p
+                .public
+                .public_tests
+                .tests
+                .iter()
+                .filter_map(|t| Some((t.input.clone(), t.expected.clone()?)))
+                .collect(),
         })
         .collect();
     let known = Arc::new(known);
@@ -121,11 +159,16 @@ pub(crate) fn responder(problems: &[Problem], policy: Policy) -> Responder {
         if last_user.contains("Do not solve the problem") {
             return tests_answer(entry.as_deref(), examples, h);
         }
+        if policy == Policy::Planner
+            && let Some(answer) = structured_answer(last_user, h)
+        {
+            return answer;
+        }
         let correct = match policy {
             Policy::Turn3 => turn >= 3,
-            Policy::Hash => h.is_multiple_of(3),
+            Policy::Hash | Policy::Planner => h.is_multiple_of(3),
         };
-        if correct {
+        if let Some(reference) = reference.as_ref().filter(|_| correct) {
             format!("Here is the solution.\n\n```{language}\n{reference}\n```\n")
         } else if let Some(entry) = entry {
             format!(

@@ -54,10 +54,10 @@ pub use errors::StrategyError;
 pub use estimate::{NAtK, n_at_k};
 pub use extract::{ExtractRule, Extracted, extract};
 pub use feedback::{Granularity, render_feedback};
-pub use parse::ReadFailure;
 pub use multiturn::{
     Action, MultiTurn, Observation, Purpose, Segment, SegmentKind, TranscriptMessage,
 };
+pub use parse::ReadFailure;
 pub use policy::{Policy, policy};
 pub use pool::{PoolAction, PoolObservation, PoolSpec, PoolSuite, SelectorPolicy};
 pub use prompts::{DEFAULT_PROMPTS, PromptLibrary, render};

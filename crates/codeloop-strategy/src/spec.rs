@@ -419,7 +419,10 @@ impl StrategySpec {
     /// method's most, within the per-trajectory `[budget]`.
     #[must_use]
     pub fn most_programs(&self) -> u32 {
-        let most = self.agent.as_ref().map_or(self.max_turns, Method::max_programs);
+        let most = self
+            .agent
+            .as_ref()
+            .map_or(self.max_turns, Method::max_programs);
         self.budget
             .programs
             .map_or(most, |cap| most.min(u32::try_from(cap).unwrap_or(u32::MAX)))
@@ -511,23 +514,26 @@ mod tests {
     #[test]
     fn params_set_a_methods_fields_or_any_path_and_name_what_is_wrong() {
         let lib = PromptLibrary::builtin();
-        let m = StrategySpec::resolve("mapcoder", &lib).unwrap();
-        let m = m.with_param("exemplars", "5").unwrap();
-        let m = m.with_param("budget.llm_calls", "8").unwrap();
-        assert_eq!(m.budget.llm_calls, Some(8));
-        let Some(Method::Mapcoder(p)) = &m.agent else {
-            panic!("{m:?}")
+        let mapcoder = StrategySpec::resolve("mapcoder", &lib).unwrap();
+        let mapcoder = mapcoder.with_param("exemplars", "5").unwrap();
+        let mapcoder = mapcoder.with_param("budget.llm_calls", "8").unwrap();
+        assert_eq!(mapcoder.budget.llm_calls, Some(8));
+        let Some(Method::Mapcoder(params)) = &mapcoder.agent else {
+            panic!("{mapcoder:?}")
         };
-        assert_eq!((p.exemplars, p.debug_rounds), (5, 5));
-        let e = m.with_param("nonsense", "1").unwrap_err().to_string();
-        assert!(e.contains("--param nonsense=1") && e.contains("nonsense"), "{e}");
-        let e = m.with_param("exemplars", "many").unwrap_err().to_string();
+        assert_eq!((params.exemplars, params.debug_rounds), (5, 5));
+        let e = mapcoder.with_param("nonsense", "1").unwrap_err().to_string();
+        assert!(
+            e.contains("--param nonsense=1") && e.contains("nonsense"),
+            "{e}"
+        );
+        let e = mapcoder.with_param("exemplars", "many").unwrap_err().to_string();
         assert!(e.contains("exemplars"), "{e}");
-        let s = StrategySpec::resolve("sfs", &lib).unwrap();
-        let s = s.with_param("exploration", "0.5").unwrap();
-        assert!(matches!(&s.agent, Some(Method::Sfs(p)) if (p.exploration - 0.5).abs() < 1e-12));
-        let c = StrategySpec::resolve("cot-retry", &lib).unwrap();
-        assert_eq!(c.with_param("max_turns", "2").unwrap().max_turns, 2);
+        let sfs = StrategySpec::resolve("sfs", &lib).unwrap();
+        let sfs = sfs.with_param("exploration", "0.5").unwrap();
+        assert!(matches!(&sfs.agent, Some(Method::Sfs(params)) if (params.exploration - 0.5).abs() < 1e-12));
+        let cot = StrategySpec::resolve("cot-retry", &lib).unwrap();
+        assert_eq!(cot.with_param("max_turns", "2").unwrap().max_turns, 2);
     }
 
     #[test]
@@ -539,7 +545,9 @@ mod tests {
         )
         .unwrap();
         s.validate(&lib, "m.toml").unwrap();
-        assert!(matches!(&s.agent, Some(Method::Codetree(p)) if p.max_programs == 8 && p.max_depth == 3));
+        assert!(
+            matches!(&s.agent, Some(Method::Codetree(p)) if p.max_programs == 8 && p.max_depth == 3)
+        );
         let e = StrategySpec::parse("name = \"m\"\n[agent.codetree]\ndepth = 8\n", "m.toml")
             .unwrap_err()
             .to_string();

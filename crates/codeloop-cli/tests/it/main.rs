@@ -3,6 +3,7 @@
 //! killed and resumed (`resume`), pool strategies and comparisons (`pool`), traces (`trace`), and
 //! snapshots of what users read (`snapshots`).
 
+mod agents;
 mod cli;
 mod pool;
 mod resume;

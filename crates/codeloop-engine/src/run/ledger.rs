@@ -534,6 +534,7 @@ mod tests {
             completion_tokens: 0,
             executions: 4,
             sandbox_cpu_ms: 7,
+            read_failures: Vec::new(),
         };
         ledger.charge_finished(&record);
         let w = ledger.work();

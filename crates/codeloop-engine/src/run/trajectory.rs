@@ -131,12 +131,11 @@ pub(super) async fn trajectory(
                 } else {
                     run.llm(messages, purpose, turn).await?
                 };
-                match answer {
-                    Some(answer) => strategy.next(Observation::Llm(&answer.text))?,
-                    None => {
-                        refused = true;
-                        strategy.next(Observation::Refused)?
-                    }
+                if let Some(answer) = answer {
+                    strategy.next(Observation::Llm(&answer.text))?
+                } else {
+                    refused = true;
+                    strategy.next(Observation::Refused)?
                 }
             }
             Action::Exec { extracted, turn } => {
@@ -145,12 +144,11 @@ pub(super) async fn trajectory(
                 } else {
                     run.exec(extracted, turn).await?
                 };
-                match report {
-                    Some(report) => strategy.next(Observation::Exec(&report))?,
-                    None => {
-                        refused = true;
-                        strategy.next(Observation::Refused)?
-                    }
+                if let Some(report) = report {
+                    strategy.next(Observation::Exec(&report))?
+                } else {
+                    refused = true;
+                    strategy.next(Observation::Refused)?
                 }
             }
             Action::Trace {

@@ -1,0 +1,170 @@
+//! The planning and search methods from the command line, through the HTTP backend: every method
+//! on a function set, MBPP and a stdin/stdout set; a per-trajectory budget cut; a tree method
+//! killed again and again; the read failures of a model that keeps no format.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::run::{MockModel, codeloop, dump, humaneval, kill_again_and_again};
+
+const METHODS: [&str; 5] = ["mapcoder", "codesim", "paircoder", "codetree", "sfs"];
+
+fn dataset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/datasets")
+        .join(name)
+}
+
+/// `codeloop run --strategy METHOD` against the scripted model over `data`: `n` problems.
+fn agent_run(
+    registry: &Path,
+    cache: &Path,
+    data: &Path,
+    out: &Path,
+    method: &str,
+    n: usize,
+) -> Command {
+    let mut c = codeloop();
+    c.arg("run")
+        .arg(data)
+        .args(["--model", "mock", "--registry"])
+        .arg(registry)
+        .args(["--limit", &n.to_string(), "--strategy", method])
+        .args(["--no-response-cache", "--slots", "2"])
+        .arg("--out")
+        .arg(out)
+        .env("CODELOOP_CACHE_DIR", cache)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn results(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()
+}
+
+/// Every trajectory record of a run.
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    dump(dir)
+        .iter()
+        .filter_map(|row| row.strip_prefix("trajectory "))
+        .map(|rest| {
+            let json = &rest[rest.find('{').unwrap()..];
+            serde_json::from_str(json).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn every_method_runs_on_humaneval_mbpp_and_a_stdio_set_within_its_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    for (name, data) in [
+        ("humaneval", humaneval()),
+        ("mbpp", dataset("mbpp/sanitized-mbpp.json")),
+        ("apps", dataset("apps-subset/apps_selected150_public.jsonl")),
+    ] {
+        let model = MockModel::start_with(&cache, &data, "planner");
+        std::fs::create_dir_all(tmp.path().join(name)).unwrap();
+        let registry = model.registry(&tmp.path().join(name));
+        for method in METHODS {
+            let dir = tmp.path().join(name).join(method);
+            let mut c = agent_run(&registry, &cache, &data, &dir, method, 2);
+            c.args(["--trajectory-llm-calls", "8"]);
+            let out = c.output().unwrap();
+            crate::assert_success(&out);
+            let r = results(&dir);
+            assert_eq!(r["strategy"], method, "{r}");
+            let calls = r["spending"]["llm_calls"].as_u64().unwrap();
+            assert!((2..=16).contains(&calls), "{name} {method}: {r}");
+            for record in records(&dir) {
+                assert!(record["llm_calls"].as_u64().unwrap() <= 8, "{record}");
+                // A model that keeps every format leaves nothing unread.
+                assert!(
+                    record.get("read_failures").is_none(),
+                    "{name} {method}: {record}"
+                );
+                let transcript = record["transcript"].as_array().unwrap();
+                assert!(transcript.len() >= 3, "{record}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_budget_cut_mid_method_is_recorded_and_the_methods_pick_submitted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let model = MockModel::start_with(&cache, &humaneval(), "planner");
+    let registry = model.registry(tmp.path());
+    let dir = tmp.path().join("codetree");
+    // The thinker, then a solver and a critic per node: the fifth call is refused.
+    let mut c = agent_run(&registry, &cache, &humaneval(), &dir, "codetree", 3);
+    c.args(["--trajectory-llm-calls", "4", "--param", "strategies=3"]);
+    crate::assert_success(&c.output().unwrap());
+    let mut cut = 0;
+    for record in records(&dir) {
+        assert!(record["llm_calls"].as_u64().unwrap() <= 4, "{record}");
+        if record["stop"] == "budget" {
+            cut += 1;
+            assert_eq!(record["llm_calls"], 4, "{record}");
+            assert!(!record["submitted_turn"].is_null(), "{record}");
+        }
+    }
+    assert!(cut >= 1, "no trajectory was cut");
+    let r = results(&dir);
+    assert!(r["spending"]["llm_calls"].as_u64().unwrap() <= 12, "{r}");
+}
+
+#[test]
+fn a_model_that_keeps_no_format_has_its_failures_read_counted_and_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // The `hash` model answers every request with code: no plan, list, score or verdict.
+    let model = MockModel::start(&cache);
+    let registry = model.registry(tmp.path());
+    let dir = tmp.path().join("mapcoder");
+    let mut c = agent_run(&registry, &cache, &humaneval(), &dir, "mapcoder", 2);
+    c.args(["--param", "debug_rounds=1"]);
+    let out = c.output().unwrap();
+    crate::assert_success(&out);
+    let r = results(&dir);
+    let failures = &r["read_failures"];
+    for field in ["problem", "algorithm", "plan", "confidence"] {
+        assert!(failures[field].as_u64().unwrap() >= 2, "{field}: {r}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("unreadable answers, replaced by their defaults: "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn sfs_killed_again_and_again_resumes_to_the_uninterrupted_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let model = MockModel::start_with(&cache, &humaneval(), "planner");
+    let registry = model.registry(tmp.path());
+    let run = |dir: &Path| {
+        let mut c = agent_run(&registry, &cache, &humaneval(), dir, "sfs", 6);
+        c.args([
+            "--trajectories",
+            "2",
+            "--temperature",
+            "1.0",
+            "--concurrency",
+            "4",
+        ]);
+        c
+    };
+    let reference = tmp.path().join("reference");
+    crate::assert_success(&run(&reference).output().unwrap());
+    let rows = dump(&reference);
+    assert!(rows.len() > 12 * 4, "{rows:#?}");
+    let killed = tmp.path().join("killed");
+    let kills = kill_again_and_again(|| run(&killed));
+    crate::assert_success(&run(&killed).output().unwrap());
+    assert!(kills >= 3, "only {kills} kills landed");
+    assert_eq!(rows, dump(&killed));
+}
