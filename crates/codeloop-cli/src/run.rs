@@ -101,8 +101,9 @@ pub(crate) struct RunArgs {
     /// Most programs per trajectory.
     #[arg(long, value_name = "N")]
     trajectory_programs: Option<u64>,
-    /// A paper's settings (zheng2025, codet, alphacode): its strategy, sampling and sizes, each
-    /// value with its source in `codeloop_strategy::presets`; flags given explicitly win.
+    /// A paper's settings (zheng2025, codet, alphacode, mapcoder, codesim, paircoder, codetree,
+    /// sfs): its strategy, sampling and sizes, each value with its source in
+    /// `codeloop_strategy::presets`; flags given explicitly win.
     #[arg(long)]
     preset: Option<String>,
     /// Pool strategies: programs per problem (N), each a trajectory of `--schedule`.

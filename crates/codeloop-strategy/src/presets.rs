@@ -114,6 +114,98 @@ pub const PRESETS: &[Preset] = &[
         }),
         unrecorded: "the sampling temperature (\"fairly high\", no number in methods.md 2.1), the randomised prompt metadata and the separate input-generation model",
     },
+    Preset {
+        name: "mapcoder",
+        description: "MapCoder (Islam, Ali and Parvez, ACL 2024): retrieval, planning with confidence, coding and debugging agents, k = 3, t = 5, greedy decoding",
+        strategy: Sourced {
+            value: "mapcoder",
+            source: "src/promptings/MapCoder.py l.43-44 (Md-Ashraful-Pramanik/MapCoder @ 0027da7): k = 3, t = 5",
+        },
+        temperature: Some(Sourced {
+            value: 0.0,
+            source: "src/main.py l.52-55: temperature 0 by default",
+        }),
+        top_p: None,
+        trajectories: Some(Sourced {
+            value: 1,
+            source: "methods.md 2.12: pass@1 of one run per problem",
+        }),
+        pool: None,
+        unrecorded: "the per-dataset k of the paper's runs (its result files say 5 for HumanEval: `--param exemplars=5`); its debugging rounds hand the last fix back untested, codeloop runs every program",
+    },
+    Preset {
+        name: "codesim",
+        description: "CODESIM (Islam et al., NAACL Findings 2025): plan, simulate, refine, code, debug; p = 5 plans, d = 5 debugging rounds, greedy decoding",
+        strategy: Sourced {
+            value: "codesim",
+            source: "src/promptings/CodeSIM.py l.32-33 (kagnlp/CodeGenerator @ 9cf09ee): max_plan_try = 5, max_debug_try = 5",
+        },
+        temperature: Some(Sourced {
+            value: 0.0,
+            source: "src/main.py l.69-73: temperature 0 by default",
+        }),
+        top_p: None,
+        trajectories: Some(Sourced {
+            value: 1,
+            source: "methods.md 2.13: pass@1 of one run per problem",
+        }),
+        pool: None,
+        unrecorded: "the additional I/O the paper generates for some datasets; the released code's check for the simulation's verdict phrase differs from its prompt's (codeloop reads both)",
+    },
+    Preset {
+        name: "paircoder",
+        description: "PairCoder (Zhang et al., ASE 2024): navigator and driver, 5 answers of 3 plans clustered to 3, 5 fixes per plan, 10 programs",
+        strategy: Sourced {
+            value: "paircoder",
+            source: "src/settings/configuration.toml l.21, 30, 31, 36, 40 (nju-websoft/PairCoder @ ac7ce88)",
+        },
+        temperature: None,
+        top_p: None,
+        trajectories: Some(Sourced {
+            value: 1,
+            source: "methods.md 2.14: pass@1 of one run per problem",
+        }),
+        pool: None,
+        unrecorded: "per-call temperatures (plans sampled at 0.8, generate_possible_solutions.toml l.3; codeloop samples every call at the run's one temperature), the static analysis before each run, and the embedding model behind the plan clustering (TF-IDF features here)",
+    },
+    Preset {
+        name: "codetree",
+        description: "CodeTree (Li et al., NAACL 2025): thinker, solver, debugger and critic over a depth-first tree, depth 3, width 10, 20 programs, greedy decoding",
+        strategy: Sourced {
+            value: "codetree",
+            source: "llm_agent_guide.py l.107-108 (SalesforceAIResearch/CodeTree @ 72c9c87) and agent_humaneval.sh l.10: max_depth 3, search_width 10, max_iters 20",
+        },
+        temperature: Some(Sourced {
+            value: 0.0,
+            source: "llm_agent_guide.py l.133: the agents ask at temperature 0",
+        }),
+        top_p: None,
+        trajectories: Some(Sourced {
+            value: 1,
+            source: "methods.md 2.16: pass@1 of one run per problem",
+        }),
+        pool: None,
+        unrecorded: "the critic parser's quirk of reading the largest digit of its last line (codeloop reads `Score: N`)",
+    },
+    Preset {
+        name: "sfs",
+        description: "Scattered Forest Search (Light et al. 2024): 5 seeds in different styles, 5 UCT iterations, 2 directions per scattering, c = sqrt(2)",
+        strategy: Sourced {
+            value: "sfs",
+            source: "src/scripts/sbatch_search_compare.sh l.34 (codespace-optimization/sfs @ 9185737): num_seeds=5, max_iters=5, num_ideas_per_strategy=2; search_utils.py l.103: c = sqrt(2)",
+        },
+        temperature: Some(Sourced {
+            value: 0.2,
+            source: "src/scripts/sbatch_search_compare.sh l.11: TEMPERATURE=0.2",
+        }),
+        top_p: None,
+        trajectories: Some(Sourced {
+            value: 1,
+            source: "methods.md 2.17: pass@1 of one run per problem",
+        }),
+        pool: None,
+        unrecorded: "visible tests the model writes when a problem has fewer than 6 (codeloop uses the public tests as they are)",
+    },
 ];
 
 impl Preset {

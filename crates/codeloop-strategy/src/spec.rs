@@ -522,16 +522,24 @@ mod tests {
             panic!("{mapcoder:?}")
         };
         assert_eq!((params.exemplars, params.debug_rounds), (5, 5));
-        let e = mapcoder.with_param("nonsense", "1").unwrap_err().to_string();
+        let e = mapcoder
+            .with_param("nonsense", "1")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("--param nonsense=1") && e.contains("nonsense"),
             "{e}"
         );
-        let e = mapcoder.with_param("exemplars", "many").unwrap_err().to_string();
+        let e = mapcoder
+            .with_param("exemplars", "many")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exemplars"), "{e}");
         let sfs = StrategySpec::resolve("sfs", &lib).unwrap();
         let sfs = sfs.with_param("exploration", "0.5").unwrap();
-        assert!(matches!(&sfs.agent, Some(Method::Sfs(params)) if (params.exploration - 0.5).abs() < 1e-12));
+        assert!(
+            matches!(&sfs.agent, Some(Method::Sfs(params)) if (params.exploration - 0.5).abs() < 1e-12)
+        );
         let cot = StrategySpec::resolve("cot-retry", &lib).unwrap();
         assert_eq!(cot.with_param("max_turns", "2").unwrap().max_turns, 2);
     }

@@ -168,3 +168,34 @@ fn sfs_killed_again_and_again_resumes_to_the_uninterrupted_result() {
     assert!(kills >= 3, "only {kills} kills landed");
     assert_eq!(rows, dump(&killed));
 }
+
+#[test]
+#[ignore = "slow (the embedded model answers about 60 requests; 2-4 minutes on 2 cores): run by scripts/slow-tests.sh"]
+fn every_method_runs_end_to_end_on_the_embedded_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    for method in METHODS {
+        let dir = tmp.path().join(method);
+        let out = codeloop()
+            .arg("run")
+            .arg(humaneval())
+            .args(["--limit", "2", "--strategy", method])
+            .args(["--trajectory-llm-calls", "6", "--max-tokens", "96"])
+            .args(["--no-response-cache", "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        crate::assert_success(&out);
+        let r = results(&dir);
+        assert_eq!(r["strategy"], method);
+        assert_eq!(r["trajectories"], 2, "{method}: {r}");
+        let calls = r["spending"]["llm_calls"].as_u64().unwrap();
+        assert!((2..=12).contains(&calls), "{method}: {r}");
+        // Every answer's turn is in the analyses.
+        let text = r["turn_analyses"]["text"].as_array().unwrap();
+        let counted: u64 = text.iter().map(|t| t["calls"].as_u64().unwrap()).sum();
+        assert_eq!(counted, calls, "{method}: {r}");
+        for record in records(&dir) {
+            assert!(record["llm_calls"].as_u64().unwrap() <= 6, "{record}");
+        }
+    }
+}
