@@ -127,8 +127,13 @@ fn print_table(c: &Compared) {
         c.problems
     );
     for (i, run) in c.runs.iter().enumerate() {
+        let unread = if run.read_failures > 0 {
+            format!("; {} unreadable answers", run.read_failures)
+        } else {
+            String::new()
+        };
         println!(
-            "  [{}] {} ({}, {:.1} {} per problem spent): {}",
+            "  [{}] {} ({}, {:.1} {} per problem spent{unread}): {}",
             i + 1,
             run.strategy,
             run.model,

@@ -113,7 +113,19 @@ fn a_budget_cut_mid_method_is_recorded_and_the_methods_pick_submitted() {
     }
     assert!(cut >= 1, "no trajectory was cut");
     let r = results(&dir);
-    assert!(r["spending"]["llm_calls"].as_u64().unwrap() <= 12, "{r}");
+    let calls = r["spending"]["llm_calls"].as_u64().unwrap();
+    assert!(calls <= 12, "{r}");
+    // On the calls axis, every call counts: the critic's after the last program too.
+    let out = codeloop()
+        .arg("compare")
+        .arg(&dir)
+        .args(["--budget", "calls", "--at", "4", "--format", "json"])
+        .output()
+        .unwrap();
+    crate::assert_success(&out);
+    let compared: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spent = compared["runs"][0]["spent_per_problem"].as_f64().unwrap();
+    assert!((spent - calls as f64 / 3.0).abs() < 1e-9, "{compared}");
 }
 
 #[test]
@@ -136,6 +148,25 @@ fn a_model_that_keeps_no_format_has_its_failures_read_counted_and_replaced() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("unreadable answers, replaced by their defaults: "),
+        "{stdout}"
+    );
+    // `compare` counts them per method.
+    let total: u64 = failures
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let out = codeloop()
+        .arg("compare")
+        .arg(&dir)
+        .args(["--budget", "calls"])
+        .output()
+        .unwrap();
+    crate::assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("; {total} unreadable answers)")),
         "{stdout}"
     );
 }

@@ -85,6 +85,8 @@ struct Written {
 #[derive(Debug, Clone, Default)]
 pub struct Pools {
     problems: BTreeMap<String, Vec<Vec<Written>>>,
+    /// Structured answers its strategy could not read (planning and search methods).
+    read_failures: u64,
 }
 
 impl Pools {
@@ -107,7 +109,8 @@ impl Pools {
                     return;
                 }
             };
-            let programs = record
+            pools.read_failures += record.read_failures.len() as u64;
+            let mut programs: Vec<Written> = record
                 .programs
                 .iter()
                 .map(|p| {
@@ -123,6 +126,18 @@ impl Pools {
                     }
                 })
                 .collect();
+            // Calls after the last program (a method's critic, a budget-cut plan) belong to the
+            // trajectory too: the last program carries them, so its whole cost is counted.
+            if let (Some(last), Some(turn)) =
+                (programs.last_mut(), record.programs.last().map(|p| p.turn))
+            {
+                for (_, (calls, tokens)) in costs
+                    .range((problem.to_owned(), t, turn + 1)..=(problem.to_owned(), t, u32::MAX))
+                {
+                    last.calls += calls;
+                    last.tokens += tokens;
+                }
+            }
             pools
                 .problems
                 .entry(problem.to_owned())
@@ -157,7 +172,14 @@ impl Pools {
                     (p.clone(), firsts)
                 })
                 .collect(),
+            read_failures: self.read_failures,
         }
+    }
+
+    /// Structured answers the run's strategy could not read and replaced by their defaults.
+    #[must_use]
+    pub fn read_failures(&self) -> u64 {
+        self.read_failures
     }
 
     /// Problems with at least one finished trajectory.

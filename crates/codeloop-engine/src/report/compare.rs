@@ -38,6 +38,9 @@ pub struct ComparedRun {
     /// Mean over problems of what the run spent per problem on the axis (pool strategies: their
     /// programs, plus their tests' calls and tokens).
     pub spent_per_problem: f64,
+    /// Structured answers (plans, scores, verdicts) its strategy could not read and replaced by
+    /// their defaults.
+    pub read_failures: u64,
 }
 
 /// One run's figure at one budget.
@@ -266,11 +269,16 @@ pub fn compare(
             .iter()
             .zip(&configs)
             .zip(spent)
-            .map(|(((dir, _), config), spent)| ComparedRun {
+            .zip(&sources)
+            .map(|((((dir, _), config), spent), source)| ComparedRun {
                 dir: dir.clone(),
                 strategy: config.strategy.name.clone(),
                 model: config.model.clone(),
                 spent_per_problem: spent,
+                read_failures: match source {
+                    Source::Trajectories(pools) => pools.read_failures(),
+                    Source::Pool { .. } => 0,
+                },
             })
             .collect(),
         rows,
