@@ -1,7 +1,7 @@
 //! Planning and search methods as agents: `MapCoder`, `CODESIM`, `PairCoder`, `CodeTree` and
-//! Scattered Forest Search, each a short async function over a [`Kit`](kit::Kit) (ask the model,
+//! Scattered Forest Search, each a short async function over a `Kit` (ask the model,
 //! run a program, read a structured answer), run by the same driver as every other strategy
-//! through [`Policy`](crate::Policy) ([`bridge`] turns the async code into actions and
+//! through [`Policy`](crate::Policy) (the `bridge` module turns the async code into actions and
 //! observations).
 //!
 //! Every model call is a fresh conversation: the system message, then the problem statement and
@@ -9,7 +9,7 @@
 //! is a turn. A structured answer a weak model broke (a plan, a confidence, a list, a verdict)
 //! falls back to the default its reader documents ([`crate::parse`]) and is noted; the report
 //! counts them. When the budget refuses a call or a program, the method submits its own pick of
-//! the programs it has (its [`Method::fallback`]).
+//! the programs it has (see `Method::fallback`).
 //!
 //! Each method's parameters default to its paper's released code; the field docs cite file and
 //! line.
