@@ -3,10 +3,14 @@
 //! optionally strip the reasoning and instruction prompts, drop near-duplicate solutions
 //! (MinHash/LSH) keeping at most M per problem, and write chat JSON Lines.
 //!
-//! **Format `codeloop-sft`, version 2**: one JSON object per line:
+//! **Format `codeloop-sft`, version 3**: one JSON object per line:
 //! - `format` (`"codeloop-sft"`), `version` (1), `problem`, `trajectory`, `dataset`, `model`,
 //!   `strategy`;
 //! - `messages`: `[{role, content}]`, the conversation as sent (system, user, assistant, ...);
+//!   for the planning and search methods (`mapcoder`, `codetree`...), whose every call is a fresh
+//!   conversation, every call's request and answer in order after the system message;
+//! - `calls` (since version 3, planning and search methods only): each call's own conversation as
+//!   sent, `[[{role, content}]]` (system, the request, the answer), the unit to train on;
 //! - `turns`: per program, `{turn, code, extraction, public_passed, hidden_passed, hidden_verdict,
 //!   similarity_to_previous, repeats_earlier}` (since version 2: the token similarity to the
 //!   program before, `null` for the first, and whether it repeats an earlier program exactly;
@@ -36,7 +40,7 @@ use crate::report::{non_code_share, similarity as token_similarity, tokens};
 use crate::run::{LlmStep, RunConfig, TrajectoryRecord, stored_config};
 
 /// Version of the export format.
-pub const SFT_VERSION: u32 = 2;
+pub const SFT_VERSION: u32 = 3;
 
 /// What to export.
 #[derive(Debug, Clone)]
@@ -314,7 +318,7 @@ fn record_json(
                    "similarity_to_previous": similar, "repeats_earlier": repeat})
         })
         .collect();
-    Ok(json!({
+    let mut line = json!({
         "format": "codeloop-sft",
         "version": SFT_VERSION,
         "problem": r.problem,
@@ -327,7 +331,33 @@ fn record_json(
         "solved": r.solved,
         "submitted_turn": r.submitted_turn,
         "completions": completions,
-    }))
+    });
+    if config.strategy.agent.is_some() {
+        line["calls"] = Value::Array(calls(&sent(&r.transcript)));
+    }
+    Ok(line)
+}
+
+/// A planning or search method's calls, each its own conversation: the system message, a
+/// request and its answer (a request the budget refused, with no answer, is left out).
+fn calls(transcript: &[TranscriptMessage]) -> Vec<Value> {
+    let system: Vec<Value> = transcript
+        .iter()
+        .take_while(|m| m.role == Role::System)
+        .map(|m| serde_json::to_value(m.message()).expect("messages serialise"))
+        .collect();
+    transcript
+        .windows(2)
+        .filter(|w| w[0].role == Role::User && w[1].role == Role::Assistant)
+        .map(|w| {
+            let mut conversation = system.clone();
+            conversation.extend(
+                w.iter()
+                    .map(|m| serde_json::to_value(m.message()).expect("messages serialise")),
+            );
+            Value::Array(conversation)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -77,6 +77,24 @@ fn every_method_runs_on_humaneval_mbpp_and_a_stdio_set_within_its_budget() {
             assert_eq!(r["strategy"], method, "{r}");
             let calls = r["spending"]["llm_calls"].as_u64().unwrap();
             assert!((2..=16).contains(&calls), "{name} {method}: {r}");
+            // The export has every call as the conversation it was.
+            let exported = codeloop().arg("export").arg(&dir).output().unwrap();
+            crate::assert_success(&exported);
+            let mut exported_calls = 0;
+            for line in String::from_utf8_lossy(&exported.stdout).lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                for call in v["calls"].as_array().unwrap() {
+                    let roles: Vec<&str> = call
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m["role"].as_str().unwrap())
+                        .collect();
+                    assert_eq!(roles, ["system", "user", "assistant"], "{v}");
+                    exported_calls += 1;
+                }
+            }
+            assert_eq!(exported_calls, calls, "{name} {method}");
             for record in records(&dir) {
                 assert!(record["llm_calls"].as_u64().unwrap() <= 8, "{record}");
                 // A model that keeps every format leaves nothing unread.
