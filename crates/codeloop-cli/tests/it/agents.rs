@@ -219,7 +219,7 @@ fn sfs_killed_again_and_again_resumes_to_the_uninterrupted_result() {
 }
 
 #[test]
-#[ignore = "slow (the embedded model answers about 60 requests; 2-4 minutes on 2 cores): run by scripts/slow-tests.sh"]
+#[ignore = "slow (the embedded model answers about 100 requests; 3-5 minutes on 2 cores): run by scripts/slow-tests.sh"]
 fn every_method_runs_end_to_end_on_the_embedded_model() {
     let tmp = tempfile::tempdir().unwrap();
     for method in METHODS {
@@ -245,6 +245,31 @@ fn every_method_runs_end_to_end_on_the_embedded_model() {
         assert_eq!(counted, calls, "{method}: {r}");
         for record in records(&dir) {
             assert!(record["llm_calls"].as_u64().unwrap() <= 6, "{record}");
+        }
+    }
+    // And on MBPP and a stdin/stdout set, one problem each, shorter.
+    for (name, data) in [
+        ("mbpp", dataset("mbpp/sanitized-mbpp.json")),
+        ("apps", dataset("apps-subset/apps_selected150_public.jsonl")),
+    ] {
+        for method in METHODS {
+            let dir = tmp.path().join(name).join(method);
+            let out = codeloop()
+                .arg("run")
+                .arg(&data)
+                .args(["--limit", "1", "--strategy", method])
+                .args(["--trajectory-llm-calls", "4", "--max-tokens", "64"])
+                .args(["--no-response-cache", "--out"])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            crate::assert_success(&out);
+            let r = results(&dir);
+            assert_eq!(r["trajectories"], 1, "{name} {method}: {r}");
+            assert!(
+                r["spending"]["llm_calls"].as_u64().unwrap() <= 4,
+                "{name} {method}: {r}"
+            );
         }
     }
 }
