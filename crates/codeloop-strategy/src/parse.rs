@@ -89,14 +89,8 @@ pub fn every(answer: &str, tag: &str, max: usize) -> Read<Vec<String>> {
         at = (end + close.len()).min(answer.len());
     }
     if found.is_empty() {
-        let whole = answer.trim();
-        let value = if whole.is_empty() {
-            Vec::new()
-        } else {
-            vec![whole.to_owned()]
-        };
-        return Read::fallback(
-            value,
+        return whole_as_one(
+            answer,
             tag,
             format!("no <{tag}> in the answer: the whole answer is one"),
         );
@@ -171,20 +165,26 @@ pub fn list(answer: &str, field: &str, max: usize) -> Read<Vec<String>> {
     }
     items.retain(|i| !i.is_empty());
     if items.is_empty() {
-        let whole = answer.trim();
-        let value = if whole.is_empty() {
-            Vec::new()
-        } else {
-            vec![whole.to_owned()]
-        };
-        return Read::fallback(
-            value,
+        return whole_as_one(
+            answer,
             field,
             "no numbered or bulleted list: the whole answer is one item".to_owned(),
         );
     }
     items.truncate(max);
     Read::ok(items)
+}
+
+/// The fallback of the many-item readers: the whole answer as one item (nothing for an empty
+/// answer), noted with `reason`.
+fn whole_as_one(answer: &str, field: &str, reason: String) -> Read<Vec<String>> {
+    let whole = answer.trim();
+    let value = if whole.is_empty() {
+        Vec::new()
+    } else {
+        vec![whole.to_owned()]
+    };
+    Read::fallback(value, field, reason)
 }
 
 /// The text of a list item line (`1. x`, `2) x`, `- x`, `* x`), or `None`.

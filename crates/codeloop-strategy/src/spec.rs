@@ -389,14 +389,13 @@ impl StrategySpec {
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.to_owned()));
-        let mut path: Vec<String> = key.split('.').map(str::to_owned).collect();
-        if let (Some(method), 1) = (&self.agent, path.len()) {
-            let top = toml::Value::try_from(self).map_err(|e| bad(e.to_string()))?;
-            if top.get(key).is_none() {
-                path = vec!["agent".into(), method.name().into(), key.to_owned()];
-            }
-        }
         let mut value_tree = toml::Value::try_from(self).map_err(|e| bad(e.to_string()))?;
+        let mut path: Vec<String> = key.split('.').map(str::to_owned).collect();
+        if let (Some(method), 1) = (&self.agent, path.len())
+            && value_tree.get(key).is_none()
+        {
+            path = vec!["agent".into(), method.name().into(), key.to_owned()];
+        }
         let mut at = &mut value_tree;
         for (i, part) in path.iter().enumerate() {
             let table = at

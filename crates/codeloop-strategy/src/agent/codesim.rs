@@ -79,19 +79,16 @@ pub(crate) async fn run(kit: &mut Kit, params: &CodeSim) -> Result<Option<usize>
                 .await?;
             plan = kit.read(tagged(&refined, "plan"));
         }
-        let mut at = kit.code("codesim-code", &[("plan", &plan)]).await?;
-        for _ in 0..params.debug_rounds {
-            if kit.attempts[at].passed() {
-                break;
-            }
-            let (code, feedback) = (kit.code_of(at).to_owned(), kit.feedback(at));
-            at = kit
-                .code(
-                    "codesim-debug",
-                    &[("plan", &plan), ("code", &code), ("feedback", &feedback)],
-                )
-                .await?;
-        }
+        let first = kit.code("codesim-code", &[("plan", &plan)]).await?;
+        let at = kit
+            .debug(
+                "codesim-debug",
+                first,
+                &mut plan,
+                params.debug_rounds,
+                |_| None,
+            )
+            .await?;
         if kit.attempts[at].passed() {
             return Ok(Some(at));
         }

@@ -139,6 +139,39 @@ impl Kit {
         }
     }
 
+    /// From attempt `at`, up to `rounds` fixes with prompt `agent.<key>` (the plan, the code and
+    /// its failures), stopping at a pass; returns the last attempt (`MapCoder`'s and `CODESIM`'s
+    /// debugging agents). `revise` may read a new plan from each fix's answer.
+    pub(crate) async fn debug(
+        &mut self,
+        key: &str,
+        mut at: usize,
+        plan: &mut String,
+        rounds: u32,
+        revise: fn(&str) -> Option<String>,
+    ) -> Result<usize, Halt> {
+        for _ in 0..rounds {
+            if self.attempts[at].passed() {
+                break;
+            }
+            let (code, feedback) = (self.code_of(at).to_owned(), self.feedback(at));
+            at = self
+                .code(
+                    key,
+                    &[
+                        ("plan", plan.as_str()),
+                        ("code", &code),
+                        ("feedback", &feedback),
+                    ],
+                )
+                .await?;
+            if let Some(revised) = revise(&self.attempts[at].answer) {
+                *plan = revised;
+            }
+        }
+        Ok(at)
+    }
+
     /// Prompt `agent.<key>` as written (a list the agent reads, not a request).
     pub(crate) fn prompt(&self, key: &str) -> Result<String, Halt> {
         Ok(self.library.get("agent", key)?.to_owned())

@@ -78,33 +78,26 @@ pub(crate) async fn run(kit: &mut Kit, params: &MapCoder) -> Result<Option<usize
     plans.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     for plan in &plans {
         let mut plan_text = plan.text.clone();
-        let mut at = kit
+        let first = kit
             .code(
                 "mapcoder-code",
                 &[("plan", &plan_text), ("algorithm", &algorithm)],
             )
             .await?;
-        for _ in 0..params.debug_rounds {
-            if kit.attempts[at].passed() {
-                break;
-            }
-            let (code, feedback) = (kit.code_of(at).to_owned(), kit.feedback(at));
-            at = kit
-                .code(
-                    "mapcoder-debug",
-                    &[
-                        ("plan", &plan_text),
-                        ("code", &code),
-                        ("feedback", &feedback),
-                    ],
-                )
-                .await?;
-            // The debugging agent revises the plan with the code; keep its revision.
-            let revised = tagged(&kit.attempts[at].answer, "plan");
-            if revised.failure.is_none() {
-                plan_text = revised.value;
-            }
-        }
+        // The debugging agent revises the plan with the code; its revision is kept.
+        let revised = |answer: &str| {
+            let plan = tagged(answer, "plan");
+            plan.failure.is_none().then_some(plan.value)
+        };
+        let at = kit
+            .debug(
+                "mapcoder-debug",
+                first,
+                &mut plan_text,
+                params.debug_rounds,
+                revised,
+            )
+            .await?;
         if kit.attempts[at].passed() {
             return Ok(Some(at));
         }
