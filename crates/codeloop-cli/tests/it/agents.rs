@@ -110,7 +110,7 @@ fn every_method_runs_on_humaneval_mbpp_and_a_stdio_set_within_its_budget() {
 }
 
 #[test]
-fn a_budget_cut_mid_method_is_recorded_and_the_methods_pick_submitted() {
+fn a_budget_cut_mid_method_is_recorded_and_calls_after_the_last_program_are_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let model = MockModel::start_with(&cache, &humaneval(), "planner");
