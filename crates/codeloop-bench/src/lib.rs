@@ -11,7 +11,8 @@
 //! all of them rather than every benchmark's flags), `anyhow` (a benchmark's errors are only ever
 //! printed, by the binary), `tokio` and `futures-util` (the HTTP client and the mock server under
 //! load), `codeloop-test-support` (the mock `OpenAI` server the LLM and run-loop benchmarks measure
-//! against), `tempfile` (work directories that vanish), `libc` (`sysconf` for the unit of
+//! against), `reqwest` (the HTTP client of `bench serve`, the one codeloop's model backend uses),
+//! `tempfile` (work directories that vanish), `libc` (`sysconf` for the unit of
 //! `/proc`'s CPU times), `serde_json` (samples files and the Python baselines' replies), `flate2`
 //! (gzipped samples files), and the codeloop crates whose work is measured.
 
@@ -25,6 +26,7 @@ mod llm;
 mod memory;
 mod run;
 mod scripted;
+mod serve;
 mod trace;
 mod tree;
 mod venv;
@@ -42,6 +44,7 @@ pub use host::Host;
 pub use llm::{BenchLlmArgs, MockServerArgs};
 pub use memory::BenchMemoryArgs;
 pub use run::BenchRunArgs;
+pub use serve::BenchServeArgs;
 pub use trace::BenchTraceArgs;
 
 /// `codeloop bench`'s subcommands, over the binary's executor options `E`.
@@ -70,6 +73,10 @@ pub enum BenchCommand<E: Host> {
     /// Peak memory of `codeloop eval` on 10,000 and 100,000 samples (flat?) and of a cold-cache
     /// `codeloop check` of `HumanEval+`, with the size of the cache it writes.
     Memory(BenchMemoryArgs),
+    /// `HumanEval` canonical solutions through a local `codeloop serve` (`/v1/evaluate` and
+    /// `SandboxFusion`'s `/run_code`, many requests in flight) against the in-process executor:
+    /// samples/s and the ratios.
+    Serve(BenchServeArgs<E>),
     /// (internal) The mock `OpenAI` server `bench llm` runs in a process of its own.
     #[command(hide = true)]
     MockServer(MockServerArgs),
@@ -86,6 +93,7 @@ pub fn run<E: Host>(command: &BenchCommand<E>) -> Result<ExitCode> {
         BenchCommand::Trace(args) => trace::run(args),
         BenchCommand::Evalplus(args) => eval::run(args),
         BenchCommand::Memory(args) => memory::run(args),
+        BenchCommand::Serve(args) => serve::run(args),
         BenchCommand::MockServer(args) => llm::mock_server::<E>(args),
     }
 }

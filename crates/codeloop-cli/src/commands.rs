@@ -61,6 +61,15 @@ pub(crate) fn load_problems(
     args: &DatasetArgs,
     opts: &ExecOptions,
 ) -> Result<(Executor, PreparedDataset)> {
+    load_problems_for(args, opts, &[Language::Python])
+}
+
+/// [`load_problems`] with an executor that also runs `languages`.
+pub(crate) fn load_problems_for(
+    args: &DatasetArgs,
+    opts: &ExecOptions,
+    languages: &[Language],
+) -> Result<(Executor, PreparedDataset)> {
     let source = Source::parse(&args.dataset)?;
     let dataset = codeloop_data::load(&source, None)?;
     eprintln!(
@@ -70,7 +79,7 @@ pub(crate) fn load_problems(
         dataset.tasks.len(),
         &dataset.sha256[..16]
     );
-    let mut languages = vec![Language::Python];
+    let mut languages = languages.to_vec();
     for language in dataset
         .tasks
         .iter()

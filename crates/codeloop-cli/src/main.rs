@@ -17,6 +17,7 @@ mod model;
 mod progress;
 mod reporter;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ enum Command {
     /// Benchmarks that print a ratio against a named baseline.
     #[command(subcommand)]
     Bench(codeloop_bench::BenchCommand<ExecOptions>),
+    /// The sandbox as an HTTP service (`SandboxFusion`'s `/run_code`, codeloop's `/v1/execute`).
+    Serve(serve::ServeArgs),
     /// The sandbox: `doctor` shows which isolation layers are in force here, and why any is missing.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -162,7 +165,7 @@ enum CompareArg {
 
 impl DatasetArgs {
     /// A whole dataset by name or path, with the prepared-dataset cache.
-    fn named(dataset: &str) -> Self {
+    pub(crate) fn named(dataset: &str) -> Self {
         DatasetArgs {
             dataset: dataset.to_owned(),
             limit: None,
@@ -236,6 +239,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => run::sweep(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Export(args) => run::export(&args),
+        Command::Serve(args) => serve::serve(&args),
         Command::Sandbox(SandboxCommand::Doctor(opts)) => doctor::doctor(&opts),
         Command::Bench(command) => codeloop_bench::run(&command),
     };

@@ -56,6 +56,7 @@ use codeloop_store::{CommitPolicy, Journal, SessionEnd, SessionId, SessionRow};
 use codeloop_types::Problem;
 use futures_util::StreamExt as _;
 
+pub use bridge::AsyncExecutor;
 pub use config::{Budget, RunConfig, Sampling, claim_store, stored_config, write_environment};
 pub use context::{FaultHook, FaultPoint, RunContext};
 pub use journal::{

@@ -42,6 +42,7 @@ mod layer;
 mod linux;
 pub mod protocol;
 mod python;
+mod runfiles;
 mod seccomp;
 mod stdio;
 pub mod trace;
@@ -54,6 +55,7 @@ pub use errors::SandboxError;
 pub use executor::{Executor, ExecutorConfig, Isolation, Job};
 pub use protocol::PROTOCOL_VERSION;
 pub use python::{Interpreter, PythonJudge};
+pub use runfiles::{FETCH_BYTES, check_run_path};
 pub use stdio::compare_output;
 pub use values::{
     display as display_value, equal as values_equal, float_value, from_rust_debug, number_value,

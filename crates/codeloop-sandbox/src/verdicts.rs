@@ -57,6 +57,8 @@ pub(crate) fn harness_error(message: &str, limits: &Limits, layers: &[String]) -
         layers: layers.to_vec(),
         returned: None,
         traces: Vec::new(),
+        compile: None,
+        fetched: Vec::new(),
     }
 }
 
@@ -90,6 +92,12 @@ pub(crate) fn base_report(reply: WorkerReply, limits: &Limits, layers: &[String]
         layers: layers.to_vec(),
         returned: None,
         traces: Vec::new(),
+        compile: None,
+        fetched: reply
+            .fetched
+            .into_iter()
+            .filter_map(|(path, hex)| Some((path, crate::runfiles::from_hex(&hex)?)))
+            .collect(),
     }
 }
 

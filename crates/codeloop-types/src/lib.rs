@@ -15,4 +15,6 @@ pub use problem::{
     PublicProblem, Reference, TestCase, TestId, TestSuite, ValueCompare,
 };
 pub use trace::{Trace, TraceEnd, TraceLevel, TraceSpec, TraceStep};
-pub use verdict::{ExecReport, Limits, Outcome, ProgramStatus, Returned, TestResult, Verdict};
+pub use verdict::{
+    CompileReport, ExecReport, Limits, Outcome, ProgramStatus, Returned, TestResult, Verdict,
+};

@@ -183,6 +183,29 @@ pub struct ExecReport {
     /// feedback, never evidence of the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traces: Vec<crate::Trace>,
+    /// The compile step of a whole program in a compiled language (see `Job::language` in
+    /// `codeloop-sandbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile: Option<CompileReport>,
+    /// The files read back from the run's directory after it ended, as the job asked (path,
+    /// content), in the order asked; files that were not there are left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetched: Vec<(String, Vec<u8>)>,
+}
+
+/// How the compile step of a whole program went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompileReport {
+    /// Whether the compiler succeeded (the program then ran).
+    pub ok: bool,
+    /// The compiler's exit code, negative for the signal that killed it.
+    pub exit_code: i32,
+    /// Stopped at its time limit.
+    pub timed_out: bool,
+    /// What the compiler wrote (standard output and error, merged).
+    pub output: String,
+    /// Wall time of the step, in milliseconds.
+    pub wall_ms: f64,
 }
 
 /// A value a call returned, as wire JSON text, with the CPU time the call took.

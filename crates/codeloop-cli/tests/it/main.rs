@@ -8,6 +8,7 @@ mod cli;
 mod pool;
 mod resume;
 mod run;
+mod serve;
 mod snapshots;
 mod trace;
 

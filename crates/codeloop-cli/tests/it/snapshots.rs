@@ -189,6 +189,34 @@ fn report_prints_the_results_table() {
     assert_run("report", &dir, codeloop(&dir).args(["report", "run"]));
 }
 
+/// `codeloop report` and `codeloop compare` on a `MapCoder` run whose model answers every request
+/// with code (the `hash` model): every structured answer (the recalled problems, the algorithm, the
+/// plan, the confidence) is unreadable, and both outputs count what was replaced by its default.
+#[test]
+fn report_and_compare_count_a_methods_unreadable_answers() {
+    let (_tmp, dir) = temp_dir();
+    let dataset = testdata("datasets/humaneval/HumanEval.jsonl.gz");
+    let model = MockModel::start(&dir.join("cache"));
+    let registry = model.registry(&dir);
+    let run = codeloop(&dir)
+        .arg("run")
+        .arg(&dataset)
+        .args(["--limit", "2", "--strategy", "mapcoder", "--model", "mock"])
+        .args(["--param", "debug_rounds=1", "--registry"])
+        .arg(&registry)
+        .args(["--out", "run"])
+        .output()
+        .unwrap();
+    drop(model);
+    assert!(run.status.success(), "{}", shown(&run));
+    assert_run("report_agent", &dir, codeloop(&dir).args(["report", "run"]));
+    assert_run(
+        "compare_agent",
+        &dir,
+        codeloop(&dir).args(["compare", "run", "--budget", "calls", "--at", "2,4"]),
+    );
+}
+
 /// The doctor's layers and probe results depend on the machine (root or not, the kernel's
 /// features), so its snapshot keeps the structure and the probes' names.
 #[test]

@@ -249,6 +249,8 @@ fn merge_reports(starts: impl Iterator<Item = u32>, reports: &[ExecReport]) -> E
         layers: reports[0].layers.clone(),
         returned: None,
         traces: Vec::new(),
+        compile: None,
+        fetched: Vec::new(),
         tests,
     }
 }

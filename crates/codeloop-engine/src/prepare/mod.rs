@@ -33,5 +33,5 @@ mod suite;
 pub(crate) use calls::inexact_wire;
 pub use dataset::{NoteKind, PREPARED_VERSION, PrepNote, PrepareOptions, PreparedDataset};
 pub use dispatch::prepare;
-pub(crate) use stdio::stdio_suite;
+pub use stdio::stdio_suite;
 pub(crate) use suite::suite_key;

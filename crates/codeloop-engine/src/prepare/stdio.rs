@@ -151,7 +151,8 @@ fn scale_stdio_limits(
 
 /// A stdio suite of `tests` (input, expected output) for problem `id`: each test runs the program
 /// afresh under `cpu` milliseconds, its output compared by `compare` (or decided by `checker`).
-pub(crate) fn stdio_suite(
+#[must_use]
+pub fn stdio_suite(
     id: &ProblemId,
     which: &str,
     tests: &[(String, String)],

@@ -8,8 +8,9 @@ use codeloop_sandbox::{Executor, Job};
 use codeloop_types::ExecReport;
 use tokio::sync::{Semaphore, oneshot};
 
-/// Runs jobs on the (blocking, thread-pool) executor from async code.
-pub(super) struct AsyncExecutor {
+/// Runs jobs on the (blocking, thread-pool) executor from async code: one thread hands each
+/// finished report to the task awaiting it, so no runtime thread ever blocks on the sandbox.
+pub struct AsyncExecutor {
     executor: Arc<Executor>,
     done: crossbeam_channel::Sender<(u64, ExecReport)>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<ExecReport>>>>,
@@ -19,7 +20,10 @@ pub(super) struct AsyncExecutor {
 }
 
 impl AsyncExecutor {
-    pub(super) fn new(executor: Arc<Executor>, room: usize) -> Self {
+    /// A bridge to `executor` letting at most `room` jobs be queued or running at once (`run`
+    /// waits for room beyond that).
+    #[must_use]
+    pub fn new(executor: Arc<Executor>, room: usize) -> Self {
         let (done, reports) = crossbeam_channel::unbounded::<(u64, ExecReport)>();
         let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<ExecReport>>>> = Arc::default();
         let p = pending.clone();
@@ -42,7 +46,14 @@ impl AsyncExecutor {
         }
     }
 
-    pub(super) async fn run(&self, job: Job) -> ExecReport {
+    /// The executor the jobs run on.
+    #[must_use]
+    pub fn executor(&self) -> &Arc<Executor> {
+        &self.executor
+    }
+
+    /// Runs `job` and returns its report.
+    pub async fn run(&self, job: Job) -> ExecReport {
         let _permit = self.room.acquire().await.expect("never closed");
         let (tx, rx) = oneshot::channel();
         let tag = self.next.fetch_add(1, Ordering::Relaxed);

@@ -34,6 +34,7 @@ import os
 import resource
 import select
 import signal
+import stat
 import sys
 import time
 

@@ -53,7 +53,8 @@ _MODE_FIELDS = {
               "stream": (bool, None), "reprs": (bool, None), "trace": (dict, None)},
 }
 _COMMON_FIELDS = {"source": str, "limits": dict, "work_root": str, "uid": (int, None), "fail_fast": bool,
-                  "fresh": (bool, None), "stdin": (str, None), "mode": str}
+                  "fresh": (bool, None), "stdin": (str, None), "mode": str, "blobs": (dict, None),
+                  "fetch": (list, None)}
 
 
 def validate(line):

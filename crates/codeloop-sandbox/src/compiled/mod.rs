@@ -32,11 +32,13 @@
 //! Files: `toolchain` (each language's compiler and the run's request), `source` (the program a
 //! test compiles) and `report` (its verdicts).
 
+mod program;
 mod report;
 mod source;
 mod toolchain;
 
+pub(crate) use program::report as program_report;
 pub(crate) use report::{new_frame, report};
 pub(crate) use source::full_source;
 pub use toolchain::CompileLimits;
-pub(crate) use toolchain::{RunPaths, request_fields, start_limits};
+pub(crate) use toolchain::{RunPaths, program_fields, request_fields, start_limits};

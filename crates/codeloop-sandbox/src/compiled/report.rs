@@ -413,7 +413,7 @@ fn program_verdict(
 }
 
 /// The compile step failed, or was stopped at its own limits.
-fn compile_error(reply: &WorkerReply) -> Verdict {
+pub(super) fn compile_error(reply: &WorkerReply) -> Verdict {
     let killed_by = reply
         .stderr
         .lines()

@@ -10,12 +10,57 @@ use crate::protocol::worker::{ExecMode, RunPhase};
 
 use super::source::{FRAME_FILE, source};
 
-/// What a language needs: the source file, the compile-and-run shell line, the compiler binary.
+/// What a language needs: the source file, the shell lines that set up, compile and run, and the
+/// compiler binary (with the Debian package that has it).
 struct Toolchain {
     file: &'static str,
-    script: String,
+    /// Shell statements before anything else (each ending in `; `).
+    setup: String,
+    /// The compile command (`None`: the language has no compile step).
+    compile: Option<String>,
+    /// The command that runs the program (`exec`ed).
+    run: String,
     compiler: String,
     package: &'static str,
+}
+
+impl Toolchain {
+    /// The shell line of a program test: compile (exit 97 on failure), say `compiled` on the
+    /// result channel, lower the limits, run.
+    fn test_script(&self) -> String {
+        let compile = self
+            .compile
+            .as_ref()
+            .map(|c| format!("{c} || {{COMPILE_FAILED}} "))
+            .unwrap_or_default();
+        format!(
+            "{}{compile}echo compiled >&3; {{RUN_LIMITS}} exec {}",
+            self.setup, self.run
+        )
+    }
+
+    /// The shell line of a whole program: compile with the compiler's output kept aside; on
+    /// failure, that output on stderr, `compile-failed RC` on the result channel and exit 97; else
+    /// `compiled` and the output on the result channel, which is then closed (the program never
+    /// holds it), and the program runs under the lowered limits.
+    fn program_script(&self) -> String {
+        let compile = self.compile.as_ref().map(|c| {
+            format!(
+                "{c} > .codeloop-compile 2>&1; rc=$?; if [ $rc -ne 0 ]; then cat .codeloop-compile >&2; [ $rc -gt 128 ] && echo \"codeloop: the compiler was killed by signal $((rc - 128))\" >&2; echo \"compile-failed $rc\" >&3; exit 97; fi; "
+            )
+        });
+        let say = if compile.is_some() {
+            "{ echo compiled; cat .codeloop-compile; } >&3; rm -f .codeloop-compile; "
+        } else {
+            "echo compiled >&3; "
+        };
+        format!(
+            "{}{}{say}exec 3>&-; {{RUN_LIMITS}} exec {}",
+            self.setup,
+            compile.unwrap_or_default(),
+            self.run
+        )
+    }
 }
 
 /// The Rust toolchain's sysroot (`rustc --print sysroot`), asked once; rustup's `rustc` is a proxy
@@ -105,17 +150,23 @@ impl RunPaths {
     }
 }
 
-fn toolchain(language: Language, paths: &RunPaths) -> Option<Toolchain> {
+/// `language`'s toolchain for a program test, or (`whole`) for a whole program: Go then builds
+/// `main.go` with `go build` instead of a test binary with `go test -c`.
+fn toolchain(language: Language, paths: &RunPaths, whole: bool) -> Option<Toolchain> {
     match language {
         Language::Cpp => Some(Toolchain {
             file: "main.cpp",
-            script: "g++ -std=c++17 -O0 -o prog main.cpp -lcrypto || {COMPILE_FAILED} echo compiled >&3; {RUN_LIMITS} exec ./prog".to_owned(),
+            setup: String::new(),
+            compile: Some("g++ -std=c++17 -O0 -o prog main.cpp -lcrypto".to_owned()),
+            run: "./prog".to_owned(),
             compiler: "/usr/bin/g++".to_owned(),
             package: "g++",
         }),
         Language::JavaScript => Some(Toolchain {
             file: "main.js",
-            script: "echo compiled >&3; {RUN_LIMITS} NODE_PATH=/usr/lib/node_modules:/usr/local/lib/node_modules exec /usr/bin/node main.js".to_owned(),
+            setup: "export NODE_PATH=/usr/lib/node_modules:/usr/local/lib/node_modules; ".to_owned(),
+            compile: None,
+            run: "/usr/bin/node main.js".to_owned(),
             compiler: "/usr/bin/node".to_owned(),
             package: "nodejs",
         }),
@@ -131,24 +182,32 @@ fn toolchain(language: Language, paths: &RunPaths) -> Option<Toolchain> {
             );
             Some(Toolchain {
                 file: "main.rs",
-                script: format!(
-                    "{inside} --edition 2021 -C opt-level=0 -A warnings -o prog main.rs || {{COMPILE_FAILED}} echo compiled >&3; {{RUN_LIMITS}} exec ./prog"
-                ),
+                setup: String::new(),
+                compile: Some(format!(
+                    "{inside} --edition 2021 -C opt-level=0 -A warnings -o prog main.rs"
+                )),
+                run: "./prog".to_owned(),
                 compiler: host,
                 package: "a Rust toolchain (rustup)",
             })
         }
         Language::Java => Some(Toolchain {
             file: "Main.java",
-            script: format!(
-                "export MALLOC_ARENA_MAX=2; /usr/bin/javac {JAVAC_FLAGS} -d . Main.java || {{COMPILE_FAILED}} echo compiled >&3; {{RUN_LIMITS}} exec /usr/bin/java {JVM_FLAGS} -cp . Main"
-            ),
+            setup: "export MALLOC_ARENA_MAX=2; ".to_owned(),
+            compile: Some(format!("/usr/bin/javac {JAVAC_FLAGS} -d . Main.java")),
+            run: format!("/usr/bin/java {JVM_FLAGS} -cp . Main"),
             compiler: "/usr/bin/javac".to_owned(),
             package: "default-jdk-headless",
         }),
         Language::Go => Some(Toolchain {
-            file: "main_test.go",
-            script: "export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=\"$PWD/.gocache\" GOFLAGS=-buildvcs=false; /usr/bin/go test -c -o prog main_test.go || {COMPILE_FAILED} echo compiled >&3; {RUN_LIMITS} exec ./prog".to_owned(),
+            file: if whole { "main.go" } else { "main_test.go" },
+            setup: "export GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=\"$PWD/.gocache\" GOFLAGS=-buildvcs=false; ".to_owned(),
+            compile: Some(if whole {
+                "/usr/bin/go build -o prog main.go".to_owned()
+            } else {
+                "/usr/bin/go test -c -o prog main_test.go".to_owned()
+            }),
+            run: "./prog".to_owned(),
             compiler: "/usr/bin/go".to_owned(),
             package: "golang-go and golang-github-stretchr-testify-dev",
         }),
@@ -301,7 +360,92 @@ fn go_cache(dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
     Ok(cache)
 }
 
-/// The worker request's `exec` mode, or a harness error when the toolchain is missing.
+/// The toolchain of a run in `language` (`whole`: a whole program), ready: the Go cache copied
+/// in, `libraries` linked (Rust), the compiler checked to be there.
+fn ready_toolchain(
+    language: Language,
+    paths: &RunPaths,
+    whole: bool,
+    libraries: &[String],
+) -> Result<Toolchain, String> {
+    if language == Language::Rust && paths.rust_sysroot.is_none() && rust_sysroot().is_some() {
+        return Err(
+            "this executor was started without Rust (its slots' views hold only what their languages need beyond /usr; list Rust in `ExecutorConfig::languages`)"
+                .to_owned(),
+        );
+    }
+    let library_dir = paths.library_dir.as_ref().map(|(host, _)| host.as_path());
+    let mut tc = toolchain(language, paths, whole)
+        .ok_or_else(|| format!("no compiled-language toolchain for {language}"))?;
+    if language == Language::Go
+        && let Some(dir) = library_dir
+    {
+        // A build cache holding testify, made once outside the sandbox and copied into each
+        // run's work dir (Go needs its cache writable): ~1 s per compile instead of ~5.
+        if let Ok(cache) = go_cache(dir) {
+            tc.setup = format!(
+                "cp -r {} .gocache 2>/dev/null; {}",
+                paths.inside(&cache).display(),
+                tc.setup
+            );
+        }
+    }
+    if !libraries.is_empty() {
+        if language != Language::Rust {
+            return Err(format!(
+                "libraries are supported for Rust only, not {language}"
+            ));
+        }
+        let dir = library_dir.ok_or_else(|| {
+            "this program links libraries, and the executor has no library dir (`ExecutorConfig::library_dir`, with Rust among its languages)".to_owned()
+        })?;
+        let flags = rust_libraries(dir, libraries, |p| paths.inside(p))?;
+        tc.compile = tc
+            .compile
+            .map(|c| c.replacen(" -o prog", &format!(" {flags} -o prog"), 1));
+    }
+    if !std::path::Path::new(&tc.compiler).exists() {
+        return Err(format!(
+            "{language} needs {} (install the Debian package `{}`)",
+            tc.compiler, tc.package
+        ));
+    }
+    Ok(tc)
+}
+
+/// The `exec` mode running `script` with `files`: once compiled, the shell lowers its limits to
+/// the program's before it starts it: CPU, and, where no cgroup caps memory (the worker lowers
+/// the cgroup's at the same moment), a native program's address space (not for the JVM, Go and
+/// V8, which reserve large ranges up front).
+fn exec_mode(
+    script: &str,
+    language: Language,
+    files: Vec<(&'static str, String)>,
+    run: &Limits,
+    cgroup_memory: bool,
+) -> ExecMode<'static> {
+    let mut run_limits = format!("ulimit -t {};", run.cpu_ms.div_ceil(1000).max(1));
+    if let (Some(mib), Language::Cpp | Language::Rust, false) =
+        (run.memory_mib, language, cgroup_memory)
+    {
+        let _ = write!(run_limits, " ulimit -v {};", (mib + 64) * 1024);
+    }
+    let script = script
+        .replace("{RUN_LIMITS}", &run_limits)
+        .replace("{COMPILE_FAILED}", COMPILE_FAILED);
+    ExecMode {
+        argv: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
+        files,
+        binary: None,
+        run_phase: Some(RunPhase {
+            wall_ms: run.wall_ms,
+            memory_mib: run.memory_mib,
+        }),
+    }
+}
+
+/// The worker request's `exec` mode for a program test, or a harness error when the toolchain is
+/// missing.
 pub(crate) fn request_fields(
     program: &str,
     test: &ProgramTest,
@@ -310,72 +454,35 @@ pub(crate) fn request_fields(
     cgroup_memory: bool,
     frame: &str,
 ) -> Result<ExecMode<'static>, String> {
-    if test.language == Language::Rust && paths.rust_sysroot.is_none() && rust_sysroot().is_some() {
-        return Err(
-            "this executor was started without Rust (its slots' views hold only what their languages need beyond /usr; list Rust in `ExecutorConfig::languages`)"
-                .to_owned(),
-        );
-    }
-    let library_dir = paths.library_dir.as_ref().map(|(host, _)| host.as_path());
-    let mut tc = toolchain(test.language, paths)
-        .ok_or_else(|| format!("no program-test toolchain for {}", test.language))?;
-    if test.language == Language::Go
-        && let Some(dir) = library_dir
-    {
-        // A build cache holding testify, made once outside the sandbox and copied into each
-        // run's work dir (Go needs its cache writable): ~1 s per compile instead of ~5.
-        if let Ok(cache) = go_cache(dir) {
-            tc.script = format!(
-                "cp -r {} .gocache 2>/dev/null; {}",
-                paths.inside(&cache).display(),
-                tc.script
-            );
-        }
-    }
-    if !test.libraries.is_empty() {
-        if test.language != Language::Rust {
-            return Err(format!(
-                "libraries are supported for Rust only, not {}",
-                test.language
-            ));
-        }
-        let dir = library_dir.ok_or_else(|| {
-            "this program links libraries, and the executor has no library dir (`ExecutorConfig::library_dir`, with Rust among its languages)".to_owned()
-        })?;
-        let flags = rust_libraries(dir, &test.libraries, |p| paths.inside(p))?;
-        tc.script = tc
-            .script
-            .replacen(" -o prog", &format!(" {flags} -o prog"), 1);
-    }
-    if !std::path::Path::new(&tc.compiler).exists() {
-        return Err(format!(
-            "{} needs {} (install the Debian package `{}`)",
-            test.language, tc.compiler, tc.package
-        ));
-    }
-    // Once compiled, the shell lowers its limits to the program's before it starts it: CPU, and,
-    // where no cgroup caps memory (the worker lowers the cgroup's at the same moment), a native
-    // program's address space (not for the JVM, Go and V8, which reserve large ranges up front).
-    let mut run_limits = format!("ulimit -t {};", run.cpu_ms.div_ceil(1000).max(1));
-    if let (Some(mib), Language::Cpp | Language::Rust, false) =
-        (run.memory_mib, test.language, cgroup_memory)
-    {
-        let _ = write!(run_limits, " ulimit -v {};", (mib + 64) * 1024);
-    }
-    let script = tc
-        .script
-        .replace("{RUN_LIMITS}", &run_limits)
-        .replace("{COMPILE_FAILED}", COMPILE_FAILED);
-    Ok(ExecMode {
-        argv: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
-        files: vec![
+    let tc = ready_toolchain(test.language, paths, false, &test.libraries)?;
+    Ok(exec_mode(
+        &tc.test_script(),
+        test.language,
+        vec![
             (tc.file, source(test.language, program, &test.code)),
             (FRAME_FILE, frame.to_owned()),
         ],
-        binary: None,
-        run_phase: Some(RunPhase {
-            wall_ms: run.wall_ms,
-            memory_mib: run.memory_mib,
-        }),
-    })
+        run,
+        cgroup_memory,
+    ))
+}
+
+/// The worker request's `exec` mode for `program`, a whole program in `language`, and whether
+/// the language has a compile step; or a harness error when the toolchain is missing.
+pub(crate) fn program_fields(
+    program: &str,
+    language: Language,
+    paths: &RunPaths,
+    run: &Limits,
+    cgroup_memory: bool,
+) -> Result<(ExecMode<'static>, bool), String> {
+    let tc = ready_toolchain(language, paths, true, &[])?;
+    let mode = exec_mode(
+        &tc.program_script(),
+        language,
+        vec![(tc.file, program.to_owned())],
+        run,
+        cgroup_memory,
+    );
+    Ok((mode, tc.compile.is_some()))
 }

@@ -99,6 +99,22 @@ pub struct Job {
     /// With `trace`: only the calls in this range are traced (one test's calls, e.g. a failing
     /// test LDB debugs); the others run as usual. `None`: every call.
     pub trace_calls: Option<(u32, u32)>,
+    /// The language of `program` as a whole program (`None`: Python). A compiled language's
+    /// program is compiled inside the run first (under `compile`, else the executor's compile
+    /// limits) and then run under `limits`; the report's
+    /// [`compile`](codeloop_types::ExecReport::compile) says how the compile step went. For a
+    /// stdio suite, each test compiles and runs the program afresh.
+    pub language: Option<Language>,
+    /// The compile step's limits for this job (`None`: the executor's).
+    pub compile: Option<crate::compiled::CompileLimits>,
+    /// Files written into the run's directory before the program starts: (relative path,
+    /// content). Each path must pass [`check_run_path`](crate::check_run_path).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Paths (relative, as [`check_run_path`](crate::check_run_path) requires) read back from the
+    /// run's directory after it ended, into the report's
+    /// [`fetched`](codeloop_types::ExecReport::fetched): regular files only, never through a
+    /// symbolic link, at most [`FETCH_BYTES`](crate::FETCH_BYTES) in all.
+    pub fetch_files: Vec<String>,
 }
 
 impl Job {
@@ -116,6 +132,10 @@ impl Job {
             binary: None,
             trace: None,
             trace_calls: None,
+            language: None,
+            compile: None,
+            files: Vec::new(),
+            fetch_files: Vec::new(),
         }
     }
 
@@ -140,13 +160,7 @@ impl Job {
             program,
             entry_point: Some(entry_point.to_owned()),
             suite: Some(suite),
-            stdin: None,
-            fail_fast: false,
-            limits,
-            collect_values: false,
-            binary: None,
-            trace: None,
-            trace_calls: None,
+            ..Job::script("", limits)
         }
     }
 }

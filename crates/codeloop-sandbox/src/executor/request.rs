@@ -70,6 +70,8 @@ impl Slot {
             // Through the zygote (see `uses_zygote`): each run's process execs a fresh interpreter.
             fresh: self.cfg.isolation == Isolation::Fresh && self.uses_zygote,
             stdin: job.stdin.as_deref(),
+            blobs: &job.files,
+            fetch: &job.fetch_files,
             mode,
         };
         let mut buf = std::mem::take(&mut self.request);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use codeloop_types::{ExecReport, Expect, Limits, TestSuite};
+use codeloop_types::{ExecReport, Expect, Language, Limits, TestSuite};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::value::RawValue;
 
@@ -121,6 +121,8 @@ impl Slot {
             if let Some(test) = &suite.program_test {
                 return self.execute_program_test(job, suite, test);
             }
+        } else if let Some(language) = job.language.filter(|l| *l != Language::Python) {
+            return self.execute_program(job, language);
         }
         let limits = effective_limits(job);
         let layers = self.cfg.layers.clone();

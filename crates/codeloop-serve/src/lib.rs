@@ -1,0 +1,200 @@
+//! codeloop's sandbox as an HTTP service (`codeloop serve`): the executor that `codeloop run`
+//! uses, behind two APIs.
+//!
+//! - **`SandboxFusion`'s** `POST /run_code` ([`fusion`]): the request and response shapes of
+//!   bytedance/SandboxFusion, so that trainers pointed at a `SandboxFusion` URL (verl's
+//!   `sandbox_fusion_url`) get codeloop's sandbox with no change on their side.
+//! - **codeloop's own** `POST /v1/execute` ([`native`]): a program and its tests give per-test
+//!   verdicts, as the run loop sees them; `POST /v1/evaluate` ([`evaluate`]): a completion for a
+//!   problem of the dataset loaded at start gives a reward and the hidden tests' verdicts.
+//! - **Operations**: `GET /healthz`, `GET /metrics` (Prometheus text, [`metrics`]), bearer-token
+//!   auth, a request-size limit (413), a bounded admission queue (429 with `Retry-After` when
+//!   full), a deadline for reading a request's body (a slow client holds a connection, never a
+//!   sandbox slot: a job is admitted only once its whole body has arrived), and graceful
+//!   shutdown (in-flight executions finish and are answered; new ones get 503).
+//!
+//! Dependencies: `axum` (tokio's HTTP framework on `hyper`, which the tree already has through
+//! `reqwest`; only its `http1`, `json` and `tokio` features) for routing and graceful shutdown;
+//! `http-body-util` to read a body under a size limit; `serde_path_to_error` (by serde's author)
+//! so that a malformed request is refused with the path of the field at fault; `base64` for
+//! `SandboxFusion`'s file contents.
+
+mod api;
+pub mod evaluate;
+pub mod fusion;
+pub mod metrics;
+pub mod native;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use codeloop_engine::run::AsyncExecutor;
+use codeloop_sandbox::Executor;
+use codeloop_types::Language;
+
+pub use api::ApiError;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The bearer token every request but `/healthz` must carry (`None`: no auth, loopback only).
+    pub token: Option<String>,
+    /// Largest request body accepted, in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Executions admitted at once, running or waiting for a sandbox slot (more: 429).
+    pub queue: usize,
+    /// How long a client may take to send a request's body (longer: 408).
+    pub read_timeout: Duration,
+    /// Memory of a run that asks for none (`memory_limit_MB` of -1), in MiB.
+    pub default_memory_mib: u64,
+    /// The most memory a request may ask for, in MiB (more is lowered to this).
+    pub max_memory_mib: u64,
+    /// The longest compile or run time a request may ask for, in seconds.
+    pub max_seconds: f64,
+}
+
+impl ServeConfig {
+    /// Defaults for `listen`: no token, 16 MiB bodies, 1,024 admitted executions, 30 s to send a
+    /// body, 1 GiB per run unless asked (verl asks for 1,024 MB), at most 8 GiB, at most 600 s.
+    #[must_use]
+    pub fn new(listen: SocketAddr) -> Self {
+        ServeConfig {
+            listen,
+            token: None,
+            max_body_bytes: 16 << 20,
+            queue: 1024,
+            read_timeout: Duration::from_secs(30),
+            default_memory_mib: 1024,
+            max_memory_mib: 8192,
+            max_seconds: 600.0,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Listening beyond loopback without a token.
+    #[error(
+        "refusing to listen on {0} without a token: anyone who reaches it could run programs here (pass --token-file FILE, or listen on 127.0.0.1)"
+    )]
+    NoToken(SocketAddr),
+    /// The token is empty.
+    #[error("the token is empty")]
+    EmptyToken,
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What every handler shares.
+pub(crate) struct State {
+    pub(crate) config: ServeConfig,
+    pub(crate) exec: AsyncExecutor,
+    /// Admission: one permit per execution admitted (running or waiting for a slot).
+    pub(crate) admission: Arc<tokio::sync::Semaphore>,
+    pub(crate) metrics: metrics::Metrics,
+    /// Set when shutdown begins: new executions are refused with 503.
+    pub(crate) draining: AtomicBool,
+    /// The languages the executor runs.
+    pub(crate) languages: Vec<Language>,
+    /// `MY_POD_NAME` (`SandboxFusion`'s `executor_pod_name`), where set.
+    pub(crate) pod_name: Option<String>,
+    /// The dataset `/v1/evaluate` answers for.
+    pub(crate) problems: Option<evaluate::Problems>,
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+}
+
+impl Server {
+    /// Binds `config.listen` for `executor`, which runs `languages`, with `problems` for
+    /// `/v1/evaluate`. Refuses a non-loopback address without a token.
+    pub async fn bind(
+        config: ServeConfig,
+        executor: Arc<Executor>,
+        languages: Vec<Language>,
+        problems: Option<evaluate::Problems>,
+    ) -> Result<Self, ServeError> {
+        match &config.token {
+            Some(t) if t.is_empty() => return Err(ServeError::EmptyToken),
+            None if !config.listen.ip().is_loopback() => {
+                return Err(ServeError::NoToken(config.listen));
+            }
+            _ => {}
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let state = Arc::new(State {
+            admission: Arc::new(tokio::sync::Semaphore::new(config.queue.max(1))),
+            exec: AsyncExecutor::new(executor, config.queue.max(1)),
+            metrics: metrics::Metrics::default(),
+            draining: AtomicBool::new(false),
+            languages,
+            pod_name: std::env::var("MY_POD_NAME").ok(),
+            problems,
+            config,
+        });
+        Ok(Server { listener, state })
+    }
+
+    /// The address it listens on (with the port the system chose for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, answers 503 to new executions on
+    /// open connections, and returns once every admitted execution has been answered.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let app = router(self.state);
+        let drain = async move {
+            shutdown.await;
+            state.draining.store(true, Ordering::SeqCst);
+        };
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(drain)
+            .await
+    }
+}
+
+/// The endpoints; all but `/healthz` (a probe's) behind the token, when there is one.
+fn router(state: Arc<State>) -> Router {
+    let guarded = Router::new()
+        .route("/v1/ping", get(api::ping))
+        .route("/metrics", get(metrics::handler))
+        .route("/run_code", post(fusion::run_code))
+        .route("/v1/execute", post(native::execute))
+        .route("/v1/evaluate", post(evaluate::evaluate))
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::auth,
+        ));
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .merge(guarded)
+        .with_state(state)
+}
