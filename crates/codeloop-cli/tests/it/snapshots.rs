@@ -196,7 +196,7 @@ fn report_prints_the_results_table() {
 fn report_and_compare_count_a_methods_unreadable_answers() {
     let (_tmp, dir) = temp_dir();
     let dataset = testdata("datasets/humaneval/HumanEval.jsonl.gz");
-    let model = MockModel::start(&dir.join("cache"));
+    let model = MockModel::start_with(&dir.join("cache"), &dataset, "hash");
     let registry = model.registry(&dir);
     let run = codeloop(&dir)
         .arg("run")
