@@ -83,7 +83,7 @@ pub(crate) fn run<E: Host>(args: &BenchServeArgs<E>) -> Result<ExitCode> {
         })
         .collect();
     // The server, on an executor of its own with the same options, for the whole benchmark.
-    let (served_executor, served) = args.exec.load_problems(&args.dataset, None)?;
+    let (served_executor, served_data) = args.exec.load_problems(&args.dataset, None)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -97,7 +97,7 @@ pub(crate) fn run<E: Host>(args: &BenchServeArgs<E>) -> Result<ExitCode> {
         config,
         Arc::new(served_executor),
         vec![Language::Python],
-        Some(Problems::new(args.dataset.clone(), served.problems)),
+        Some(Problems::new(args.dataset.clone(), served_data.problems)),
     ))?;
     let base = format!("http://{}", server.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
