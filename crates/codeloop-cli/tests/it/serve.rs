@@ -652,3 +652,40 @@ fn evaluate_scores_completions_for_the_loaded_dataset() {
         "{r:?}"
     );
 }
+
+/// The Python client's own tests (`python/tests`, standard-library `unittest`), against a server
+/// with a token and one HumanEval problem.
+#[test]
+fn the_python_client_passes_its_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "client-token\n").unwrap();
+    let data = testdata("datasets/humaneval/HumanEval.jsonl.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&data).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let server = Serve::start(&[
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--limit",
+        "1",
+    ]);
+    let out = Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s", "tests", "-v"])
+        .current_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python"))
+        .env("CODELOOP_URL", format!("http://{}", server.addr))
+        .env("CODELOOP_TOKEN", "client-token")
+        .env(
+            "CODELOOP_CANONICAL",
+            first["canonical_solution"].as_str().unwrap(),
+        )
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("\nOK") && !report.contains("skipped"), "{report}");
+}
