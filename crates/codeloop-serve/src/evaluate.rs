@@ -67,13 +67,8 @@ pub(crate) async fn evaluate(Shared(state): Shared<Arc<State>>, body: Body) -> R
 
 async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
     let request: EvaluateRequest = read_json(state, body).await?;
-    let Some(problems) = &state.problems else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "this server has no dataset (start it with `codeloop serve --dataset NAME`)",
-        ));
-    };
-    let problem = problems.get(&request.task_id).ok_or_else(|| {
+    let problems = loaded(state)?;
+    let problem = problems.problem(&request.task_id).ok_or_else(|| {
         ApiError::field(
             "task_id",
             format!(
@@ -92,7 +87,7 @@ async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
             ));
         }
     };
-    let program = program(&request, problem)?;
+    let program = program(&request, &problem)?;
     let mut job = Job::suite(
         program.into(),
         problem.entry_point().unwrap_or_default(),
@@ -133,39 +128,65 @@ async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
     }))
 }
 
-/// The problems of the dataset a server loaded, by id.
+/// The problems of the dataset a server loaded, in its order and by id.
 pub struct Problems {
-    /// The dataset's name and content hash, for messages.
+    /// The dataset's name, for messages.
     pub name: String,
-    by_id: std::collections::HashMap<String, Problem>,
+    ordered: Vec<Arc<Problem>>,
+    by_id: std::collections::HashMap<String, usize>,
 }
 
 impl Problems {
     /// `problems` of the dataset `name`.
     #[must_use]
     pub fn new(name: String, problems: Vec<Problem>) -> Self {
+        let ordered: Vec<Arc<Problem>> = problems.into_iter().map(Arc::new).collect();
+        let by_id = ordered
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id().0.clone(), i))
+            .collect();
         Problems {
             name,
-            by_id: problems
-                .into_iter()
-                .map(|p| (p.id().0.clone(), p))
-                .collect(),
+            ordered,
+            by_id,
         }
     }
 
-    fn get(&self, id: &str) -> Option<&Problem> {
-        self.by_id.get(id)
+    /// Problem `id`.
+    pub(crate) fn problem(&self, id: &str) -> Option<Arc<Problem>> {
+        self.by_id.get(id).map(|&i| self.ordered[i].clone())
+    }
+
+    /// The problem `seed` draws: the same on every server with the same dataset.
+    pub(crate) fn drawn(&self, seed: u64) -> Arc<Problem> {
+        let i = codeloop_engine::stable_hash(seed, *b"env") % self.ordered.len() as u64;
+        self.ordered[i as usize].clone()
     }
 
     /// How many problems.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.ordered.len()
     }
 
     /// Whether there is none.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.ordered.is_empty()
     }
+}
+
+/// The server's problems, or the 404 that says how to load some.
+pub(crate) fn loaded(state: &State) -> Result<&Problems, ApiError> {
+    state
+        .problems
+        .as_ref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "this server has no dataset (start it with `codeloop serve --dataset NAME`)",
+            )
+        })
 }

@@ -6,7 +6,9 @@
 //!   `sandbox_fusion_url`) get codeloop's sandbox with no change on their side.
 //! - **codeloop's own** `POST /v1/execute` ([`native`]): a program and its tests give per-test
 //!   verdicts, as the run loop sees them; `POST /v1/evaluate` ([`evaluate`]): a completion for a
-//!   problem of the dataset loaded at start gives a reward and the hidden tests' verdicts.
+//!   problem of the dataset loaded at start gives a reward and the hidden tests' verdicts;
+//!   `/v1/env/*` ([`env`]): an RL environment in Gymnasium's terms (reset, step) whose episodes
+//!   are codeloop strategies driven by the trainer's model.
 //! - **Operations**: `GET /healthz`, `GET /metrics` (Prometheus text, [`metrics`]), bearer-token
 //!   auth, a request-size limit (413), a bounded admission queue (429 with `Retry-After` when
 //!   full), a deadline for reading a request's body (a slow client holds a connection, never a
@@ -20,6 +22,7 @@
 //! `SandboxFusion`'s file contents.
 
 mod api;
+pub mod env;
 pub mod evaluate;
 pub mod fusion;
 pub mod metrics;
@@ -112,8 +115,10 @@ pub(crate) struct State {
     pub(crate) languages: Vec<Language>,
     /// `MY_POD_NAME` (`SandboxFusion`'s `executor_pod_name`), where set.
     pub(crate) pod_name: Option<String>,
-    /// The dataset `/v1/evaluate` answers for.
+    /// The dataset `/v1/evaluate` and the environment answer for.
     pub(crate) problems: Option<evaluate::Problems>,
+    /// The environment's open episodes.
+    pub(crate) episodes: env::Episodes,
 }
 
 /// A bound server, ready to run.
@@ -152,6 +157,7 @@ impl Server {
             languages,
             pod_name: std::env::var("MY_POD_NAME").ok(),
             problems,
+            episodes: env::Episodes::default(),
             config,
         });
         Ok(Server { listener, state })
@@ -188,6 +194,11 @@ fn router(state: Arc<State>) -> Router {
         .route("/run_code", post(fusion::run_code))
         .route("/v1/execute", post(native::execute))
         .route("/v1/evaluate", post(evaluate::evaluate))
+        .route("/v1/env/reset", post(env::reset))
+        .route("/v1/env/reset_batch", post(env::reset_batch))
+        .route("/v1/env/step", post(env::step))
+        .route("/v1/env/step_batch", post(env::step_batch))
+        .route("/v1/env/close", post(env::close))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -9,6 +9,7 @@ mod pool;
 mod resume;
 mod run;
 mod serve;
+mod serve_data;
 mod snapshots;
 mod trace;
 

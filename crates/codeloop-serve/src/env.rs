@@ -1,0 +1,604 @@
+//! The RL environment API, in Gymnasium's terms, over the dataset the server loaded: an episode
+//! is one trajectory of a codeloop strategy (its prompts, its turn schedule, its feedback
+//! renderers F1 to F3), driven by the trainer's model instead of codeloop's.
+//!
+//! - `POST /v1/env/reset` `{"task_id"}` or `{"seed"}` (the problem drawn from the seed), with
+//!   `policy_seed` and Gymnasium's `options`: `strategy` (a built-in turn schedule; default
+//!   `multi-turn`: three attempts, F2 feedback after each failure), `params` (strategy fields, as
+//!   `--param`: e.g. `{"feedback": "F3", "max_turns": "5"}`), `reward` and `weights`: gives `episode_id`,
+//!   `observation` (`messages`, the conversation to answer, and `turn`) and `info`.
+//! - `POST /v1/env/step` `{"episode_id", "action"}` (the model's answer to the last messages):
+//!   codeloop extracts the program, runs it on the public tests (the feedback comes from them
+//!   alone) and on the hidden ones (the reward), and gives `observation` (the next messages,
+//!   with the feedback), `reward`, `terminated`, `truncated` and `info` (verdicts, whether it is
+//!   solved, the extraction rule).
+//!   - `terminated`: the episode reached its goal (the last program passed the public tests, or
+//!     the hidden ones); `truncated`: the strategy's turn cap or budget ended it first.
+//!   - `reward`: `binary` (default: 1 when the step's program passes every hidden test),
+//!     `fraction` (the share of hidden tests it passes), or `weighted` with `weights`
+//!     (`hidden_pass`, `hidden_fraction`, `public_fraction`): their weighted sum. A step whose
+//!     answer yields no program is rewarded 0.
+//! - `POST /v1/env/reset_batch` `{"task_ids": [...], "group_size": G, "options"}`: N problems x G
+//!   episodes at once (a GRPO group each; policy seeds `0..G`), and `POST /v1/env/step_batch`
+//!   `{"steps": [{"episode_id", "action"}, ...]}`: many steps at once, run concurrently.
+//! - `POST /v1/env/close` `{"episode_id"}` drops an episode; finished episodes are dropped by
+//!   their last step.
+//!
+//! Hidden tests never reach an observation. Strategies that trace programs (F4, `ldb`) or run a
+//! planning method are refused for now, naming what is supported.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State as Shared;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use codeloop_sandbox::Job;
+use codeloop_strategy::{Action, Observation, Policy, PromptLibrary, StrategySpec};
+use codeloop_types::{ExecReport, Limits, Message, Outcome, Problem, TestSuite};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::State;
+use crate::api::{ApiError, admit, read_json};
+
+/// Episodes held at once (more: 429 until some close or finish).
+pub const MAX_EPISODES: usize = 100_000;
+
+/// Weights of the `weighted` reward.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// Of 1 when every hidden test passes.
+    #[serde(default)]
+    pub hidden_pass: f64,
+    /// Of the share of hidden tests passed.
+    #[serde(default)]
+    pub hidden_fraction: f64,
+    /// Of the share of public tests passed.
+    #[serde(default)]
+    pub public_fraction: f64,
+}
+
+/// The options of a reset (Gymnasium's `options`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeOptions {
+    /// A built-in strategy (a turn schedule).
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// Strategy fields to set, as `--param KEY=VALUE`.
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    /// `binary`, `fraction` or `weighted`.
+    #[serde(default)]
+    pub reward: Option<String>,
+    /// The weights of `weighted`.
+    #[serde(default)]
+    pub weights: Option<Weights>,
+}
+
+/// The body of `POST /v1/env/reset`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// The problem.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// Draws the problem when there is no `task_id`.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// The strategy's seed (its draws among prompts and tests).
+    #[serde(default)]
+    pub policy_seed: u64,
+    /// The strategy, its fields and the reward.
+    #[serde(default)]
+    pub options: EpisodeOptions,
+}
+
+/// The body of `POST /v1/env/reset_batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBatchRequest {
+    /// The problems.
+    pub task_ids: Vec<String>,
+    /// Episodes per problem.
+    #[serde(default = "one")]
+    pub group_size: usize,
+    /// The strategy, its fields and the reward.
+    #[serde(default)]
+    pub options: EpisodeOptions,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepRequest {
+    /// The episode.
+    pub episode_id: String,
+    /// The model's answer.
+    pub action: String,
+}
+
+/// Many steps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepBatchRequest {
+    /// The steps.
+    pub steps: Vec<StepRequest>,
+}
+
+/// The body of `POST /v1/env/close`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    /// The episode.
+    pub episode_id: String,
+}
+
+/// How a step's program is rewarded.
+#[derive(Debug, Clone, Copy)]
+struct Reward {
+    weights: Weights,
+    /// Whether the hidden tests must all run (a fraction is weighted).
+    all_tests: bool,
+}
+
+/// One episode: its problem, the strategy driving it, what it waits for.
+struct Episode {
+    problem: Arc<Problem>,
+    policy: Box<dyn Policy>,
+    reward: Reward,
+    /// The conversation the model is to answer.
+    messages: Vec<Message>,
+    turn: u32,
+    /// Whether the last program passed the public tests.
+    public_passed: bool,
+}
+
+/// The episodes of a server.
+#[derive(Default)]
+pub struct Episodes {
+    live: Mutex<HashMap<String, Option<Episode>>>,
+    next: AtomicU64,
+}
+
+fn reward(options: &EpisodeOptions) -> Result<Reward, ApiError> {
+    let weights = match (
+        options.reward.as_deref().unwrap_or("binary"),
+        options.weights,
+    ) {
+        ("binary", None) => Weights {
+            hidden_pass: 1.0,
+            ..Weights::default()
+        },
+        ("fraction", None) => Weights {
+            hidden_fraction: 1.0,
+            ..Weights::default()
+        },
+        ("weighted", Some(w)) => w,
+        ("weighted", None) => {
+            return Err(ApiError::field(
+                "options.weights",
+                "field `options.weights`: `weighted` needs `weights` (hidden_pass, hidden_fraction, public_fraction)",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::field(
+                "options.weights",
+                "field `options.weights` goes with `\"reward\": \"weighted\"`",
+            ));
+        }
+        (other, None) => {
+            return Err(ApiError::field(
+                "options.reward",
+                format!(
+                    "field `options.reward`: `{other}` is not one of binary, fraction, weighted"
+                ),
+            ));
+        }
+    };
+    Ok(Reward {
+        weights,
+        all_tests: weights.hidden_fraction != 0.0,
+    })
+}
+
+/// The strategy of `options`, refused (naming the field) when the environment cannot drive it.
+fn strategy(
+    options: &EpisodeOptions,
+    library: &PromptLibrary,
+) -> Result<Arc<StrategySpec>, ApiError> {
+    let name = options.strategy.as_deref().unwrap_or("multi-turn");
+    let mut spec = StrategySpec::resolve(name, library).map_err(|e| {
+        ApiError::field("options.strategy", format!("field `options.strategy`: {e}"))
+    })?;
+    for (key, value) in &options.params {
+        spec = spec
+            .with_param(key, value)
+            .map_err(|e| ApiError::field(&format!("options.params.{key}"), e.to_string()))?;
+    }
+    if spec.agent.is_some() || spec.feedback == codeloop_strategy::Granularity::Trace {
+        return Err(ApiError::field(
+            "options.strategy",
+            format!(
+                "field `options.strategy`: `{name}` traces programs or is a planning, search or pool method; the environment drives turn schedules with F1-F3 feedback (multi-turn, cot-retry, single, reflexion, self-debug, self-debug-simple)"
+            ),
+        ));
+    }
+    Ok(Arc::new(spec))
+}
+
+impl Episodes {
+    fn insert(&self, episode: Episode) -> Result<String, ApiError> {
+        let mut live = self.live.lock().expect("episodes lock");
+        if live.len() >= MAX_EPISODES {
+            return Err(ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("{MAX_EPISODES} episodes are open; close or finish some"),
+                )
+            });
+        }
+        let id = format!("ep-{}", self.next.fetch_add(1, Ordering::Relaxed));
+        live.insert(id.clone(), Some(episode));
+        Ok(id)
+    }
+
+    /// Takes episode `id` out for a step (it is busy meanwhile).
+    fn take(&self, id: &str) -> Result<Episode, ApiError> {
+        let mut live = self.live.lock().expect("episodes lock");
+        match live.get_mut(id) {
+            None => Err(ApiError::field(
+                "episode_id",
+                format!(
+                    "field `episode_id`: no open episode `{id}` (finished episodes are closed by their last step)"
+                ),
+            )),
+            Some(slot) => slot.take().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("episode `{id}` is taking a step already"),
+                )
+            }),
+        }
+    }
+
+    fn put_back(&self, id: &str, episode: Option<Episode>) {
+        let mut live = self.live.lock().expect("episodes lock");
+        match episode {
+            Some(e) => {
+                live.insert(id.to_owned(), Some(e));
+            }
+            None => {
+                live.remove(id);
+            }
+        }
+    }
+}
+
+/// What the model is to answer, as an observation.
+fn observation(episode: &Episode) -> Value {
+    json!({"messages": episode.messages, "turn": episode.turn})
+}
+
+/// A new episode on `problem`, driven to its first model call.
+fn start(
+    state: &State,
+    problem: &Arc<Problem>,
+    options: &EpisodeOptions,
+    policy_seed: u64,
+) -> Result<(String, Value), ApiError> {
+    let library = Arc::new(PromptLibrary::builtin());
+    let spec = strategy(options, &library)?;
+    let reward = reward(options)?;
+    let mut policy = codeloop_strategy::policy(
+        Arc::new(problem.public.clone()),
+        spec.clone(),
+        library,
+        policy_seed,
+    )
+    .map_err(|e| ApiError::field("strategy", e.to_string()))?;
+    let first = policy
+        .next(Observation::Start)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let Action::Llm { messages, turn, .. } = first else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("strategy `{}` did not begin with a model call", spec.name),
+        ));
+    };
+    let episode = Episode {
+        problem: problem.clone(),
+        policy,
+        reward,
+        messages,
+        turn,
+        public_passed: false,
+    };
+    let observation = observation(&episode);
+    let id = state.episodes.insert(episode)?;
+    let answer = json!({
+        "episode_id": id,
+        "observation": observation,
+        "info": {"task_id": problem.id().0, "strategy": spec.name, "policy_seed": policy_seed},
+    });
+    Ok((id, answer))
+}
+
+/// `POST /v1/env/reset`.
+pub(crate) async fn reset(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
+    let run = async {
+        let request: ResetRequest = read_json(&state, body).await?;
+        let problems = crate::evaluate::loaded(&state)?;
+        let problem = match (&request.task_id, request.seed) {
+            (Some(id), _) => problems.problem(id).ok_or_else(|| {
+                ApiError::field(
+                    "task_id",
+                    format!("field `task_id`: no problem `{id}` in {}", problems.name),
+                )
+            })?,
+            (None, Some(seed)) => problems.drawn(seed),
+            (None, None) => {
+                return Err(ApiError::field(
+                    "task_id",
+                    "one of `task_id` and `seed` is needed",
+                ));
+            }
+        };
+        start(&state, &problem, &request.options, request.policy_seed).map(|(_, a)| a)
+    };
+    match run.await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /v1/env/reset_batch`.
+pub(crate) async fn reset_batch(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
+    let run = async {
+        let request: ResetBatchRequest = read_json(&state, body).await?;
+        let problems = crate::evaluate::loaded(&state)?;
+        let options = &request.options;
+        let mut episodes = Vec::new();
+        for (i, id) in request.task_ids.iter().enumerate() {
+            let problem = problems.problem(id).ok_or_else(|| {
+                ApiError::field(
+                    &format!("task_ids[{i}]"),
+                    format!("no problem `{id}` in {}", problems.name),
+                )
+            })?;
+            for g in 0..request.group_size.max(1) {
+                episodes.push(start(&state, &problem, options, g as u64)?.1);
+            }
+        }
+        Ok::<_, ApiError>(json!({"episodes": episodes}))
+    };
+    match run.await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /v1/env/close`.
+pub(crate) async fn close(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
+    match read_json::<CloseRequest>(&state, body).await {
+        Ok(r) => {
+            let closed = state
+                .episodes
+                .live
+                .lock()
+                .expect("episodes lock")
+                .remove(&r.episode_id)
+                .is_some();
+            axum::Json(json!({"closed": closed})).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /v1/env/step`.
+pub(crate) async fn step(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
+    let run = async {
+        let request: StepRequest = read_json(&state, body).await?;
+        one_step(&state, request).await
+    };
+    match run.await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /v1/env/step_batch`: the steps run concurrently; each answer is the step's result or
+/// its error (`{"error", "field"}`), in order.
+pub(crate) async fn step_batch(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
+    let request: StepBatchRequest = match read_json(&state, body).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let steps = request.steps.into_iter().map(|s| {
+        let state = state.clone();
+        async move {
+            match one_step(&state, s).await {
+                Ok(v) => v,
+                Err(e) => {
+                    json!({"error": e.message, "field": e.field, "status": e.status.as_u16()})
+                }
+            }
+        }
+    });
+    let results = futures_util::future::join_all(steps).await;
+    axum::Json(json!({"results": results})).into_response()
+}
+
+/// A step's program, run on the public and the hidden tests.
+struct Ran {
+    public: ExecReport,
+    hidden: ExecReport,
+    reward: f64,
+    solved: bool,
+}
+
+fn fraction(report: &ExecReport, suite: &TestSuite) -> f64 {
+    let all = suite.tests.len();
+    if all == 0 {
+        return f64::from(u8::from(report.outcome == Outcome::Passed));
+    }
+    report.tests.iter().filter(|t| t.verdict.is_pass()).count() as f64 / all as f64
+}
+
+async fn run_program(
+    state: &State,
+    problem: Arc<Problem>,
+    reward: Reward,
+    program: &str,
+) -> Result<Ran, ApiError> {
+    let limits = Limits {
+        memory_mib: Some(state.config.default_memory_mib),
+        ..Limits::default()
+    };
+    let entry = problem.entry_point().unwrap_or_default();
+    let _permit = admit(state)?;
+    let started = Instant::now();
+    let public = state
+        .exec
+        .run(Job::suite(
+            program.into(),
+            entry,
+            problem.public.public_tests.clone(),
+            limits.clone(),
+        ))
+        .await;
+    let mut hidden_job = Job::suite(program.into(), entry, problem.hidden.0.clone(), limits);
+    hidden_job.fail_fast = !reward.all_tests;
+    let hidden = state.exec.run(hidden_job).await;
+    let solved = hidden.outcome == Outcome::Passed;
+    state.metrics.executed(
+        "env",
+        if solved {
+            "pass"
+        } else {
+            hidden.verdict.name()
+        },
+        started.elapsed(),
+    );
+    let w = reward.weights;
+    let reward = w.hidden_pass * f64::from(u8::from(solved))
+        + w.hidden_fraction * fraction(&hidden, &problem.hidden.0)
+        + w.public_fraction * fraction(&public, &problem.public.public_tests);
+    Ok(Ran {
+        public,
+        hidden,
+        reward,
+        solved,
+    })
+}
+
+/// Drives episode `request.episode_id` from the model's answer to its next model call, or to
+/// its end.
+async fn one_step(state: &State, request: StepRequest) -> Result<Value, ApiError> {
+    let mut episode = state.episodes.take(&request.episode_id)?;
+    let result = drive(state, &mut episode, &request.action).await;
+    let finished = result
+        .as_ref()
+        .is_ok_and(|v| v["terminated"] == true || v["truncated"] == true);
+    state
+        .episodes
+        .put_back(&request.episode_id, (!finished).then_some(episode));
+    result
+}
+
+async fn drive(state: &State, episode: &mut Episode, answer: &str) -> Result<Value, ApiError> {
+    let strategy_error = |e: codeloop_strategy::StrategyError| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    };
+    let mut action = episode
+        .policy
+        .next(Observation::Llm(answer))
+        .map_err(strategy_error)?;
+    let mut ran: Option<(Ran, codeloop_strategy::Extracted)> = None;
+    loop {
+        action = match action {
+            Action::Exec { extracted, .. } => {
+                let r = run_program(
+                    state,
+                    episode.problem.clone(),
+                    episode.reward,
+                    &extracted.program,
+                )
+                .await?;
+                episode.public_passed = r.public.outcome == Outcome::Passed;
+                let next = episode
+                    .policy
+                    .next(Observation::Exec(&r.public))
+                    .map_err(strategy_error)?;
+                ran = Some((r, extracted));
+                next
+            }
+            Action::Submit { .. } => episode
+                .policy
+                .next(Observation::Submitted)
+                .map_err(strategy_error)?,
+            Action::Llm { messages, turn, .. } => {
+                episode.messages = messages;
+                episode.turn = turn;
+                return Ok(step_answer(episode, ran, false, false));
+            }
+            Action::Trace { .. } => {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the strategy asked for a trace, which the environment does not run",
+                ));
+            }
+            Action::Stop => {
+                // Ended by its goal (the public tests passed, or the hidden ones did), else by its
+                // turn cap or budget.
+                let solved = ran.as_ref().is_some_and(|(r, _)| r.solved);
+                let terminated = episode.public_passed || solved;
+                return Ok(step_answer(episode, ran, terminated, !terminated));
+            }
+        };
+    }
+}
+
+fn step_answer(
+    episode: &Episode,
+    ran: Option<(Ran, codeloop_strategy::Extracted)>,
+    terminated: bool,
+    truncated: bool,
+) -> Value {
+    let observation = if terminated || truncated {
+        json!({"messages": episode.messages, "turn": episode.turn, "done": true})
+    } else {
+        observation(episode)
+    };
+    let (reward, info) = match ran {
+        Some((r, extracted)) => (
+            r.reward,
+            json!({
+                "solved": r.solved,
+                "public_passed": r.public.outcome == Outcome::Passed,
+                "public_verdicts": r.public.tests.iter().map(|t| t.verdict.name()).collect::<Vec<_>>(),
+                "hidden_verdict": if r.solved { "pass" } else { r.hidden.verdict.name() },
+                "extraction": extracted.rule,
+                "program": extracted.program,
+            }),
+        ),
+        None => (0.0, json!({"solved": false, "program": null})),
+    };
+    json!({
+        "observation": observation,
+        "reward": reward,
+        "terminated": terminated,
+        "truncated": truncated,
+        "info": info,
+    })
+}
