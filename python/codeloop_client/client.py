@@ -142,6 +142,43 @@ class Client:
             body["solution"] = solution
         return self._request("POST", "/v1/evaluate", body)
 
+    # The RL environment (Gymnasium's reset and step; see `codeloop serve`'s `/v1/env/*`).
+
+    def reset(
+        self,
+        task_id: Optional[str] = None,
+        seed: Optional[int] = None,
+        policy_seed: int = 0,
+        options: Optional[Mapping[str, Any]] = None,
+    ) -> Json:
+        """A new episode on `task_id` (or the problem `seed` draws): `episode_id`, `observation`
+        (`messages` to answer), `info`. `options`: `strategy`, `params`, `reward`, `weights`."""
+        body: Json = {"policy_seed": policy_seed, "options": dict(options or {})}
+        if task_id is not None:
+            body["task_id"] = task_id
+        if seed is not None:
+            body["seed"] = seed
+        return self._request("POST", "/v1/env/reset", body)
+
+    def step(self, episode_id: str, action: str) -> Json:
+        """The model's answer `action`: `observation`, `reward`, `terminated`, `truncated`, `info`."""
+        return self._request("POST", "/v1/env/step", {"episode_id": episode_id, "action": action})
+
+    def reset_batch(
+        self, task_ids: Sequence[str], group_size: int = 1, options: Optional[Mapping[str, Any]] = None
+    ) -> List[Json]:
+        """`group_size` episodes per problem (policy seeds 0..group_size), in order."""
+        body = {"task_ids": list(task_ids), "group_size": group_size, "options": dict(options or {})}
+        return self._request("POST", "/v1/env/reset_batch", body)["episodes"]
+
+    def step_batch(self, steps: Sequence[Mapping[str, str]]) -> List[Json]:
+        """Many `{"episode_id", "action"}` steps at once; each result, or its `error`, in order."""
+        return self._request("POST", "/v1/env/step_batch", {"steps": [dict(s) for s in steps]})["results"]
+
+    def close(self, episode_id: str) -> bool:
+        """Drops an episode; whether it was open."""
+        return bool(self._request("POST", "/v1/env/close", {"episode_id": episode_id})["closed"])
+
 
 class AsyncClient:
     """The asyncio twin of `Client`: each call runs the blocking one on a worker thread, so many
@@ -161,6 +198,21 @@ class AsyncClient:
 
     async def evaluate(self, task_id: str, **kwargs: Any) -> Json:
         return await asyncio.to_thread(self._client.evaluate, task_id, **kwargs)
+
+    async def reset(self, task_id: Optional[str] = None, **kwargs: Any) -> Json:
+        return await asyncio.to_thread(self._client.reset, task_id, **kwargs)
+
+    async def step(self, episode_id: str, action: str) -> Json:
+        return await asyncio.to_thread(self._client.step, episode_id, action)
+
+    async def reset_batch(self, task_ids: Sequence[str], **kwargs: Any) -> List[Json]:
+        return await asyncio.to_thread(self._client.reset_batch, task_ids, **kwargs)
+
+    async def step_batch(self, steps: Sequence[Mapping[str, str]]) -> List[Json]:
+        return await asyncio.to_thread(self._client.step_batch, steps)
+
+    async def close(self, episode_id: str) -> bool:
+        return await asyncio.to_thread(self._client.close, episode_id)
 
 
 __all__: List[str] = ["AsyncClient", "Client", "ServeError"]

@@ -53,6 +53,25 @@ class ClientTest(unittest.TestCase):
         r = self.client.evaluate("HumanEval/0", completion="    return True\n", reward="fraction")
         self.assertLess(r["reward"], 1.0)
 
+    def test_an_episode_runs_to_its_end(self):
+        canonical = os.environ["CODELOOP_CANONICAL"]
+        episode = self.client.reset("HumanEval/0", options={"reward": "fraction"})
+        prompt = episode["observation"]["messages"][-1]["content"]
+        self.assertIn("has_close_elements", prompt)
+        wrong = "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```"
+        step = self.client.step(episode["episode_id"], wrong)
+        self.assertFalse(step["terminated"] or step["truncated"])
+        self.assertLess(step["reward"], 1.0)
+        signature = prompt[prompt.index("def has_close_elements"):]
+        signature = signature[: signature.index("```")] if "```" in signature else signature
+        step = self.client.step(episode["episode_id"], "```python\nfrom typing import List\n\n" + signature + canonical + "```")
+        self.assertEqual((step["reward"], step["terminated"]), (1.0, True))
+        group = self.client.reset_batch(["HumanEval/0"], group_size=3)
+        results = self.client.step_batch([{"episode_id": e["episode_id"], "action": wrong} for e in group])
+        self.assertEqual(len(results), 3)
+        self.assertTrue(all(r["reward"] == 0.0 for r in results))
+        self.assertTrue(self.client.close(group[0]["episode_id"]))
+
     def test_the_async_client_keeps_many_requests_in_flight(self):
         async def main():
             client = AsyncClient(URL, token=TOKEN)
