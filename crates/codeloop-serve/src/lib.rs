@@ -7,7 +7,7 @@
 //! - **codeloop's own** `POST /v1/execute` ([`native`]): a program and its tests give per-test
 //!   verdicts, as the run loop sees them; `POST /v1/evaluate` ([`evaluate`]): a completion for a
 //!   problem of the dataset loaded at start gives a reward and the hidden tests' verdicts;
-//!   `/v1/env/*` ([`env`]): an RL environment in Gymnasium's terms (reset, step) whose episodes
+//!   `/v1/env/*` ([`mod@env`]): an RL environment in Gymnasium's terms (reset, step) whose episodes
 //!   are codeloop strategies driven by the trainer's model.
 //! - **Operations**: `GET /healthz`, `GET /metrics` (Prometheus text, [`metrics`]), bearer-token
 //!   auth, a request-size limit (413), a bounded admission queue (429 with `Retry-After` when
