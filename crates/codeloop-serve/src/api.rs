@@ -206,6 +206,36 @@ pub(crate) fn admit(state: &State) -> Result<OwnedSemaphorePermit, ApiError> {
     })
 }
 
+/// Admits one execution of a batch: 503 while draining, else waits for room in the queue.
+pub(crate) async fn admit_waiting(state: &State) -> Result<OwnedSemaphorePermit, ApiError> {
+    if state.draining.load(Ordering::SeqCst) {
+        return admit(state);
+    }
+    state.admission.clone().acquire_owned().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )
+    })
+}
+
+/// Runs `job` on a task of its own that holds `permit`: a request dropped midway (its client
+/// went away) leaves the job to finish with its admission held, so that no more than `--queue`
+/// executions are ever under way.
+pub(crate) async fn run_admitted(
+    state: &Arc<State>,
+    permit: OwnedSemaphorePermit,
+    job: codeloop_sandbox::Job,
+) -> codeloop_types::ExecReport {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        state.exec.run(job).await
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 /// Seconds as milliseconds, refused (naming `field`) unless in (0, `max`].
 pub(crate) fn seconds_ms(field: &str, seconds: f64, max: f64) -> Result<u64, ApiError> {
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= max) {

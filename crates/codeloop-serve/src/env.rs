@@ -45,8 +45,15 @@ use serde_json::{Value, json};
 use crate::State;
 use crate::api::{ApiError, admit, read_json};
 
-/// Episodes held at once (more: 429 until some close or finish).
+/// Episodes held at once (more: 429 until some close, finish or stay idle for
+/// [`EPISODE_IDLE`]).
 pub const MAX_EPISODES: usize = 100_000;
+
+/// How long an episode may wait for its next step before a full table drops it.
+pub const EPISODE_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The most episodes one `reset_batch` makes.
+pub const MAX_BATCH: usize = 4096;
 
 /// Weights of the `weighted` reward.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
@@ -161,6 +168,8 @@ struct Episode {
     turn: u32,
     /// Whether the last program passed the public tests.
     public_passed: bool,
+    /// When it last took a step (or began): idle episodes give way when the table is full.
+    last_used: Instant,
 }
 
 /// The episodes of a server.
@@ -237,20 +246,37 @@ fn strategy(
 }
 
 impl Episodes {
-    fn insert(&self, episode: Episode) -> Result<String, ApiError> {
+    /// Opens `episodes` together (all or none): their ids, in order. When the table has no room,
+    /// episodes idle for [`EPISODE_IDLE`] are dropped first.
+    fn insert_all(&self, episodes: Vec<Episode>) -> Result<Vec<String>, ApiError> {
         let mut live = self.live.lock().expect("episodes lock");
-        if live.len() >= MAX_EPISODES {
+        if live.len() + episodes.len() > MAX_EPISODES {
+            live.retain(|_, e| {
+                e.as_ref()
+                    .is_none_or(|e| e.last_used.elapsed() < EPISODE_IDLE)
+            });
+        }
+        if live.len() + episodes.len() > MAX_EPISODES {
             return Err(ApiError {
                 retry_after: Some(1),
                 ..ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
-                    format!("{MAX_EPISODES} episodes are open; close or finish some"),
+                    format!(
+                        "{} episodes are open and {} more would pass {MAX_EPISODES}; close or finish some",
+                        live.len(),
+                        episodes.len()
+                    ),
                 )
             });
         }
-        let id = format!("ep-{}", self.next.fetch_add(1, Ordering::Relaxed));
-        live.insert(id.clone(), Some(episode));
-        Ok(id)
+        Ok(episodes
+            .into_iter()
+            .map(|e| {
+                let id = format!("ep-{}", self.next.fetch_add(1, Ordering::Relaxed));
+                live.insert(id.clone(), Some(e));
+                id
+            })
+            .collect())
     }
 
     /// Takes episode `id` out for a step (it is busy meanwhile).
@@ -275,7 +301,8 @@ impl Episodes {
     fn put_back(&self, id: &str, episode: Option<Episode>) {
         let mut live = self.live.lock().expect("episodes lock");
         match episode {
-            Some(e) => {
+            Some(mut e) => {
+                e.last_used = Instant::now();
                 live.insert(id.to_owned(), Some(e));
             }
             None => {
@@ -290,13 +317,12 @@ fn observation(episode: &Episode) -> Value {
     json!({"messages": episode.messages, "turn": episode.turn})
 }
 
-/// A new episode on `problem`, driven to its first model call.
-fn start(
-    state: &State,
+/// A new episode on `problem`, driven to its first model call, and its answer (without its id).
+fn new_episode(
     problem: &Arc<Problem>,
     options: &EpisodeOptions,
     policy_seed: u64,
-) -> Result<(String, Value), ApiError> {
+) -> Result<(Episode, Value), ApiError> {
     let library = Arc::new(PromptLibrary::builtin());
     let spec = strategy(options, &library)?;
     let reward = reward(options)?;
@@ -306,7 +332,7 @@ fn start(
         library,
         policy_seed,
     )
-    .map_err(|e| ApiError::field("strategy", e.to_string()))?;
+    .map_err(|e| ApiError::field("options.strategy", e.to_string()))?;
     let first = policy
         .next(Observation::Start)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -323,15 +349,23 @@ fn start(
         messages,
         turn,
         public_passed: false,
+        last_used: Instant::now(),
     };
-    let observation = observation(&episode);
-    let id = state.episodes.insert(episode)?;
     let answer = json!({
-        "episode_id": id,
-        "observation": observation,
+        "observation": observation(&episode),
         "info": {"task_id": problem.id().0, "strategy": spec.name, "policy_seed": policy_seed},
     });
-    Ok((id, answer))
+    Ok((episode, answer))
+}
+
+/// Opens `made` episodes and gives their answers with their ids.
+fn open(state: &State, made: Vec<(Episode, Value)>) -> Result<Vec<Value>, ApiError> {
+    let (episodes, mut answers): (Vec<Episode>, Vec<Value>) = made.into_iter().unzip();
+    let ids = state.episodes.insert_all(episodes)?;
+    for (answer, id) in answers.iter_mut().zip(ids) {
+        answer["episode_id"] = Value::String(id);
+    }
+    Ok(answers)
 }
 
 /// `POST /v1/env/reset`.
@@ -354,7 +388,8 @@ pub(crate) async fn reset(Shared(state): Shared<Arc<State>>, body: Body) -> Resp
                 ));
             }
         };
-        start(&state, &problem, &request.options, request.policy_seed).map(|(_, a)| a)
+        let made = new_episode(&problem, &request.options, request.policy_seed)?;
+        Ok(open(&state, vec![made])?.remove(0))
     };
     match run.await {
         Ok(v) => axum::Json(v).into_response(),
@@ -368,18 +403,32 @@ pub(crate) async fn reset_batch(Shared(state): Shared<Arc<State>>, body: Body) -
         let request: ResetBatchRequest = read_json(&state, body).await?;
         let problems = crate::evaluate::loaded(&state)?;
         let options = &request.options;
-        let mut episodes = Vec::new();
+        let group = request.group_size.max(1);
+        if request.task_ids.len().saturating_mul(group) > MAX_BATCH {
+            return Err(ApiError::field(
+                "group_size",
+                format!(
+                    "field `group_size`: {} problems x {group} episodes is more than {MAX_BATCH} in one batch",
+                    request.task_ids.len()
+                ),
+            ));
+        }
+        let mut chosen = Vec::with_capacity(request.task_ids.len());
         for (i, id) in request.task_ids.iter().enumerate() {
-            let problem = problems.problem(id).ok_or_else(|| {
+            chosen.push(problems.problem(id).ok_or_else(|| {
                 ApiError::field(
                     &format!("task_ids[{i}]"),
                     format!("no problem `{id}` in {}", problems.name),
                 )
-            })?;
-            for g in 0..request.group_size.max(1) {
-                episodes.push(start(&state, &problem, options, g as u64)?.1);
+            })?);
+        }
+        let mut made = Vec::with_capacity(chosen.len() * group);
+        for problem in &chosen {
+            for g in 0..group {
+                made.push(new_episode(problem, options, g as u64)?);
             }
         }
+        let episodes = open(&state, made)?;
         Ok::<_, ApiError>(json!({"episodes": episodes}))
     };
     match run.await {
@@ -409,7 +458,7 @@ pub(crate) async fn close(Shared(state): Shared<Arc<State>>, body: Body) -> Resp
 pub(crate) async fn step(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
     let run = async {
         let request: StepRequest = read_json(&state, body).await?;
-        one_step(&state, request).await
+        one_step(&state, request, false).await
     };
     match run.await {
         Ok(v) => axum::Json(v).into_response(),
@@ -417,8 +466,9 @@ pub(crate) async fn step(Shared(state): Shared<Arc<State>>, body: Body) -> Respo
     }
 }
 
-/// `POST /v1/env/step_batch`: the steps run concurrently; each answer is the step's result or
-/// its error (`{"error", "field"}`), in order.
+/// `POST /v1/env/step_batch`: the steps run concurrently, each waiting for room in the queue
+/// (a batch is never refused for being large); each answer is the step's result or its error
+/// (`{"error", "field", "status"}`), in order.
 pub(crate) async fn step_batch(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
     let request: StepBatchRequest = match read_json(&state, body).await {
         Ok(r) => r,
@@ -427,7 +477,7 @@ pub(crate) async fn step_batch(Shared(state): Shared<Arc<State>>, body: Body) ->
     let steps = request.steps.into_iter().map(|s| {
         let state = state.clone();
         async move {
-            match one_step(&state, s).await {
+            match one_step(&state, s, true).await {
                 Ok(v) => v,
                 Err(e) => {
                     json!({"error": e.message, "field": e.field, "status": e.status.as_u16()})
@@ -455,18 +505,12 @@ fn fraction(report: &ExecReport, suite: &TestSuite) -> f64 {
     report.tests.iter().filter(|t| t.verdict.is_pass()).count() as f64 / all as f64
 }
 
-async fn run_program(
-    state: &State,
-    problem: Arc<Problem>,
-    reward: Reward,
-    program: &str,
-) -> Result<Ran, ApiError> {
+async fn run_program(state: &State, problem: Arc<Problem>, reward: Reward, program: &str) -> Ran {
     let limits = Limits {
         memory_mib: Some(state.config.default_memory_mib),
         ..Limits::default()
     };
     let entry = problem.entry_point().unwrap_or_default();
-    let _permit = admit(state)?;
     let started = Instant::now();
     let public = state
         .exec
@@ -494,26 +538,42 @@ async fn run_program(
     let reward = w.hidden_pass * f64::from(u8::from(solved))
         + w.hidden_fraction * fraction(&hidden, &problem.hidden.0)
         + w.public_fraction * fraction(&public, &problem.public.public_tests);
-    Ok(Ran {
+    Ran {
         public,
         hidden,
         reward,
         solved,
-    })
+    }
 }
 
 /// Drives episode `request.episode_id` from the model's answer to its next model call, or to
-/// its end.
-async fn one_step(state: &State, request: StepRequest) -> Result<Value, ApiError> {
+/// its end. Admission comes first (a 429 leaves the episode as it was), and the step runs on a
+/// task of its own holding it: a client that goes away mid-step leaves the step to finish and the
+/// episode to be put back. An error after the strategy took the answer closes the episode.
+async fn one_step(state: &Arc<State>, request: StepRequest, wait: bool) -> Result<Value, ApiError> {
+    let permit = if wait {
+        crate::api::admit_waiting(state).await?
+    } else {
+        admit(state)?
+    };
     let mut episode = state.episodes.take(&request.episode_id)?;
-    let result = drive(state, &mut episode, &request.action).await;
-    let finished = result
-        .as_ref()
-        .is_ok_and(|v| v["terminated"] == true || v["truncated"] == true);
-    state
-        .episodes
-        .put_back(&request.episode_id, (!finished).then_some(episode));
-    result
+    let state = state.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let result = drive(&state, &mut episode, &request.action).await;
+        let finished = result
+            .as_ref()
+            .map_or(true, |v| v["terminated"] == true || v["truncated"] == true);
+        state
+            .episodes
+            .put_back(&request.episode_id, (!finished).then_some(episode));
+        result.map_err(|mut e| {
+            e.message = format!("{} (episode `{}` is closed)", e.message, request.episode_id);
+            e
+        })
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 async fn drive(state: &State, episode: &mut Episode, answer: &str) -> Result<Value, ApiError> {
@@ -534,7 +594,7 @@ async fn drive(state: &State, episode: &mut Episode, answer: &str) -> Result<Val
                     episode.reward,
                     &extracted.program,
                 )
-                .await?;
+                .await;
                 episode.public_passed = r.public.outcome == Outcome::Passed;
                 let next = episode
                     .policy

@@ -7,7 +7,9 @@
 //! or `fraction` (the share of hidden tests passed, every test run).
 //!
 //! The answer: `task_id`, `passed`, `reward`, `tests_passed`, `tests_total` (of the tests that
-//! ran), `verdict` (`pass` or the first failing test's verdict) and the `report`.
+//! ran), `verdict` (`pass` or the first failing test's verdict), and with `"details": true` the
+//! hidden tests' `report` (their inputs and expected values: for debugging a reward, never to be
+//! shown to the model).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,7 +24,7 @@ use codeloop_types::{Limits, Problem};
 use serde::Deserialize;
 
 use crate::State;
-use crate::api::{ApiError, admit, read_json};
+use crate::api::{ApiError, admit, read_json, run_admitted};
 
 fn binary() -> String {
     "binary".to_owned()
@@ -43,6 +45,10 @@ pub struct EvaluateRequest {
     /// `binary` or `fraction`.
     #[serde(default = "binary")]
     pub reward: String,
+    /// Include the hidden tests' report (their inputs and expected values): for debugging a
+    /// reward, never for a model's eyes.
+    #[serde(default)]
+    pub details: bool,
 }
 
 /// The whole program of a request for `problem`.
@@ -65,7 +71,7 @@ pub(crate) async fn evaluate(Shared(state): Shared<Arc<State>>, body: Body) -> R
     }
 }
 
-async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
+async fn run(state: &Arc<State>, body: Body) -> Result<serde_json::Value, ApiError> {
     let request: EvaluateRequest = read_json(state, body).await?;
     let problems = loaded(state)?;
     let problem = problems.problem(&request.task_id).ok_or_else(|| {
@@ -98,9 +104,9 @@ async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
         },
     );
     job.fail_fast = !fraction;
-    let _permit = admit(state)?;
+    let permit = admit(state)?;
     let started = Instant::now();
-    let report = state.exec.run(job).await;
+    let report = run_admitted(state, permit, job).await;
     let verdict = HiddenVerdict::of(&report);
     state
         .metrics
@@ -117,15 +123,18 @@ async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
     } else {
         f64::from(u8::from(verdict.passed))
     };
-    Ok(serde_json::json!({
+    let mut answer = serde_json::json!({
         "task_id": request.task_id,
         "passed": verdict.passed,
         "reward": reward,
         "verdict": verdict.verdict,
         "tests_passed": passed,
         "tests_total": total,
-        "report": report,
-    }))
+    });
+    if request.details {
+        answer["report"] = serde_json::to_value(&report).unwrap_or_default();
+    }
+    Ok(answer)
 }
 
 /// The problems of the dataset a server loaded, in its order and by id.

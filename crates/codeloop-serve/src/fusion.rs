@@ -36,7 +36,7 @@ use codeloop_types::{ExecReport, Language, Limits, Outcome, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::State;
-use crate::api::{ApiError, admit, read_json, seconds_ms};
+use crate::api::{ApiError, admit, read_json, run_admitted, seconds_ms};
 
 /// `SandboxFusion`'s language names (its `Language` enum, `sandbox/runners/types.py`).
 pub const FUSION_LANGUAGES: [&str; 29] = [
@@ -173,7 +173,7 @@ pub(crate) async fn run_code(Shared(state): Shared<Arc<State>>, body: Body) -> R
     }
 }
 
-async fn run(state: &State, body: Body) -> Result<RunCodeResponse, ApiError> {
+async fn run(state: &Arc<State>, body: Body) -> Result<RunCodeResponse, ApiError> {
     let request: RunCodeRequest = read_json(state, body).await?;
     if !FUSION_LANGUAGES.contains(&request.language.as_str()) {
         state.metrics.refused("bad_request");
@@ -213,7 +213,7 @@ async fn run(state: &State, body: Body) -> Result<RunCodeResponse, ApiError> {
             pod,
         ));
     };
-    let _permit = admit(state)?;
+    let permit = admit(state)?;
     let started = Instant::now();
     let memory = if request.memory_limit_mb > 0.0 {
         (request.memory_limit_mb.ceil() as u64).min(state.config.max_memory_mib)
@@ -238,7 +238,7 @@ async fn run(state: &State, body: Body) -> Result<RunCodeResponse, ApiError> {
             memory_mib: state.config.max_memory_mib.min(4096),
         });
     }
-    let report = state.exec.run(job).await;
+    let report = run_admitted(state, permit, job).await;
     let response = response(&report, pod);
     state
         .metrics

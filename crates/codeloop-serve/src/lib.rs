@@ -170,19 +170,52 @@ impl Server {
 
     /// Serves until `shutdown` completes; then stops accepting, answers 503 to new executions on
     /// open connections, and returns once every admitted execution has been answered.
+    ///
+    /// Connections are served by `hyper` directly (not `axum::serve`) for two limits: a client
+    /// must send a request's headers within `read_timeout` of connecting or of its last request
+    /// (so an idle or silent connection neither piles up nor holds shutdown), and at most
+    /// `queue * 2 + 64` connections are open at once (the next wait in the kernel's backlog).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         let app = router(self.state);
-        let drain = async move {
-            shutdown.await;
-            state.draining.store(true, Ordering::SeqCst);
-        };
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(drain)
-            .await
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let connections = Arc::new(tokio::sync::Semaphore::new(state.config.queue * 2 + 64));
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let room = tokio::select! {
+                room = connections.clone().acquire_owned() => room.expect("never closed"),
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    // Out of file descriptors and the like: the next accept may do.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(state.config.read_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _room = room;
+                let _ = connection.await;
+            });
+        }
+        state.draining.store(true, Ordering::SeqCst);
+        drop(self.listener);
+        // Requests under way are answered; idle connections close at once.
+        graceful.shutdown().await;
+        Ok(())
     }
 }
 

@@ -33,7 +33,10 @@ use codeloop_types::{Language, Limits, Outcome, OutputCompare, ProblemId};
 use serde::Deserialize;
 
 use crate::State;
-use crate::api::{ApiError, admit, read_json};
+use crate::api::{ApiError, admit, read_json, run_admitted};
+
+/// The most tests one request may carry.
+pub const MAX_TESTS: usize = 10_000;
 
 /// One stdin/stdout test.
 #[derive(Debug, Deserialize)]
@@ -126,9 +129,18 @@ fn compare(request: &ExecuteRequest) -> Result<OutputCompare, ApiError> {
     })
 }
 
-async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
+async fn run(state: &Arc<State>, body: Body) -> Result<serde_json::Value, ApiError> {
     let request: ExecuteRequest = read_json(state, body).await?;
     let compare = compare(&request)?;
+    if request.tests.len() > MAX_TESTS {
+        return Err(ApiError::field(
+            "tests",
+            format!(
+                "field `tests`: {} tests, more than {MAX_TESTS}",
+                request.tests.len()
+            ),
+        ));
+    }
     if !state.languages.contains(&request.language) {
         return Err(ApiError::field(
             "language",
@@ -187,9 +199,9 @@ async fn run(state: &State, body: Body) -> Result<serde_json::Value, ApiError> {
     };
     job.fail_fast = request.fail_fast;
     job.language = Some(request.language).filter(|l| *l != Language::Python);
-    let _permit = admit(state)?;
+    let permit = admit(state)?;
     let started = Instant::now();
-    let report = state.exec.run(job).await;
+    let report = run_admitted(state, permit, job).await;
     state
         .metrics
         .executed("execute", report.verdict.name(), started.elapsed());

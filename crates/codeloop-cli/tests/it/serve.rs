@@ -264,6 +264,25 @@ fn every_language_runs_a_whole_program_with_stdin() {
     assert_eq!(v["run_result"]["return_code"], 3, "{v}");
 }
 
+/// A compiled program runs under the run's limits whatever the compile step's (a CPU limit can be
+/// lowered, never raised), and the compiler's warnings come back in `compile_result`.
+#[test]
+fn a_compiled_program_gets_the_run_limits_and_the_compiler_warnings() {
+    let server = Serve::start(&[]);
+    let code = "#include <cstdio>\n#include <sys/resource.h>\n#warning \"from the compiler\"\nint main() { rlimit r; getrlimit(RLIMIT_CPU, &r); std::printf(\"%ld\\n\", (long)r.rlim_cur); }";
+    let body = json!({"code": code, "language": "cpp", "compile_timeout": 5, "run_timeout": 9});
+    let v = server.post_json("/run_code", &body).json();
+    assert_eq!(v["status"], "Success", "{v}");
+    assert_eq!(v["run_result"]["stdout"], "9\n", "{v}");
+    assert!(
+        v["compile_result"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("from the compiler"),
+        "{v}"
+    );
+}
+
 #[test]
 fn files_go_in_before_the_run_and_come_back_after_it_never_through_a_link() {
     let server = Serve::start(&[]);
@@ -500,7 +519,8 @@ fn hostile_programs_through_run_code_are_contained() {
         } else {
             "python"
         };
-        let body = json!({"code": source, "language": language, "run_timeout": 2,
+        // The attack corpus's default profile: 5 s of wall clock, 256 MiB.
+        let body = json!({"code": source, "language": language, "run_timeout": 5,
                           "compile_timeout": 30, "memory_limit_MB": 256});
         let v = server.post_json("/run_code", &body).json();
         let run = &v["run_result"];

@@ -37,6 +37,14 @@ pub(crate) fn report(
         report.compile = compile;
         return report;
     }
+    // The job's files could not be written (the driver says so and exits 72 before the shell).
+    if reply.exit_code == Some(72)
+        && reply
+            .stderr
+            .contains("codeloop: cannot write the run's files")
+    {
+        return harness_error(reply.stderr.trim(), limits, layers);
+    }
     if !has_compile {
         return harness_error(
             &format!(

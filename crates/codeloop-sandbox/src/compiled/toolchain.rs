@@ -31,7 +31,7 @@ impl Toolchain {
         let compile = self
             .compile
             .as_ref()
-            .map(|c| format!("{c} || {{COMPILE_FAILED}} "))
+            .map(|c| format!("( ulimit -t {{COMPILE_CPU}}; {c} ) || {{COMPILE_FAILED}} "))
             .unwrap_or_default();
         format!(
             "{}{compile}echo compiled >&3; {{RUN_LIMITS}} exec {}",
@@ -39,18 +39,20 @@ impl Toolchain {
         )
     }
 
-    /// The shell line of a whole program: compile with the compiler's output kept aside; on
-    /// failure, that output on stderr, `compile-failed RC` on the result channel and exit 97; else
-    /// `compiled` and the output on the result channel, which is then closed (the program never
-    /// holds it), and the program runs under the lowered limits.
+    /// The shell line of a whole program: compile (under its own CPU limit, in a subshell) with
+    /// the compiler's output kept aside; on failure, `compile-failed RC` on the result channel,
+    /// that output on stderr and exit 97; else `compiled` and the output on the result channel,
+    /// written by the shell itself (the worker keeps only what the run's own process writes
+    /// there), which is then closed (the program never holds it), and the program runs under the
+    /// lowered limits.
     fn program_script(&self) -> String {
         let compile = self.compile.as_ref().map(|c| {
             format!(
-                "{c} > .codeloop-compile 2>&1; rc=$?; if [ $rc -ne 0 ]; then cat .codeloop-compile >&2; [ $rc -gt 128 ] && echo \"codeloop: the compiler was killed by signal $((rc - 128))\" >&2; echo \"compile-failed $rc\" >&3; exit 97; fi; "
+                "( ulimit -t {{COMPILE_CPU}}; {c} ) > .codeloop-compile 2>&1; rc=$?; if [ $rc -ne 0 ]; then echo \"compile-failed $rc\" >&3; [ $rc -gt 128 ] && echo \"codeloop: the compiler was killed by signal $((rc - 128))\" >&2; cat .codeloop-compile >&2; exit 97; fi; "
             )
         });
         let say = if compile.is_some() {
-            "{ echo compiled; cat .codeloop-compile; } >&3; rm -f .codeloop-compile; "
+            "printf 'compiled\\n%s\\n' \"$(cat .codeloop-compile)\" >&3; rm -f .codeloop-compile; "
         } else {
             "echo compiled >&3; "
         };
@@ -247,13 +249,15 @@ impl Default for CompileLimits {
     }
 }
 
-/// The limits a compile-and-run starts under (the compile step's, with the program's output
-/// caps), which the run then lowers to `run`'s when the compiler is done (see `request_fields`).
+/// The limits a compile-and-run starts under, which the run then lowers to `run`'s when the
+/// compiler is done (see `exec_mode`): the compile step's wall clock; CPU and memory the larger of
+/// the step's and the run's (a limit can be lowered later, never raised: the compiler gets its
+/// own CPU limit in a subshell); the program's output caps.
 pub(crate) fn start_limits(run: &Limits, compile: CompileLimits) -> Limits {
     Limits {
-        cpu_ms: compile.cpu_ms,
+        cpu_ms: compile.cpu_ms.max(run.cpu_ms),
         wall_ms: compile.wall_ms,
-        memory_mib: Some(compile.memory_mib),
+        memory_mib: Some(compile.memory_mib.max(run.memory_mib.unwrap_or(0))),
         ..run.clone()
     }
 }
@@ -422,6 +426,7 @@ fn exec_mode(
     language: Language,
     files: Vec<(&'static str, String)>,
     run: &Limits,
+    compile: CompileLimits,
     cgroup_memory: bool,
 ) -> ExecMode<'static> {
     let mut run_limits = format!("ulimit -t {};", run.cpu_ms.div_ceil(1000).max(1));
@@ -432,6 +437,10 @@ fn exec_mode(
     }
     let script = script
         .replace("{RUN_LIMITS}", &run_limits)
+        .replace(
+            "{COMPILE_CPU}",
+            &compile.cpu_ms.div_ceil(1000).max(1).to_string(),
+        )
         .replace("{COMPILE_FAILED}", COMPILE_FAILED);
     ExecMode {
         argv: vec!["/bin/sh".to_owned(), "-c".to_owned(), script],
@@ -450,7 +459,7 @@ pub(crate) fn request_fields(
     program: &str,
     test: &ProgramTest,
     paths: &RunPaths,
-    run: &Limits,
+    (run, compile): (&Limits, CompileLimits),
     cgroup_memory: bool,
     frame: &str,
 ) -> Result<ExecMode<'static>, String> {
@@ -463,6 +472,7 @@ pub(crate) fn request_fields(
             (FRAME_FILE, frame.to_owned()),
         ],
         run,
+        compile,
         cgroup_memory,
     ))
 }
@@ -473,7 +483,7 @@ pub(crate) fn program_fields(
     program: &str,
     language: Language,
     paths: &RunPaths,
-    run: &Limits,
+    (run, compile): (&Limits, CompileLimits),
     cgroup_memory: bool,
 ) -> Result<(ExecMode<'static>, bool), String> {
     let tc = ready_toolchain(language, paths, true, &[])?;
@@ -482,6 +492,7 @@ pub(crate) fn program_fields(
         language,
         vec![(tc.file, program.to_owned())],
         run,
+        compile,
         cgroup_memory,
     );
     Ok((mode, tc.compile.is_some()))

@@ -30,7 +30,7 @@ impl Slot {
             &job.program,
             test,
             &self.cfg.paths,
-            &run,
+            (&run, self.cfg.compile),
             self.cgroup.is_some(),
             &frame,
         ) {
@@ -69,12 +69,13 @@ impl Slot {
     /// the compile step's limits and lowers them to the job's once the compiler is done.
     pub(super) fn execute_program(&mut self, job: &Job, language: Language) -> ExecReport {
         let run = effective_limits(job);
-        let start = crate::compiled::start_limits(&run, job.compile.unwrap_or(self.cfg.compile));
+        let compile = job.compile.unwrap_or(self.cfg.compile);
+        let start = crate::compiled::start_limits(&run, compile);
         let (exec, has_compile) = match crate::compiled::program_fields(
             &job.program,
             language,
             &self.cfg.paths,
-            &run,
+            (&run, compile),
             self.cgroup.is_some(),
         ) {
             Ok(f) => f,
