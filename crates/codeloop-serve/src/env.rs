@@ -50,7 +50,7 @@ use crate::api::{ApiError, admit, read_json};
 pub const MAX_EPISODES: usize = 100_000;
 
 /// How long an episode may wait for its next step before a full table drops it.
-pub const EPISODE_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
+pub const EPISODE_IDLE: std::time::Duration = std::time::Duration::from_hours(1);
 
 /// The most episodes one `reset_batch` makes.
 pub const MAX_BATCH: usize = 4096;

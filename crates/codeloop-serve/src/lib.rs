@@ -189,16 +189,14 @@ impl Server {
                 room = connections.clone().acquire_owned() => room.expect("never closed"),
                 () = &mut shutdown => break,
             };
-            let stream = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    // Out of file descriptors and the like: the next accept may do.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                },
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
                 () = &mut shutdown => break,
+            };
+            // Out of file descriptors and the like: the next accept may do.
+            let Ok((stream, _)) = accepted else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
             };
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
             let connection = hyper::server::conn::http1::Builder::new()
