@@ -31,7 +31,7 @@ impl Toolchain {
         let compile = self
             .compile
             .as_ref()
-            .map(|c| format!("( ulimit -t {{COMPILE_CPU}}; {c} ) || {{COMPILE_FAILED}} "))
+            .map(|c| format!("( ulimit -S -t {{COMPILE_CPU}}; {c} ) || {{COMPILE_FAILED}} "))
             .unwrap_or_default();
         format!(
             "{}{compile}echo compiled >&3; {{RUN_LIMITS}} exec {}",
@@ -48,7 +48,7 @@ impl Toolchain {
     fn program_script(&self) -> String {
         let compile = self.compile.as_ref().map(|c| {
             format!(
-                "( ulimit -t {{COMPILE_CPU}}; {c} ) > .codeloop-compile 2>&1; rc=$?; if [ $rc -ne 0 ]; then echo \"compile-failed $rc\" >&3; [ $rc -gt 128 ] && echo \"codeloop: the compiler was killed by signal $((rc - 128))\" >&2; cat .codeloop-compile >&2; exit 97; fi; "
+                "( ulimit -S -t {{COMPILE_CPU}}; {c} ) > .codeloop-compile 2>&1; rc=$?; if [ $rc -ne 0 ]; then echo \"compile-failed $rc\" >&3; [ $rc -gt 128 ] && echo \"codeloop: the compiler was killed by signal $((rc - 128))\" >&2; cat .codeloop-compile >&2; exit 97; fi; "
             )
         });
         let say = if compile.is_some() {
@@ -252,7 +252,7 @@ impl Default for CompileLimits {
 /// The limits a compile-and-run starts under, which the run then lowers to `run`'s when the
 /// compiler is done (see `exec_mode`): the compile step's wall clock; CPU and memory the larger of
 /// the step's and the run's (a limit can be lowered later, never raised: the compiler gets its
-/// own CPU limit in a subshell); the program's output caps.
+/// own (soft) CPU limit in a subshell, so that it gets SIGXCPU, not SIGKILL); the program's output caps.
 pub(crate) fn start_limits(run: &Limits, compile: CompileLimits) -> Limits {
     Limits {
         cpu_ms: compile.cpu_ms.max(run.cpu_ms),
