@@ -14,6 +14,9 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::State;
 
+/// What a JSON endpoint answers: its JSON, or the refusal.
+pub(crate) type Answer<T = serde_json::Value> = Result<axum::Json<T>, ApiError>;
+
 /// A refused request: its status, what was wrong, and the field at fault where one is.
 #[derive(Debug)]
 pub struct ApiError {

@@ -35,15 +35,15 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::State as Shared;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use codeloop_sandbox::Job;
 use codeloop_strategy::{Action, Observation, Policy, PromptLibrary, StrategySpec};
-use codeloop_types::{ExecReport, Limits, Message, Outcome, Problem, TestSuite};
+use codeloop_types::{ExecReport, Limits, Message, Outcome, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::State;
-use crate::api::{ApiError, admit, read_json};
+use crate::api::{Answer, ApiError, admit, read_json};
+use crate::evaluate::fraction;
 
 /// Episodes held at once (more: 429 until some close, finish or stay idle for
 /// [`EPISODE_IDLE`]).
@@ -369,8 +369,8 @@ fn open(state: &State, made: Vec<(Episode, Value)>) -> Result<Vec<Value>, ApiErr
 }
 
 /// `POST /v1/env/reset`.
-pub(crate) async fn reset(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
-    let run = async {
+pub(crate) async fn reset(Shared(state): Shared<Arc<State>>, body: Body) -> Answer {
+    {
         let request: ResetRequest = read_json(&state, body).await?;
         let problems = crate::evaluate::loaded(&state)?;
         let problem = match (&request.task_id, request.seed) {
@@ -389,17 +389,13 @@ pub(crate) async fn reset(Shared(state): Shared<Arc<State>>, body: Body) -> Resp
             }
         };
         let made = new_episode(&problem, &request.options, request.policy_seed)?;
-        Ok(open(&state, vec![made])?.remove(0))
-    };
-    match run.await {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => e.into_response(),
+        Ok(axum::Json(open(&state, vec![made])?.remove(0)))
     }
 }
 
 /// `POST /v1/env/reset_batch`.
-pub(crate) async fn reset_batch(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
-    let run = async {
+pub(crate) async fn reset_batch(Shared(state): Shared<Arc<State>>, body: Body) -> Answer {
+    {
         let request: ResetBatchRequest = read_json(&state, body).await?;
         let problems = crate::evaluate::loaded(&state)?;
         let options = &request.options;
@@ -429,51 +425,34 @@ pub(crate) async fn reset_batch(Shared(state): Shared<Arc<State>>, body: Body) -
             }
         }
         let episodes = open(&state, made)?;
-        Ok::<_, ApiError>(json!({"episodes": episodes}))
-    };
-    match run.await {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => e.into_response(),
+        Ok(axum::Json(json!({"episodes": episodes})))
     }
 }
 
 /// `POST /v1/env/close`.
-pub(crate) async fn close(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
-    match read_json::<CloseRequest>(&state, body).await {
-        Ok(r) => {
-            let closed = state
-                .episodes
-                .live
-                .lock()
-                .expect("episodes lock")
-                .remove(&r.episode_id)
-                .is_some();
-            axum::Json(json!({"closed": closed})).into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn close(Shared(state): Shared<Arc<State>>, body: Body) -> Answer {
+    let request: CloseRequest = read_json(&state, body).await?;
+    let closed = state
+        .episodes
+        .live
+        .lock()
+        .expect("episodes lock")
+        .remove(&request.episode_id)
+        .is_some();
+    Ok(axum::Json(json!({"closed": closed})))
 }
 
 /// `POST /v1/env/step`.
-pub(crate) async fn step(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
-    let run = async {
-        let request: StepRequest = read_json(&state, body).await?;
-        one_step(&state, request, false).await
-    };
-    match run.await {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn step(Shared(state): Shared<Arc<State>>, body: Body) -> Answer {
+    let request: StepRequest = read_json(&state, body).await?;
+    one_step(&state, request, false).await.map(axum::Json)
 }
 
 /// `POST /v1/env/step_batch`: the steps run concurrently, each waiting for room in the queue
 /// (a batch is never refused for being large); each answer is the step's result or its error
 /// (`{"error", "field", "status"}`), in order.
-pub(crate) async fn step_batch(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
-    let request: StepBatchRequest = match read_json(&state, body).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
+pub(crate) async fn step_batch(Shared(state): Shared<Arc<State>>, body: Body) -> Answer {
+    let request: StepBatchRequest = read_json(&state, body).await?;
     let steps = request.steps.into_iter().map(|s| {
         let state = state.clone();
         async move {
@@ -486,7 +465,7 @@ pub(crate) async fn step_batch(Shared(state): Shared<Arc<State>>, body: Body) ->
         }
     });
     let results = futures_util::future::join_all(steps).await;
-    axum::Json(json!({"results": results})).into_response()
+    Ok(axum::Json(json!({"results": results})))
 }
 
 /// A step's program, run on the public and the hidden tests.
@@ -495,14 +474,6 @@ struct Ran {
     hidden: ExecReport,
     reward: f64,
     solved: bool,
-}
-
-fn fraction(report: &ExecReport, suite: &TestSuite) -> f64 {
-    let all = suite.tests.len();
-    if all == 0 {
-        return f64::from(u8::from(report.outcome == Outcome::Passed));
-    }
-    report.tests.iter().filter(|t| t.verdict.is_pass()).count() as f64 / all as f64
 }
 
 async fn run_program(state: &State, problem: Arc<Problem>, reward: Reward, program: &str) -> Ran {

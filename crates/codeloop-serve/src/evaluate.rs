@@ -17,14 +17,13 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::State as Shared;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use codeloop_engine::evaluate::hidden::HiddenVerdict;
 use codeloop_sandbox::Job;
-use codeloop_types::{Limits, Problem};
+use codeloop_types::{ExecReport, Limits, Outcome, Problem, TestSuite};
 use serde::Deserialize;
 
 use crate::State;
-use crate::api::{ApiError, admit, read_json, run_admitted};
+use crate::api::{Answer, ApiError, admit, read_json, run_admitted};
 
 fn binary() -> String {
     "binary".to_owned()
@@ -64,11 +63,8 @@ fn program(request: &EvaluateRequest, problem: &Problem) -> Result<String, ApiEr
 }
 
 /// `POST /v1/evaluate`.
-pub(crate) async fn evaluate(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
-    match run(&state, body).await {
-        Ok(r) => axum::Json(r).into_response(),
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn evaluate(Shared(state): Shared<Arc<State>>, body: Body) -> Answer {
+    run(&state, body).await.map(axum::Json)
 }
 
 async fn run(state: &Arc<State>, body: Body) -> Result<serde_json::Value, ApiError> {
@@ -83,7 +79,7 @@ async fn run(state: &Arc<State>, body: Body) -> Result<serde_json::Value, ApiErr
             ),
         )
     })?;
-    let fraction = match request.reward.as_str() {
+    let all_tests = match request.reward.as_str() {
         "binary" => false,
         "fraction" => true,
         other => {
@@ -103,7 +99,7 @@ async fn run(state: &Arc<State>, body: Body) -> Result<serde_json::Value, ApiErr
             ..Limits::default()
         },
     );
-    job.fail_fast = !fraction;
+    job.fail_fast = !all_tests;
     let permit = admit(state)?;
     let started = Instant::now();
     let report = run_admitted(state, permit, job).await;
@@ -113,13 +109,8 @@ async fn run(state: &Arc<State>, body: Body) -> Result<serde_json::Value, ApiErr
         .executed("evaluate", &verdict.verdict, started.elapsed());
     let total = report.tests.len();
     let passed = report.tests.iter().filter(|t| t.verdict.is_pass()).count();
-    let all = problem.hidden.0.tests.len();
-    let reward = if fraction {
-        if all == 0 {
-            f64::from(u8::from(verdict.passed))
-        } else {
-            passed as f64 / all as f64
-        }
+    let reward = if all_tests {
+        self::fraction(&report, &problem.hidden.0)
     } else {
         f64::from(u8::from(verdict.passed))
     };
@@ -135,6 +126,16 @@ async fn run(state: &Arc<State>, body: Body) -> Result<serde_json::Value, ApiErr
         answer["report"] = serde_json::to_value(&report).unwrap_or_default();
     }
     Ok(answer)
+}
+
+/// The share of `suite`'s tests that `report` passed (for a suite with no test: 1 when the run
+/// passed).
+pub(crate) fn fraction(report: &ExecReport, suite: &TestSuite) -> f64 {
+    let all = suite.tests.len();
+    if all == 0 {
+        return f64::from(u8::from(report.outcome == Outcome::Passed));
+    }
+    report.tests.iter().filter(|t| t.verdict.is_pass()).count() as f64 / all as f64
 }
 
 /// The problems of the dataset a server loaded, in its order and by id.

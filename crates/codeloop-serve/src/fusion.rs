@@ -29,14 +29,13 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State as Shared;
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use codeloop_sandbox::{CompileLimits, Job};
 use codeloop_types::{ExecReport, Language, Limits, Outcome, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::State;
-use crate::api::{ApiError, admit, read_json, run_admitted, seconds_ms};
+use crate::api::{Answer, ApiError, admit, read_json, run_admitted, seconds_ms};
 
 /// `SandboxFusion`'s language names (its `Language` enum, `sandbox/runners/types.py`).
 pub const FUSION_LANGUAGES: [&str; 29] = [
@@ -166,11 +165,11 @@ impl RunCodeResponse {
 }
 
 /// `POST /run_code`.
-pub(crate) async fn run_code(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
-    match run(&state, body).await {
-        Ok(r) => axum::Json(r).into_response(),
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn run_code(
+    Shared(state): Shared<Arc<State>>,
+    body: Body,
+) -> Answer<RunCodeResponse> {
+    run(&state, body).await.map(axum::Json)
 }
 
 async fn run(state: &Arc<State>, body: Body) -> Result<RunCodeResponse, ApiError> {

@@ -26,14 +26,13 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State as Shared;
-use axum::response::{IntoResponse, Response};
 use codeloop_engine::prepare::stdio_suite;
 use codeloop_sandbox::Job;
 use codeloop_types::{Language, Limits, Outcome, OutputCompare, ProblemId};
 use serde::Deserialize;
 
 use crate::State;
-use crate::api::{ApiError, admit, read_json, run_admitted};
+use crate::api::{Answer, ApiError, admit, read_json, run_admitted};
 
 /// The most tests one request may carry.
 pub const MAX_TESTS: usize = 10_000;
@@ -102,11 +101,8 @@ pub struct ExecuteRequest {
 }
 
 /// `POST /v1/execute`.
-pub(crate) async fn execute(Shared(state): Shared<Arc<State>>, body: Body) -> Response {
-    match run(&state, body).await {
-        Ok(r) => axum::Json(r).into_response(),
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn execute(Shared(state): Shared<Arc<State>>, body: Body) -> Answer {
+    run(&state, body).await.map(axum::Json)
 }
 
 fn compare(request: &ExecuteRequest) -> Result<OutputCompare, ApiError> {
